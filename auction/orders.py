@@ -1,0 +1,161 @@
+"""Orders, legs, the package form and the order state machine (auction.md §2).
+
+An order with legs ``(contract, side, lots)`` is, inside the engine, a *package*: the leg lots
+divided by their greatest common divisor g give the integer ratio vector ``a``; the order is
+``q = g`` packages with limit ``π = totalNetPrice / q`` per package. A fill is a whole number of
+packages ``x ∈ [0, q]``; leg l then fills ``x·a_l`` lots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from functools import reduce
+from math import gcd
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        """+1 for BUY (pays the premium), −1 for SELL."""
+        return 1 if self is Side.BUY else -1
+
+
+class TimeInForce(StrEnum):
+    DAY = "DAY"
+    GOOD_TILL_CANCEL = "GOOD_TILL_CANCEL"
+    IMMEDIATE_OR_CANCEL = "IMMEDIATE_OR_CANCEL"
+    GOOD_TILL_DATE = "GOOD_TILL_DATE"
+    AT_AUCTION_ONLY = "AT_AUCTION_ONLY"
+
+    @property
+    def single_auction(self) -> bool:
+        """Takes part in the next auction only; the rest is cancelled after it."""
+        return self in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.AT_AUCTION_ONLY)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    contract_id: int
+    side: Side
+    lots: int
+
+    @property
+    def signed_lots(self) -> int:
+        return self.side.sign * self.lots
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A limit order: legs sorted by contract, one signed total premium for the whole order.
+
+    ``total_net_price`` is ``Σ sign·quantity·price`` in the numeraire: positive, the client pays at
+    most this; negative, it receives at least its absolute value. ``min_packages`` (> 0) and
+    ``all_or_none`` make an order *indivisible*: it fills with at least that many packages, or
+    fully, or not at all.
+    """
+
+    order_id: int
+    client_id: int
+    total_net_price: Decimal
+    legs: tuple[Leg, ...]
+    time_in_force: TimeInForce = TimeInForce.GOOD_TILL_CANCEL
+    all_or_none: bool = False
+    min_packages: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.legs:
+            raise ValueError(f"order {self.order_id}: no legs")
+        ids = [leg.contract_id for leg in self.legs]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"order {self.order_id}: legs on one contract twice")
+        if ids != sorted(ids):
+            raise ValueError(f"order {self.order_id}: legs not sorted by contractId")
+        for leg in self.legs:
+            if leg.lots <= 0:
+                raise ValueError(f"order {self.order_id}: leg on contract {leg.contract_id} "
+                                 "has a non-positive quantity")
+        if not 0 <= self.min_packages <= self.packages:
+            raise ValueError(f"order {self.order_id}: minQuantity exceeds the order's size")
+
+    @property
+    def packages(self) -> int:
+        """q: the number of packages (the gcd of the leg lots)."""
+        return reduce(gcd, (leg.lots for leg in self.legs))
+
+    @property
+    def ratios(self) -> tuple[int, ...]:
+        """a: signed lots per package, one per leg (BUY +, SELL −)."""
+        q = self.packages
+        return tuple(leg.signed_lots // q for leg in self.legs)
+
+    @property
+    def limit_per_package(self) -> Fraction:
+        """π = totalNetPrice / q, in the numeraire."""
+        return Fraction(self.total_net_price) / self.packages
+
+    @property
+    def lots_per_package(self) -> int:
+        """Volume of one package: Σ |a_l| lots (a put counts once, whatever replication does)."""
+        return sum(abs(a) for a in self.ratios)
+
+    @property
+    def indivisible(self) -> bool:
+        return self.all_or_none or self.min_packages > 0
+
+    @property
+    def min_fill(self) -> int:
+        """The least non-zero fill in packages (q for all-or-none, 1 for a plain order)."""
+        if self.all_or_none:
+            return self.packages
+        return max(1, self.min_packages)
+
+
+class OrderStatus(StrEnum):
+    PENDING_NEW = "PENDING_NEW"
+    NEW = "NEW"
+    REJECTED = "REJECTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    PARTIALLY_FILLED_REM_CANCELLED = "PARTIALLY_FILLED_REM_CANCELLED"
+    CANCEL_REJECTED = "CANCEL_REJECTED"
+
+    @property
+    def is_final(self) -> bool:
+        return not _TRANSITIONS[self]
+
+
+class IllegalTransition(ValueError):
+    """An order state change that the lifecycle table does not allow."""
+
+
+_S = OrderStatus
+_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.PENDING_NEW: frozenset({_S.NEW, _S.REJECTED}),
+    _S.NEW: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED,
+                                    _S.PARTIALLY_FILLED_REM_CANCELLED}),
+    _S.REJECTED: frozenset(),
+    _S.FILLED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.PARTIALLY_FILLED_REM_CANCELLED: frozenset(),
+    # CANCEL_REJECTED is the answer to a cancel request, never a state an order rests in.
+    _S.CANCEL_REJECTED: frozenset(),
+}
+
+
+def transition(current: OrderStatus, new: OrderStatus) -> OrderStatus:
+    """The order lifecycle: return ``new`` when the table allows the move, else raise."""
+    if new not in _TRANSITIONS[current]:
+        raise IllegalTransition(f"order status {current} cannot move to {new}")
+    return new
+
+
+def allowed_transitions(current: OrderStatus) -> frozenset[OrderStatus]:
+    return _TRANSITIONS[current]

@@ -1,0 +1,56 @@
+"""A solve outcome is a value: status, stage reports, timings, the effective parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from auction.result import ClearingResult
+from solver_models.params import SolverParams
+
+
+class SolveStatus(StrEnum):
+    OPTIMAL = "OPTIMAL"  # every component cleared by the rule
+    TIME_LIMIT = "TIME_LIMIT"  # some component ran out of time: best valid result returned
+    NOT_CLEARED = "NOT_CLEARED"  # some component has no equilibrium the engine could find
+
+
+@dataclass(frozen=True)
+class StageReport:
+    """One stage of one component: model building and solving timed separately."""
+
+    name: str
+    build_seconds: float = 0.0
+    solve_seconds: float = 0.0
+    status: str = "ok"
+    objective: float | None = None
+    bound: float | None = None
+    gap: float | None = None
+    size: str = ""  # e.g. "rows=12 cols=3400 nnz=9000"
+
+
+@dataclass(frozen=True)
+class SolveOutcome:
+    status: SolveStatus
+    result: ClearingResult
+    params: SolverParams
+    stages: tuple[StageReport, ...] = ()
+    wall_seconds: float = 0.0
+    solver: str = ""
+    components: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def timings(self) -> dict[str, float]:
+        """Seconds per stage name (summed over components), plus build/solve/total."""
+        out: dict[str, float] = {}
+        for s in self.stages:
+            out[s.name] = out.get(s.name, 0.0) + s.build_seconds + s.solve_seconds
+        out["build"] = sum(s.build_seconds for s in self.stages)
+        out["solve"] = sum(s.solve_seconds for s in self.stages)
+        out["total"] = self.wall_seconds
+        return {k: round(v, 6) for k, v in out.items()}
+
+    def summary(self) -> dict[str, Any]:
+        return {"status": str(self.status), "components": self.components,
+                "solver": self.solver, "timings": self.timings(), "notes": list(self.notes)}
