@@ -1,0 +1,431 @@
+"""The independent equilibrium check (auction.md §4): does a clearing result obey the rule?
+
+It never trusts the matcher and never imports it. Every number is exact: money is carried as
+Python integers on one common scale (``10**E`` where ``E`` is the most decimal places of any
+contract's ``lot_size`` plus that of its ``tick_size``), limits are compared by cross-multiplication with the exact
+integer ratio of ``totalNetPrice``, and balance is counted in integer units of
+``10**-F`` underlying (``F`` the most decimal places of any ``lot_size``). No floats, no Decimal
+contexts in the inner loops.
+
+Rules (a :class:`Violation` names one of these in ``rule``):
+
+* prices: ``price-missing``, ``price-unknown-contract``, ``price-not-integer``, ``price-band``;
+* fills: ``fill-unknown-order``, ``fill-duplicate``, ``fill-not-integer``, ``fill-size``,
+  ``all-or-none``, ``min-quantity``;
+* ``limit`` (a filled order with ``a·p`` above its limit: out of the money),
+  ``priority`` (an in-the-money order not filled completely),
+* ``balance`` (an atomic instrument whose bought and sold units differ),
+* ``pro-rata`` (at-the-money orders of one group not split by largest remainder),
+* ``uncleared-filled``, ``uncleared-unknown-contract``,
+* ``parity`` (opt-in: contract prices not consistent with the replication of §3).
+
+The limit in force is the *effective* limit ``min(π, band cap)`` with ``bands=True`` and ``π``
+with ``bands=False``. Orders touching an uncleared contract or a contract without a valid price
+are exempt from ``limit``, ``priority`` and ``pro-rata`` (the latter case is already reported).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from math import gcd
+from numbers import Integral
+
+from auction.book import Book
+from auction.orders import Order, Side
+from auction.replication import Atomic, replicate
+from auction.result import ClearingResult
+
+__all__ = ["CheckReport", "Violation", "check"]
+
+_MAX_LISTED = 10  # pro-rata messages list at most this many mismatching orders
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule: ``subject`` is ``order N``, ``contract N`` or an atomic instrument."""
+
+    rule: str
+    subject: str
+    message: str
+    order_id: int | None = None
+    contract_id: int | None = None
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.subject}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """The verdict. ``volume`` and ``surplus`` follow :mod:`auction.result` (lots).
+
+    ``volume`` counts fills of known orders; ``surplus`` the unfilled lots of at-the-money orders
+    (limit in force as in the check; uncleared and unpriced orders excluded).
+    """
+
+    ok: bool
+    violations: tuple[Violation, ...]
+    volume: int
+    surplus: int
+
+    @property
+    def rules(self) -> frozenset[str]:
+        return frozenset(v.rule for v in self.violations)
+
+    def by_rule(self, rule: str) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.rule == rule)
+
+    def __str__(self) -> str:
+        head = (f"equilibrium check {'OK' if self.ok else 'FAILED'}: volume {self.volume}, "
+                f"surplus {self.surplus}, {len(self.violations)} violation(s)")
+        return "\n".join([head, *(f"  {v}" for v in self.violations)])
+
+
+# --------------------------------------------------------------------------- exact numbers
+
+def _places(d: Decimal) -> int:
+    """Decimal places needed to write ``d`` exactly (0 for integers)."""
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int), d  # finite by construction of the domain types
+    return max(0, -exp)
+
+
+def _scaled(d: Decimal, scale: int) -> int:
+    """``d·scale`` as an exact int (``scale`` is a power of ten covering d's places)."""
+    n, den = d.as_integer_ratio()
+    v, rem = divmod(n * scale, den)
+    assert rem == 0, (d, scale)
+    return v
+
+
+def _show(value: Fraction | int) -> str:
+    """An exact readable number: a finite decimal without exponent, else ``n/d``."""
+    f = Fraction(value)
+    den = f.denominator
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1:
+        return f"{f.numerator}/{f.denominator}"
+    places = max(twos, fives)
+    n = f.numerator * 10**places // f.denominator
+    sign = "-" if n < 0 else ""
+    digits = str(abs(n)).rjust(places + 1, "0")
+    if not places:
+        return sign + digits
+    whole, frac = digits[:-places], digits[-places:].rstrip("0")
+    return sign + whole + ("." + frac if frac else "")
+
+
+def _is_int(v: object) -> bool:
+    return type(v) is int or (isinstance(v, Integral) and not isinstance(v, bool))
+
+
+# --------------------------------------------------------------------------- the check
+
+def check(book: Book, result: ClearingResult, *, replication: bool = True,
+          bands: bool = True, parity: bool = False) -> CheckReport:
+    """Verify ``result`` against ``book`` under the clearing rule; collect every violation.
+
+    ``replication`` chooses the atomic instruments balance is counted on (§3; off: every contract
+    is its own instrument). ``bands`` checks prices against the price bands and uses the
+    effective limit ``min(π, band cap)``; off, the plain ``π``. ``parity`` (opt-in) also checks
+    that contract prices are consistent with replication (e.g. ``P = C − F + K``).
+    """
+    out: list[Violation] = []
+    contracts = book.contracts
+    uncleared = result.uncleared
+
+    # ---- rule 7 (part): uncleared names known contracts
+    for cid in sorted(uncleared, key=repr):
+        if cid not in contracts:
+            out.append(Violation("uncleared-unknown-contract", f"contract {cid}",
+                                 "listed as uncleared but not a contract of the book",
+                                 contract_id=cid if _is_int(cid) else None))
+
+    # ---- rule 1: a price per contract, whole ticks, inside the band
+    scale = 10 ** max((_places(c.lot_size) + _places(c.tick_size) for c in contracts.values()),
+                      default=0)
+    lot_scale = 10 ** max((_places(c.lot_size) for c in contracts.values()), default=0)
+    prices: dict[int, int] = {}
+    for cid, t in result.prices.items():
+        if cid not in contracts:
+            out.append(Violation("price-unknown-contract", f"contract {cid}",
+                                 f"price {t!r} for a contract not in the book",
+                                 contract_id=cid if _is_int(cid) else None))
+        elif not _is_int(t):
+            out.append(Violation("price-not-integer", f"contract {cid}",
+                                 f"price {t!r} is not a whole number of ticks "
+                                 f"(tick size {contracts[cid].tick_size})", contract_id=cid))
+        else:
+            prices[cid] = int(t)
+    lv_p: dict[int, int] = {}  # money of one lot at the clearing price, × scale
+    lv_hi: dict[int, int] = {}  # ... at the top of the band
+    lv_lo: dict[int, int] = {}  # ... at the bottom of the band
+    for cid, c in contracts.items():
+        exact = Fraction(c.lot_size) * Fraction(c.tick_size) * scale  # no Decimal context
+        assert exact.denominator == 1, c
+        lv = int(exact)
+        lo, hi = c.band_ticks
+        lv_lo[cid], lv_hi[cid] = lv * lo, lv * hi
+        if cid not in prices:
+            if cid not in result.prices:
+                out.append(Violation("price-missing", f"contract {cid}",
+                                     "the result has no price for this contract of the book",
+                                     contract_id=cid))
+            continue
+        t = prices[cid]
+        lv_p[cid] = lv * t
+        if bands and not lo <= t <= hi:
+            out.append(Violation(
+                "price-band", f"contract {cid}",
+                f"price {t} ticks ({_show(Fraction(c.tick_size) * t)}) outside the band "
+                f"[{lo}, {hi}] ticks ([{c.low_range}, {c.high_range}])", contract_id=cid))
+    skip = set(uncleared) | (set(contracts) - set(lv_p))  # exempt from limit/priority/pro rata
+
+    # ---- rule 2: fills name known orders once, whole packages, indivisibility
+    filled: dict[int, int] = {}
+    seen: set[int] = set()
+    volume = 0
+    for f in result.fills:
+        oid, x = f.order_id, f.packages
+        try:
+            o = book.order(oid)
+        except (KeyError, TypeError):
+            out.append(Violation("fill-unknown-order", f"order {oid}",
+                                 f"fill of {x!r} package(s) for an order not in the book",
+                                 order_id=oid if _is_int(oid) else None))
+            continue
+        if not _is_int(x):
+            out.append(Violation("fill-not-integer", f"order {oid}",
+                                 f"fill {x!r} is not a whole number of packages", order_id=oid))
+            continue
+        x = int(x)
+        if oid in seen:
+            out.append(Violation("fill-duplicate", f"order {oid}",
+                                 f"filled more than once (another fill of {x} package(s)); "
+                                 "the fills are added up", order_id=oid))
+        seen.add(oid)
+        filled[oid] = filled.get(oid, 0) + x
+        volume += x * sum(leg.lots for leg in o.legs) // gcd(*(leg.lots for leg in o.legs))
+    for oid, x in filled.items():
+        o = book.order(oid)
+        q = gcd(*(leg.lots for leg in o.legs))
+        if not 1 <= x <= q:
+            out.append(Violation("fill-size", f"order {oid}",
+                                 f"filled {x} package(s); a fill must be 1..{q} (its size)",
+                                 order_id=oid))
+        elif o.all_or_none and x != q:
+            out.append(Violation("all-or-none", f"order {oid}",
+                                 f"all-or-none order of {q} package(s) filled partly ({x})",
+                                 order_id=oid))
+        elif o.min_packages and x < o.min_packages:
+            out.append(Violation("min-quantity", f"order {oid}",
+                                 f"filled {x} package(s), below its minimum of "
+                                 f"{o.min_packages} (of {q})", order_id=oid))
+
+    # ---- rules 3, 4, 6 (grouping) and 7: one pass over the book
+    groups: dict[tuple, list[tuple[int, int, int, int]]] = defaultdict(list)
+    surplus = 0
+    buy = Side.BUY
+    for pos, o in enumerate(book.orders):
+        legs = o.legs
+        oid = o.order_id
+        x = filled.get(oid, 0)
+        if any(leg.contract_id in skip for leg in legs):
+            if x:
+                touched = [leg.contract_id for leg in legs if leg.contract_id in uncleared]
+                if touched:
+                    out.append(Violation(
+                        "uncleared-filled", f"order {oid}",
+                        f"filled {x} package(s) but touches uncleared contract(s) "
+                        f"{', '.join(map(str, touched))}", order_id=oid))
+            continue
+        q = gcd(*(leg.lots for leg in legs))
+        m = 0  # a·p × scale
+        cap = 0  # band cap × scale
+        for leg in legs:
+            cid = leg.contract_id
+            if leg.side is buy:
+                a = leg.lots // q
+                cap += lv_hi[cid] * a
+            else:
+                a = -(leg.lots // q)
+                cap += lv_lo[cid] * a
+            m += lv_p[cid] * a
+        num, den = o.total_net_price.as_integer_ratio()  # π = num / (den·q)
+        vs_limit = m * den * q - num * scale  # sign of a·p − π
+        if bands:
+            vs_cap = m - cap  # sign of a·p − band cap
+            otm = vs_limit > 0 or vs_cap > 0
+            itm = vs_limit < 0 and vs_cap < 0
+        else:
+            otm, itm = vs_limit > 0, vs_limit < 0
+        if otm:
+            if x:
+                out.append(Violation(
+                    "limit", f"order {oid}",
+                    f"filled {x} package(s) out of the money: a·p = {_show(Fraction(m, scale))}"
+                    f" > limit {_limit_text(o, q, cap, scale, bands)}", order_id=oid))
+        elif itm:
+            if x != q and not (o.indivisible and (x == 0 or o.all_or_none)):
+                out.append(Violation(
+                    "priority", f"order {oid}",
+                    f"in the money (a·p = {_show(Fraction(m, scale))} < limit "
+                    f"{_limit_text(o, q, cap, scale, bands)}) but filled {x} of {q} package(s)"
+                    + (" (an indivisible order fills all or nothing when in the money)"
+                       if o.indivisible else ""), order_id=oid))
+        else:  # at the money
+            surplus += (q - x) * (sum(leg.lots for leg in legs) // q)
+            if not o.indivisible:
+                key = (tuple((leg.contract_id, leg.side, leg.lots // q) for leg in legs),
+                       Fraction(num, den * q))
+                groups[key].append((pos, oid, q, x))
+
+    # ---- rule 6: pro rata by remaining size, largest remainder, ties by entry then id
+    for key, members in groups.items():
+        total = sum(x for _, _, _, x in members)
+        size = sum(q for _, _, q, _ in members)
+        if len(members) < 2 or not 0 < total <= size:
+            continue  # one order, nothing filled, or already reported as fill-size
+        expected = _pro_rata(members, total, size)
+        wrong = [(oid, expected[oid], x) for _, oid, _, x in members if expected[oid] != x]
+        if wrong:
+            legs_text = " ".join(f"{'+' if side is buy else '-'}{r}×#{cid}"
+                                 for cid, side, r in key[0])
+            listed = "; ".join(f"order {oid} expected {e} got {x}"
+                               for oid, e, x in wrong[:_MAX_LISTED])
+            more = f"; … {len(wrong) - _MAX_LISTED} more" if len(wrong) > _MAX_LISTED else ""
+            out.append(Violation(
+                "pro-rata", f"order {wrong[0][0]}",
+                f"at-the-money group [{legs_text}] at π = {_show(key[1])}: "
+                f"{total} of {size} package(s) filled among {len(members)} orders, not split "
+                f"pro rata by size (largest remainder, ties by entry): {listed}{more}",
+                order_id=wrong[0][0]))
+
+    # ---- rule 5: balance on every atomic instrument
+    out.extend(_balance(book, filled, replication, lot_scale))
+
+    if parity and replication:
+        out.extend(_parity(book, prices, uncleared))
+
+    return CheckReport(not out, tuple(out), volume, surplus)
+
+
+def _limit_text(o: Order, q: int, cap: int, scale: int, bands: bool) -> str:
+    pi = Fraction(o.total_net_price) / q
+    if not bands:
+        return f"π = {_show(pi)}"
+    capf = Fraction(cap, scale)
+    return f"{_show(min(pi, capf))} (π = {_show(pi)}, band cap {_show(capf)})"
+
+
+def _pro_rata(members: list[tuple[int, int, int, int]], total: int, size: int) -> dict[int, int]:
+    """Largest-remainder split of ``total`` packages by size; ties by entry, then order id."""
+    fills: dict[int, int] = {}
+    rems: list[tuple[int, int, int]] = []
+    given = 0
+    for pos, oid, q, _ in members:
+        base, rem = divmod(total * q, size)
+        fills[oid] = base
+        given += base
+        rems.append((-rem, pos, oid))
+    rems.sort()
+    for _, _, oid in rems[:total - given]:
+        fills[oid] += 1
+    return fills
+
+
+def _balance(book: Book, filled: dict[int, int], replication: bool,
+             lot_scale: int) -> list[Violation]:
+    """Σ x·a_l·lot_size·coefficient = 0 per atomic instrument (units of underlying/payoff)."""
+    terms: dict[int, tuple[tuple[Atomic, int], ...]] = {
+        cid: tuple((atom, coef * _scaled(c.lot_size, lot_scale))
+                   for atom, coef in replicate(c, replication).terms)
+        for cid, c in book.contracts.items()}
+    bought: dict[Atomic, int] = defaultdict(int)
+    sold: dict[Atomic, int] = defaultdict(int)
+    for oid, x in filled.items():
+        o = book.order(oid)
+        q = gcd(*(leg.lots for leg in o.legs))
+        for leg in o.legs:
+            n = x * (leg.lots // q) * leg.side.sign
+            for atom, w in terms[leg.contract_id]:
+                u = n * w
+                if u > 0:
+                    bought[atom] += u
+                else:
+                    sold[atom] -= u
+    out = []
+    for atom in sorted(set(bought) | set(sold), key=str):
+        b, s = bought.get(atom, 0), sold.get(atom, 0)
+        if b != s:
+            out.append(Violation(
+                "balance", str(atom),
+                f"bought {_show(Fraction(b, lot_scale))} but sold "
+                f"{_show(Fraction(s, lot_scale))} unit(s): imbalance "
+                f"{'+' if b > s else ''}{_show(Fraction(b - s, lot_scale))}"))
+    return out
+
+
+def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> list[Violation]:
+    """Prices per unit must come from one price per atomic instrument (e.g. P = C − F + K).
+
+    Each priced, cleared contract states ``Σ coef·X_atomic = price − cash``. With at most two
+    terms (a put: ``X_call − X_fwd``) these are difference constraints; a weighted union-find
+    with a virtual zero node finds the first contract that contradicts the others.
+    """
+    zero = "zero"
+    parent: dict[object, object] = {}
+    offset: dict[object, Fraction] = {}  # X_node − X_parent
+
+    def find(n: object) -> tuple[object, Fraction]:
+        if n not in parent:
+            parent[n], offset[n] = n, Fraction(0)
+            return n, Fraction(0)
+        total = Fraction(0)
+        path = []
+        while parent[n] != n:
+            path.append(n)
+            total += offset[n]
+            n = parent[n]
+        root, acc = n, total
+        for p in path:  # compress
+            nxt = acc - offset[p]
+            offset[p], parent[p] = acc, root
+            acc = nxt
+        return root, total
+
+    out = []
+    for cid in sorted(prices):
+        c = book.contracts.get(cid)
+        if c is None or cid in uncleared:
+            continue
+        rep = replicate(c, True)
+        value = Fraction(c.tick_size) * prices[cid] - Fraction(rep.cash)
+        # normalise to a difference X_u − X_v = d
+        if len(rep.terms) == 1:
+            (atom, coef), = rep.terms
+            u, v, d = atom, zero, value / coef
+        else:
+            (a1, c1), (a2, c2) = rep.terms
+            assert c1 == 1 and c2 == -1, rep
+            u, v, d = a1, a2, value
+        ru, ou = find(u)
+        rv, ov = find(v)
+        if ru == rv:
+            if ou - ov != d:
+                out.append(Violation(
+                    "parity", f"contract {cid}",
+                    f"price {_show(Fraction(c.tick_size) * prices[cid])} per unit implies "
+                    f"{u} − {v} = {_show(d)}, but the other contracts' prices give "
+                    f"{_show(ou - ov)}", contract_id=cid))
+        else:
+            parent[ru], offset[ru] = rv, d + ov - ou
+    return out
