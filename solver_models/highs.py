@@ -1,0 +1,115 @@
+"""The HiGHS backend: a model given as arrays in, a solution value out (never an exception)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from solver_models.params import SolverParams
+
+INF = highspy.kHighsInf
+
+
+@dataclass(frozen=True)
+class ArrayModel:
+    """``max/min c·x  s.t.  row_lo <= A x <= row_hi,  col_lo <= x <= col_hi``."""
+
+    c: np.ndarray
+    a: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integer: np.ndarray | None = None  # bool per column
+    maximize: bool = False
+
+    @property
+    def size(self) -> str:
+        kind = "mip" if self.integer is not None and self.integer.any() else "lp"
+        return f"{kind} rows={self.a.shape[0]} cols={self.a.shape[1]} nnz={self.a.nnz}"
+
+
+@dataclass(frozen=True)
+class Solution:
+    status: str  # "optimal", "infeasible", "time_limit", "error: …"
+    x: np.ndarray | None
+    row_dual: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    solve_seconds: float
+    has_solution: bool
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+
+def version() -> str:
+    h = highspy.Highs()
+    return f"HiGHS {h.version()}" if hasattr(h, "version") else "HiGHS"
+
+
+def solve(model: ArrayModel, params: SolverParams, time_limit: float) -> Solution:
+    """Solve ``model`` with HiGHS under ``params`` and at most ``time_limit`` seconds."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
+    h.setOptionValue("threads", int(params.threads))
+    h.setOptionValue("random_seed", int(params.random_seed))
+    h.setOptionValue("presolve", params.presolve)
+    h.setOptionValue("mip_rel_gap", float(params.mip_gap))
+    for key, value in params.highs_options.items():
+        h.setOptionValue(key, value)
+
+    lp = highspy.HighsLp()
+    n_row, n_col = model.a.shape
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_ = np.asarray(model.c, dtype=float)
+    lp.col_lower_ = np.asarray(model.col_lo, dtype=float)
+    lp.col_upper_ = np.asarray(model.col_hi, dtype=float)
+    lp.row_lower_ = np.asarray(model.row_lo, dtype=float)
+    lp.row_upper_ = np.asarray(model.row_hi, dtype=float)
+    a = model.a.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
+    if model.maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    mip = model.integer is not None and bool(model.integer.any())
+    if mip:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                           for b in model.integer]
+    h.passModel(lp)
+    t0 = time.perf_counter()
+    h.run()
+    elapsed = time.perf_counter() - t0
+
+    status = h.getModelStatus()
+    S = highspy.HighsModelStatus
+    info = h.getInfo()
+    has_solution = info.primal_solution_status == 2  # feasible
+    if status == S.kOptimal:
+        label = "optimal"
+    elif status in (S.kInfeasible, S.kUnboundedOrInfeasible):
+        label = "infeasible"
+    elif status == S.kTimeLimit:
+        label = "time_limit"
+    else:
+        label = f"error: {h.modelStatusToString(status)}"
+    x = row_dual = None
+    if has_solution:
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value, dtype=float)
+        if not mip and sol.dual_valid:
+            row_dual = np.asarray(sol.row_dual, dtype=float)
+    objective = info.objective_function_value if has_solution else None
+    bound = info.mip_dual_bound if mip else None
+    gap = info.mip_gap if mip else None
+    return Solution(label, x, row_dual, objective, bound, gap, elapsed, has_solution)

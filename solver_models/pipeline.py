@@ -1,0 +1,203 @@
+"""The clearing pipeline (auction.md §4): split, clear each component, assemble one result.
+
+Per component: one contract traded by single-leg orders → sort and sweep (no solver);
+otherwise welfare LP → allocation MIP over the at-the-money orders → price selection on the
+tick grid. Each component's answer is re-verified in exact integers before it is accepted; a
+component that cannot be cleared in time, or whose equilibrium has no grid prices the engine
+can find, is left uncleared (no fills, reference prices) and the outcome says so.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from auction.book import Book
+from auction.result import ClearingResult, Fill, reference_tick
+from solver_models import highs
+from solver_models.market import Component, Market, build_market, components
+from solver_models.outcome import SolveOutcome, SolveStatus, StageReport
+from solver_models.params import SolverParams
+from solver_models.stages import (
+    Allocation,
+    Classification,
+    Prices,
+    allocation_mip,
+    price_selection,
+    welfare_lp,
+)
+from solver_models.sweep import sweep
+
+
+@dataclass
+class _Progress:
+    stages: dict[str, list[float]] = field(default_factory=dict)  # name -> [build, solve, n]
+    notes: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    not_cleared: bool = False
+    largest: dict[str, StageReport] = field(default_factory=dict)
+
+    def add(self, report: StageReport) -> None:
+        acc = self.stages.setdefault(report.name, [0.0, 0.0, 0])
+        acc[0] += report.build_seconds
+        acc[1] += report.solve_seconds
+        acc[2] += 1
+        self.largest[report.name] = report
+
+    def reports(self) -> tuple[StageReport, ...]:
+        out = []
+        for name, (b, s, n) in self.stages.items():
+            last = self.largest[name]
+            out.append(StageReport(name, b, s, last.status, last.objective, last.bound, last.gap,
+                                   f"{n} component(s); last: {last.size}".strip()))
+        return tuple(out)
+
+
+def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
+    start = time.perf_counter()
+    deadline = start + params.time_limit
+    prog = _Progress()
+    t0 = time.perf_counter()
+    market = build_market(book, params.replication, params.price_band == "clip")
+    comps = components(market, params.split_components)
+    prog.add(StageReport("build_market", time.perf_counter() - t0, 0.0, "ok",
+                         size=f"orders={market.n_orders} atomics={len(market.atomics)}"))
+
+    fills = np.zeros(market.n_orders, dtype=np.int64)
+    ticks: dict[int, int] = {}  # contract index -> ticks
+    atomic_price: dict[int, float] = {}
+    uncleared: set[int] = set()
+    for comp in sorted(comps, key=lambda c: int(c.orders[0])):
+        left = deadline - time.perf_counter()
+        answer = _clear(market, comp, params, left, prog) if left > 0 else None
+        if answer is None:
+            if left <= 0:
+                prog.timed_out = True
+            uncleared.update(int(k) for k in comp.contracts)
+            continue
+        comp_fills, comp_ticks, comp_atomic = answer
+        fills[comp.orders] = comp_fills
+        ticks.update(comp_ticks)
+        atomic_price.update(comp_atomic)
+
+    prices = _all_prices(market, ticks, atomic_price, uncleared)
+    cid = market.contract_ids
+    result = ClearingResult(
+        {int(cid[k]): t for k, t in prices.items()},
+        tuple(Fill(int(market.order_ids[i]), int(fills[i])) for i in np.flatnonzero(fills)),
+        frozenset(int(cid[k]) for k in uncleared))
+    status = (SolveStatus.TIME_LIMIT if prog.timed_out else
+              SolveStatus.NOT_CLEARED if uncleared else SolveStatus.OPTIMAL)
+    return SolveOutcome(status, result, params, prog.reports(), time.perf_counter() - start,
+                        highs.version(), len(comps), tuple(prog.notes))
+
+
+def _clear(market: Market, comp: Component, params: SolverParams, time_left: float,
+           prog: _Progress) -> tuple[np.ndarray, dict[int, int], dict[int, float]] | None:
+    o = comp.orders
+    if len(comp.contracts) == 1 and np.all(np.diff(market.legs[o].indptr) == 1):
+        return _sweep(market, comp, prog)
+    t_end = time.perf_counter() + time_left
+    cls = welfare_lp(market, comp, params, time_left)
+    rep = cls.report if isinstance(cls, Classification) else cls
+    prog.add(rep)
+    if not isinstance(cls, Classification):
+        return _give_up(prog, comp, market, rep)
+    alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
+    rep = alloc.report if isinstance(alloc, Allocation) else alloc
+    prog.add(rep)
+    if not isinstance(alloc, Allocation):
+        return _give_up(prog, comp, market, rep)
+    prices = price_selection(market, comp, alloc.fills, cls.atm, params,
+                             t_end - time.perf_counter())
+    for r in prices.reports if isinstance(prices, Prices) else (prices,):
+        prog.add(r)
+    if not isinstance(prices, Prices):
+        return _give_up(prog, comp, market, prices)
+    if not _exact_ok(market, comp, alloc.fills, prices.ticks):
+        return _give_up(prog, comp, market, StageReport("exact_check", status="violated"))
+    ticks = {int(k): int(t) for k, t in zip(comp.contracts, prices.ticks, strict=True)}
+    atomic = {int(j): float(u) for j, u in zip(comp.atomics, prices.atomic, strict=True)}
+    return alloc.fills, ticks, atomic
+
+
+def _give_up(prog: _Progress, comp: Component, market: Market, rep: StageReport) -> None:
+    if rep.status == "time_limit":
+        prog.timed_out = True
+    else:
+        prog.not_cleared = True
+    ids = ", ".join(str(int(market.contract_ids[k])) for k in comp.contracts[:8])
+    prog.notes.append(f"component of {len(comp.orders)} orders on contracts [{ids}"
+                      f"{', …' if len(comp.contracts) > 8 else ''}] not cleared: "
+                      f"{rep.name} {rep.status}")
+    return None
+
+
+def _sweep(market: Market, comp: Component, prog: _Progress):
+    t0 = time.perf_counter()
+    o = comp.orders
+    k = int(comp.contracts[0])
+    side = np.sign(market.legs[o].data)
+    m = int(market.m[k])
+    limit_ticks = side * (market.limit[o] // m)  # exact: limits of one-leg orders are whole ticks
+    live = np.ones(len(o), dtype=bool)
+    while True:  # indivisible orders left partly filled drop out (they may stay unfilled)
+        idx = np.flatnonzero(live)
+        res = sweep(side[idx], limit_ticks[idx], market.q[o][idx], o[idx],
+                    market.order_ids[o][idx], int(market.tick_lo[k]), int(market.tick_hi[k]),
+                    float(market.ref_ticks[k]))
+        fills = np.zeros(len(o), dtype=np.int64)
+        fills[idx] = res.fills
+        bad = live & market.indivisible[o] & (fills > 0) & (
+            (market.aon[o] & (fills < market.q[o])) | (fills < market.min_fill[o]))
+        if not bad.any():
+            break
+        live &= ~bad
+    prog.add(StageReport("sweep", 0.0, time.perf_counter() - t0, "ok" if res.feasible else
+                         "no equilibrium"))
+    if not res.feasible:
+        return _give_up(prog, comp, market, StageReport("sweep", status="no equilibrium"))
+    return fills, {k: res.tick}, {}
+
+
+def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray) -> bool:
+    """Limits and price priority of the component's orders, in exact integers."""
+    o = comp.orders
+    kc = comp.contracts
+    if np.any(ticks < market.tick_lo[kc]) or np.any(ticks > market.tick_hi[kc]):
+        return False
+    full_ticks = np.zeros(len(market.contract_ids), dtype=np.int64)
+    full_ticks[kc] = ticks
+    money = market.legs[o] @ (market.m * full_ticks)  # a·p per package, exact int64
+    limit = market.limit[o]
+    q = market.q[o]
+    indiv = market.indivisible[o]
+    filled = fills > 0
+    ok_limits = np.all(money[filled] <= limit[filled])
+    itm_unfilled = (money < limit) & (fills < q) & ~(indiv & ~filled)
+    return bool(ok_limits and not itm_unfilled.any())
+
+
+def _all_prices(market: Market, ticks: dict[int, int], atomic: dict[int, float],
+                uncleared: set[int]) -> dict[int, int]:
+    """Every contract's price: solved ones as solved; a contract without orders from its
+    atomic prices (replication), nearest tick in the band; otherwise its reference tick."""
+    out: dict[int, int] = {}
+    terms = market.contract_terms.tocsr()
+    for k, cid in enumerate(market.contract_ids):
+        if k in ticks:
+            out[k] = ticks[k]
+            continue
+        contract = market.book.contracts[int(cid)]
+        row = slice(terms.indptr[k], terms.indptr[k + 1])
+        atoms, coefs = terms.indices[row], terms.data[row]
+        if k not in uncleared and len(atoms) and all(int(j) in atomic for j in atoms):
+            price = sum(c * atomic[int(j)] for j, c in zip(atoms, coefs, strict=True)) \
+                + float(market.contract_cash[k])
+            t = round(price / float(contract.tick_size))
+            out[k] = int(min(max(t, market.tick_lo[k]), market.tick_hi[k]))
+        else:
+            out[k] = reference_tick(contract)
+    return out

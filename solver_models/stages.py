@@ -1,0 +1,275 @@
+"""The clearing stages of one component, each building its model from arrays.
+
+Notation (per component): orders i with q_i packages, exposure B_i (atomic units per package),
+effective limit π_i per package, volume v_i lots per package; contracts k with money m_k of one
+lot at one tick, band [lo_k, hi_k]; atomic instruments j.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from solver_models import highs
+from solver_models.allocation import pro_rata
+from solver_models.highs import INF, ArrayModel
+from solver_models.market import Component, Market
+from solver_models.outcome import StageReport
+from solver_models.params import SolverParams
+
+
+@dataclass(frozen=True)
+class Classification:
+    itm: np.ndarray  # bool over the component's orders: strictly in the money at p*
+    otm: np.ndarray
+    atm: np.ndarray
+    report: StageReport
+
+
+def welfare_lp(market: Market, comp: Component, params: SolverParams,
+               time_limit: float) -> Classification | StageReport:
+    """Stage 1 — the welfare LP and its duals.
+
+    ``max Σ_i π'_i x_i  s.t.  Σ_i B_i x_i = 0 (every atomic j),  0 <= x_i <= q_i``
+    with π' = π − replication cash. Its duals p are equilibrium prices: an order with
+    ``π'_i − B_i·p > 0`` is filled completely, ``< 0`` not at all, ``= 0`` may be partial —
+    and every optimal x pairs with every optimal p (LP duality), so this classification fixes
+    the set of all equilibria. Returns the classification at p (or a failed report).
+    """
+    t0 = time.perf_counter()
+    obj, b = market.lp_arrays(comp.orders, comp.atomics)
+    q = market.q[comp.orders].astype(float)
+    n_row = b.shape[0]
+    model = ArrayModel(obj, b, np.zeros(n_row), np.zeros(n_row), np.zeros(len(q)), q,
+                       maximize=True)
+    build = time.perf_counter() - t0
+    sol = highs.solve(model, params, time_limit)
+    report = StageReport("welfare_lp", build, sol.solve_seconds, sol.status, sol.objective,
+                         size=model.size)
+    if not sol.optimal or sol.row_dual is None:
+        return report
+    p = sol.row_dual
+    reduced = obj - b.T @ p
+    scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)
+    tol = 1e-7 * scale
+    itm, otm = reduced > tol, reduced < -tol
+    return Classification(itm, otm, ~(itm | otm), report)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    fills: np.ndarray  # packages per component order
+    report: StageReport
+
+
+def _groups(market: Market, orders: np.ndarray) -> np.ndarray:
+    """Group id per order: identical legs (contracts and ratios) and identical limit."""
+    legs = market.legs[orders]
+    width = int(np.diff(legs.indptr).max()) if len(orders) else 0
+    keys = np.zeros((len(orders), 2 * width + 1), dtype=np.int64)
+    counts = np.diff(legs.indptr)
+    pos = np.arange(legs.nnz) - np.repeat(legs.indptr[:-1], counts)
+    rows = np.repeat(np.arange(len(orders)), counts)
+    keys[rows, 2 * pos] = legs.indices + 1
+    keys[rows, 2 * pos + 1] = legs.data
+    keys[:, -1] = market.limit[orders]
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return inverse.ravel()
+
+
+def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
+                   time_limit: float) -> Allocation | StageReport:
+    """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
+
+    Fixed: x_i = q_i in the money (divisible), 0 out of the money. Variables: X_g ∈ [0, Q_g]
+    integer per group g of identical at-the-money divisible orders (shared pro rata later);
+    z_i ∈ {0, 1} per indivisible order in or at the money (all-or-none: x = q·z; minimum
+    quantity: x_i ∈ [min_i·z_i, q_i·z_i] integer).
+    ``max Σ v·x  s.t.  Σ_g B_g X_g + Σ_i B_i x_i = −Σ_{fixed} B_i q_i`` (exact integer rows).
+    """
+    t0 = time.perf_counter()
+    o = comp.orders
+    indiv = market.indivisible[o]
+    fixed_full = cls.itm & ~indiv
+    free_div = cls.atm & ~indiv
+    free_ind = (cls.itm | cls.atm) & indiv
+    exposure = market.exposure[o][:, comp.atomics]  # orders × atomics, int64
+    q = market.q[o]
+    rhs = -(exposure.T @ (q * fixed_full))
+    fills = np.where(fixed_full, q, 0).astype(np.int64)
+
+    div_idx = np.flatnonzero(free_div)
+    group = _groups(market, o[div_idx]) if len(div_idx) else np.zeros(0, dtype=np.int64)
+    n_g = int(group.max()) + 1 if len(group) else 0
+    first = np.zeros(n_g, dtype=np.int64)
+    if n_g:
+        first[group[::-1]] = div_idx[::-1]  # a representative order per group
+    group_q = np.bincount(group, weights=q[div_idx], minlength=n_g).astype(np.int64)
+    ind_idx = np.flatnonzero(free_ind)
+    mq = ind_idx[~market.aon[o[ind_idx]]]  # minimum-quantity orders need x and z
+
+    n_var = n_g + len(ind_idx) + len(mq)
+    if n_var == 0:
+        ok = not np.any(rhs)
+        return (Allocation(fills, StageReport("allocation_mip", time.perf_counter() - t0, 0.0,
+                                              "optimal" if ok else "infeasible", 0.0))
+                if ok else StageReport("allocation_mip", 0.0, 0.0, "infeasible"))
+    # columns: [X_g ...][z_i (aon: x=q z; minqty: z)][x_i for minqty]
+    aon_mask = market.aon[o[ind_idx]]
+    cols_b = [exposure[first].T] if n_g else []
+    ind_coef = np.where(aon_mask, q[ind_idx], 0)
+    cols_b.append(exposure[ind_idx].T @ sp.diags(ind_coef, dtype=np.int64))
+    cols_b.append(exposure[mq].T)
+    balance = sp.hstack(cols_b).tocsr().astype(float)
+    vol = market.vol[o]
+    c = np.concatenate((vol[first] if n_g else np.zeros(0), vol[ind_idx] * ind_coef, vol[mq]))
+    col_lo = np.zeros(n_var)
+    col_hi = np.concatenate((group_q, np.ones(len(ind_idx)), q[mq])).astype(float)
+    rows = [balance]
+    row_lo = [rhs.astype(float)]
+    row_hi = [rhs.astype(float)]
+    if len(mq):  # min·z <= x <= q·z for minimum-quantity orders
+        zpos = n_g + np.searchsorted(ind_idx, mq)
+        xpos = n_g + len(ind_idx) + np.arange(len(mq))
+        r = np.arange(len(mq))
+        link_lo = sp.csr_matrix((np.concatenate((np.ones(len(mq)), -market.min_fill[o[mq]])),
+                                 (np.concatenate((r, r)), np.concatenate((xpos, zpos)))),
+                                shape=(len(mq), n_var))
+        link_hi = sp.csr_matrix((np.concatenate((np.ones(len(mq)), -q[mq].astype(float))),
+                                 (np.concatenate((r, r)), np.concatenate((xpos, zpos)))),
+                                shape=(len(mq), n_var))
+        rows += [link_lo, link_hi]
+        row_lo += [np.zeros(len(mq)), np.full(len(mq), -INF)]
+        row_hi += [np.full(len(mq), INF), np.zeros(len(mq))]
+    a = sp.vstack(rows).tocsc()
+    model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
+                       col_lo, col_hi, np.ones(n_var, dtype=bool), maximize=True)
+    build = time.perf_counter() - t0
+    sol = highs.solve(model, params, time_limit)
+    report = StageReport("allocation_mip", build, sol.solve_seconds, sol.status, sol.objective,
+                         sol.bound, sol.gap, model.size)
+    if not sol.has_solution:
+        return report
+    x = np.rint(sol.x).astype(np.int64)
+    for g in range(n_g):
+        members = div_idx[group == g]
+        fills[members] = pro_rata(int(x[g]), q[members], o[members], market.order_ids[o[members]])
+    z = x[n_g:n_g + len(ind_idx)]
+    fills[ind_idx[aon_mask]] = q[ind_idx[aon_mask]] * z[aon_mask]
+    fills[mq] = x[n_g + len(ind_idx):]
+    if np.any(exposure.T @ fills):  # exact integer balance, whatever the MIP tolerances did
+        return StageReport("allocation_mip", build, sol.solve_seconds, "inexact balance")
+    return Allocation(fills, report)
+
+
+@dataclass(frozen=True)
+class Prices:
+    ticks: np.ndarray  # per active contract of the component
+    atomic: np.ndarray  # atomic prices (numeraire per unit), for contracts without orders
+    reports: tuple[StageReport, ...]
+
+
+def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm: np.ndarray,
+                    params: SolverParams, time_limit: float) -> Prices | StageReport:
+    """Stage 3 — prices on the tick grid, inside the bands, for the fills of stage 2.
+
+    Integer ticks t_k per active contract, atomic prices u_j (free), linked by
+    ``tick_k·t_k − Σ_j coef_kj u_j = cash_k``. Per order, with money m and limit π (exact
+    integers): filled completely ``Σ a·m·t <= π``; partly ``= π``; unfilled divisible ``>= π``
+    (identical rows merged, keeping the tightest). Lexicographically:
+    (a) minimum surplus — an unfilled group g at the money at p* gets a binary y_g and the row
+    ``Σ a·m·t + δ_g·y_g >= π_g + δ_g`` (δ_g its lattice step: y_g = 0 forces it strictly out of
+    the money), minimising Σ (unfilled lots)·y_g; (b) then prices closest to the reference:
+    ``min Σ_k |t_k − ref_k|`` (in ticks).
+    """
+    t0 = time.perf_counter()
+    o = comp.orders
+    q = market.q[o]
+    indiv = market.indivisible[o]
+    kc = comp.contracts
+    nk, na = len(kc), len(comp.atomics)
+    col_of = np.full(len(market.contract_ids), -1, dtype=np.int64)
+    col_of[kc] = np.arange(nk)
+    legs = market.legs[o]
+    money = (legs @ sp.diags(market.m, dtype=np.int64)).tocsr()[:, kc]  # orders × active contracts, int
+
+    full = fills == q
+    partial = (fills > 0) & ~full
+    zero = (fills == 0) & ~indiv
+    zero_atm = zero & cls_atm
+    group = _groups(market, o)
+    limit = market.limit[o]
+    # one row per (group, kind): full (<=), partial (=), zero (>=); zero-at-the-money groups
+    # get the surplus binary. Identical legs and limit share a group, so rows dedupe exactly.
+    kind = np.select([full, partial, zero], [0, 1, 2], default=-1)
+    keep = kind >= 0
+    key = group * 3 + kind
+    _, first = np.unique(key[keep], return_index=True)
+    rep = np.flatnonzero(keep)[first]
+    rkind = kind[rep]
+    n_r = len(rep)
+    surplus_rep = zero_atm[rep]
+    unfilled_lots = np.bincount(group[zero_atm], weights=(q * market.vol[o])[zero_atm],
+                                minlength=int(group.max()) + 1 if len(group) else 0)
+    n_y = int(surplus_rep.sum())
+    # lattice step of each surplus row: gcd of |a|·m over its legs
+    y_rows = np.flatnonzero(surplus_rep)
+    delta = np.array([np.gcd.reduce(np.abs(money[rep[r]].data)) for r in y_rows], dtype=np.int64)
+
+    # columns: t (nk, integer) | u (na) | y (n_y, binary) | d (nk, distance)
+    n_col = nk + na + n_y + nk
+    # order rows
+    A_ord = money[rep]
+    r_lo = np.where(rkind == 0, -INF, limit[rep].astype(float))
+    r_hi = np.where(rkind == 2, INF, limit[rep].astype(float))
+    y_mat = sp.csr_matrix((delta.astype(float), (y_rows, np.arange(n_y))), shape=(n_r, n_y))
+    r_lo[y_rows] += delta
+    # linking rows (price units): tick_k·t_k − Σ coef·u = cash_k
+    ticks = np.array([float(market.book.contracts[int(c)].tick_size)
+                      for c in market.contract_ids[kc]])
+    cash = np.array([float(market.contract_cash[int(k)]) for k in kc])
+    terms = market.contract_terms[kc][:, comp.atomics]
+    # distance rows: d_k − t_k >= −ref_k ; d_k + t_k >= ref_k
+    ref = market.ref_ticks[kc]
+    eye = sp.identity(nk, format="csr")
+    z = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
+    A = sp.vstack([
+        sp.hstack([A_ord.astype(float), z(n_r, na), y_mat, z(n_r, nk)]),
+        sp.hstack([sp.diags(ticks, dtype=float), -terms.astype(float), z(nk, n_y), z(nk, nk)]),
+        sp.hstack([-eye, z(nk, na), z(nk, n_y), eye]),
+        sp.hstack([eye, z(nk, na), z(nk, n_y), eye]),
+    ]).tocsc()
+    row_lo = np.concatenate((r_lo, cash, -ref, ref))
+    row_hi = np.concatenate((r_hi, cash, np.full(2 * nk, INF)))
+    col_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(n_y), np.zeros(nk)))
+    col_hi = np.concatenate((market.tick_hi[kc], np.full(na, INF), np.ones(n_y),
+                             np.full(nk, INF)))
+    integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(n_y, bool),
+                              np.zeros(nk, bool)))
+    w = unfilled_lots[group[rep[y_rows]]] if n_y else np.zeros(0)
+    build = time.perf_counter() - t0
+    reports = []
+    if n_y:
+        c = np.concatenate((np.zeros(nk + na), w, np.zeros(nk)))
+        model = ArrayModel(c, A, row_lo, row_hi, col_lo, col_hi, integer)
+        sol = highs.solve(model, params, time_limit)
+        reports.append(StageReport("surplus_mip", build, sol.solve_seconds, sol.status,
+                                   sol.objective, sol.bound, sol.gap, model.size))
+        if not sol.has_solution:
+            return reports[-1]
+        # keep the surplus found: Σ w·y <= its value
+        A = sp.vstack([A, sp.csr_matrix(c)]).tocsc()
+        row_lo = np.append(row_lo, -INF)
+        row_hi = np.append(row_hi, float(np.dot(w, np.rint(sol.x[nk + na:nk + na + n_y]))) + 0.5)
+        build = 0.0
+    c = np.concatenate((np.zeros(nk + na + n_y), np.ones(nk)))
+    model = ArrayModel(c, A, row_lo, row_hi, col_lo, col_hi, integer)
+    sol = highs.solve(model, params, time_limit)
+    reports.append(StageReport("reference_mip", build, sol.solve_seconds, sol.status,
+                               sol.objective, sol.bound, sol.gap, model.size))
+    if not sol.has_solution:
+        return reports[-1]
+    return Prices(np.rint(sol.x[:nk]).astype(np.int64), sol.x[nk:nk + na], tuple(reports))
