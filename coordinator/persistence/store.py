@@ -1,0 +1,758 @@
+"""The store: repositories over one transaction. The only module that writes SQL.
+
+``Store.read()`` and ``Store.write()`` open a transaction and yield a :class:`Tx`; leaving the
+block commits (or rolls back on an exception). Database errors leave as typed
+:mod:`coordinator.persistence.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+
+from auction.cash import CashMovement, MovementOrigin, PositionChange
+from auction.orders import Leg, Order, OrderStatus, Side, TimeInForce
+from auction.products import Contract, Currency, CurrencyPair, Payoff, format_expiry, parse_expiry
+from auction.units import PrecisionError, to_steps
+from coordinator.events import Event, EventKind
+from coordinator.persistence import tables as t
+from coordinator.persistence.engine import is_sqlite, make_engine
+from coordinator.persistence.errors import (
+    Conflict,
+    LeaseHeld,
+    LeaseLost,
+    NotFound,
+    SchemaNotCurrent,
+    StoreError,
+    translate_errors,
+)
+from coordinator.persistence.records import (
+    BatchRecord,
+    FillRecord,
+    FundLock,
+    HistoryEntry,
+    Lease,
+    Lockup,
+    StoredOrder,
+)
+
+NOTIFY_CHANNEL = "ccp_outbox"
+SETTLE_PENDING = "SETTLE_PENDING"
+
+
+def to_units(value: Decimal, precision: int, what: str) -> int:
+    """A decimal amount as an exact integer of 10^-precision units (else PrecisionError)."""
+    return to_steps(value, Decimal(1).scaleb(-precision), what)
+
+
+def from_units(units: int, precision: int) -> Decimal:
+    return Decimal(units).scaleb(-precision)
+
+
+class Store:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, **kw: Any) -> Store:
+        with translate_errors():
+            return cls(make_engine(url, **kw))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ensure_current(self) -> None:
+        from coordinator.persistence.migrate import status
+
+        st = status(self.engine)
+        if st.current != st.head:
+            raise SchemaNotCurrent(st.describe())
+
+    @contextmanager
+    def _tx(self, write: bool) -> Iterator[Tx]:
+        with translate_errors(), self.engine.connect() as conn:
+            if write:
+                conn.execution_options(ccp_write=True)
+            with conn.begin():
+                yield Tx(conn)
+
+    def read(self):
+        """A read transaction (READ COMMITTED on PostgreSQL)."""
+        return self._tx(False)
+
+    def write(self):
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        return self._tx(True)
+
+
+class Tx:
+    """Repositories over one open transaction."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self._currencies: dict[str, Currency] | None = None
+        self._pair_numeraire: dict[str, str] = {}
+
+    # ---- reference data -------------------------------------------------------------------
+
+    def currencies(self) -> dict[str, Currency]:
+        if self._currencies is None:
+            rows = self.conn.execute(select(t.currencies)).all()
+            self._currencies = {r.symbol: Currency(r.symbol, r.decimals, r.precision)
+                                for r in rows}
+        return self._currencies
+
+    def put_currency(self, c: Currency) -> None:
+        have = self.currencies().get(c.symbol)
+        if have is None:
+            self.conn.execute(insert(t.currencies).values(symbol=c.symbol, decimals=c.decimals,
+                                                          precision=c.precision))
+            self.currencies()[c.symbol] = c
+        elif have != c:
+            raise Conflict(f"currency {c.symbol} exists as {have}, not {c}")
+
+    def put_pair(self, pair: CurrencyPair) -> None:
+        name = str(pair)
+        row = self.conn.execute(select(t.currency_pairs).where(
+            t.currency_pairs.c.pair == name)).first()
+        if row is None:
+            for sym in (pair.underlying, pair.numeraire):
+                if sym not in self.currencies():
+                    raise NotFound(f"currency {sym} of pair {name} is not in the store")
+            self.conn.execute(insert(t.currency_pairs).values(
+                pair=name, underlying=pair.underlying, numeraire=pair.numeraire))
+
+    def _precisions(self, contract_pair: CurrencyPair) -> tuple[int, int]:
+        cur = self.currencies()
+        try:
+            return cur[contract_pair.underlying].precision, cur[contract_pair.numeraire].precision
+        except KeyError as e:
+            raise NotFound(f"currency {e.args[0]} is not in the store") from None
+
+    def _quantity_precision(self, c: Contract) -> int:
+        up, npr = self._precisions(c.pair)
+        return npr if c.payoff.is_binary else up
+
+    def put_contract(self, c: Contract, now_ms: int) -> bool:
+        """List a contract with its initial reference price and band. Returns False when it was
+        listed already with the same terms (its reference price then stays as stored)."""
+        up, npr = self._precisions(c.pair)
+        qp = npr if c.payoff.is_binary else up
+        try:
+            row = dict(contract_id=c.contract_id, payoff=str(c.payoff), pair=str(c.pair),
+                       expiry=int(format_expiry(c.expiry)),
+                       strike=None if c.strike is None else to_units(c.strike, npr, "strike"),
+                       tick_size=to_units(c.tick_size, npr, "tickSize"),
+                       lot_size=to_units(c.lot_size, qp, "lotSize"))
+            ref = dict(price=to_units(c.reference_price, npr, "referencePrice"),
+                       low_range=to_units(c.low_range, npr, "lowRange"),
+                       high_range=to_units(c.high_range, npr, "highRange"))
+        except PrecisionError as e:
+            raise Conflict(f"contract {c.contract_id}: {e} (beyond the currency's precision)") \
+                from None
+        have = self.conn.execute(select(t.contracts).where(
+            t.contracts.c.contract_id == c.contract_id)).first()
+        if have is not None:
+            stored = {k: getattr(have, k) for k in row}
+            if stored != row:
+                raise Conflict(f"contract {c.contract_id} is listed with other terms")
+            return False
+        self.put_pair(c.pair)
+        self.conn.execute(insert(t.contracts).values(**row, listed_ms=now_ms))
+        self.conn.execute(insert(t.reference_prices).values(
+            contract_id=c.contract_id, **ref, batch_id=None, updated_ms=now_ms))
+        return True
+
+    def contracts(self) -> dict[int, Contract]:
+        """Every listed contract, with its current reference price and band."""
+        q = select(t.contracts, t.reference_prices.c.price, t.reference_prices.c.low_range,
+                   t.reference_prices.c.high_range).join(
+            t.reference_prices, t.reference_prices.c.contract_id == t.contracts.c.contract_id)
+        out: dict[int, Contract] = {}
+        for r in self.conn.execute(q.order_by(t.contracts.c.contract_id)):
+            pair = CurrencyPair.parse(r.pair)
+            up, npr = self._precisions(pair)
+            payoff = Payoff(r.payoff)
+            qp = npr if payoff.is_binary else up
+            out[r.contract_id] = Contract(
+                contract_id=r.contract_id, payoff=payoff, pair=pair,
+                expiry=parse_expiry(str(r.expiry)),
+                strike=None if r.strike is None else from_units(r.strike, npr),
+                tick_size=from_units(r.tick_size, npr), lot_size=from_units(r.lot_size, qp),
+                reference_price=from_units(r.price, npr), low_range=from_units(r.low_range, npr),
+                high_range=from_units(r.high_range, npr))
+        return out
+
+    def numeraire_precision(self, pair: str) -> int:
+        return self._precisions(CurrencyPair.parse(pair))[1]
+
+    def set_reference_prices(self, prices: Mapping[int, Decimal], batch_id: int,
+                             now_ms: int) -> None:
+        """New reference prices (decimal, numeraire per unit) from a batch's clearing prices."""
+        if not prices:
+            return
+        pairs = dict(self.conn.execute(select(t.contracts.c.contract_id, t.contracts.c.pair)
+                                       .where(t.contracts.c.contract_id.in_(list(prices)))).all())
+        rows = [{"cid": cid, "p": to_units(p, self.numeraire_precision(pairs[cid]), "price")}
+                for cid, p in prices.items()]
+        self.conn.execute(
+            update(t.reference_prices).where(t.reference_prices.c.contract_id == bindparam("cid"))
+            .values(price=bindparam("p"), batch_id=batch_id, updated_ms=now_ms), rows)
+
+    def reference_prices(self) -> dict[int, tuple[int, int | None]]:
+        """contract → (price in numeraire units, the batch that set it)."""
+        return {r.contract_id: (r.price, r.batch_id)
+                for r in self.conn.execute(select(t.reference_prices))}
+
+    def add_spot_price(self, pair: str, source: str, price: int, observed_ms: int,
+                       is_fixing: bool = False) -> None:
+        self.conn.execute(insert(t.spot_prices).values(pair=pair, source=source, price=price,
+                                                       observed_ms=observed_ms,
+                                                       is_fixing=is_fixing))
+
+    def latest_spot(self, pair: str) -> tuple[int, int] | None:
+        r = self.conn.execute(select(t.spot_prices.c.price, t.spot_prices.c.observed_ms)
+                              .where(t.spot_prices.c.pair == pair)
+                              .order_by(t.spot_prices.c.observed_ms.desc()).limit(1)).first()
+        return None if r is None else (r.price, r.observed_ms)
+
+    # ---- clients and funds ----------------------------------------------------------------
+
+    def ensure_clients(self, client_ids: Iterable[int], now_ms: int) -> None:
+        ids = set(client_ids)
+        if not ids:
+            return
+        have = set(self.conn.scalars(select(t.clients.c.client_id)
+                                     .where(t.clients.c.client_id.in_(ids))))
+        new = [{"client_id": c, "registered_ms": now_ms} for c in sorted(ids - have)]
+        if new:
+            self.conn.execute(insert(t.clients), new)
+
+    def fund_locks(self, client_ids: Iterable[int] | None = None) -> dict[tuple[int, str],
+                                                                          FundLock]:
+        q = select(t.fund_locks)
+        if client_ids is not None:
+            q = q.where(t.fund_locks.c.client_id.in_(set(client_ids)))
+        return {(r.client_id, r.currency): FundLock(r.client_id, r.currency, r.fund_lock_value,
+                                                    r.order_value, r.settle_value)
+                for r in self.conn.execute(q)}
+
+    def put_fund_locks(self, values: Iterable[FundLock], now_ms: int) -> None:
+        """Insert or overwrite the three values of each (client, currency)."""
+        values = list(values)
+        if not values:
+            return
+        self.ensure_clients({v.client_id for v in values}, now_ms)
+        have = set(self.fund_locks({v.client_id for v in values}))
+        rows = [dict(client_id=v.client_id, currency=v.currency,
+                     fund_lock_value=v.fund_lock_value, order_value=v.order_value,
+                     settle_value=v.settle_value, updated_ms=now_ms) for v in values]
+        new = [r for r in rows if (r["client_id"], r["currency"]) not in have]
+        old = [{**r, "cid": r["client_id"], "cur": r["currency"]} for r in rows
+               if (r["client_id"], r["currency"]) in have]
+        if new:
+            self.conn.execute(insert(t.fund_locks), new)
+        if old:
+            self.conn.execute(
+                update(t.fund_locks).where(and_(t.fund_locks.c.client_id == bindparam("cid"),
+                                                t.fund_locks.c.currency == bindparam("cur")))
+                .values(fund_lock_value=bindparam("fund_lock_value"),
+                        order_value=bindparam("order_value"),
+                        settle_value=bindparam("settle_value"),
+                        updated_ms=bindparam("updated_ms")),
+                [{k: v for k, v in r.items() if k not in ("client_id", "currency")}
+                 for r in old])
+
+    def order_values(self, client_ids: Iterable[int]) -> dict[tuple[int, str], int]:
+        """Σ of the locks of each client's live orders, per currency (what orderValue must be)."""
+        ids = set(client_ids)
+        out: dict[tuple[int, str], int] = defaultdict(int)
+        if not ids:
+            return out
+        q = (select(t.orders.c.client_id, t.currency_pairs.c.underlying,
+                    t.currency_pairs.c.numeraire, func.sum(t.orders.c.lock_underlying),
+                    func.sum(t.orders.c.lock_numeraire))
+             .join(t.currency_pairs, t.currency_pairs.c.pair == t.orders.c.pair)
+             .where(t.orders.c.client_id.in_(ids))
+             .group_by(t.orders.c.client_id, t.currency_pairs.c.underlying,
+                       t.currency_pairs.c.numeraire))
+        for client, und, num, lu, ln in self.conn.execute(q):
+            out[(client, und)] += int(lu or 0)
+            out[(client, num)] += int(ln or 0)
+        return out
+
+    # ---- orders ---------------------------------------------------------------------------
+
+    def _order_row(self, so: StoredOrder) -> dict[str, Any]:
+        o = so.order
+        return dict(order_id=o.order_id, client_id=o.client_id,
+                    client_order_id=so.client_order_id, pair=so.pair,
+                    total_net_price=to_units(o.total_net_price,
+                                             self.numeraire_precision(so.pair),
+                                             f"order {o.order_id} totalNetPrice"),
+                    time_in_force=str(o.time_in_force), all_or_none=o.all_or_none,
+                    min_packages=o.min_packages, packages=o.packages,
+                    filled_packages=so.filled_packages, status=str(so.status),
+                    reject_reason=so.reject_reason, admitted_ms=so.admitted_ms,
+                    expire_ms=so.expire_ms, lock_underlying=so.lock_underlying,
+                    lock_numeraire=so.lock_numeraire, version=so.version,
+                    batch_id=so.batch_id, updated_ms=so.admitted_ms)
+
+    def order_exists(self, order_ids: Iterable[int]) -> set[int]:
+        ids = list(set(order_ids))
+        found: set[int] = set()
+        for table in (t.orders, t.historical_orders):
+            for i in range(0, len(ids), 5000):
+                found |= set(self.conn.scalars(select(table.c.order_id).where(
+                    table.c.order_id.in_(ids[i:i + 5000]))))
+        return found
+
+    def insert_orders(self, stored: Iterable[StoredOrder],
+                      history: Iterable[HistoryEntry]) -> None:
+        """New orders (live ones into the book, final ones — rejected — into history)."""
+        live, final, legs = [], [], []
+        for so in stored:
+            (final if so.status.is_final else live).append(self._order_row(so))
+            legs.extend({"order_id": so.order_id, "contract_id": leg.contract_id,
+                         "side": str(leg.side), "lots": leg.lots} for leg in so.order.legs)
+        if live:
+            self.conn.execute(insert(t.orders), live)
+        if final:
+            self.conn.execute(insert(t.historical_orders), final)
+        if legs:
+            self.conn.execute(insert(t.order_legs), legs)
+        self.add_history(history)
+
+    def add_history(self, history: Iterable[HistoryEntry]) -> None:
+        rows = [dict(order_id=h.order_id, from_status=None if h.from_status is None
+                     else str(h.from_status), to_status=str(h.to_status),
+                     filled_packages=h.filled_packages, batch_id=h.batch_id, reason=h.reason,
+                     at_ms=h.at_ms) for h in history]
+        if rows:
+            self.conn.execute(insert(t.order_state_history), rows)
+
+    def _orders_from(self, table, where=None) -> list[StoredOrder]:
+        q = select(table)
+        if where is not None:
+            q = q.where(where)
+        rows = self.conn.execute(q.order_by(table.c.admitted_ms, table.c.order_id)).all()
+        if not rows:
+            return []
+        ids = [r.order_id for r in rows]
+        legs: dict[int, list[Leg]] = defaultdict(list)
+        lq = select(t.order_legs).order_by(t.order_legs.c.order_id, t.order_legs.c.contract_id)
+        if len(ids) <= 5000:
+            lq = lq.where(t.order_legs.c.order_id.in_(ids))
+        else:
+            lq = lq.where(t.order_legs.c.order_id.in_(select(table.c.order_id).where(
+                where if where is not None else text("1=1"))))
+        for r in self.conn.execute(lq):
+            legs[r.order_id].append(Leg(r.contract_id, Side(r.side), r.lots))
+        out = []
+        for r in rows:
+            prec = self.numeraire_precision(r.pair)
+            order = Order(r.order_id, r.client_id, from_units(r.total_net_price, prec),
+                          tuple(legs[r.order_id]), TimeInForce(r.time_in_force),
+                          bool(r.all_or_none), r.min_packages)
+            out.append(StoredOrder(order=order, pair=r.pair, status=OrderStatus(r.status),
+                                   admitted_ms=r.admitted_ms, filled_packages=r.filled_packages,
+                                   expire_ms=r.expire_ms, lock_underlying=r.lock_underlying,
+                                   lock_numeraire=r.lock_numeraire,
+                                   client_order_id=r.client_order_id,
+                                   reject_reason=r.reject_reason, version=r.version,
+                                   batch_id=r.batch_id))
+        return out
+
+    def live_orders(self, admitted_before_ms: int | None = None,
+                    client_ids: Iterable[int] | None = None) -> list[StoredOrder]:
+        """The live book in entry order (admission time, then id)."""
+        conds = []
+        if admitted_before_ms is not None:
+            conds.append(t.orders.c.admitted_ms < admitted_before_ms)
+        if client_ids is not None:
+            conds.append(t.orders.c.client_id.in_(set(client_ids)))
+        return self._orders_from(t.orders, and_(*conds) if conds else None)
+
+    def historical_orders(self, client_ids: Iterable[int] | None = None) -> list[StoredOrder]:
+        where = None if client_ids is None else t.historical_orders.c.client_id.in_(
+            set(client_ids))
+        return self._orders_from(t.historical_orders, where)
+
+    def order(self, order_id: int) -> StoredOrder:
+        for table in (t.orders, t.historical_orders):
+            found = self._orders_from(table, table.c.order_id == order_id)
+            if found:
+                return found[0]
+        raise NotFound(f"order {order_id} is not in the store")
+
+    def order_versions(self, order_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+        ids = list(order_ids)
+        out: dict[int, tuple[int, str]] = {}
+        for i in range(0, len(ids), 5000):
+            q = select(t.orders.c.order_id, t.orders.c.version, t.orders.c.status).where(
+                t.orders.c.order_id.in_(ids[i:i + 5000]))
+            out.update({r.order_id: (r.version, r.status) for r in self.conn.execute(q)})
+        return out
+
+    def history(self, order_id: int) -> list[HistoryEntry]:
+        q = (select(t.order_state_history).where(t.order_state_history.c.order_id == order_id)
+             .order_by(t.order_state_history.c.id))
+        return [HistoryEntry(r.order_id, None if r.from_status is None
+                             else OrderStatus(r.from_status), OrderStatus(r.to_status),
+                             r.filled_packages, r.at_ms, r.batch_id, r.reason)
+                for r in self.conn.execute(q)]
+
+    def update_orders(self, changed: Iterable[StoredOrder], now_ms: int) -> None:
+        """Write changed live orders; those now final move to the historical table.
+
+        Each order's ``version`` must be the stored one (else :class:`Conflict`); it is bumped.
+        """
+        changed = list(changed)
+        if not changed:
+            return
+        live = [so for so in changed if not so.status.is_final]
+        final = [so for so in changed if so.status.is_final]
+        if live:
+            res = self.conn.execute(
+                update(t.orders).where(and_(t.orders.c.order_id == bindparam("oid"),
+                                            t.orders.c.version == bindparam("ver")))
+                .values(status=bindparam("st"), filled_packages=bindparam("filled"),
+                        lock_underlying=bindparam("lu"), lock_numeraire=bindparam("ln"),
+                        batch_id=bindparam("bid"), version=t.orders.c.version + 1,
+                        updated_ms=now_ms),
+                [dict(oid=so.order_id, ver=so.version, st=str(so.status),
+                      filled=so.filled_packages, lu=so.lock_underlying, ln=so.lock_numeraire,
+                      bid=so.batch_id) for so in live])
+            if (self.conn.dialect.supports_sane_multi_rowcount or len(live) == 1) \
+                    and res.rowcount != len(live):
+                raise Conflict(f"{len(live) - res.rowcount} order(s) changed concurrently")
+        if final:
+            res = self.conn.execute(
+                delete(t.orders).where(and_(t.orders.c.order_id == bindparam("oid"),
+                                            t.orders.c.version == bindparam("ver"))),
+                [dict(oid=so.order_id, ver=so.version) for so in final])
+            if (self.conn.dialect.supports_sane_multi_rowcount or len(final) == 1) \
+                    and res.rowcount != len(final):
+                raise Conflict(f"{len(final) - res.rowcount} order(s) changed concurrently")
+            rows = []
+            for so in final:
+                row = self._order_row(so)
+                row.update(version=so.version + 1, updated_ms=now_ms)
+                rows.append(row)
+            self.conn.execute(insert(t.historical_orders), rows)
+
+    # ---- positions and lockups ------------------------------------------------------------
+
+    def positions(self, client_ids: Iterable[int] | None = None) -> dict[tuple[int, int], int]:
+        q = select(t.positions.c.client_id, t.positions.c.contract_id, t.positions.c.lots)
+        if client_ids is not None:
+            q = q.where(t.positions.c.client_id.in_(set(client_ids)))
+        return {(r.client_id, r.contract_id): r.lots for r in self.conn.execute(q)}
+
+    def apply_position_deltas(self, deltas: Mapping[tuple[int, int], int], batch_id: int | None,
+                              now_ms: int) -> None:
+        """Add signed lots to positions (rows are created as needed; zero rows are kept)."""
+        deltas = {k: v for k, v in deltas.items() if v}
+        if not deltas:
+            return
+        have = self.positions({c for c, _ in deltas})
+        new = [dict(client_id=c, contract_id=k, lots=d, batch_id=batch_id, updated_ms=now_ms)
+               for (c, k), d in deltas.items() if (c, k) not in have]
+        old = [dict(c=c, k=k, lots=have[(c, k)] + d) for (c, k), d in deltas.items()
+               if (c, k) in have]
+        if new:
+            self.conn.execute(insert(t.positions), new)
+        if old:
+            self.conn.execute(
+                update(t.positions).where(and_(t.positions.c.client_id == bindparam("c"),
+                                               t.positions.c.contract_id == bindparam("k")))
+                .values(lots=bindparam("lots"), batch_id=batch_id, updated_ms=now_ms), old)
+
+    def lockups(self, client_ids: Iterable[int] | None = None) -> dict[tuple[int, str, int],
+                                                                       Lockup]:
+        q = select(t.lockups)
+        if client_ids is not None:
+            q = q.where(t.lockups.c.client_id.in_(set(client_ids)))
+        return {(r.client_id, r.pair, r.expiry): Lockup(r.client_id, r.pair, r.expiry,
+                                                        r.underlying_amount, r.numeraire_amount)
+                for r in self.conn.execute(q)}
+
+    def put_lockups(self, values: Iterable[Lockup], batch_id: int | None, now_ms: int) -> None:
+        values = list(values)
+        if not values:
+            return
+        have = self.lockups({v.client_id for v in values})
+        new, old = [], []
+        for v in values:
+            row = dict(client_id=v.client_id, pair=v.pair, expiry=v.expiry,
+                       underlying_amount=v.underlying_amount,
+                       numeraire_amount=v.numeraire_amount, batch_id=batch_id,
+                       updated_ms=now_ms)
+            (old if (v.client_id, v.pair, v.expiry) in have else new).append(row)
+        if new:
+            self.conn.execute(insert(t.lockups), new)
+        if old:
+            self.conn.execute(
+                update(t.lockups).where(and_(t.lockups.c.client_id == bindparam("c"),
+                                             t.lockups.c.pair == bindparam("p"),
+                                             t.lockups.c.expiry == bindparam("e")))
+                .values(underlying_amount=bindparam("underlying_amount"),
+                        numeraire_amount=bindparam("numeraire_amount"), batch_id=batch_id,
+                        updated_ms=now_ms),
+                [dict(c=r["client_id"], p=r["pair"], e=r["expiry"],
+                      underlying_amount=r["underlying_amount"],
+                      numeraire_amount=r["numeraire_amount"]) for r in old])
+
+    # ---- cash movements -------------------------------------------------------------------
+
+    def insert_movements(self, movements: Iterable[CashMovement], now_ms: int) -> list[int]:
+        """Record cash movements (state SETTLE_PENDING, with a first tracking row).
+
+        A movement whose key exists already raises :class:`Conflict`: nothing is applied twice.
+        """
+        movements = list(movements)
+        if not movements:
+            return []
+        keys = [m.key for m in movements]
+        dup = set(self.conn.scalars(select(t.cash_movements.c.key)
+                                    .where(t.cash_movements.c.key.in_(keys))))
+        if dup:
+            raise Conflict(f"cash movement(s) recorded already: {sorted(dup)[:3]}")
+        self.conn.execute(insert(t.cash_movements), [
+            dict(key=m.key, client_id=m.client_id, pair=m.pair, origin=str(m.origin),
+                 origin_id=m.origin_id, underlying_amount=m.underlying_amount,
+                 strike_amount=m.strike_amount, state=SETTLE_PENDING, created_ms=now_ms)
+            for m in movements])
+        ids = dict(self.conn.execute(select(t.cash_movements.c.key, t.cash_movements.c.id)
+                                     .where(t.cash_movements.c.key.in_(keys))).all())
+        pos = [dict(movement_id=ids[m.key], contract_id=p.contract_id, size=p.size)
+               for m in movements for p in m.positions]
+        if pos:
+            self.conn.execute(insert(t.cash_movement_positions), pos)
+        self.conn.execute(insert(t.cash_movement_trackings), [
+            dict(movement_id=ids[k], from_state=None, to_state=SETTLE_PENDING, at_ms=now_ms)
+            for k in keys])
+        return [ids[k] for k in keys]
+
+    def movements(self, origin: MovementOrigin | None = None,
+                  origin_id: int | None = None) -> list[tuple[int, str, CashMovement]]:
+        """(id, state, movement) in id order."""
+        q = select(t.cash_movements)
+        if origin is not None:
+            q = q.where(t.cash_movements.c.origin == str(origin))
+        if origin_id is not None:
+            q = q.where(t.cash_movements.c.origin_id == origin_id)
+        rows = self.conn.execute(q.order_by(t.cash_movements.c.id)).all()
+        pos: dict[int, list[PositionChange]] = defaultdict(list)
+        if rows:
+            pq = select(t.cash_movement_positions).order_by(
+                t.cash_movement_positions.c.movement_id, t.cash_movement_positions.c.contract_id)
+            if len(rows) <= 5000:
+                pq = pq.where(t.cash_movement_positions.c.movement_id.in_([r.id for r in rows]))
+            for r in self.conn.execute(pq):
+                pos[r.movement_id].append(PositionChange(r.contract_id, r.size))
+        return [(r.id, r.state, CashMovement(r.client_id, r.pair, MovementOrigin(r.origin),
+                                             r.origin_id, r.underlying_amount, r.strike_amount,
+                                             tuple(pos[r.id]))) for r in rows]
+
+    def track_movement(self, movement_id: int, from_state: str | None, to_state: str, now_ms: int,
+                       tx_hash: str | None = None, detail: str | None = None) -> None:
+        """One settlement transition; ``from_state`` must be the current state (else Conflict)."""
+        res = self.conn.execute(update(t.cash_movements).where(and_(
+            t.cash_movements.c.id == movement_id, t.cash_movements.c.state == from_state))
+            .values(state=to_state))
+        if res.rowcount != 1:
+            raise Conflict(f"cash movement {movement_id} is not in state {from_state}")
+        self.conn.execute(insert(t.cash_movement_trackings).values(
+            movement_id=movement_id, from_state=from_state, to_state=to_state, tx_hash=tx_hash,
+            detail=detail, at_ms=now_ms))
+
+    def trackings(self, movement_id: int) -> list[tuple[str | None, str, int]]:
+        q = (select(t.cash_movement_trackings).where(
+            t.cash_movement_trackings.c.movement_id == movement_id)
+            .order_by(t.cash_movement_trackings.c.id))
+        return [(r.from_state, r.to_state, r.at_ms) for r in self.conn.execute(q)]
+
+    # ---- edges ----------------------------------------------------------------------------
+
+    def edge(self, name: str) -> int | None:
+        return self.conn.scalar(select(t.edges.c.value).where(t.edges.c.name == name))
+
+    def set_edge(self, name: str, value: int, now_ms: int) -> None:
+        res = self.conn.execute(update(t.edges).where(t.edges.c.name == name)
+                                .values(value=value, updated_ms=now_ms))
+        if res.rowcount == 0:
+            self.conn.execute(insert(t.edges).values(name=name, value=value, updated_ms=now_ms))
+
+    # ---- batches and fills ----------------------------------------------------------------
+
+    def batch_ids(self, limit: int | None = None, descending: bool = True) -> list[int]:
+        q = select(t.batches.c.batch_id).order_by(
+            t.batches.c.batch_id.desc() if descending else t.batches.c.batch_id)
+        if limit:
+            q = q.limit(limit)
+        return list(self.conn.scalars(q))
+
+    def last_batch_id(self) -> int | None:
+        return self.conn.scalar(select(func.max(t.batches.c.batch_id)))
+
+    def insert_batch(self, b: BatchRecord) -> None:
+        if self.conn.scalar(select(t.batches.c.batch_id).where(
+                t.batches.c.batch_id == b.batch_id)) is not None:
+            raise Conflict(f"batch {b.batch_id} is recorded already")
+        self.conn.execute(insert(t.batches).values(
+            batch_id=b.batch_id, status=b.status, solve_status=b.solve_status,
+            order_count=b.order_count, fill_count=b.fill_count, volume=b.volume, book=b.book,
+            params=b.params, result=b.result, check_ok=b.check_ok, violations=b.violations,
+            timings=b.timings, coordinator=b.coordinator, started_ms=b.started_ms,
+            finished_ms=b.finished_ms))
+
+    def set_batch_timings(self, batch_id: int, timings: Mapping[str, float]) -> None:
+        self.conn.execute(update(t.batches).where(t.batches.c.batch_id == batch_id)
+                          .values(timings=dict(timings)))
+
+    def batch(self, batch_id: int) -> BatchRecord:
+        r = self.conn.execute(select(t.batches).where(t.batches.c.batch_id == batch_id)).first()
+        if r is None:
+            raise NotFound(f"batch {batch_id} is not in the store")
+        return BatchRecord(r.batch_id, r.status, r.solve_status, r.order_count, r.fill_count,
+                           r.volume, _json(r.book), _json(r.params), _json(r.result),
+                           r.check_ok, list(_json(r.violations)), dict(_json(r.timings)),
+                           r.coordinator, r.started_ms, r.finished_ms)
+
+    def insert_fills(self, fills: Iterable[FillRecord]) -> None:
+        fills = list(fills)
+        if not fills:
+            return
+        self.conn.execute(insert(t.fills), [dict(batch_id=f.batch_id, order_id=f.order_id,
+                                                 client_id=f.client_id, packages=f.packages)
+                                            for f in fills])
+        legs = [dict(batch_id=f.batch_id, order_id=f.order_id, contract_id=c, lots=lots,
+                     price=price) for f in fills for c, lots, price in f.legs]
+        if legs:
+            self.conn.execute(insert(t.fill_legs), legs)
+
+    def fills(self, batch_id: int | None = None) -> list[FillRecord]:
+        q = select(t.fills).order_by(t.fills.c.batch_id, t.fills.c.order_id)
+        lq = select(t.fill_legs).order_by(t.fill_legs.c.batch_id, t.fill_legs.c.order_id,
+                                          t.fill_legs.c.contract_id)
+        if batch_id is not None:
+            q = q.where(t.fills.c.batch_id == batch_id)
+            lq = lq.where(t.fill_legs.c.batch_id == batch_id)
+        legs: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
+        for r in self.conn.execute(lq):
+            legs[(r.batch_id, r.order_id)].append((r.contract_id, r.lots, r.price))
+        return [FillRecord(r.batch_id, r.order_id, r.client_id, r.packages,
+                           tuple(legs[(r.batch_id, r.order_id)])) for r in self.conn.execute(q)]
+
+    # ---- outbox ---------------------------------------------------------------------------
+
+    def append_events(self, events: Iterable[Event], now_ms: int) -> None:
+        rows = [dict(batch_id=e.batch_id, kind=str(e.kind), payload=e.payload,
+                     created_ms=now_ms) for e in events]
+        if not rows:
+            return
+        self.conn.execute(insert(t.outbox), rows)
+        if self.conn.dialect.name == "postgresql":
+            # Delivered at commit, never for a rolled-back transaction.
+            self.conn.execute(text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
+        q = (select(t.outbox).where(t.outbox.c.seq > seq).order_by(t.outbox.c.seq)
+             .limit(limit))
+        return [Event(EventKind(r.kind), _json(r.payload), r.batch_id, r.seq, r.created_ms)
+                for r in self.conn.execute(q)]
+
+    def last_event_seq(self) -> int:
+        return self.conn.scalar(select(func.coalesce(func.max(t.outbox.c.seq), 0)))
+
+    # ---- the coordinator lease ------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> Lease:
+        """Take or renew the lease; raises :class:`LeaseHeld` while another holds it."""
+        row = self.conn.execute(select(t.coordinator_lease).where(
+            t.coordinator_lease.c.name == name).with_for_update()).first()
+        if row is None:
+            self.conn.execute(insert(t.coordinator_lease).values(
+                name=name, holder=holder, token=1, expires_ms=now_ms + ttl_ms))
+            return Lease(name, holder, 1, now_ms + ttl_ms)
+        if row.holder != holder and row.expires_ms > now_ms:
+            raise LeaseHeld(f"the coordinator lease {name!r} is held by {row.holder} until "
+                            f"{row.expires_ms} (epoch ms)")
+        token = row.token if row.holder == holder else row.token + 1
+        res = self.conn.execute(update(t.coordinator_lease).where(and_(
+            t.coordinator_lease.c.name == name, t.coordinator_lease.c.token == row.token))
+            .values(holder=holder, token=token, expires_ms=now_ms + ttl_ms))
+        if res.rowcount != 1:
+            raise LeaseHeld(f"the coordinator lease {name!r} was taken concurrently")
+        return Lease(name, holder, token, now_ms + ttl_ms)
+
+    def check_lease(self, lease: Lease, now_ms: int) -> None:
+        """Fence: the caller still holds ``lease`` (same token, not expired) in this
+        transaction, else :class:`LeaseLost` (the transaction must not commit)."""
+        row = self.conn.execute(select(t.coordinator_lease).where(
+            t.coordinator_lease.c.name == lease.name).with_for_update()).first()
+        if row is None or row.holder != lease.holder or row.token != lease.token:
+            raise LeaseLost(f"the coordinator lease {lease.name!r} was taken over")
+        if row.expires_ms <= now_ms:
+            raise LeaseLost(f"the coordinator lease {lease.name!r} expired")
+
+    def release_lease(self, lease: Lease) -> None:
+        self.conn.execute(update(t.coordinator_lease).where(and_(
+            t.coordinator_lease.c.name == lease.name,
+            t.coordinator_lease.c.holder == lease.holder,
+            t.coordinator_lease.c.token == lease.token)).values(expires_ms=0))
+
+    def lease(self, name: str) -> Lease | None:
+        r = self.conn.execute(select(t.coordinator_lease).where(
+            t.coordinator_lease.c.name == name)).first()
+        return None if r is None else Lease(r.name, r.holder, r.token, r.expires_ms)
+
+    # ---- totals (reconciliation) ----------------------------------------------------------
+
+    def count(self, table_name: str) -> int:
+        table = t.metadata.tables[table_name]
+        return self.conn.scalar(select(func.count()).select_from(table))
+
+    def fill_totals(self) -> dict[int, int]:
+        """order → Σ packages filled over all batches."""
+        q = select(t.fills.c.order_id, func.sum(t.fills.c.packages)).group_by(t.fills.c.order_id)
+        return {oid: int(n) for oid, n in self.conn.execute(q)}
+
+    def fill_position_totals(self) -> dict[tuple[int, int], int]:
+        """(client, contract) → Σ signed lots over all fills."""
+        q = (select(t.fills.c.client_id, t.fill_legs.c.contract_id, func.sum(t.fill_legs.c.lots))
+             .join(t.fill_legs, and_(t.fill_legs.c.batch_id == t.fills.c.batch_id,
+                                     t.fill_legs.c.order_id == t.fills.c.order_id))
+             .group_by(t.fills.c.client_id, t.fill_legs.c.contract_id))
+        return {(c, k): int(n) for c, k, n in self.conn.execute(q)}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+__all__ = ["NOTIFY_CHANNEL", "Store", "StoreError", "Tx", "from_units", "is_sqlite", "to_units"]

@@ -1,0 +1,293 @@
+"""The store's tables (SQLAlchemy Core). Every amount is an integer.
+
+Units: quantities in **lots** of their contract, prices in **currency precision units** of the
+pair's numeraire (``10^-precision``, e.g. 0.0001 USDC), fund values, lockups and cash movements
+in precision units of their currency. Times are epoch milliseconds; expiries ``yyyymmdd``
+integers. The objects mirror the original backend (seed 001): reference prices, spot prices,
+fund locks, the live book and historical orders, order state history, contracts, positions,
+lockups, cash movements and their trackings, edges — plus batches, fills, the outbox and the
+coordinator lease.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# An auto-increment 64-bit key; SQLite only auto-increments INTEGER PRIMARY KEY.
+SerialId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _amount(name: str, **kw) -> Column:
+    return Column(name, BigInteger, nullable=False, server_default="0", **kw)
+
+
+currencies = Table(
+    "currencies", metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("decimals", Integer, nullable=False),
+    Column("precision", Integer, nullable=False),
+)
+
+currency_pairs = Table(
+    "currency_pairs", metadata,
+    Column("pair", String(40), primary_key=True),
+    Column("underlying", String(16), ForeignKey("currencies.symbol"), nullable=False),
+    Column("numeraire", String(16), ForeignKey("currencies.symbol"), nullable=False),
+)
+
+contracts = Table(
+    "contracts", metadata,
+    Column("contract_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("payoff", String(16), nullable=False),
+    Column("pair", String(40), ForeignKey("currency_pairs.pair"), nullable=False),
+    Column("expiry", Integer, nullable=False),  # yyyymmdd
+    Column("strike", BigInteger),  # numeraire units; NULL for forwards
+    Column("tick_size", BigInteger, nullable=False),  # numeraire units
+    Column("lot_size", BigInteger, nullable=False),  # units of the quantity currency
+    Column("listed_ms", BigInteger, nullable=False),
+    Index(None, "pair", "expiry"),
+)
+
+# Matching prices; a contract that never traded holds its initial price. With the band.
+reference_prices = Table(
+    "reference_prices", metadata,
+    Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
+           autoincrement=False),
+    Column("price", BigInteger, nullable=False),  # numeraire units
+    Column("low_range", BigInteger, nullable=False),
+    Column("high_range", BigInteger, nullable=False),
+    Column("batch_id", BigInteger),  # the batch that set it; NULL = initial price
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+spot_prices = Table(
+    "spot_prices", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("pair", String(40), ForeignKey("currency_pairs.pair"), nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("price", BigInteger, nullable=False),  # numeraire units
+    Column("observed_ms", BigInteger, nullable=False),
+    Column("is_fixing", Boolean, nullable=False, server_default=false()),
+    Index(None, "pair", "observed_ms"),
+)
+
+clients = Table(
+    "clients", metadata,
+    Column("client_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("eth_address", String(42), unique=True),
+    Column("registered_ms", BigInteger, nullable=False),
+)
+
+# The three values per client and currency (collateral.md §1).
+fund_locks = Table(
+    "fund_locks", metadata,
+    Column("client_id", BigInteger, ForeignKey("clients.client_id"), primary_key=True,
+           autoincrement=False),
+    Column("currency", String(16), ForeignKey("currencies.symbol"), primary_key=True),
+    _amount("fund_lock_value"),
+    _amount("order_value"),
+    _amount("settle_value"),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+
+def _order_columns() -> list[Column]:
+    return [
+        Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("client_id", BigInteger, nullable=False),
+        Column("client_order_id", BigInteger),
+        Column("pair", String(40), nullable=False),
+        Column("total_net_price", BigInteger, nullable=False),  # numeraire units, signed
+        Column("time_in_force", String(24), nullable=False),
+        Column("all_or_none", Boolean, nullable=False),
+        Column("min_packages", BigInteger, nullable=False),
+        Column("packages", BigInteger, nullable=False),  # q at entry
+        Column("filled_packages", BigInteger, nullable=False),
+        Column("status", String(40), nullable=False),
+        Column("reject_reason", String(60)),
+        Column("admitted_ms", BigInteger, nullable=False),
+        Column("expire_ms", BigInteger),  # DAY: end of the UTC day; GTD: iocAuctionTime
+        _amount("lock_underlying"),  # what the unfilled rest locks now
+        _amount("lock_numeraire"),
+        Column("version", Integer, nullable=False, server_default="0"),
+        Column("batch_id", BigInteger),  # the last batch that changed it
+        Column("updated_ms", BigInteger, nullable=False),
+    ]
+
+
+# The live book: orders that can still trade.
+orders = Table("orders", metadata, *_order_columns(), Index(None, "admitted_ms"),
+               Index(None, "client_id"))
+
+# Orders in a final state (filled, cancelled, rejected), moved out of the live book.
+historical_orders = Table("historical_orders", metadata, *_order_columns(),
+                          Index(None, "client_id"))
+
+order_legs = Table(
+    "order_legs", metadata,
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
+           autoincrement=False),
+    Column("side", String(4), nullable=False),
+    Column("lots", BigInteger, nullable=False),
+)
+
+order_state_history = Table(
+    "order_state_history", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("order_id", BigInteger, nullable=False),
+    Column("from_status", String(40)),
+    Column("to_status", String(40), nullable=False),
+    Column("filled_packages", BigInteger, nullable=False),
+    Column("batch_id", BigInteger),
+    Column("reason", String(60)),
+    Column("at_ms", BigInteger, nullable=False),
+    Index(None, "order_id"),
+)
+
+positions = Table(
+    "positions", metadata,
+    Column("client_id", BigInteger, ForeignKey("clients.client_id"), primary_key=True,
+           autoincrement=False),
+    Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
+           autoincrement=False),
+    Column("lots", BigInteger, nullable=False),  # + long (BID), − short (ASK)
+    Column("batch_id", BigInteger),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# Collateral locked per client × pair × expiry (collateral.md §3).
+lockups = Table(
+    "lockups", metadata,
+    Column("client_id", BigInteger, ForeignKey("clients.client_id"), primary_key=True,
+           autoincrement=False),
+    Column("pair", String(40), ForeignKey("currency_pairs.pair"), primary_key=True),
+    Column("expiry", Integer, primary_key=True, autoincrement=False),
+    _amount("underlying_amount"),
+    _amount("numeraire_amount"),
+    Column("batch_id", BigInteger),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+cash_movements = Table(
+    "cash_movements", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("key", String(120), nullable=False, unique=True),  # origin:origin_id:client:pair
+    Column("client_id", BigInteger, ForeignKey("clients.client_id"), nullable=False),
+    Column("pair", String(40), ForeignKey("currency_pairs.pair"), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("origin_id", BigInteger, nullable=False),
+    Column("underlying_amount", BigInteger, nullable=False),  # + the client pays
+    Column("strike_amount", BigInteger, nullable=False),
+    Column("state", String(24), nullable=False),  # current settlement state
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "origin", "origin_id"),
+    Index(None, "state"),
+)
+
+cash_movement_positions = Table(
+    "cash_movement_positions", metadata,
+    Column("movement_id", BigInteger, ForeignKey("cash_movements.id"), primary_key=True,
+           autoincrement=False),
+    Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
+           autoincrement=False),
+    Column("size", BigInteger, nullable=False),  # precision units of the quantity currency
+)
+
+# Settlement state per movement: one row per transition.
+cash_movement_trackings = Table(
+    "cash_movement_trackings", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("movement_id", BigInteger, ForeignKey("cash_movements.id"), nullable=False),
+    Column("from_state", String(24)),
+    Column("to_state", String(24), nullable=False),
+    Column("tx_hash", String(80)),
+    Column("detail", Text),
+    Column("at_ms", BigInteger, nullable=False),
+    Index(None, "movement_id"),
+)
+
+# The last processed chain block and other cursors.
+edges = Table(
+    "edges", metadata,
+    Column("name", String(80), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+batches = Table(
+    "batches", metadata,
+    Column("batch_id", BigInteger, primary_key=True, autoincrement=False),  # cut-off, epoch ms
+    Column("status", String(16), nullable=False),  # APPLIED | FAILED
+    Column("solve_status", String(24)),
+    Column("order_count", Integer, nullable=False),
+    Column("fill_count", Integer, nullable=False),
+    Column("volume", BigInteger, nullable=False),  # lots
+    Column("book", JSON, nullable=False),  # the cut book as cut (interchange format)
+    Column("params", JSON, nullable=False),  # effective solver and check parameters
+    Column("result", JSON),  # interchange result
+    Column("check_ok", Boolean),
+    Column("violations", JSON, nullable=False),
+    Column("timings", JSON, nullable=False),  # seconds per step
+    Column("coordinator", String(80), nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger, nullable=False),
+)
+
+fills = Table(
+    "fills", metadata,
+    Column("batch_id", BigInteger, ForeignKey("batches.batch_id"), primary_key=True,
+           autoincrement=False),
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("client_id", BigInteger, nullable=False),
+    Column("packages", BigInteger, nullable=False),
+    Index(None, "order_id"),
+)
+
+fill_legs = Table(
+    "fill_legs", metadata,
+    Column("batch_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("contract_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("lots", BigInteger, nullable=False),  # signed: + bought, − sold
+    Column("price", BigInteger, nullable=False),  # numeraire units per unit
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("seq", SerialId, primary_key=True),
+    Column("batch_id", BigInteger),
+    Column("kind", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+coordinator_lease = Table(
+    "coordinator_lease", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(80), nullable=False),
+    Column("token", BigInteger, nullable=False),  # fencing token: +1 on every takeover
+    Column("expires_ms", BigInteger, nullable=False),
+)
