@@ -34,7 +34,7 @@ from math import gcd
 from numbers import Integral
 
 from auction.book import Book
-from auction.orders import Order, Side
+from auction.orders import Side
 from auction.replication import Atomic, replicate
 from auction.result import ClearingResult
 
@@ -100,21 +100,27 @@ def _scaled(d: Decimal, scale: int) -> int:
     return v
 
 
-def _show(value: Fraction | int) -> str:
-    """An exact readable number: a finite decimal without exponent, else ``n/d``."""
-    f = Fraction(value)
-    den = f.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    if den != 1:
-        return f"{f.numerator}/{f.denominator}"
-    places = max(twos, fives)
-    n = f.numerator * 10**places // f.denominator
+def _show(value: Fraction | int, scale: int = 1) -> str:
+    """An exact readable number ``value / scale``: a finite decimal, else ``n/d``.
+
+    ``scale`` is a power of ten; with an int ``value`` this is pure integer work (fast path).
+    """
+    if type(value) is int and scale >= 1:
+        places = len(str(scale)) - 1
+        n = value
+    else:
+        f = Fraction(value) / scale
+        den, twos, fives = f.denominator, 0, 0
+        while den % 2 == 0:
+            den //= 2
+            twos += 1
+        while den % 5 == 0:
+            den //= 5
+            fives += 1
+        if den != 1:
+            return f"{f.numerator}/{f.denominator}"
+        places = max(twos, fives)
+        n = f.numerator * 10**places // f.denominator
     sign = "-" if n < 0 else ""
     digits = str(abs(n)).rjust(places + 1, "0")
     if not places:
@@ -271,14 +277,14 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
             if x:
                 out.append(Violation(
                     "limit", f"order {oid}",
-                    f"filled {x} package(s) out of the money: a·p = {_show(Fraction(m, scale))}"
-                    f" > limit {_limit_text(o, q, cap, scale, bands)}", order_id=oid))
+                    f"filled {x} package(s) out of the money: a·p = {_show(m, scale)}"
+                    f" > limit {_limit_text(num, den * q, cap, scale, bands)}", order_id=oid))
         elif itm:
             if x != q and not (o.indivisible and (x == 0 or o.all_or_none)):
                 out.append(Violation(
                     "priority", f"order {oid}",
-                    f"in the money (a·p = {_show(Fraction(m, scale))} < limit "
-                    f"{_limit_text(o, q, cap, scale, bands)}) but filled {x} of {q} package(s)"
+                    f"in the money (a·p = {_show(m, scale)} < limit "
+                    f"{_limit_text(num, den * q, cap, scale, bands)}) but filled {x} of {q} package(s)"
                     + (" (an indivisible order fills all or nothing when in the money)"
                        if o.indivisible else ""), order_id=oid))
         else:  # at the money
@@ -318,12 +324,14 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     return CheckReport(not out, tuple(out), volume, surplus)
 
 
-def _limit_text(o: Order, q: int, cap: int, scale: int, bands: bool) -> str:
-    pi = Fraction(o.total_net_price) / q
+def _limit_text(num: int, den: int, cap: int, scale: int, bands: bool) -> str:
+    """The limit in force for π = num/den and band cap ``cap/scale``, with both shown."""
+    n, rem = divmod(num * scale, den)
+    pi = _show(n, scale) if rem == 0 else _show(Fraction(num, den))
     if not bands:
-        return f"π = {_show(pi)}"
-    capf = Fraction(cap, scale)
-    return f"{_show(min(pi, capf))} (π = {_show(pi)}, band cap {_show(capf)})"
+        return f"π = {pi}"
+    lower = cap * den < num * scale  # the band cap is below π: it is the limit
+    return f"{_show(cap, scale) if lower else pi} (π = {pi}, band cap {_show(cap, scale)})"
 
 
 def _pro_rata(members: list[tuple[int, int, int, int]], total: int, size: int) -> dict[int, int]:
@@ -368,9 +376,8 @@ def _balance(book: Book, filled: dict[int, int], replication: bool,
         if b != s:
             out.append(Violation(
                 "balance", str(atom),
-                f"bought {_show(Fraction(b, lot_scale))} but sold "
-                f"{_show(Fraction(s, lot_scale))} unit(s): imbalance "
-                f"{'+' if b > s else ''}{_show(Fraction(b - s, lot_scale))}"))
+                f"bought {_show(b, lot_scale)} but sold {_show(s, lot_scale)} unit(s): "
+                f"imbalance {'+' if b > s else ''}{_show(b - s, lot_scale)}"))
     return out
 
 
