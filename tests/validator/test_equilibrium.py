@@ -341,3 +341,15 @@ def test_only_orders_touching_the_uncleared_contract_are_exempt():
 def test_unknown_order_id_does_not_crash():
     rep = check(base_book(), result({1: P100}, [*VALID.items(), (12345, 1)]))
     assert rules(rep) == ["fill-unknown-order"]
+
+
+def test_price_beyond_the_band_cap_puts_a_filled_order_out_of_the_money():
+    # price 155 is above the band [50, 150]: the buyer (π 20) pays 15.5 per package, above its
+    # effective limit (band cap 15) although below π
+    b = book([contract(1)], [single(10, "BUY", "0.1", "200"), single(20, "SELL", "0.1", "150")])
+    r = result({1: 310}, {10: 1, 20: 1})
+    rep = check(b, r)
+    assert sorted(rules(rep)) == ["limit", "price-band"]
+    assert rep.by_rule("limit")[0].message == (
+        "filled 1 package(s) out of the money: a·p = 15.5 > limit 15 (π = 20, band cap 15)")
+    assert check(b, r, bands=False).ok
