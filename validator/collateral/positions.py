@@ -55,7 +55,7 @@ def trade(position: Position, contract: Contract, lots: int, price: Decimal) -> 
         avg = (q * entry + lots * p) / new if new else Fraction(0)
         return Position(new, avg, realised)
     closing = -q if abs(lots) >= abs(q) else lots  # the part of the trade that reduces |q|
-    realised += -closing * contract.lot_size * (p - entry)
+    realised += -closing * Fraction(contract.lot_size) * (p - entry)
     rest = lots - closing
     if rest:
         return Position(rest, p, realised)  # flipped: the excess opens at the traded price
