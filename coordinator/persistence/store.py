@@ -7,11 +7,13 @@ block commits (or rolls back on an exception). Database errors leave as typed
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import (
@@ -52,6 +54,7 @@ from coordinator.persistence.records import (
     Lockup,
     StoredOrder,
 )
+from validator.collateral.positions import Position
 
 NOTIFY_CHANNEL = "ccp_outbox"
 SETTLE_PENDING = "SETTLE_PENDING"
@@ -470,24 +473,45 @@ class Tx:
             q = q.where(t.positions.c.client_id.in_(set(client_ids)))
         return {(r.client_id, r.contract_id): r.lots for r in self.conn.execute(q)}
 
-    def apply_position_deltas(self, deltas: Mapping[tuple[int, int], int], batch_id: int | None,
-                              now_ms: int) -> None:
-        """Add signed lots to positions (rows are created as needed; zero rows are kept)."""
-        deltas = {k: v for k, v in deltas.items() if v}
-        if not deltas:
+    def position_states(self, client_ids: Iterable[int] | None = None
+                        ) -> dict[tuple[int, int], Position]:
+        """Positions with the forward entry price and realised result (flat rows left out)."""
+        q = select(t.positions)
+        if client_ids is not None:
+            q = q.where(t.positions.c.client_id.in_(set(client_ids)))
+        out = {}
+        for r in self.conn.execute(q):
+            p = Position(r.lots, Fraction(r.entry_num, r.entry_den),
+                         Fraction(r.realised_num, r.realised_den))
+            if not p.is_flat:
+                out[(r.client_id, r.contract_id)] = p
+        return out
+
+    def put_positions(self, values: Mapping[tuple[int, int], Position], batch_id: int | None,
+                      now_ms: int) -> None:
+        """Write positions (insert or overwrite; a flat one is kept as a zero row)."""
+        if not values:
             return
-        have = self.positions({c for c, _ in deltas})
-        new = [dict(client_id=c, contract_id=k, lots=d, batch_id=batch_id, updated_ms=now_ms)
-               for (c, k), d in deltas.items() if (c, k) not in have]
-        old = [dict(c=c, k=k, lots=have[(c, k)] + d) for (c, k), d in deltas.items()
-               if (c, k) in have]
+        have = set(self.positions({c for c, _ in values}))
+        new, old = [], []
+        for (c, k), p in values.items():
+            row = dict(c=c, k=k, lots=p.lots, en=p.entry_price.numerator,
+                       ed=p.entry_price.denominator, rn=p.realised.numerator,
+                       rd=p.realised.denominator)
+            (old if (c, k) in have else new).append(row)
         if new:
-            self.conn.execute(insert(t.positions), new)
+            self.conn.execute(insert(t.positions), [
+                dict(client_id=r["c"], contract_id=r["k"], lots=r["lots"], entry_num=r["en"],
+                     entry_den=r["ed"], realised_num=r["rn"], realised_den=r["rd"],
+                     batch_id=batch_id, updated_ms=now_ms) for r in new])
         if old:
             self.conn.execute(
                 update(t.positions).where(and_(t.positions.c.client_id == bindparam("c"),
                                                t.positions.c.contract_id == bindparam("k")))
-                .values(lots=bindparam("lots"), batch_id=batch_id, updated_ms=now_ms), old)
+                .values(lots=bindparam("lots"), entry_num=bindparam("en"),
+                        entry_den=bindparam("ed"), realised_num=bindparam("rn"),
+                        realised_den=bindparam("rd"), batch_id=batch_id, updated_ms=now_ms),
+                old)
 
     def lockups(self, client_ids: Iterable[int] | None = None) -> dict[tuple[int, str, int],
                                                                        Lockup]:
@@ -613,6 +637,10 @@ class Tx:
         if limit:
             q = q.limit(limit)
         return list(self.conn.scalars(q))
+
+    def batch_exists(self, batch_id: int) -> bool:
+        return self.conn.scalar(select(t.batches.c.batch_id).where(
+            t.batches.c.batch_id == batch_id)) is not None
 
     def last_batch_id(self) -> int | None:
         return self.conn.scalar(select(func.max(t.batches.c.batch_id)))
@@ -756,3 +784,41 @@ def _json(value: Any) -> Any:
 
 
 __all__ = ["NOTIFY_CHANNEL", "Store", "StoreError", "Tx", "from_units", "is_sqlite", "to_units"]
+
+
+class Waiter:
+    """Wakes up when the outbox may have grown: PostgreSQL LISTEN/NOTIFY, else polling."""
+
+    def __init__(self, store: Store):
+        self._conn = None
+        if store.dialect == "postgresql":
+            with translate_errors():
+                raw = store.engine.raw_connection()
+                driver = raw.driver_connection
+                driver.autocommit = True
+                driver.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                self._raw, self._conn = raw, driver
+
+    @property
+    def listens(self) -> bool:
+        return self._conn is not None
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block up to ``timeout_s``; True when a notification arrived."""
+        if self._conn is None:
+            import time
+
+            time.sleep(timeout_s)
+            return False
+        with translate_errors():
+            got = False
+            for _ in self._conn.notifies(timeout=timeout_s, stop_after=1):
+                got = True
+            return got
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # closing anyway
+                self._conn.execute(f"UNLISTEN {NOTIFY_CHANNEL}")
+            self._raw.close()
+            self._conn = None

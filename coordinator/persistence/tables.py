@@ -174,6 +174,12 @@ positions = Table(
     Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
            autoincrement=False),
     Column("lots", BigInteger, nullable=False),  # + long (BID), − short (ASK)
+    # Forwards: the entry price (numeraire per unit) and the realised result (numeraire), exact
+    # rationals as numerator/denominator (validator.collateral.positions).
+    Column("entry_num", BigInteger, nullable=False, server_default="0"),
+    Column("entry_den", BigInteger, nullable=False, server_default="1"),
+    Column("realised_num", BigInteger, nullable=False, server_default="0"),
+    Column("realised_den", BigInteger, nullable=False, server_default="1"),
     Column("batch_id", BigInteger),
     Column("updated_ms", BigInteger, nullable=False),
 )
