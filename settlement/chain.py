@@ -292,8 +292,12 @@ class Chain:
             _guard(lambda: self.w3.eth.call(call, block_identifier=tx["blockNumber"] - 1))
         except ChainReverted as e:
             return e.reason
-        # Passes on the parent state: the revert came from something earlier in the same block,
-        # or from gas.
+        # Passes on the parent state: something earlier in the same block changed the state —
+        # replay on the state after the block — or it ran out of gas.
+        try:
+            _guard(lambda: self.w3.eth.call(call, block_identifier=tx["blockNumber"]))
+        except ChainReverted as e:
+            return e.reason
         r = self.receipt(tx_hash)
         if r is not None and r.gas_used >= tx["gas"]:
             return f"out of gas (limit {tx['gas']})"
