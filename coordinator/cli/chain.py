@@ -1,0 +1,118 @@
+"""``ccp chain …``: deploy the contracts, fund test accounts.
+
+* ``ccp chain deploy [--rpc URL] [--pairs WETH/USDC,WBTC/USDC] [--out FILE]`` deploys FundLock,
+  one Ledger per pair and, on local chains, a test token per currency; registers the Ledgers and
+  the operator; prints the addresses as JSON. Without ``--rpc`` it deploys on a fresh in-process
+  EVM (a dry run: that chain ends with the command). On a non-local chain the signing keys come
+  from ``$CCP_CHAIN_ADMIN_KEY`` / ``$CCP_CHAIN_OPERATOR_KEY`` and ``--token SYMBOL=ADDRESS``.
+* ``ccp chain faucet ADDRESS AMOUNT TOKEN --rpc URL [--deployment FILE]`` mints AMOUNT (token
+  units, e.g. ``1000.5``) of TOKEN (a symbol listed in the deployment file, or an address) to
+  ADDRESS on a local chain, plus 10 ETH for gas when it has less than 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from coordinator.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("chain", help="deploy contracts, fund test accounts")
+    sub = p.add_subparsers(dest="chain_command", required=True, metavar="SUBCOMMAND")
+
+    d = sub.add_parser("deploy", help="deploy FundLock, Ledgers (and test tokens locally)")
+    d.add_argument("--rpc", metavar="URL", help="JSON-RPC node (default: in-process EVM)")
+    d.add_argument("--pairs", default="WETH/USDC,WBTC/USDC",
+                   help="comma-separated currency pairs, one Ledger each")
+    d.add_argument("--token", action="append", default=[], metavar="SYMBOL=ADDRESS",
+                   help="use an existing token (required for every currency off local chains)")
+    d.add_argument("--out", type=Path, help="also write the JSON to this file")
+    d.set_defaults(handler=_deploy)
+
+    f = sub.add_parser("faucet", help="mint test tokens to an address (local chains)")
+    f.add_argument("address")
+    f.add_argument("amount", help="in token units, e.g. 1000 or 0.5")
+    f.add_argument("token", help="symbol from the deployment file, or a token address")
+    f.add_argument("--rpc", metavar="URL", help="JSON-RPC node of a local chain (required)")
+    f.add_argument("--deployment", type=Path, help="the JSON printed by `ccp chain deploy`")
+    f.set_defaults(handler=_faucet)
+
+
+def _connect(url: str | None, keys: list[str] | None = None):
+    from settlement.chain import Chain
+    from settlement.errors import ChainUnavailable, NotLocalChain
+
+    if url is None:
+        return Chain.in_process()
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--rpc {url!r}: expected an http(s):// URL")
+    try:
+        return Chain.connect(url, keys or ())
+    except ChainUnavailable as e:
+        raise UsageError(f"--rpc {url}: {e}") from None
+    except NotLocalChain as e:
+        raise UsageError(str(e)) from None
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from auction.products import CurrencyPair
+    from settlement.deploy import deploy
+    from settlement.errors import SettlementError
+
+    pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    for p in pairs:
+        try:
+            CurrencyPair.parse(p)
+        except ValueError as e:
+            raise UsageError(f"--pairs: {e}") from None
+    tokens = {}
+    for t in args.token:
+        sym, sep, addr = t.partition("=")
+        if not sep or not sym or not addr.startswith("0x"):
+            raise UsageError(f"--token {t!r}: expected SYMBOL=0xADDRESS")
+        tokens[sym.upper()] = addr
+    keys = [k for k in (os.environ.get("CCP_CHAIN_ADMIN_KEY"),
+                        os.environ.get("CCP_CHAIN_OPERATOR_KEY")) if k]
+    chain = _connect(args.rpc, keys)
+    try:
+        dep = deploy(chain, pairs, tokens=tokens or None)
+    except SettlementError as e:
+        print(f"ccp chain deploy: {e}", file=sys.stderr)
+        return EXIT_VIOLATION
+    text = dep.to_json()
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+    return EXIT_OK
+
+
+def _faucet(args: argparse.Namespace) -> int:
+    from settlement.deploy import Deployment, faucet
+    from settlement.errors import NotLocalChain, SettlementError
+
+    if args.rpc is None:
+        raise UsageError("faucet needs --rpc URL of a running local chain (the in-process EVM "
+                         "lives only inside the process that started it)")
+    dep = None
+    if args.deployment is not None:
+        try:
+            dep = Deployment.from_dict(json.loads(args.deployment.read_text()))
+        except (OSError, json.JSONDecodeError, SettlementError) as e:
+            raise UsageError(f"{args.deployment}: {e}") from None
+    chain = _connect(args.rpc)
+    try:
+        result = faucet(chain, dep, args.address, args.amount, args.token)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except NotLocalChain as e:
+        raise UsageError(str(e)) from None
+    except SettlementError as e:
+        print(f"ccp chain faucet: {e}", file=sys.stderr)
+        return EXIT_VIOLATION
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
