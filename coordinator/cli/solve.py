@@ -1,0 +1,243 @@
+"""``ccp solve SCENARIO`` — clear one scenario, print a summary, write the result.
+
+Also the helpers the other quant commands share: loading a scenario as bad input (exit 2),
+``--set key=value`` parsing, and the per-contract traded quantities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from auction.book import Book
+from auction.interchange import result_to_dict
+from auction.result import ClearingResult, surplus, volume
+from auction.units import fmt
+from coordinator.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from coordinator.scenarios import Scenario, ScenarioError, load_scenario
+from solver_models.params import ParamsError, SolverParams
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "solve", help="clear a scenario (book, YAML book or recipe) and write the result",
+        description="Clear one scenario: print status, volume, surplus, fills, stage timings "
+                    "and the prices of the most traded contracts; write the result JSON. "
+                    "Exit 0 ok, 1 check violations or missed expectations, 2 bad input.")
+    p.add_argument("scenario", type=Path, help="scenario file (.json, .yaml)")
+    add_set_argument(p)
+    p.add_argument("--out", type=Path, metavar="RESULT.json",
+                   help="where to write the result (default out/<scenario>.result.json)")
+    p.add_argument("--csv", type=Path, metavar="DIR",
+                   help="also write prices.csv and fills.csv into DIR")
+    p.add_argument("--check", action="store_true",
+                   help="run the independent equilibrium check; exit 1 on violations")
+    p.add_argument("--top", type=int, default=8, metavar="N",
+                   help="how many of the most traded contracts to list (default 8)")
+    add_output_arguments(p)
+    p.set_defaults(handler=run)
+
+
+# ------------------------------------------------------------------ shared helpers
+
+
+def add_set_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                   help="override a solver parameter (repeatable; highs.<option> for HiGHS)")
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    g.add_argument("--json", action="store_true", dest="as_json",
+                   help="print one JSON object instead of the readable summary")
+
+
+def parse_assignments(items: Sequence[str], what: str = "--set") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{what} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load(path: Path) -> Scenario:
+    """Load a scenario or raise UsageError (exit 2) with file, path and reason."""
+    try:
+        return load_scenario(path)
+    except ScenarioError as e:
+        raise UsageError(f"bad scenario\n{e}") from None
+
+
+def effective_params(scenario: Scenario, sets: Sequence[str]) -> SolverParams:
+    try:
+        return scenario.params.with_overrides(parse_assignments(sets))
+    except ParamsError as e:
+        raise UsageError(f"--set: {e}") from None
+
+
+def traded(book: Book, result: ClearingResult) -> dict[int, tuple[Decimal, Decimal]]:
+    """Per contract: (bought, sold) quantity over all fills."""
+    out: dict[int, list[Decimal]] = {}
+    filled = result.filled()
+    for o in book.orders:
+        x = filled.get(o.order_id)
+        if not x:
+            continue
+        for a, leg in zip(o.ratios, o.legs, strict=True):
+            q = book.contracts[leg.contract_id].quantity(abs(a) * x)
+            acc = out.setdefault(leg.contract_id, [Decimal(0), Decimal(0)])
+            acc[0 if a > 0 else 1] += q
+    return {cid: (b, s) for cid, (b, s) in out.items()}
+
+
+def contract_label(book: Book, cid: int) -> str:
+    c = book.contracts[cid]
+    strike = f" {fmt(c.strike)}" if c.strike is not None else ""
+    return f"{c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}"
+
+
+def run_check(book: Book, result: ClearingResult, params: SolverParams) -> Any:
+    from validator.equilibrium import check
+
+    return check(book, result, replication=params.replication,
+                 bands=params.price_band == "clip")
+
+
+# ------------------------------------------------------------------ the command
+
+
+def run(args: argparse.Namespace) -> int:
+    scenario = load(args.scenario)
+    params = effective_params(scenario, args.sets)
+    book = scenario.book
+
+    from solver_models import solve
+
+    outcome = solve(book, params)
+    result = outcome.result
+    status = str(outcome.status)
+    out_path = args.out or Path("out") / f"{scenario.name}.result.json"
+    data = result_to_dict(book, result, status=status, timings=outcome.timings(),
+                          params=outcome.params.to_dict())
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(data, indent=1) + "\n")
+    if args.csv:
+        write_csv(args.csv, book, result)
+
+    report = run_check(book, result, params) if args.check else None
+    missed = scenario.expect.compare(book, status, result) if scenario.expect else []
+    if scenario.expect and scenario.expect.check and report is None:
+        report = run_check(book, result, params)
+
+    per_contract = traded(book, result)
+    top = sorted(per_contract,  # by lots traded (quantities of binaries and options differ)
+                 key=lambda c: (-sum(per_contract[c]) / book.contracts[c].lot_size, c))[:args.top]
+    summary = {
+        "scenario": str(args.scenario), "description": scenario.description,
+        "orders": len(book.orders), "contracts": len(book.contracts),
+        "status": status, "volume": volume(book, result), "surplus": surplus(book, result),
+        "fills": len(result.fills), "uncleared": sorted(result.uncleared),
+        "timings": outcome.timings(), "components": outcome.components,
+        "notes": list(outcome.notes),
+        "top": [{"contractId": c, "contract": contract_label(book, c),
+                 "price": fmt(book.contracts[c].price(result.prices[c])),
+                 "reference": fmt(book.contracts[c].reference_price),
+                 "bought": fmt(per_contract[c][0]), "sold": fmt(per_contract[c][1])}
+                for c in top],
+        "result": str(out_path),
+    }
+    if report is not None:
+        summary["check"] = {"ok": report.ok, "violations": [str(v) for v in report.violations]}
+    if scenario.expect is not None:
+        summary["expectations"] = {"met": not missed, "missed": missed}
+    failed = (report is not None and not report.ok) or bool(missed)
+
+    if args.as_json:
+        print(json.dumps(summary, indent=1))
+    elif not args.quiet:
+        print_summary(summary)
+    elif failed:
+        for line in summary.get("check", {}).get("violations", []) + missed:
+            print(line, file=sys.stderr)
+    return EXIT_VIOLATION if failed else EXIT_OK
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    t = s["timings"]
+    stages = ", ".join(f"{k} {v:.3f}" for k, v in t.items() if k not in ("build", "solve", "total"))
+    print(f"{s['scenario']}: {s['orders']} orders on {s['contracts']} contracts")
+    if s["description"]:
+        print(f"  {s['description']}")
+    print(f"status     {s['status']}  ({s['components']} component(s))")
+    for note in s["notes"]:
+        print(f"           note: {note}")
+    print(f"volume     {s['volume']} lots   surplus {s['surplus']} lots   "
+          f"fills {s['fills']} of {s['orders']} orders")
+    print(f"timings    total {t.get('total', 0):.3f} s = build {t.get('build', 0):.3f} s "
+          f"+ solve {t.get('solve', 0):.3f} s (+ overhead)")
+    if stages:
+        print(f"stages     {stages}")
+    if s["top"]:
+        print("most traded contracts")
+        width = max(len(r["contract"]) for r in s["top"])
+        print(f"  {'id':>6}  {'contract':<{width}}  {'price':>10}  {'reference':>10}  "
+              f"{'bought':>10}  {'sold':>10}")
+        for r in s["top"]:
+            print(f"  {r['contractId']:>6}  {r['contract']:<{width}}  {r['price']:>10}  "
+                  f"{r['reference']:>10}  {r['bought']:>10}  {r['sold']:>10}")
+    else:
+        print("no trades")
+    if "check" in s:
+        c = s["check"]
+        if c["ok"]:
+            print("check      ok (no violations)")
+        else:
+            print(f"check      FAILED: {len(c['violations'])} violation(s)")
+            for v in c["violations"]:
+                print(f"  {v}")
+    if "expectations" in s:
+        e = s["expectations"]
+        print("expected   all met" if e["met"] else
+              f"expected   MISSED {len(e['missed'])}:")
+        for m in e["missed"]:
+            print(f"  {m}")
+    print(f"result     {s['result']}")
+
+
+def write_csv(directory: Path, book: Book, result: ClearingResult) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    per_contract = traded(book, result)
+    with (directory / "prices.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["contractId", "payoff", "pair", "expiry", "strike", "referencePrice",
+                    "lowRange", "highRange", "price", "bought", "sold", "uncleared"])
+        for cid, c in book.contracts.items():
+            b, s = per_contract.get(cid, (Decimal(0), Decimal(0)))
+            w.writerow([cid, c.payoff, c.pair, f"{c.expiry:%Y%m%d}",
+                        "" if c.strike is None else fmt(c.strike), fmt(c.reference_price),
+                        fmt(c.low_range), fmt(c.high_range),
+                        fmt(c.price(result.prices[cid])) if cid in result.prices else "",
+                        fmt(b), fmt(s), cid in result.uncleared])
+    filled = result.filled()
+    with (directory / "fills.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["orderId", "clientId", "contractId", "side", "quantity", "price",
+                    "packages", "allOrNone"])
+        for o in book.orders:
+            x = filled.get(o.order_id)
+            if not x:
+                continue
+            for a, leg in zip(o.ratios, o.legs, strict=True):
+                c = book.contracts[leg.contract_id]
+                w.writerow([o.order_id, o.client_id, leg.contract_id, leg.side,
+                            fmt(c.quantity(abs(a) * x)), fmt(c.price(result.prices[c.contract_id])),
+                            x, o.all_or_none])
