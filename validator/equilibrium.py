@@ -34,7 +34,7 @@ from math import gcd
 from numbers import Integral
 
 from auction.book import Book
-from auction.orders import Side
+from auction.orders import Order, Side
 from auction.replication import Atomic, replicate
 from auction.result import ClearingResult
 
@@ -198,6 +198,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     # ---- rule 2: fills name known orders once, whole packages, indivisibility
     filled: dict[int, int] = {}
     seen: set[int] = set()
+    sizes: dict[int, tuple[Order, int]] = {}  # filled orders: the order and its size q
     volume = 0
     for f in result.fills:
         oid, x = f.order_id, f.packages
@@ -219,10 +220,12 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                                  "the fills are added up", order_id=oid))
         seen.add(oid)
         filled[oid] = filled.get(oid, 0) + x
-        volume += x * sum(leg.lots for leg in o.legs) // gcd(*(leg.lots for leg in o.legs))
+        legs = o.legs
+        q = legs[0].lots if len(legs) == 1 else gcd(*[leg.lots for leg in legs])
+        sizes[oid] = (o, q)
+        volume += x * sum(leg.lots for leg in legs) // q
     for oid, x in filled.items():
-        o = book.order(oid)
-        q = gcd(*(leg.lots for leg in o.legs))
+        o, q = sizes[oid]
         if not 1 <= x <= q:
             out.append(Violation("fill-size", f"order {oid}",
                                  f"filled {x} package(s); a fill must be 1..{q} (its size)",
@@ -240,11 +243,41 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     groups: dict[tuple, list[tuple[int, int, int, int]]] = defaultdict(list)
     surplus = 0
     buy = Side.BUY
+    # per priced, cleared contract: one lot's money at the price, at the band top, at the bottom
+    money = {cid: (lv_p[cid], lv_hi[cid], lv_lo[cid]) for cid in lv_p if cid not in skip}
+    money_get = money.get
+    filled_get = filled.get
     for pos, o in enumerate(book.orders):
         legs = o.legs
         oid = o.order_id
-        x = filled.get(oid, 0)
-        if any(leg.contract_id in skip for leg in legs):
+        x = filled_get(oid, 0)
+        if len(legs) == 1:  # fast path: one leg is ``lots`` packages of ratio ±1
+            leg = legs[0]
+            q = leg.lots
+            v = money_get(leg.contract_id)
+            if v is None:
+                m = None
+            elif leg.side is buy:
+                m, cap = v[0], v[1]
+            else:
+                m, cap = -v[0], -v[2]
+        else:
+            q = gcd(*[leg.lots for leg in legs])
+            m = cap = 0  # a·p and band cap, × scale
+            for leg in legs:
+                v = money_get(leg.contract_id)
+                if v is None:
+                    m = None
+                    break
+                if leg.side is buy:
+                    a = leg.lots // q
+                    m += v[0] * a
+                    cap += v[1] * a
+                else:
+                    a = leg.lots // q
+                    m -= v[0] * a
+                    cap -= v[2] * a
+        if m is None:  # touches an uncleared or unpriced contract: exempt
             if x:
                 touched = [leg.contract_id for leg in legs if leg.contract_id in uncleared]
                 if touched:
@@ -253,18 +286,6 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                         f"filled {x} package(s) but touches uncleared contract(s) "
                         f"{', '.join(map(str, touched))}", order_id=oid))
             continue
-        q = gcd(*(leg.lots for leg in legs))
-        m = 0  # a·p × scale
-        cap = 0  # band cap × scale
-        for leg in legs:
-            cid = leg.contract_id
-            if leg.side is buy:
-                a = leg.lots // q
-                cap += lv_hi[cid] * a
-            else:
-                a = -(leg.lots // q)
-                cap += lv_lo[cid] * a
-            m += lv_p[cid] * a
         num, den = o.total_net_price.as_integer_ratio()  # π = num / (den·q)
         vs_limit = m * den * q - num * scale  # sign of a·p − π
         if bands:
@@ -316,7 +337,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 order_id=wrong[0][0]))
 
     # ---- rule 5: balance on every atomic instrument
-    out.extend(_balance(book, filled, replication, lot_scale))
+    out.extend(_balance(book, filled, sizes, replication, lot_scale))
 
     if parity and replication:
         out.extend(_parity(book, prices, uncleared))
@@ -350,29 +371,33 @@ def _pro_rata(members: list[tuple[int, int, int, int]], total: int, size: int) -
     return fills
 
 
-def _balance(book: Book, filled: dict[int, int], replication: bool,
-             lot_scale: int) -> list[Violation]:
+def _balance(book: Book, filled: dict[int, int], sizes: dict[int, tuple[Order, int]],
+             replication: bool, lot_scale: int) -> list[Violation]:
     """Σ x·a_l·lot_size·coefficient = 0 per atomic instrument (units of underlying/payoff)."""
-    terms: dict[int, tuple[tuple[Atomic, int], ...]] = {
-        cid: tuple((atom, coef * _scaled(c.lot_size, lot_scale))
-                   for atom, coef in replicate(c, replication).terms)
-        for cid, c in book.contracts.items()}
-    bought: dict[Atomic, int] = defaultdict(int)
-    sold: dict[Atomic, int] = defaultdict(int)
+    atoms: dict[Atomic, int] = {}
+    terms: dict[int, tuple[tuple[int, int], ...]] = {}
+    for cid, c in book.contracts.items():
+        lot = _scaled(c.lot_size, lot_scale)
+        terms[cid] = tuple((atoms.setdefault(atom, len(atoms)), coef * lot)
+                           for atom, coef in replicate(c, replication).terms)
+    bought = [0] * len(atoms)
+    sold = [0] * len(atoms)
+    buy = Side.BUY
     for oid, x in filled.items():
-        o = book.order(oid)
-        q = gcd(*(leg.lots for leg in o.legs))
+        o, q = sizes[oid]
         for leg in o.legs:
-            n = x * (leg.lots // q) * leg.side.sign
-            for atom, w in terms[leg.contract_id]:
+            n = x * (leg.lots // q)
+            if leg.side is not buy:
+                n = -n
+            for i, w in terms[leg.contract_id]:
                 u = n * w
                 if u > 0:
-                    bought[atom] += u
+                    bought[i] += u
                 else:
-                    sold[atom] -= u
+                    sold[i] -= u
     out = []
-    for atom in sorted(set(bought) | set(sold), key=str):
-        b, s = bought.get(atom, 0), sold.get(atom, 0)
+    for atom, i in sorted(atoms.items(), key=lambda kv: str(kv[0])):
+        b, s = bought[i], sold[i]
         if b != s:
             out.append(Violation(
                 "balance", str(atom),
