@@ -76,6 +76,23 @@ class Market:
         b = self.exposure[orders][:, atomics].T.tocsc().astype(float) * 10.0 ** -self.qty_places
         return obj, b
 
+    def band_keepers(self, contracts: np.ndarray, atomics: np.ndarray
+                     ) -> tuple[np.ndarray, sp.csc_matrix]:
+        """Per contract a buyer at (low − ε) and a seller at (high + ε), one lot per package.
+
+        Objective in numeraire (π' = π − replication cash), exposure in atomic units; ε is a
+        hundredth of a tick's money. Floats: LP only.
+        """
+        tick_money = self.m[contracts].astype(float) * 10.0 ** -self.money_places
+        eps = 0.01 * tick_money
+        cash = np.array([float(self.contract_cash[int(k)] * self.book.contracts[
+            int(self.contract_ids[k])].lot_size) for k in contracts])
+        buy = self.tick_lo[contracts] * tick_money - eps - cash
+        sell = -(self.tick_hi[contracts] * tick_money + eps) + cash
+        lots = sp.diags(self.lot_units[contracts].astype(float) * 10.0 ** -self.qty_places)
+        exp = (lots @ self.contract_terms[contracts][:, atomics].astype(float)).T
+        return np.concatenate((buy, sell)), sp.hstack([exp, -exp]).tocsc()
+
 
 def build_market(book: Book, replication: bool = True, bands: bool = True) -> Market:
     contracts = sorted(book.contracts.values(), key=lambda c: c.contract_id)

@@ -23,12 +23,17 @@ from solver_models.params import SolverParams
 from solver_models.stages import (
     Allocation,
     Classification,
+    LocalEquilibrium,
     Prices,
     allocation_mip,
+    local_mip,
     price_selection,
     welfare_lp,
 )
 from solver_models.sweep import sweep
+
+LOCAL_NEIGHBOURHOODS = (1, 4, 16)  # ticks of reduced cost around the LP's prices
+LOCAL_SHARE = 0.25  # of the time limit, at most, for one local search
 
 
 @dataclass
@@ -100,27 +105,75 @@ def _clear(market: Market, comp: Component, params: SolverParams, time_left: flo
     if len(comp.contracts) == 1 and np.all(np.diff(market.legs[o].indptr) == 1):
         return _sweep(market, comp, prog)
     t_end = time.perf_counter() + time_left
-    cls = welfare_lp(market, comp, params, time_left)
-    rep = cls.report if isinstance(cls, Classification) else cls
-    prog.add(rep)
-    if not isinstance(cls, Classification):
-        return _give_up(prog, comp, market, rep)
-    alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
-    rep = alloc.report if isinstance(alloc, Allocation) else alloc
-    prog.add(rep)
-    if not isinstance(alloc, Allocation):
-        return _give_up(prog, comp, market, rep)
-    prices = price_selection(market, comp, alloc.fills, cls.atm, params,
-                             t_end - time.perf_counter())
-    for r in prices.reports if isinstance(prices, Prices) else (prices,):
-        prog.add(r)
-    if not isinstance(prices, Prices):
-        return _give_up(prog, comp, market, prices)
-    if not _exact_ok(market, comp, alloc.fills, prices.ticks):
+    live = comp
+    while True:
+        answer = _stages(market, live, params, t_end, prog)
+        if not isinstance(answer, _Failed):
+            break
+        # Indivisible orders at the money may have pinned the LP's prices; they may stay
+        # unfilled (auction.md §4 rule 2), so drop them and clear the rest again.
+        atm_ind = answer.atm_indivisible
+        if not len(atm_ind):
+            return _give_up(prog, comp, market, answer.report)
+        keep = ~np.isin(live.orders, atm_ind)
+        live = Component(live.orders[keep], live.atomics, live.contracts)
+        prog.notes.append(f"{len(atm_ind)} indivisible order(s) at the money left unfilled")
+    fills_live, prices = answer
+    fills = np.zeros(len(o), dtype=np.int64)
+    fills[np.searchsorted(o, live.orders)] = fills_live
+    if not _exact_ok(market, comp, fills, prices.ticks):
         return _give_up(prog, comp, market, StageReport("exact_check", status="violated"))
     ticks = {int(k): int(t) for k, t in zip(comp.contracts, prices.ticks, strict=True)}
     atomic = {int(j): float(u) for j, u in zip(comp.atomics, prices.atomic, strict=True)}
-    return alloc.fills, ticks, atomic
+    return fills, ticks, atomic
+
+
+@dataclass(frozen=True)
+class _Failed:
+    report: StageReport
+    atm_indivisible: np.ndarray  # indivisible orders at the money when the allocation failed
+
+
+def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
+            prog: _Progress) -> tuple[np.ndarray, Prices] | _Failed:
+    """Welfare LP → allocation MIP → price selection, or the failed stage."""
+    none = np.zeros(0, dtype=np.int64)
+    cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
+    rep = cls.report if isinstance(cls, Classification) else cls
+    prog.add(rep)
+    if not isinstance(cls, Classification):
+        return _Failed(rep, none)
+    alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
+    rep = alloc.report if isinstance(alloc, Allocation) else alloc
+    prog.add(rep)
+    failed = rep
+    if isinstance(alloc, Allocation):
+        prices = price_selection(market, comp, alloc.fills, cls.atm, params,
+                                 t_end - time.perf_counter())
+        for r in prices.reports if isinstance(prices, Prices) else (prices,):
+            prog.add(r)
+        if isinstance(prices, Prices):
+            return alloc.fills, prices
+        failed = prices
+    # Whole packages or the tick grid put the LP's equilibrium out of reach: search an exact
+    # integer equilibrium around it, widening the neighbourhood.
+    for near_ticks in LOCAL_NEIGHBOURHOODS:
+        budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
+        local = local_mip(market, comp, cls.reduced, near_ticks, params, budget)
+        prog.add(local.report if isinstance(local, LocalEquilibrium) else local)
+        if isinstance(local, LocalEquilibrium):
+            prices = price_selection(market, comp, local.fills, local.atm, params,
+                                     t_end - time.perf_counter())
+            for r in prices.reports if isinstance(prices, Prices) else (prices,):
+                prog.add(r)
+            if isinstance(prices, Prices):
+                return local.fills, prices
+            failed = prices
+        else:
+            failed = local
+        if failed.status == "time_limit":
+            break
+    return _Failed(failed, comp.orders[cls.atm & market.indivisible[comp.orders]])
 
 
 def _give_up(prog: _Progress, comp: Component, market: Market, rep: StageReport) -> None:

@@ -26,11 +26,12 @@ class Classification:
     itm: np.ndarray  # bool over the component's orders: strictly in the money at p*
     otm: np.ndarray
     atm: np.ndarray
+    reduced: np.ndarray  # π'_i − B_i·p*, numeraire per package
     report: StageReport
 
 
 def welfare_lp(market: Market, comp: Component, params: SolverParams,
-               time_limit: float) -> Classification | StageReport:
+               time_limit: float, keepers: bool = True) -> Classification | StageReport:
     """Stage 1 — the welfare LP and its duals.
 
     ``max Σ_i π'_i x_i  s.t.  Σ_i B_i x_i = 0 (every atomic j),  0 <= x_i <= q_i``
@@ -42,21 +43,35 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     t0 = time.perf_counter()
     obj, b = market.lp_arrays(comp.orders, comp.atomics)
     q = market.q[comp.orders].astype(float)
+    n = len(q)
+    # Band keepers: per active contract an unlimited buyer at (low − ε) and seller at
+    # (high + ε). Every real limit is clipped into the band, so they never trade; they only
+    # keep the duals (the prices) inside the bands.
+    band_obj, band_b = market.band_keepers(comp.contracts if keepers else comp.contracts[:0],
+                                           comp.atomics)
+    obj_all = np.concatenate((obj, band_obj))
+    b_all = sp.hstack([b, band_b]).tocsc()
+    upper = np.concatenate((q, np.full(len(band_obj), max(1.0, float(q.sum())))))
     n_row = b.shape[0]
-    model = ArrayModel(obj, b, np.zeros(n_row), np.zeros(n_row), np.zeros(len(q)), q,
-                       maximize=True)
+    model = ArrayModel(obj_all, b_all, np.zeros(n_row), np.zeros(n_row),
+                       np.zeros(len(upper)), upper, maximize=True)
     build = time.perf_counter() - t0
     sol = highs.solve(model, params, time_limit)
     report = StageReport("welfare_lp", build, sol.solve_seconds, sol.status, sol.objective,
                          size=model.size)
     if not sol.optimal or sol.row_dual is None:
         return report
+    if np.any(sol.x[n:] > 1e-9):
+        # Through replication the bands need not form one box of atomic prices (a call and a
+        # forward at their band edges can undercut a put's band): clear without keepers; the
+        # grid stages enforce the bands.
+        return welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=False)
     p = sol.row_dual
     reduced = obj - b.T @ p
     scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)
     tol = 1e-7 * scale
     itm, otm = reduced > tol, reduced < -tol
-    return Classification(itm, otm, ~(itm | otm), report)
+    return Classification(itm, otm, ~(itm | otm), reduced, report)
 
 
 @dataclass(frozen=True)
@@ -220,7 +235,6 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     delta = np.array([np.gcd.reduce(np.abs(money[rep[r]].data)) for r in y_rows], dtype=np.int64)
 
     # columns: t (nk, integer) | u (na) | y (n_y, binary) | d (nk, distance)
-    n_col = nk + na + n_y + nk
     # order rows
     A_ord = money[rep]
     r_lo = np.where(rkind == 0, -INF, limit[rep].astype(float))
@@ -273,3 +287,149 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     if not sol.has_solution:
         return reports[-1]
     return Prices(np.rint(sol.x[:nk]).astype(np.int64), sol.x[nk:nk + na], tuple(reports))
+
+
+@dataclass(frozen=True)
+class LocalEquilibrium:
+    fills: np.ndarray
+    atm: np.ndarray  # orders exactly at the money at the prices found
+    report: StageReport
+
+
+def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
+              params: SolverParams, time_limit: float) -> LocalEquilibrium | StageReport:
+    """Stage 2' — an exact integer equilibrium around the LP's prices, when stage 2 or 3 fails.
+
+    Whole packages can make the LP's equilibrium unreachable (a vertex whose at-the-money
+    orders balance only with fractions, or whose prices are off the tick grid). Orders whose
+    reduced cost is within ``near_ticks`` ticks of zero become *near*: fill x_i ∈ [0, q_i]
+    integer with binaries y_i (filled at all) and w_i (not full) and the clearing rule as
+    big-M rows over integer tick prices t:
+    ``a·m·t <= π_i + M_i(1 − y_i)``, ``x_i <= q_i·y_i`` (a fill respects the limit);
+    ``a·m·t >= π_i − M_i(1 − w_i)``, ``x_i >= q_i(1 − w_i) − q_i(1 − y_i)`` (not full ⇒ not
+    strictly in the money; an indivisible order may also be 0). Far orders keep the LP's
+    class as fixed rows; balance ``Σ_near B x = −Σ_far-full B q`` in exact integers;
+    maximise the volume of the near orders.
+    """
+    t0 = time.perf_counter()
+    o = comp.orders
+    q = market.q[o]
+    indiv = market.indivisible[o]
+    kc = comp.contracts
+    nk, na = len(kc), len(comp.atomics)
+    legs = market.legs[o]
+    money = (legs @ sp.diags(market.m, dtype=np.int64)).tocsr()[:, kc]
+    limit = market.limit[o]
+    step = np.asarray(abs(money).sum(axis=1)).ravel().astype(float)  # money of one tick per leg
+    scale = 10.0 ** -market.money_places
+    near = np.abs(reduced) <= near_ticks * step * scale + 1e-9 * (1 + np.abs(reduced))
+    far_full = ~near & (reduced > 0) & ~indiv
+    far_zero = ~near & (reduced < 0) & ~indiv
+    # indivisible far orders in the money stay unfilled (allowed); out of the money likewise
+    nidx = np.flatnonzero(near)
+    nn = len(nidx)
+    exposure = market.exposure[o][:, comp.atomics]
+    rhs = -(exposure.T @ (q * far_full))
+    # far rows, deduplicated by identical legs and limit
+    group = _groups(market, o)
+    kind = np.select([far_full, far_zero], [0, 2], default=-1)
+    keep = kind >= 0
+    _, first = np.unique((group * 3 + kind)[keep], return_index=True)
+    rep = np.flatnonzero(keep)[first]
+    n_r = len(rep)
+    lo_t, hi_t = market.tick_lo[kc], market.tick_hi[kc]
+    mn = money[nidx]
+    pos, neg = mn.maximum(0), mn.minimum(0)
+    act_hi = pos @ hi_t + neg @ lo_t
+    act_lo = pos @ lo_t + neg @ hi_t
+    big = np.maximum(act_hi - limit[nidx], limit[nidx] - act_lo).astype(float) + 1.0
+    # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn)
+    ncol = nk + na + 3 * nn
+    X, Y, W = nk + na, nk + na + nn, nk + na + 2 * nn
+    r = np.arange(nn)
+    Z = lambda a, b: sp.csr_matrix((a, b))  # noqa: E731
+    ticks = np.array([float(market.book.contracts[int(c)].tick_size)
+                      for c in market.contract_ids[kc]])
+    cash = np.array([float(market.contract_cash[int(k)]) for k in kc])
+    terms = market.contract_terms[kc][:, comp.atomics].astype(float)
+
+    def cols(pairs: list[tuple[np.ndarray, np.ndarray]], rows: int) -> sp.csr_matrix:
+        ri = np.concatenate([np.arange(len(c)) for c, _ in pairs])
+        ci = np.concatenate([c for c, _ in pairs])
+        vi = np.concatenate([v for _, v in pairs])
+        return sp.csr_matrix((vi, (ri, ci)), shape=(rows, ncol))
+
+    blocks = [
+        # far rows on prices
+        sp.hstack([money[rep].astype(float), Z(n_r, ncol - nk)]),
+        # linking rows
+        sp.hstack([sp.diags(ticks, dtype=float), -terms, Z(nk, 3 * nn)]),
+        # balance
+        sp.hstack([Z(na, nk + na), exposure[nidx].T.astype(float), Z(na, 2 * nn)]),
+        # a·m·t − M(y... ) : a·m·t + M y <= π + M
+        sp.hstack([mn.astype(float), Z(nn, na + nn), sp.diags(big), Z(nn, nn)]),
+        # a·m·t − M w >= π − M
+        sp.hstack([mn.astype(float), Z(nn, na + 2 * nn), sp.diags(-big)]),
+        # x − q y <= 0
+        cols([(X + r, np.ones(nn)), (Y + r, -q[nidx].astype(float))], nn),
+        # x + q w >= q: not full only when w; an indivisible order also 0 when not y
+        # (x + q w − q y >= 0)
+        cols([(X + r, np.ones(nn)), (W + r, q[nidx].astype(float)),
+              (Y + r, -(q[nidx] * indiv[nidx]).astype(float))], nn),
+    ]
+    a = sp.vstack(blocks).tocsc()
+    lim_far = limit[rep].astype(float)
+    lim_n = limit[nidx].astype(float)
+    row_lo = np.concatenate((np.where(kind[rep] == 0, -INF, lim_far), cash, rhs.astype(float),
+                             np.full(nn, -INF), lim_n - big, np.full(nn, -INF),
+                             np.where(indiv[nidx], 0.0, q[nidx].astype(float))))
+    row_hi = np.concatenate((np.where(kind[rep] == 2, INF, lim_far), cash, rhs.astype(float),
+                             lim_n + big, np.full(nn, INF), np.zeros(nn), np.full(nn, INF)))
+    col_lo = np.concatenate((lo_t, np.full(na, -INF), np.zeros(3 * nn)))
+    col_hi = np.concatenate((hi_t, np.full(na, INF), q[nidx].astype(float), np.ones(2 * nn)))
+    # indivisible near orders: all-or-none x = q·y, minimum quantity x >= min·y
+    extra = []
+    if indiv[nidx].any():
+        ii = np.flatnonzero(indiv[nidx])
+        mins = np.where(market.aon[o[nidx[ii]]], q[nidx[ii]], market.min_fill[o[nidx[ii]]])
+        extra.append((cols([(X + ii, np.ones(len(ii))), (Y + ii, -mins.astype(float))], len(ii)),
+                      np.zeros(len(ii)), np.full(len(ii), INF)))
+    for m_, lo_, hi_ in extra:
+        a = sp.vstack([a, m_]).tocsc()
+        row_lo = np.concatenate((row_lo, lo_))
+        row_hi = np.concatenate((row_hi, hi_))
+    integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn, bool)))
+    c = np.zeros(ncol)
+    c[X:X + nn] = market.vol[o[nidx]]
+    model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
+    build = time.perf_counter() - t0
+    sol = highs.solve(model, params, time_limit)
+    report = StageReport("local_mip", build, sol.solve_seconds, sol.status, sol.objective,
+                         sol.bound, sol.gap, f"near={nn} " + model.size)
+    if not sol.has_solution:
+        return report
+    fills = np.where(far_full, q, 0).astype(np.int64)
+    fills[nidx] = np.rint(sol.x[X:X + nn]).astype(np.int64)
+    t = np.rint(sol.x[:nk]).astype(np.int64)
+    _share_pro_rata(market, o, group, fills, ~indiv)
+    if np.any(exposure.T @ fills):
+        return StageReport("local_mip", build, sol.solve_seconds, "inexact balance")
+    return LocalEquilibrium(fills, (money @ t) == limit, report)
+
+
+def _share_pro_rata(market: Market, o: np.ndarray, group: np.ndarray, fills: np.ndarray,
+                    divisible: np.ndarray) -> None:
+    """Re-split each group of identical divisible orders pro rata, keeping its total.
+
+    Identical orders have identical exposure and limits, so balance and every order's class
+    are unchanged; only the split inside the group follows rule 8.
+    """
+    q = market.q[o]
+    idx = np.flatnonzero(divisible)
+    totals = np.bincount(group[idx], weights=fills[idx], minlength=int(group.max()) + 1)
+    sizes = np.bincount(group[idx], weights=q[idx], minlength=len(totals))
+    counts = np.bincount(group[idx], minlength=len(totals))
+    for g in np.flatnonzero((counts > 1) & (totals > 0) & (totals < sizes)):
+        members = idx[group[idx] == g]
+        fills[members] = pro_rata(int(totals[g]), q[members], o[members],
+                                  market.order_ids[o[members]])

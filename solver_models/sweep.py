@@ -44,7 +44,7 @@ def sweep(side: np.ndarray, limit_ticks: np.ndarray, q: np.ndarray, entry: np.nd
     cand = np.unique(np.concatenate((b, b - 1, b + 1, s, s - 1, s + 1,
                                      [lo, hi, ref_tick, int(np.floor(ref)), int(np.ceil(ref))])))
     cand = cand[(cand >= lo) & (cand <= hi)]
-    total_b, total_s = bcum[-1], scum[-1]
+    total_b = bcum[-1]
     d_strict = total_b - bcum[np.searchsorted(b, cand, side="right")]
     d_all = total_b - bcum[np.searchsorted(b, cand, side="left")]
     s_strict = scum[np.searchsorted(s, cand, side="left")]

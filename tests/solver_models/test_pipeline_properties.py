@@ -1,0 +1,69 @@
+"""Property tests of the matcher on random tiny books, against the independent check and the
+brute-force oracle (every grid price vector, every balanced integer fill)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auction.products import Payoff
+from solver_models import SolverParams, SolveStatus, solve
+from tests.solver_models.bruteforce import max_equilibrium_volume
+from tests.solver_models.tiny_books import book, contract, order
+from validator.equilibrium import check
+
+CONTRACTS = [contract(1, Payoff.CALL, "100", lo="0", hi="12", ref="6"),
+             contract(2, Payoff.CALL, "110", lo="0", hi="12", ref="4"),
+             contract(3, Payoff.PUT, "100", lo="0", hi="12", ref="5"),
+             contract(4, Payoff.FORWARD, lo="94", hi="106", ref="100")]
+
+
+@st.composite
+def tiny_books(draw, contract_ids=(1, 2), max_orders=6):
+    ids = list(contract_ids)
+    n = draw(st.integers(1, max_orders))
+    orders = []
+    for oid in range(1, n + 1):
+        k = draw(st.integers(1, min(2, len(ids))))
+        chosen = sorted(draw(st.permutations(ids))[:k])
+        legs = []
+        for cid in chosen:
+            legs.append((cid, draw(st.sampled_from("BS")), draw(st.integers(1, 3))))
+        c = {c.contract_id: c for c in CONTRACTS}
+        # a limit on the lattice: a whole price per lot for every leg
+        per_lot = [draw(st.integers(int(c[cid].low_range), int(c[cid].high_range)))
+                   for cid, _, _ in legs]
+        total = sum((1 if s == "B" else -1) * q * p for (cid, s, q), p in zip(legs, per_lot))
+        aon = draw(st.booleans()) if draw(st.integers(0, 4)) == 0 else False
+        orders.append(order(oid, legs, str(total), aon=aon))
+    return book([c for c in CONTRACTS if c.contract_id in ids], orders)
+
+
+def _assert_matches_oracle(b, replication: bool) -> None:
+    out = solve(b, SolverParams(replication=replication))
+    report = check(b, out.result, replication=replication)
+    assert report.ok, [str(v) for v in report.violations]
+    best = max_equilibrium_volume(b, replication=replication)
+    if best is not None:
+        assert out.status is SolveStatus.OPTIMAL, out.notes
+        assert report.volume == best, (report.volume, best, out.notes)
+    again = solve(b, SolverParams(replication=replication))
+    assert again.result == out.result  # deterministic
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books())
+def test_two_calls_match_the_oracle(b):
+    _assert_matches_oracle(b, replication=True)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(1, 3, 4), max_orders=5))
+def test_put_call_forward_with_replication_match_the_oracle(b):
+    _assert_matches_oracle(b, replication=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(1, 3, 4), max_orders=5))
+def test_put_call_forward_without_replication_match_the_oracle(b):
+    _assert_matches_oracle(b, replication=False)
