@@ -16,7 +16,7 @@ class PrecisionError(ValueError):
 
 def parse_decimal(value: object, what: str = "value") -> Decimal:
     """Parse a wire decimal (string or int; never float) into an exact, finite Decimal."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError(f"{what}: expected a decimal string, got {type(value).__name__} {value!r}")
     if isinstance(value, int):
         return Decimal(value)

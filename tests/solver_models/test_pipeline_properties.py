@@ -33,7 +33,7 @@ def tiny_books(draw, contract_ids=(1, 2), max_orders=6):
         # a limit on the lattice: a whole price per lot for every leg
         per_lot = [draw(st.integers(int(c[cid].low_range), int(c[cid].high_range)))
                    for cid, _, _ in legs]
-        total = sum((1 if s == "B" else -1) * q * p for (cid, s, q), p in zip(legs, per_lot))
+        total = sum((1 if s == "B" else -1) * q * p for (_, s, q), p in zip(legs, per_lot, strict=True))
         aon = draw(st.booleans()) if draw(st.integers(0, 4)) == 0 else False
         orders.append(order(oid, legs, str(total), aon=aon))
     return book([c for c in CONTRACTS if c.contract_id in ids], orders)

@@ -1,0 +1,139 @@
+"""Hand-checked books: the answer of each is worked out in the test (auction.md §4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from auction.products import Payoff
+from auction.result import surplus, volume
+from solver_models import SolverParams, SolveStatus, solve
+from tests.solver_models.tiny_books import book, buy, contract, order, sell
+from validator.equilibrium import check
+
+
+def cleared(b, **params):
+    out = solve(b, SolverParams(**params))
+    report = check(b, out.result, replication=out.params.replication,
+                   bands=out.params.price_band == "clip")
+    assert report.ok, [str(v) for v in report.violations]
+    return out, out.result.filled()
+
+
+def test_single_instrument_crossing_clears_at_the_reference_inside_the_spread():
+    # bid 11 × 20, ask 9 × 20: any price in [9, 11] trades all 20; surplus is 0 strictly
+    # inside, so the reference 10 is chosen.
+    b = book([contract(1, ref="10")], [buy(1, 1, 20, "11"), sell(2, 1, 20, "9")])
+    out, fills = cleared(b)
+    assert out.status is SolveStatus.OPTIMAL
+    assert out.result.prices[1] == 10
+    assert fills == {1: 20, 2: 20}
+    assert volume(b, out.result) == 40 and surplus(b, out.result) == 0
+
+
+def test_vertical_spread_against_singles():
+    # Spread: buy C100 / sell C110, 10 packages, pays at most 4 per package.
+    # Singles: sell C100 at 5 (10 lots), buy C110 at 2 (10 lots).
+    # All trade iff p1 >= 5, p2 <= 2, p1 − p2 <= 4; the references (6, 2) satisfy it exactly.
+    c1, c2 = contract(1, strike="100", ref="6"), contract(2, strike="110", ref="2")
+    b = book([c1, c2], [order(1, [(1, "B", 10), (2, "S", 10)], "40"),
+                        sell(2, 1, 10, "5"), buy(3, 2, 10, "2")])
+    out, fills = cleared(b)
+    assert dict(out.result.prices) == {1: 6, 2: 2}
+    assert fills == {1: 10, 2: 10, 3: 10}
+
+
+def test_put_buyer_filled_by_call_seller_and_forward_buyer_through_replication():
+    # Put(K=2000) ≡ Call(2000) − Forward + 2000. Buy put ≤ 120, sell call ≥ 100, buy forward
+    # ≤ 2010: with C = 100, F = 2000, P = C − F + K = 100 everyone is filled, and those are the
+    # references. Without replication the put has no counterparty.
+    call = contract(1, Payoff.CALL, "2000", lo="0", hi="1000", ref="100")
+    put = contract(2, Payoff.PUT, "2000", lo="0", hi="1000", ref="100")
+    fwd = contract(3, Payoff.FORWARD, lo="1000", hi="3000", ref="2000")
+    orders = [buy(1, 2, 10, "120"), sell(2, 1, 10, "100"), buy(3, 3, 10, "2010")]
+    b = book([call, put, fwd], orders)
+    out, fills = cleared(b)
+    assert fills == {1: 10, 2: 10, 3: 10}
+    assert dict(out.result.prices) == {1: 100, 2: 100, 3: 2000}
+    _, fills_off = cleared(b, replication=False)
+    assert fills_off == {}
+
+
+def test_pro_rata_at_the_limit_in_whole_packages():
+    # Supply: 5 lots at 10. Demand at 10: orders of 3 and 4 (at the money) and 1 lot at 12
+    # (in the money, filled first). The 4 lots left split 4·3/7 = 1.71 and 4·4/7 = 2.29:
+    # floors 1 and 2, the spare package to the larger remainder (0.71): 2 and 2.
+    b = book([contract(1, ref="10")],
+             [sell(1, 1, 5, "10"), buy(2, 1, 3, "10"), buy(3, 1, 4, "10"), buy(4, 1, 1, "12")])
+    out, fills = cleared(b)
+    assert out.result.prices[1] == 10
+    assert fills == {1: 5, 2: 2, 3: 2, 4: 1}
+
+
+def test_all_or_none_order_that_cannot_fill():
+    # AON buy 10 at 12 vs only 5 offered at 9: the AON may stay unfilled although in the money;
+    # the seller must then not be in the money: p <= 9. At 9 the seller is at the money and
+    # unfilled (surplus 5), at 8 out of the money (surplus 0): minimum surplus comes before the
+    # reference, so 8.
+    b = book([contract(1, ref="10")], [buy(1, 1, 10, "12", aon=True), sell(2, 1, 5, "9")])
+    out, fills = cleared(b)
+    assert fills == {}
+    assert out.result.prices[1] == 8
+    assert surplus(b, out.result) == 0
+
+
+def test_prices_stay_on_the_tick_grid():
+    # tick 0.5: bid 10.5, ask 10.0, reference 10.3 → 10.5 (0.2 away) beats 10.0 (0.3 away).
+    c = contract(1, tick="0.5", lo="5", hi="15", ref="10.3")
+    b = book([c], [buy(1, 1, 4, "10.5"), sell(2, 1, 4, "10")])
+    out, fills = cleared(b)
+    assert out.result.prices[1] == 21  # 21 ticks of 0.5
+    assert fills == {1: 4, 2: 4}
+
+
+def test_band_caps_a_fat_finger_bid():
+    # Band [8, 12]. A bid of 20 lots at 15 counts as a bid at 12 (the band), so at 12 it is at
+    # the money and shares the 10 lots offered at 9; the price cannot reach the reference 14.
+    c = contract(1, lo="8", hi="12", ref="12")
+    b = book([c], [buy(1, 1, 20, "15"), sell(2, 1, 10, "9")])
+    out, fills = cleared(b)
+    assert out.result.prices[1] == 12
+    assert fills == {1: 10, 2: 10}
+    # Without bands the bid (20 lots, in the money below 15) could only be filled completely,
+    # which 10 lots cannot do: the only equilibrium puts it at the money, at 15.
+    out2, fills2 = cleared(b, price_band="ignore")
+    assert out2.result.prices[1] == 15
+    assert fills2 == {1: 10, 2: 10}
+
+
+def test_book_with_no_cross_keeps_the_reference():
+    b = book([contract(1, ref="10")], [buy(1, 1, 5, "9"), sell(2, 1, 5, "11")])
+    out, fills = cleared(b)
+    assert fills == {} and out.result.prices[1] == 10
+    assert out.status is SolveStatus.OPTIMAL
+
+
+def test_book_without_orders_gives_reference_prices():
+    b = book([contract(1, ref="7"), contract(2, ref="3")], [])
+    out, fills = cleared(b)
+    assert fills == {} and dict(out.result.prices) == {1: 7, 2: 3}
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_components_are_independent(split):
+    # Two unrelated contracts clear as they would alone, split or not.
+    b = book([contract(1, ref="10"), contract(2, strike="120", ref="5")],
+             [buy(1, 1, 3, "11"), sell(2, 1, 3, "9"), buy(3, 2, 2, "6"), sell(4, 2, 2, "4")])
+    out, fills = cleared(b, split_components=split)
+    assert dict(out.result.prices) == {1: 10, 2: 5}
+    assert fills == {1: 3, 2: 3, 3: 2, 4: 2}
+
+
+def test_outcome_reports_stages_parameters_and_solver():
+    b = book([contract(1, ref="10"), contract(2, strike="110", ref="2")],
+             [order(1, [(1, "B", 1), (2, "S", 1)], "8"), sell(2, 1, 1, "9"), buy(3, 2, 1, "2")])
+    out = solve(b, SolverParams(time_limit=5))
+    names = {s.name for s in out.stages}
+    assert {"build_market", "welfare_lp"} <= names
+    assert out.params.time_limit == 5 and out.solver.startswith("HiGHS")
+    t = out.timings()
+    assert t["total"] >= t["build"] >= 0
