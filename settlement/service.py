@@ -38,7 +38,7 @@ from settlement.status import SettleStatus, transition
 # Gas model for packing (upper bounds measured on the contracts; see docs/settlement.md).
 GAS_BASE = 90_000  # transaction, calldata head, the FundLock call, PositionsUpdated
 GAS_PER_POSITION = 32_000  # a fresh storage slot + PositionUpdated + calldata
-GAS_PER_FUND_MOVEMENT = 110_000  # two balance entries, collateral, two events, young-request draws
+GAS_PER_FUND_MOVEMENT = 60_000  # two balance entries, collateral, two events, young-request draws
 
 
 @dataclass(frozen=True, slots=True)
