@@ -92,12 +92,15 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
     now = clock.now_ms()
     with store.write() as tx:
         currencies = tx.currencies()
-        for c in book.contracts.values():
-            for sym in (c.pair.underlying, c.pair.numeraire):
-                if sym not in currencies:
-                    if sym not in DEFAULT_CURRENCIES:
-                        raise ImportError_([f"contract {c.contract_id}: unknown currency {sym}"])
-                    tx.put_currency(DEFAULT_CURRENCIES[sym])
+        wanted = [(f"contract {c.contract_id}", sym) for c in book.contracts.values()
+                  for sym in (c.pair.underlying, c.pair.numeraire)]
+        wanted += [("funds", cur) for _, cur, _ in funds]
+        wanted += [("credit", cur) for cur in (credit or {})]
+        for what, sym in wanted:
+            if sym not in currencies:
+                if sym not in DEFAULT_CURRENCIES:
+                    raise ImportError_([f"{what}: unknown currency {sym}"])
+                tx.put_currency(DEFAULT_CURRENCIES[sym])
         new = sum(tx.put_contract(c, now) for c in book.contracts.values())
         currencies = tx.currencies()
         clients = {o.client_id for o in book.orders} | {c for c, _, _ in funds}

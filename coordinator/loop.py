@@ -391,13 +391,17 @@ class Coordinator:
                                                        "count": len(violations)})]
             with self.store.write() as tx:
                 self._fence(tx)
+                self.failpoint("persist-begin")
                 timings["persist"] = time.perf_counter() - t_persist
                 tx.insert_batch(BatchRecord(
                     batch_id, str(status), solve_status, len(cut.book.orders), 0, 0, book_json,
                     params, result_json, False if result is not None else None, violations,
                     _round(timings), self.holder, started, now))
                 tx.append_events([_with_batch(e, batch_id) for e in events], now)
-            log.error("batch %s FAILED: %d violation(s)", batch_id, len(violations))
+                self.failpoint("persist-end")
+            self.failpoint("committed")
+            log.error("batch %s FAILED: %d violation(s): %s", batch_id, len(violations),
+                      "; ".join(violations[:3]))
             return AuctionReport(batch_id, status, len(cut.book.orders), 0, 0,
                                  tuple(violations), _round(timings))
 
