@@ -67,7 +67,8 @@ def _run_once(args: argparse.Namespace) -> int:
 def _loop(args: argparse.Namespace) -> int:
     settings = settings_from(args, cadence_seconds=args.cadence_seconds,
                              lease_wait=args.lease_wait)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("coordinator").setLevel(logging.INFO)
     store = open_store(settings)
     co = Coordinator(store, settings, clock_from(args))
     stopping = {"flag": False}
