@@ -28,7 +28,7 @@ from coordinator.persistence.migrate import upgrade
 ROOT = Path(__file__).resolve().parents[2]
 POINTS = ["cut", "solved", "checked", "persist-begin", "persist-orders", "persist-movements",
           "persist-end", "committed"]
-KILLS = 12  # per engine: 6 at failpoints, 6 at random times
+RANDOM_KILLS = 5  # per engine, plus one kill at each of the POINTS
 START = 1_700_000_000_000
 CONTRACTS = {2: Decimal("308"), 3: Decimal("199"), 1: Decimal("3000")}  # demo: call, call, fwd
 
@@ -110,10 +110,13 @@ def test_sigkill_at_random_points_never_leaves_half_a_batch(db_url):
     seed(store, ManualClock(START))  # the demo contracts and book
     rng = random.Random(20240601)
     killed_inside = Counter()
+    # every failpoint once (shuffled), interleaved with kills at random times
+    plan = [("point", p) for p in rng.sample(POINTS, len(POINTS))]
+    plan += [("random", None)] * RANDOM_KILLS
+    rng.shuffle(plan)
     try:
-        for i in range(KILLS):
-            if i % 2 == 0:
-                point = rng.choice(POINTS)
+        for mode, point in plan:
+            if mode == "point":
                 proc = _spawn(db_url, 20, point, rng.randint(1, 3))
                 _, err = proc.communicate(timeout=120)
                 # 0: the point was not reached (e.g. persist-orders when every batch failed)
@@ -126,7 +129,7 @@ def test_sigkill_at_random_points_never_leaves_half_a_batch(db_url):
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate(timeout=60)
                 assert proc.returncode == -signal.SIGKILL
-        assert sum(killed_inside.values()) >= KILLS // 2 - 1, killed_inside
+        assert sum(killed_inside.values()) >= len(POINTS) - 2, killed_inside
         proc = _spawn(db_url, 3)  # restart: the loop carries on
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0 and out.strip().endswith("done"), err[-3000:]
