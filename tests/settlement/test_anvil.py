@@ -3,6 +3,8 @@ a re-org that drops a batch confirmed too early, a batch that reverts on chain."
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from settlement.chain import Chain
@@ -69,18 +71,28 @@ def test_a_batch_lands_and_reconciles(env):
     assert chain.call(ledger.functions.positions(CALL, clients[2].address)) == -20 * 10**7
 
 
+def _poll_until_reported(svc, timeout: float = 15.0):
+    """poll() until it reports a change: a loaded machine's anvil may mine a moment later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reps = svc.poll()
+        if reps or time.monotonic() > deadline:
+            return reps
+        time.sleep(0.05)
+
+
 def test_reorg_drops_a_batch_confirmed_too_early_and_it_is_resubmitted_once(env):
     chain, dep, store, clients = env
     _fund_all(chain, dep, clients)
     svc = _svc(chain, dep, store, confirmations=1, finality_depth=6)
     snap = chain.rpc("evm_snapshot", [])
     (rep,) = svc.submit(setup_movements(dep=dep))
-    (rep,) = svc.poll()
+    (rep,) = _poll_until_reported(svc)
     assert rep.status is S.CONFIRMED  # one confirmation: too early
     first_tx = rep.tx_hash
     chain.rpc("evm_revert", [snap])  # the re-org: the batch's block is gone
     chain.mine(2)
-    (rep,) = svc.poll()
+    (rep,) = _poll_until_reported(svc)
     assert rep.status is S.PENDING and rep.resubmissions == 1
     assert "re-org" in next(t.reason for t in store.transitions if t.status is S.FAILED)
     for _ in range(10):  # on to finality: no further resubmission
