@@ -78,13 +78,18 @@ def suite_dir(name: str) -> Path:
 
 
 def machine() -> dict[str, Any]:
-    import highspy
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
 
+    try:
+        highs = version("highspy")
+    except PackageNotFoundError:
+        highs = "?"
     return {"host": platform.node(), "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "numpy": numpy.__version__,
-            "highspy": getattr(highspy, "__version__", "?")}
+            "highspy": highs}
 
 
 def bench_one(s: Scenario, repeat: int, reference: bool,
