@@ -148,10 +148,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     prog.add(rep)
     failed = rep
     if isinstance(alloc, Allocation):
-        prices = price_selection(market, comp, alloc.fills, cls.atm, params,
-                                 t_end - time.perf_counter())
-        for r in prices.reports if isinstance(prices, Prices) else (prices,):
-            prog.add(r)
+        prices = _prices(market, comp, alloc.fills, cls.atm, params, t_end, prog)
         if isinstance(prices, Prices):
             return alloc.fills, prices
         failed = prices
@@ -162,10 +159,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         local = local_mip(market, comp, cls.reduced, near_ticks, params, budget)
         prog.add(local.report if isinstance(local, LocalEquilibrium) else local)
         if isinstance(local, LocalEquilibrium):
-            prices = price_selection(market, comp, local.fills, local.atm, params,
-                                     t_end - time.perf_counter())
-            for r in prices.reports if isinstance(prices, Prices) else (prices,):
-                prog.add(r)
+            prices = _prices(market, comp, local.fills, local.atm, params, t_end, prog)
             if isinstance(prices, Prices):
                 return local.fills, prices
             failed = prices
@@ -174,6 +168,15 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         if failed.status == "time_limit":
             break
     return _Failed(failed, comp.orders[cls.atm & market.indivisible[comp.orders]])
+
+
+def _prices(market: Market, comp: Component, fills: np.ndarray, atm: np.ndarray,
+            params: SolverParams, t_end: float, prog: _Progress) -> Prices | StageReport:
+    """Price selection for given fills, its stage reports recorded."""
+    prices = price_selection(market, comp, fills, atm, params, t_end - time.perf_counter())
+    for r in prices.reports if isinstance(prices, Prices) else (prices,):
+        prog.add(r)
+    return prices
 
 
 def _give_up(prog: _Progress, comp: Component, market: Market, rep: StageReport) -> None:
