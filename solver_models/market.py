@@ -76,6 +76,15 @@ class Market:
         b = self.exposure[orders][:, atomics].T.tocsc().astype(float) * 10.0 ** -self.qty_places
         return obj, b
 
+    def linking(self, contracts: np.ndarray, atomics: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+        """Rows ``tick_k·t_k − Σ_j coef_kj·u_j = cash_k`` tying contract ticks to atomic prices:
+        tick sizes, replication cash (numeraire per unit) and the coefficients, as floats."""
+        ticks = np.array([float(self.book.contracts[int(c)].tick_size)
+                          for c in self.contract_ids[contracts]])
+        cash = np.array([float(self.contract_cash[int(k)]) for k in contracts])
+        return ticks, cash, self.contract_terms[contracts][:, atomics].astype(float)
+
     def band_keepers(self, contracts: np.ndarray, atomics: np.ndarray
                      ) -> tuple[np.ndarray, sp.csc_matrix]:
         """Per contract a buyer at (low − ε) and a seller at (high + ε), one lot per package.

@@ -206,8 +206,6 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     indiv = market.indivisible[o]
     kc = comp.contracts
     nk, na = len(kc), len(comp.atomics)
-    col_of = np.full(len(market.contract_ids), -1, dtype=np.int64)
-    col_of[kc] = np.arange(nk)
     legs = market.legs[o]
     money = (legs @ sp.diags(market.m, dtype=np.int64)).tocsr()[:, kc]  # orders × active contracts, int
 
@@ -242,17 +240,14 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     y_mat = sp.csr_matrix((delta.astype(float), (y_rows, np.arange(n_y))), shape=(n_r, n_y))
     r_lo[y_rows] += delta
     # linking rows (price units): tick_k·t_k − Σ coef·u = cash_k
-    ticks = np.array([float(market.book.contracts[int(c)].tick_size)
-                      for c in market.contract_ids[kc]])
-    cash = np.array([float(market.contract_cash[int(k)]) for k in kc])
-    terms = market.contract_terms[kc][:, comp.atomics]
+    ticks, cash, terms = market.linking(kc, comp.atomics)
     # distance rows: d_k − t_k >= −ref_k ; d_k + t_k >= ref_k
     ref = market.ref_ticks[kc]
     eye = sp.identity(nk, format="csr")
     z = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
     A = sp.vstack([
         sp.hstack([A_ord.astype(float), z(n_r, na), y_mat, z(n_r, nk)]),
-        sp.hstack([sp.diags(ticks, dtype=float), -terms.astype(float), z(nk, n_y), z(nk, nk)]),
+        sp.hstack([sp.diags(ticks, dtype=float), -terms, z(nk, n_y), z(nk, nk)]),
         sp.hstack([-eye, z(nk, na), z(nk, n_y), eye]),
         sp.hstack([eye, z(nk, na), z(nk, n_y), eye]),
     ]).tocsc()
@@ -348,10 +343,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     X, Y, W = nk + na, nk + na + nn, nk + na + 2 * nn
     r = np.arange(nn)
     Z = lambda a, b: sp.csr_matrix((a, b))  # noqa: E731
-    ticks = np.array([float(market.book.contracts[int(c)].tick_size)
-                      for c in market.contract_ids[kc]])
-    cash = np.array([float(market.contract_cash[int(k)]) for k in kc])
-    terms = market.contract_terms[kc][:, comp.atomics].astype(float)
+    ticks, cash, terms = market.linking(kc, comp.atomics)
 
     def cols(pairs: list[tuple[np.ndarray, np.ndarray]], rows: int) -> sp.csr_matrix:
         ri = np.concatenate([np.arange(len(c)) for c, _ in pairs])
