@@ -12,11 +12,14 @@ binary payoff), not in lots, so contracts with different lot sizes share an inst
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 
+from auction.orders import Order
 from auction.products import Contract, Payoff
 
 
@@ -69,3 +72,48 @@ def replicate(contract: Contract, enabled: bool = True) -> Replication:
         case Payoff.BINARY_PUT:
             return Replication(((Atomic(AtomicKind.BINARY_CALL, pair, t, k), -1),), Decimal(1))
     raise AssertionError(contract.payoff)
+
+
+
+class RoundingAllowance:
+    """ρ per package: how far an order may be in the money and still be left partly filled
+    because the equilibrium lies between grid prices (auction.md §4 rule 2; our decision, see
+    docs/check.md).
+
+    ``ρ = Σ_j |B_j|·θ_j``: B the package's net units of each atomic instrument, θ_j the
+    instrument's grid step — the largest tick among the contracts replicating onto it. It is the
+    most ``a·p`` moves when every atomic price moves by less than one step. An order that alone
+    prices one instrument (one leg on a contract that is the only one on its atomic instrument)
+    gets ρ = 0: a single instrument always clears exactly on its grid.
+    """
+
+    def __init__(self, contracts: Mapping[int, Contract], enabled: bool = True):
+        self._contracts = contracts
+        self._enabled = enabled
+        self._steps: dict[Atomic, Fraction] = {}
+        users: dict[Atomic, int] = {}
+        for c in contracts.values():
+            tick = Fraction(c.tick_size)
+            for atom, _ in replicate(c, enabled).terms:
+                self._steps[atom] = max(self._steps.get(atom, tick), tick)
+                users[atom] = users.get(atom, 0) + 1
+        self._alone = {cid for cid, c in contracts.items()
+                       if len(terms := replicate(c, enabled).terms) == 1 and users[terms[0][0]] == 1}
+        self._cache: dict[tuple, Fraction] = {}
+
+    def __call__(self, order: Order) -> Fraction:
+        key = tuple(zip(order.ratios, (leg.contract_id for leg in order.legs), strict=True))
+        rho = self._cache.get(key)
+        if rho is None:
+            rho = self._cache[key] = self._compute(key)
+        return rho
+
+    def _compute(self, key: tuple[tuple[int, int], ...]) -> Fraction:
+        if len(key) == 1 and key[0][1] in self._alone:
+            return Fraction(0)
+        net: dict[Atomic, Fraction] = {}
+        for a, cid in key:
+            c = self._contracts[cid]
+            for atom, coef in replicate(c, self._enabled).terms:
+                net[atom] = net.get(atom, Fraction(0)) + a * coef * Fraction(c.lot_size)
+        return sum((abs(units) * self._steps[atom] for atom, units in net.items()), Fraction(0))

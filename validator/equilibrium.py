@@ -13,7 +13,9 @@ Rules (a :class:`Violation` names one of these in ``rule``):
 * fills: ``fill-unknown-order``, ``fill-duplicate``, ``fill-not-integer``, ``fill-size``,
   ``all-or-none``, ``min-quantity``;
 * ``limit`` (a filled order with ``a·p`` above its limit: out of the money),
-  ``priority`` (an in-the-money order not filled completely),
+  ``priority`` (an order in the money by more than its rounding allowance ρ and not filled
+  completely; ρ = Σ_j |B_j|·θ_j, the package's net units of each atomic instrument times
+  that instrument's grid step — see :class:`auction.replication.RoundingAllowance`),
 * ``balance`` (an atomic instrument whose bought and sold units differ),
 * ``pro-rata`` (at-the-money orders of one group not split by largest remainder),
 * ``uncleared-filled``, ``uncleared-unknown-contract``,
@@ -35,7 +37,7 @@ from numbers import Integral
 
 from auction.book import Book
 from auction.orders import Order, Side
-from auction.replication import Atomic, replicate
+from auction.replication import Atomic, RoundingAllowance, replicate
 from auction.result import ClearingResult
 
 __all__ = ["CheckReport", "Violation", "check"]
@@ -247,6 +249,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     money = {cid: (lv_p[cid], lv_hi[cid], lv_lo[cid]) for cid in lv_p if cid not in skip}
     money_get = money.get
     filled_get = filled.get
+    allowance = RoundingAllowance(contracts, replication)
     for pos, o in enumerate(book.orders):
         legs = o.legs
         oid = o.order_id
@@ -301,19 +304,27 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                     f"filled {x} package(s) out of the money: a·p = {_show(m, scale)}"
                     f" > limit {_limit_text(num, den * q, cap, scale, bands)}", order_id=oid))
         elif itm:
-            if x != q and not (o.indivisible and (x == 0 or o.all_or_none)):
+            # in the money by ``gap``; within the rounding allowance ρ it may stay partly filled
+            gap = Fraction(num * scale, den * q) - m
+            if bands:
+                gap = min(gap, Fraction(cap - m))
+            rho = allowance(o) * scale
+            exempt = o.indivisible and (x == 0 or o.all_or_none)
+            if gap <= rho and not o.indivisible:
+                groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+            elif x != q and not exempt:
                 out.append(Violation(
                     "priority", f"order {oid}",
                     f"in the money (a·p = {_show(m, scale)} < limit "
                     f"{_limit_text(num, den * q, cap, scale, bands)}) but filled {x} of {q} package(s)"
                     + (" (an indivisible order fills all or nothing when in the money)"
-                       if o.indivisible else ""), order_id=oid))
+                       if o.indivisible else
+                       f" (rounding allowance {_show(rho, scale)})" if rho else ""),
+                    order_id=oid))
         else:  # at the money
             surplus += (q - x) * (sum(leg.lots for leg in legs) // q)
             if not o.indivisible:
-                key = (tuple((leg.contract_id, leg.side, leg.lots // q) for leg in legs),
-                       Fraction(num, den * q))
-                groups[key].append((pos, oid, q, x))
+                groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
 
     # ---- rule 6: pro rata by remaining size, largest remainder, ties by entry then id
     for key, members in groups.items():
@@ -343,6 +354,12 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
         out.extend(_parity(book, prices, uncleared))
 
     return CheckReport(not out, tuple(out), volume, surplus)
+
+
+def _group_key(legs: tuple, q: int, num: int, den: int) -> tuple:
+    """Orders sharing pro rata: identical legs (contract, side, ratio) and limit."""
+    return (tuple((leg.contract_id, leg.side, leg.lots // q) for leg in legs),
+            Fraction(num, den * q))
 
 
 def _limit_text(num: int, den: int, cap: int, scale: int, bands: bool) -> str:

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 from auction.result import surplus, volume
 from tests.validator.eq_books import book, contract, forward, order, result, single
+from auction.replication import RoundingAllowance
 from validator.equilibrium import CheckReport, check
 
 P100 = 200  # 100 in ticks of 0.5
@@ -260,6 +261,51 @@ def test_parity_with_an_implied_forward_across_strikes():
     assert check(b, result({1: 200, 2: 200, 3: 120, 4: 320}, {}), parity=True).ok
     rep = check(b, result({1: 200, 2: 200, 3: 120, 4: 300}, {}), parity=True)
     assert rules(rep) == ["parity"]
+
+
+def test_rounding_allowance_sums_the_grid_steps_of_the_net_atomic_exposure():
+    # θ_C = 0.5 (call and put ticks), θ_F = 1 (the forward's tick is the coarsest on F)
+    b = book([contract(1), contract(2, "Put"), forward(3), contract(4, strike="2100")],
+             [single(1, "BUY", "0.1", "100", cid=1), single(2, "BUY", "0.3", "100", cid=2),
+              single(3, "SELL", "0.1", "2000", cid=3), single(4, "BUY", "0.1", "100", cid=4),
+              order(5, (1, "BUY", "0.1"), (2, "BUY", "0.1"), price="20"),
+              order(6, (1, "BUY", "0.1"), (2, "SELL", "0.1"), (3, "SELL", "0.1"), price="-199")])
+    rho = RoundingAllowance(b.contracts)
+    assert [rho(b.order(i)) for i in range(1, 7)] == [
+        Fraction("0.05"),  # call: 0.1·θ_C (its instrument is shared with the put)
+        Fraction("0.15"),  # put, per package of 0.1: 0.1·θ_C + 0.1·θ_F
+        Fraction("0.1"),  # forward: 0.1·θ_F
+        Fraction(0),  # the only contract on its instrument: prices itself exactly
+        Fraction("0.2"),  # straddle: C +0.2, F −0.1 → 0.2·0.5 + 0.1·1
+        Fraction(0)]  # call − put − forward: no net atomic exposure (pure cash −K)
+    assert RoundingAllowance(b.contracts, enabled=False)(b.order(2)) == 0  # a book of its own
+
+
+def test_rounding_allowance_lets_an_order_stay_unfilled_just_in_the_money():
+    # put buyer 33 at 101.5 is in the money by 0.15 per package at P = 100, exactly its
+    # allowance ρ = 0.15: it may stay unfilled; at 102 (0.2 in the money) it may not
+    def with_put_buyer(limit: str):
+        return book([contract(1), contract(2, "Put"), forward(3)],
+                    [single(30, "BUY", "0.1", "100", cid=2), single(31, "SELL", "0.1", "100", cid=1),
+                     single(32, "BUY", "0.1", "2000", cid=3),
+                     single(33, "BUY", "0.1", limit, cid=2)])
+    fills = {30: 1, 31: 1, 32: 1}
+    assert check(with_put_buyer("101.5"), result(PUT_PRICES, fills)).ok
+    rep = check(with_put_buyer("102"), result(PUT_PRICES, fills))
+    assert rules(rep) == ["priority"]
+    assert rep.violations[0].message == (
+        "in the money (a·p = 10 < limit 10.2 (π = 10.2, band cap 15)) but filled 0 of 1 "
+        "package(s) (rounding allowance 0.15)")
+
+
+def test_orders_within_the_allowance_still_share_pro_rata():
+    # two identical put buyers 0.1 in the money (ρ = 0.15 per package) share 1 of 3 packages:
+    # by size (0.2 and 0.1 → the larger gets it), not to the smaller one
+    b = book([contract(1), contract(2, "Put"), forward(3)],
+             [single(40, "BUY", "0.1", "101", cid=2), single(41, "BUY", "0.2", "101", cid=2),
+              single(31, "SELL", "0.1", "100", cid=1), single(32, "BUY", "0.1", "2000", cid=3)])
+    assert check(b, result(PUT_PRICES, {41: 1, 31: 1, 32: 1})).ok
+    assert rules(check(b, result(PUT_PRICES, {40: 1, 31: 1, 32: 1}))) == ["pro-rata"]
 
 
 # --------------------------------------------------------------------------- rule 6: pro rata
