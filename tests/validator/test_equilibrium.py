@@ -16,9 +16,9 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+from auction.replication import RoundingAllowance
 from auction.result import surplus, volume
 from tests.validator.eq_books import book, contract, forward, order, result, single
-from auction.replication import RoundingAllowance
 from validator.equilibrium import CheckReport, check
 
 P100 = 200  # 100 in ticks of 0.5
