@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from auction.book import Book
-from auction.replication import Atomic, replicate
+from auction.replication import Atomic, RoundingAllowance, replicate
 from auction.units import decimal_places
 
 
@@ -57,6 +57,7 @@ class Market:
     min_fill: np.ndarray  # least non-zero fill (packages)
     indivisible: np.ndarray  # bool
     limit: np.ndarray  # effective limit per package, money (10^-D), int64
+    allowance: np.ndarray  # rule 2's rounding allowance ρ per package, money (10^-D, floored)
     legs: sp.csr_matrix  # orders × contracts, signed lots per package (a)
     exposure: sp.csr_matrix  # orders × atomics, atomic units per package (10^-E), int64
     cash: np.ndarray  # replication cash per package, numeraire (float: LP objective only)
@@ -142,6 +143,9 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     min_fill = np.empty(n, dtype=np.int64)
     limit = np.empty(n, dtype=np.int64)
     order_cash = np.zeros(n, dtype=float)
+    allowance = np.zeros(n, dtype=np.int64)
+    rho_of = RoundingAllowance(book.contracts, replication)
+    money_scale = 10**D
     indptr = [0]
     l_cols: list[int] = []
     l_vals: list[int] = []
@@ -168,6 +172,8 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
         pi = _scaled(o.total_net_price, D) // g  # exact: the limit is on its tick lattice
         limit[i] = min(pi, cap) if bands else pi  # a limit beyond the band counts at the band
         order_cash[i] = float(csum)
+        rho = rho_of(o)
+        allowance[i] = rho.numerator * money_scale // rho.denominator
     legs = sp.csr_matrix((np.array(l_vals, dtype=np.int64), np.array(l_cols, dtype=np.int64),
                           np.array(indptr, dtype=np.int64)), shape=(n, len(contracts)))
     exposure = (legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
@@ -175,7 +181,7 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     indivisible = aon | np.array([o.min_packages > 0 for o in book.orders], dtype=bool)
     return Market(book, D, E, np.array([c.contract_id for c in contracts], dtype=np.int64), m,
                   lot_units, lo, hi, ref, atomics, terms, cash, order_ids, q, vol, aon, min_fill,
-                  indivisible, limit, legs, exposure.astype(np.int64), order_cash)
+                  indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash)
 
 
 @dataclass(frozen=True)

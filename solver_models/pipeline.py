@@ -32,7 +32,7 @@ from solver_models.stages import (
 )
 from solver_models.sweep import sweep
 
-LOCAL_NEIGHBOURHOODS = (1, 4, 16)  # ticks of reduced cost around the LP's prices
+LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
 LOCAL_SHARE = 0.25  # of the time limit, at most, for one local search
 
 
@@ -219,7 +219,8 @@ def _sweep(market: Market, comp: Component, prog: _Progress):
 
 
 def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray) -> bool:
-    """Limits and price priority of the component's orders, in exact integers."""
+    """Limits and price priority (up to the rounding allowance) of the component's orders, in
+    exact integers."""
     o = comp.orders
     kc = comp.contracts
     if np.any(ticks < market.tick_lo[kc]) or np.any(ticks > market.tick_hi[kc]):
@@ -232,7 +233,8 @@ def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndar
     indiv = market.indivisible[o]
     filled = fills > 0
     ok_limits = np.all(money[filled] <= limit[filled])
-    itm_unfilled = (money < limit) & (fills < q) & ~(indiv & ~filled)
+    itm_unfilled = (money < limit - market.allowance[o]) & (fills < q) & ~(
+        indiv & (~filled | market.aon[o]))
     return bool(ok_limits and not itm_unfilled.any())
 
 

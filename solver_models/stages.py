@@ -193,10 +193,13 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
 
     Integer ticks t_k per active contract, atomic prices u_j (free), linked by
     ``tick_k·t_k − Σ_j coef_kj u_j = cash_k``. Per order, with money m and limit π (exact
-    integers): filled completely ``Σ a·m·t <= π``; partly ``= π``; unfilled divisible ``>= π``
-    (identical rows merged, keeping the tightest). Lexicographically:
+    integers): filled at all ``Σ a·m·t <= π``; not filled completely ``Σ a·m·t + s >= π`` with
+    its rounding slack ``0 <= s <= ρ`` (rule 2's allowance: the equilibrium may lie between grid
+    prices). Identical rows are merged. Lexicographically:
+    (0) least rounding — ``min Σ (unfilled packages)·s``; when it is 0 every s is fixed at 0 and
+    the prices are an exact equilibrium;
     (a) minimum surplus — an unfilled group g at the money at p* gets a binary y_g and the row
-    ``Σ a·m·t + δ_g·y_g >= π_g + δ_g`` (δ_g its lattice step: y_g = 0 forces it strictly out of
+    ``Σ a·m·t + s_g + δ_g·y_g >= π_g + δ_g`` (δ_g its lattice step: y_g = 0 forces it out of
     the money), minimising Σ (unfilled lots)·y_g; (b) then prices closest to the reference:
     ``min Σ_k |t_k − ref_k|`` (in ticks).
     """
@@ -215,15 +218,18 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     zero_atm = zero & cls_atm
     group = _groups(market, o)
     limit = market.limit[o]
-    # one row per (group, kind): full (<=), partial (=), zero (>=); zero-at-the-money groups
-    # get the surplus binary. Identical legs and limit share a group, so rows dedupe exactly.
+    # one row per (group, kind): full (<=), partial (<= and >= with slack), zero (>= with
+    # slack); zero-at-the-money groups get the surplus binary. Identical legs and limit share a
+    # group, so rows dedupe exactly.
     kind = np.select([full, partial, zero], [0, 1, 2], default=-1)
     keep = kind >= 0
     key = group * 3 + kind
-    _, first = np.unique(key[keep], return_index=True)
+    _, first, inverse = np.unique(key[keep], return_index=True, return_inverse=True)
     rep = np.flatnonzero(keep)[first]
     rkind = kind[rep]
     n_r = len(rep)
+    unfilled = np.bincount(inverse.ravel(), weights=(q - fills)[keep], minlength=n_r)
+    rho = np.where(rkind == 0, 0, market.allowance[o[rep]]).astype(float)
     surplus_rep = zero_atm[rep]
     unfilled_lots = np.bincount(group[zero_atm], weights=(q * market.vol[o])[zero_atm],
                                 minlength=int(group.max()) + 1 if len(group) else 0)
@@ -231,13 +237,16 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     # lattice step of each surplus row: gcd of |a|·m over its legs
     y_rows = np.flatnonzero(surplus_rep)
     delta = np.array([np.gcd.reduce(np.abs(money[rep[r]].data)) for r in y_rows], dtype=np.int64)
+    lim = limit[rep].astype(float)
+    slack = rkind > 0
+    part = np.flatnonzero(rkind == 1)
 
-    # columns: t (nk, integer) | u (na) | y (n_y, binary) | d (nk, distance)
-    # order rows
-    A_ord = money[rep]
-    r_lo = np.where(rkind == 0, -INF, limit[rep].astype(float))
-    r_hi = np.where(rkind == 2, INF, limit[rep].astype(float))
+    # columns: t (nk, integer) | u (na) | s (n_r) | y (n_y, binary) | d (nk, distance)
+    A_ord = money[rep].astype(float)
+    r_lo = np.where(slack, lim, -INF)
+    r_hi = np.where(slack, INF, lim)
     y_mat = sp.csr_matrix((delta.astype(float), (y_rows, np.arange(n_y))), shape=(n_r, n_y))
+    s_mat = sp.diags(slack.astype(float), format="csr")
     r_lo[y_rows] += delta
     # linking rows (price units): tick_k·t_k − Σ coef·u = cash_k
     ticks, cash, terms = market.linking(kc, comp.atomics)
@@ -246,40 +255,62 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     eye = sp.identity(nk, format="csr")
     z = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
     A = sp.vstack([
-        sp.hstack([A_ord.astype(float), z(n_r, na), y_mat, z(n_r, nk)]),
-        sp.hstack([sp.diags(ticks, dtype=float), -terms, z(nk, n_y), z(nk, nk)]),
-        sp.hstack([-eye, z(nk, na), z(nk, n_y), eye]),
-        sp.hstack([eye, z(nk, na), z(nk, n_y), eye]),
+        sp.hstack([A_ord, z(n_r, na), s_mat, y_mat, z(n_r, nk)]),
+        sp.hstack([A_ord[part], z(len(part), na + n_r + n_y + nk)]),  # partial: the limit
+        sp.hstack([sp.diags(ticks, dtype=float), -terms, z(nk, n_r + n_y + nk)]),
+        sp.hstack([-eye, z(nk, na + n_r + n_y), eye]),
+        sp.hstack([eye, z(nk, na + n_r + n_y), eye]),
     ]).tocsc()
-    row_lo = np.concatenate((r_lo, cash, -ref, ref))
-    row_hi = np.concatenate((r_hi, cash, np.full(2 * nk, INF)))
-    col_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(n_y), np.zeros(nk)))
-    col_hi = np.concatenate((market.tick_hi[kc], np.full(na, INF), np.ones(n_y),
+    row_lo = np.concatenate((r_lo, np.full(len(part), -INF), cash, -ref, ref))
+    row_hi = np.concatenate((r_hi, lim[part], cash, np.full(2 * nk, INF)))
+    col_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(n_r), np.zeros(n_y),
+                             np.zeros(nk)))
+    col_hi = np.concatenate((market.tick_hi[kc], np.full(na, INF), rho, np.ones(n_y),
                              np.full(nk, INF)))
-    integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(n_y, bool),
+    integer = np.concatenate((np.ones(nk, bool), np.zeros(na + n_r, bool), np.ones(n_y, bool),
                               np.zeros(nk, bool)))
-    w = unfilled_lots[group[rep[y_rows]]] if n_y else np.zeros(0)
+    S = slice(nk + na, nk + na + n_r)
+    Y = slice(nk + na + n_r, nk + na + n_r + n_y)
     build = time.perf_counter() - t0
     reports = []
-    if n_y:
-        c = np.concatenate((np.zeros(nk + na), w, np.zeros(nk)))
+
+    def stage(name: str, c: np.ndarray):
+        nonlocal build
         model = ArrayModel(c, A, row_lo, row_hi, col_lo, col_hi, integer)
         sol = highs.solve(model, params, time_limit)
-        reports.append(StageReport("surplus_mip", build, sol.solve_seconds, sol.status,
-                                   sol.objective, sol.bound, sol.gap, model.size))
-        if not sol.has_solution:
-            return reports[-1]
-        # keep the surplus found: Σ w·y <= its value
+        reports.append(StageReport(name, build, sol.solve_seconds, sol.status, sol.objective,
+                                   sol.bound, sol.gap, model.size))
+        build = 0.0
+        return sol if sol.has_solution else None
+
+    def keep_at_most(c: np.ndarray, value: float) -> None:
+        nonlocal A, row_lo, row_hi
         A = sp.vstack([A, sp.csr_matrix(c)]).tocsc()
         row_lo = np.append(row_lo, -INF)
-        row_hi = np.append(row_hi, float(np.dot(w, np.rint(sol.x[nk + na:nk + na + n_y]))) + 0.5)
-        build = 0.0
-    c = np.concatenate((np.zeros(nk + na + n_y), np.ones(nk)))
-    model = ArrayModel(c, A, row_lo, row_hi, col_lo, col_hi, integer)
-    sol = highs.solve(model, params, time_limit)
-    reports.append(StageReport("reference_mip", build, sol.solve_seconds, sol.status,
-                               sol.objective, sol.bound, sol.gap, model.size))
-    if not sol.has_solution:
+        row_hi = np.append(row_hi, value + 0.5)
+
+    if np.any(rho > 0):
+        c = np.zeros(A.shape[1])
+        c[S] = unfilled
+        sol = stage("rounding_mip", c)
+        if sol is None:
+            return reports[-1]
+        rounding = float(np.dot(unfilled, np.maximum(0.0, sol.x[S])))
+        if rounding < 0.5:  # an exact equilibrium: no slack anywhere
+            col_hi[S] = 0.0
+        else:
+            keep_at_most(c, rounding)
+    if n_y:
+        c = np.zeros(A.shape[1])
+        c[Y] = unfilled_lots[group[rep[y_rows]]]
+        sol = stage("surplus_mip", c)
+        if sol is None:
+            return reports[-1]
+        keep_at_most(c, float(np.dot(c[Y], np.rint(sol.x[Y]))))
+    c = np.zeros(A.shape[1])
+    c[-nk:] = 1.0
+    sol = stage("reference_mip", c)
+    if sol is None:
         return reports[-1]
     return Prices(np.rint(sol.x[:nk]).astype(np.int64), sol.x[nk:nk + na], tuple(reports))
 
@@ -301,8 +332,9 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     integer with binaries y_i (filled at all) and w_i (not full) and the clearing rule as
     big-M rows over integer tick prices t:
     ``a·m·t <= π_i + M_i(1 − y_i)``, ``x_i <= q_i·y_i`` (a fill respects the limit);
-    ``a·m·t >= π_i − M_i(1 − w_i)``, ``x_i >= q_i(1 − w_i) − q_i(1 − y_i)`` (not full ⇒ not
-    strictly in the money; an indivisible order may also be 0). Far orders keep the LP's
+    ``a·m·t >= π_i − ρ_i − M_i(1 − w_i)``, ``x_i >= q_i(1 − w_i) − q_i(1 − y_i)`` (not full ⇒
+    not in the money beyond its rounding allowance ρ_i; an indivisible order may also be 0).
+    Far orders keep the LP's
     class as fixed rows; balance ``Σ_near B x = −Σ_far-full B q`` in exact integers;
     maximise the volume of the near orders.
     """
@@ -315,12 +347,14 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     legs = market.legs[o]
     money = (legs @ sp.diags(market.m, dtype=np.int64)).tocsr()[:, kc]
     limit = market.limit[o]
-    step = np.asarray(abs(money).sum(axis=1)).ravel().astype(float)  # money of one tick per leg
+    # money of one tick per leg, or the rounding allowance when larger
+    step = np.maximum(np.asarray(abs(money).sum(axis=1)).ravel(), market.allowance[o]).astype(float)
     scale = 10.0 ** -market.money_places
     near = np.abs(reduced) <= near_ticks * step * scale + 1e-9 * (1 + np.abs(reduced))
+    near |= indiv & (reduced > 0)  # an indivisible order in the money may fill or not
     far_full = ~near & (reduced > 0) & ~indiv
     far_zero = ~near & (reduced < 0) & ~indiv
-    # indivisible far orders in the money stay unfilled (allowed); out of the money likewise
+    # indivisible orders out of the money stay unfilled
     nidx = np.flatnonzero(near)
     nn = len(nidx)
     exposure = market.exposure[o][:, comp.atomics]
@@ -372,8 +406,10 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     a = sp.vstack(blocks).tocsc()
     lim_far = limit[rep].astype(float)
     lim_n = limit[nidx].astype(float)
-    row_lo = np.concatenate((np.where(kind[rep] == 0, -INF, lim_far), cash, rhs.astype(float),
-                             np.full(nn, -INF), lim_n - big, np.full(nn, -INF),
+    rho = market.allowance[o].astype(float)  # rule 2's rounding allowance
+    row_lo = np.concatenate((np.where(kind[rep] == 0, -INF, lim_far - rho[rep]), cash,
+                             rhs.astype(float), np.full(nn, -INF), lim_n - rho[nidx] - big,
+                             np.full(nn, -INF),
                              np.where(indiv[nidx], 0.0, q[nidx].astype(float))))
     row_hi = np.concatenate((np.where(kind[rep] == 2, INF, lim_far), cash, rhs.astype(float),
                              lim_n + big, np.full(nn, INF), np.zeros(nn), np.full(nn, INF)))

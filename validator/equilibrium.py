@@ -310,8 +310,9 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 gap = min(gap, Fraction(cap - m))
             rho = allowance(o) * scale
             exempt = o.indivisible and (x == 0 or o.all_or_none)
-            if gap <= rho and not o.indivisible:
-                groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+            if gap <= rho:
+                if not o.indivisible:
+                    groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
             elif x != q and not exempt:
                 out.append(Violation(
                     "priority", f"order {oid}",
