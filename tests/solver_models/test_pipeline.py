@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from auction.products import Payoff
+from auction.replication import RoundingAllowance
 from auction.result import surplus, volume
 from solver_models import SolverParams, SolveStatus, solve
+from tests.solver_models.bruteforce import best_equilibria
 from tests.solver_models.tiny_books import book, buy, contract, order, sell
 from validator.equilibrium import check
 
@@ -103,6 +105,48 @@ def test_band_caps_a_fat_finger_bid():
     out2, fills2 = cleared(b, price_band="ignore")
     assert out2.result.prices[1] == 15
     assert fills2 == {1: 10, 2: 10}
+
+
+def test_combo_between_grid_prices_fills_within_its_rounding_allowance():
+    # Combo: buy 2 A + 1 B per package, 3 packages, at most 21 per package. Sellers: 4 A at 5,
+    # 5 B at 6. A sellers are in the money (must sell 4), so the combo buys 2 packages (4 A,
+    # 2 B) and is partly filled; the B sellers sell 2 of 5 (partial: B = 6 exactly). The
+    # exact equilibrium needs 2A + 6 = 21: A = 7.5, off the tick grid, and no other allocation
+    # balances. The combo's allowance is ρ = 2·1 + 1·1 = 3 per package (single legs alone on
+    # their contract get none), so it may stay partly filled in the money by up to 3: with
+    # A on the grid in [5, 7], the least rounding (21 − 2A − 6 = 1) takes A = 7.
+    a, b_ = contract(1, strike="100", ref="9"), contract(2, strike="110", ref="6")
+    b = book([a, b_], [order(1, [(1, "B", 6), (2, "B", 3)], "63"), sell(2, 1, 4, "5"),
+                       sell(3, 2, 5, "6")])
+    for replication in (True, False):
+        out, fills = cleared(b, replication=replication)
+        assert out.status is SolveStatus.OPTIMAL
+        assert dict(out.result.prices) == {1: 7, 2: 6}
+        assert fills == {1: 2, 2: 4, 3: 2}
+        assert volume(b, out.result) == 12
+
+
+def test_no_exact_equilibrium_through_a_coarse_forward_tick():
+    # Call and put at K 100 (tick 1), forward tick 5; one lot each: sell call >= 12, buy put
+    # <= 11, buy call <= 13, sell put >= 9, buy forward <= 105, sell forward >= 100. All six
+    # trade iff C in [12, 13], P in [9, 11] and F = C − P + 100 in [101, 104] ∩ [100, 105]: no
+    # multiple of 5 — and the brute-force oracle finds no exact grid equilibrium at all.
+    # Allowances (θ_C = 1, θ_F = 5): put orders 1 + 5 = 6 per lot. Kept: both forwards (F in
+    # {100, 105}) and both calls (C in [12, 13]), the puts unfilled within their allowance;
+    # least rounding (P − 9)⁺ + (11 − P)⁺ with P = C − F + 100 is 3, at (C, F, P) = (12, 100,
+    # 12) or (13, 105, 8); no surplus either way; nearer the references (12, 10, 100): the first.
+    call = contract(1, Payoff.CALL, "100", lo="0", hi="30", ref="12")
+    put = contract(2, Payoff.PUT, "100", lo="0", hi="30", ref="10")
+    fwd = contract(3, Payoff.FORWARD, lo="90", hi="115", ref="100", tick="5")
+    b = book([call, put, fwd], [sell(1, 1, 1, "12"), buy(2, 2, 1, "11"), buy(3, 1, 1, "13"),
+                                sell(4, 2, 1, "9"), buy(5, 3, 1, "105"), sell(6, 3, 1, "100")])
+    assert best_equilibria(b) is None
+    out, fills = cleared(b)
+    assert out.status is SolveStatus.OPTIMAL
+    assert dict(out.result.prices) == {1: 12, 2: 12, 3: 20}  # F: 20 ticks of 5
+    assert fills == {1: 1, 3: 1, 5: 1, 6: 1}
+    # the put seller is left in the money by 12 − 9 = 3, within its allowance of 6
+    assert RoundingAllowance(b.contracts)(b.order(4)) == 6
 
 
 def test_book_with_no_cross_keeps_the_reference():
