@@ -39,20 +39,30 @@ def tiny_books(draw, contract_ids=(1, 2), max_orders=6):
     return book([c for c in CONTRACTS if c.contract_id in ids], orders)
 
 
+def _rounded(b, result) -> bool:
+    """Whether the result uses rule 2's rounding allowance: a divisible order in the money and
+    not filled completely (the oracle knows exact grid equilibria only)."""
+    filled = result.filled()
+    return any(not o.indivisible and filled.get(o.order_id, 0) < o.packages
+               and b.order_money(o, result.prices) < b.effective_limit(o) for o in b.orders)
+
+
 def _assert_matches_oracle(b, replication: bool) -> None:
     out = solve(b, SolverParams(replication=replication))
     report = check(b, out.result, replication=replication)
     assert report.ok, [str(v) for v in report.violations]
     assert solve(b, SolverParams(replication=replication)).result == out.result  # deterministic
     best = max_equilibrium_volume(b, replication=replication)
-    if best is None:
-        return
-    assert report.volume <= best
-    if not any(o.indivisible for o in b.orders):
-        # Divisible orders: the LP's equilibria are all the equilibria, so the pipeline reaches
-        # the maximum. (With all-or-none orders it may not — a known gap, see the README.)
-        assert out.status is SolveStatus.OPTIMAL, out.notes
-        assert report.volume == best, (report.volume, best, out.notes)
+    exact = not _rounded(b, out.result)
+    if exact and best is not None:
+        assert report.volume <= best  # an exact grid equilibrium: the oracle saw it
+    if best is None or any(o.indivisible for o in b.orders):
+        return  # with all-or-none orders the maximum may be missed — a known gap (README)
+    # Divisible orders with an exact grid equilibrium: the LP's equilibria are all the
+    # equilibria, so the pipeline clears, reaches the maximum of the exact ones, and a rounded
+    # result never trades less than an exact one.
+    assert out.status is SolveStatus.OPTIMAL, out.notes
+    assert report.volume >= best, (report.volume, best, out.notes)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
