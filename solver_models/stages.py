@@ -41,8 +41,11 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     the set of all equilibria. Returns the classification at p (or a failed report).
     """
     t0 = time.perf_counter()
-    obj, b = market.lp_arrays(comp.orders, comp.atomics)
-    q = market.q[comp.orders].astype(float)
+    # one column per group of identical orders (same legs and limit): same class, summed size
+    group = _groups(market, comp.orders)
+    _, first = np.unique(group, return_index=True)
+    obj, b = market.lp_arrays(comp.orders[first], comp.atomics)
+    q = np.bincount(group, weights=market.q[comp.orders]).astype(float)
     n = len(q)
     # Band keepers: per active contract an unlimited buyer at (low − ε) and seller at
     # (high + ε). Every real limit is clipped into the band, so they never trade; they only
@@ -70,8 +73,8 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     reduced = obj - b.T @ p
     scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)
     tol = 1e-7 * scale
-    itm, otm = reduced > tol, reduced < -tol
-    return Classification(itm, otm, ~(itm | otm), reduced, report)
+    itm, otm = (reduced > tol)[group], (reduced < -tol)[group]
+    return Classification(itm, otm, ~(itm | otm), reduced[group], report)
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,8 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     integers): filled at all ``Σ a·m·t <= π``; not filled completely ``Σ a·m·t + s >= π`` with
     its rounding slack ``0 <= s <= ρ`` (rule 2's allowance: the equilibrium may lie between grid
     prices). Identical rows are merged. Lexicographically:
-    (0) least rounding — ``min Σ (unfilled packages)·s``; when it is 0 every s is fixed at 0 and
-    the prices are an exact equilibrium;
+    (0) exact first — every s fixed at 0; only when that is infeasible the least rounding
+    ``min Σ (unfilled packages)·s``, kept as a bound while (a) and (b) choose;
     (a) minimum surplus — an unfilled group g at the money at p* gets a binary y_g and the row
     ``Σ a·m·t + s_g + δ_g·y_g >= π_g + δ_g`` (δ_g its lattice step: y_g = 0 forces it out of
     the money), minimising Σ (unfilled lots)·y_g; (b) then prices closest to the reference:
@@ -289,30 +292,36 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         row_lo = np.append(row_lo, -INF)
         row_hi = np.append(row_hi, value + 0.5)
 
-    if np.any(rho > 0):
+    def surplus_then_reference() -> Prices | StageReport:
+        if n_y:
+            c = np.zeros(A.shape[1])
+            c[Y] = unfilled_lots[group[rep[y_rows]]]
+            sol = stage("surplus_mip", c)
+            if sol is None:
+                return reports[-1]
+            keep_at_most(c, float(np.dot(c[Y], np.rint(sol.x[Y]))))
         c = np.zeros(A.shape[1])
-        c[S] = unfilled
-        sol = stage("rounding_mip", c)
+        c[-nk:] = 1.0
+        sol = stage("reference_mip", c)
         if sol is None:
             return reports[-1]
-        rounding = float(np.dot(unfilled, np.maximum(0.0, sol.x[S])))
-        if rounding < 0.5:  # an exact equilibrium: no slack anywhere
-            col_hi[S] = 0.0
-        else:
-            keep_at_most(c, rounding)
-    if n_y:
-        c = np.zeros(A.shape[1])
-        c[Y] = unfilled_lots[group[rep[y_rows]]]
-        sol = stage("surplus_mip", c)
-        if sol is None:
-            return reports[-1]
-        keep_at_most(c, float(np.dot(c[Y], np.rint(sol.x[Y]))))
+        return Prices(np.rint(sol.x[:nk]).astype(np.int64), sol.x[nk:nk + na], tuple(reports))
+
+    # (0) most components have an exact equilibrium: try it first, no slack anywhere
+    slack_hi = col_hi[S].copy()
+    col_hi[S] = 0.0
+    exact = surplus_then_reference()
+    if isinstance(exact, Prices) or exact.status != "infeasible" or not np.any(slack_hi > 0):
+        return exact
+    # otherwise the least rounding, kept while choosing surplus and reference
+    col_hi[S] = slack_hi
     c = np.zeros(A.shape[1])
-    c[-nk:] = 1.0
-    sol = stage("reference_mip", c)
+    c[S] = unfilled
+    sol = stage("rounding_mip", c)
     if sol is None:
         return reports[-1]
-    return Prices(np.rint(sol.x[:nk]).astype(np.int64), sol.x[nk:nk + na], tuple(reports))
+    keep_at_most(c, float(np.dot(unfilled, np.maximum(0.0, sol.x[S]))))
+    return surplus_then_reference()
 
 
 @dataclass(frozen=True)
@@ -336,7 +345,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     not in the money beyond its rounding allowance ρ_i; an indivisible order may also be 0).
     Far orders keep the LP's
     class as fixed rows; balance ``Σ_near B x = −Σ_far-full B q`` in exact integers;
-    maximise the volume of the near orders.
+    maximise the volume of the near orders. Identical divisible near orders (same legs and
+    limit, hence the same class) are one unit, shared pro rata afterwards (rule 8).
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -356,7 +366,6 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     far_zero = ~near & (reduced < 0) & ~indiv
     # indivisible orders out of the money stay unfilled
     nidx = np.flatnonzero(near)
-    nn = len(nidx)
     exposure = market.exposure[o][:, comp.atomics]
     rhs = -(exposure.T @ (q * far_full))
     # far rows, deduplicated by identical legs and limit
@@ -366,12 +375,21 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     _, first = np.unique((group * 3 + kind)[keep], return_index=True)
     rep = np.flatnonzero(keep)[first]
     n_r = len(rep)
+    # near units: one per group of identical divisible orders (shared pro rata afterwards),
+    # one per indivisible order
+    near_div, near_ind = nidx[~indiv[nidx]], nidx[indiv[nidx]]
+    _, g_first, g_of = np.unique(group[near_div], return_index=True, return_inverse=True)
+    g_of = g_of.ravel()
+    units = np.concatenate((near_div[g_first], near_ind))
+    uq = np.concatenate((np.bincount(g_of, weights=q[near_div]).astype(np.int64), q[near_ind]))
+    u_ind = indiv[units]
+    nn = len(units)
     lo_t, hi_t = market.tick_lo[kc], market.tick_hi[kc]
-    mn = money[nidx]
+    mn = money[units]
     pos, neg = mn.maximum(0), mn.minimum(0)
     act_hi = pos @ hi_t + neg @ lo_t
     act_lo = pos @ lo_t + neg @ hi_t
-    big = np.maximum(act_hi - limit[nidx], limit[nidx] - act_lo).astype(float) + 1.0
+    big = np.maximum(act_hi - limit[units], limit[units] - act_lo).astype(float) + 1.0
     # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn)
     ncol = nk + na + 3 * nn
     X, Y, W = nk + na, nk + na + nn, nk + na + 2 * nn
@@ -391,35 +409,34 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         # linking rows
         sp.hstack([sp.diags(ticks, dtype=float), -terms, Z(nk, 3 * nn)]),
         # balance
-        sp.hstack([Z(na, nk + na), exposure[nidx].T.astype(float), Z(na, 2 * nn)]),
+        sp.hstack([Z(na, nk + na), exposure[units].T.astype(float), Z(na, 2 * nn)]),
         # a·m·t − M(y... ) : a·m·t + M y <= π + M
         sp.hstack([mn.astype(float), Z(nn, na + nn), sp.diags(big), Z(nn, nn)]),
         # a·m·t − M w >= π − M
         sp.hstack([mn.astype(float), Z(nn, na + 2 * nn), sp.diags(-big)]),
         # x − q y <= 0
-        cols([(X + r, np.ones(nn)), (Y + r, -q[nidx].astype(float))], nn),
+        cols([(X + r, np.ones(nn)), (Y + r, -uq.astype(float))], nn),
         # x + q w >= q: not full only when w; an indivisible order also 0 when not y
         # (x + q w − q y >= 0)
-        cols([(X + r, np.ones(nn)), (W + r, q[nidx].astype(float)),
-              (Y + r, -(q[nidx] * indiv[nidx]).astype(float))], nn),
+        cols([(X + r, np.ones(nn)), (W + r, uq.astype(float)),
+              (Y + r, -(uq * u_ind).astype(float))], nn),
     ]
     a = sp.vstack(blocks).tocsc()
     lim_far = limit[rep].astype(float)
-    lim_n = limit[nidx].astype(float)
+    lim_n = limit[units].astype(float)
     rho = market.allowance[o].astype(float)  # rule 2's rounding allowance
     row_lo = np.concatenate((np.where(kind[rep] == 0, -INF, lim_far - rho[rep]), cash,
-                             rhs.astype(float), np.full(nn, -INF), lim_n - rho[nidx] - big,
-                             np.full(nn, -INF),
-                             np.where(indiv[nidx], 0.0, q[nidx].astype(float))))
+                             rhs.astype(float), np.full(nn, -INF), lim_n - rho[units] - big,
+                             np.full(nn, -INF), np.where(u_ind, 0.0, uq.astype(float))))
     row_hi = np.concatenate((np.where(kind[rep] == 2, INF, lim_far), cash, rhs.astype(float),
                              lim_n + big, np.full(nn, INF), np.zeros(nn), np.full(nn, INF)))
     col_lo = np.concatenate((lo_t, np.full(na, -INF), np.zeros(3 * nn)))
-    col_hi = np.concatenate((hi_t, np.full(na, INF), q[nidx].astype(float), np.ones(2 * nn)))
+    col_hi = np.concatenate((hi_t, np.full(na, INF), uq.astype(float), np.ones(2 * nn)))
     # indivisible near orders: all-or-none x = q·y, minimum quantity x >= min·y
     extra = []
-    if indiv[nidx].any():
-        ii = np.flatnonzero(indiv[nidx])
-        mins = np.where(market.aon[o[nidx[ii]]], q[nidx[ii]], market.min_fill[o[nidx[ii]]])
+    if u_ind.any():
+        ii = np.flatnonzero(u_ind)
+        mins = np.where(market.aon[o[units[ii]]], uq[ii], market.min_fill[o[units[ii]]])
         extra.append((cols([(X + ii, np.ones(len(ii))), (Y + ii, -mins.astype(float))], len(ii)),
                       np.zeros(len(ii)), np.full(len(ii), INF)))
     for m_, lo_, hi_ in extra:
@@ -428,36 +445,27 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         row_hi = np.concatenate((row_hi, hi_))
     integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn, bool)))
     c = np.zeros(ncol)
-    c[X:X + nn] = market.vol[o[nidx]]
+    c[X:X + nn] = market.vol[o[units]]
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
     build = time.perf_counter() - t0
     sol = highs.solve(model, params, time_limit)
     report = StageReport("local_mip", build, sol.solve_seconds, sol.status, sol.objective,
-                         sol.bound, sol.gap, f"near={nn} " + model.size)
+                         sol.bound, sol.gap, f"near={len(nidx)} units={nn} " + model.size)
     if not sol.has_solution:
         return report
     fills = np.where(far_full, q, 0).astype(np.int64)
-    fills[nidx] = np.rint(sol.x[X:X + nn]).astype(np.int64)
+    x = np.rint(sol.x[X:X + nn]).astype(np.int64)
+    n_g = len(g_first)
+    fills[near_ind] = x[n_g:]
+    order = np.argsort(g_of, kind="stable")
+    bounds = np.searchsorted(g_of[order], np.arange(n_g + 1))
+    for g in range(n_g):
+        members = near_div[order[bounds[g]:bounds[g + 1]]]
+        fills[members] = pro_rata(int(x[g]), q[members], o[members],
+                                  market.order_ids[o[members]])
     t = np.rint(sol.x[:nk]).astype(np.int64)
-    _share_pro_rata(market, o, group, fills, ~indiv)
     if np.any(exposure.T @ fills):
         return StageReport("local_mip", build, sol.solve_seconds, "inexact balance")
     return LocalEquilibrium(fills, (money @ t) == limit, report)
 
 
-def _share_pro_rata(market: Market, o: np.ndarray, group: np.ndarray, fills: np.ndarray,
-                    divisible: np.ndarray) -> None:
-    """Re-split each group of identical divisible orders pro rata, keeping its total.
-
-    Identical orders have identical exposure and limits, so balance and every order's class
-    are unchanged; only the split inside the group follows rule 8.
-    """
-    q = market.q[o]
-    idx = np.flatnonzero(divisible)
-    totals = np.bincount(group[idx], weights=fills[idx], minlength=int(group.max()) + 1)
-    sizes = np.bincount(group[idx], weights=q[idx], minlength=len(totals))
-    counts = np.bincount(group[idx], minlength=len(totals))
-    for g in np.flatnonzero((counts > 1) & (totals > 0) & (totals < sizes)):
-        members = idx[group[idx] == g]
-        fills[members] = pro_rata(int(totals[g]), q[members], o[members],
-                                  market.order_ids[o[members]])
