@@ -6,12 +6,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from functools import reduce
 from math import gcd
 from types import MappingProxyType
 
 from auction.orders import Order
 from auction.products import Contract
+from auction.units import EXACT
 
 
 class BookError(ValueError):
@@ -22,27 +22,71 @@ class BookError(ValueError):
         super().__init__("; ".join(problems))
 
 
-def _decimal_gcd(values: Iterable[Decimal]) -> Decimal:
-    vals = [abs(v) for v in values if v]
-    if not vals:
-        return Decimal(0)
-    scale = max(max(0, -int(v.as_tuple().exponent)) for v in vals)
-    ints = [int(v.scaleb(scale)) for v in vals]
-    return Decimal(reduce(gcd, ints)).scaleb(-scale)
+def _places(d: Decimal) -> int:
+    """Decimal places of ``d`` as written (trailing zeros count; 0 for integers)."""
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int), d  # finite by construction of the domain types
+    return max(0, -exp)
+
+
+def lot_values(contracts: Mapping[int, Contract]) -> tuple[int, dict[int, int]]:
+    """The common money scale ``S = 10**E`` and each contract's lot value on it.
+
+    ``E`` is the most decimal places of any contract's ``lot_size`` plus that of its
+    ``tick_size``, so the premium of one lot per tick, ``lot_size · tick_size``, is an exact
+    integer ``lot_value[cid]`` once multiplied by ``S``; any premium ``a·p`` is then the exact
+    integer ``Σ a_l · lot_value_l · p_l`` over ``S`` (no Decimal context, no Fraction per order).
+    """
+    scale = 10 ** max((_places(c.lot_size) + _places(c.tick_size) for c in contracts.values()),
+                      default=0)
+    values: dict[int, int] = {}
+    for cid, c in contracts.items():
+        ln, ld = c.lot_size.as_integer_ratio()
+        tn, td = c.tick_size.as_integer_ratio()
+        v, rem = divmod(ln * tn * scale, ld * td)
+        assert rem == 0, c
+        values[cid] = v
+    return scale, values
+
+
+def _lattice(ratios: Iterable[int], cids: Iterable[int], lot_value: Mapping[int, int]) -> int:
+    """gcd over legs of |a_l|·lot_value_l: the step of ``a·p`` over whole ticks, × the scale."""
+    return gcd(*[a * lot_value[cid] for a, cid in zip(ratios, cids, strict=True)])
+
+
+def _step_decimal(step: int, scale: int, order: Order,
+                  contracts: Mapping[int, Contract]) -> Decimal:
+    """``step / scale`` as an exact Decimal, written with as many places as the order's legs'
+    ``lot_size · tick_size`` have (as the product of the two Decimals would show it)."""
+    places = max(max(0, -(c.lot_size.as_tuple().exponent + c.tick_size.as_tuple().exponent))
+                 for c in (contracts[leg.contract_id] for leg in order.legs))
+    n, rem = divmod(step * 10**places, scale)
+    assert rem == 0, (step, scale, places)
+    return Decimal(f"{n}E-{places}")
 
 
 @dataclass(frozen=True)
 class Book:
-    """Contracts by id and orders in entry order (earlier entry first; used for tie-breaks)."""
+    """Contracts by id and orders in entry order (earlier entry first; used for tie-breaks).
+
+    ``money_scale`` and ``lot_value`` carry money exactly as integers: one lot at one tick of
+    contract ``cid`` is worth ``lot_value[cid] / money_scale`` in the numeraire
+    (:func:`lot_values`).
+    """
 
     contracts: Mapping[int, Contract]
     orders: tuple[Order, ...]
     batch_id: int | None = None
     _by_id: Mapping[int, Order] = field(init=False, repr=False, compare=False)
+    money_scale: int = field(init=False, repr=False, compare=False)
+    lot_value: Mapping[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contracts", MappingProxyType(dict(self.contracts)))
         object.__setattr__(self, "_by_id", MappingProxyType({o.order_id: o for o in self.orders}))
+        scale, values = lot_values(self.contracts)
+        object.__setattr__(self, "money_scale", scale)
+        object.__setattr__(self, "lot_value", MappingProxyType(values))
         problems = validate(self.contracts, self.orders)
         if problems:
             raise BookError(problems)
@@ -52,41 +96,44 @@ class Book:
 
     def order_money(self, order: Order, prices: Mapping[int, int]) -> Fraction:
         """a·p: the premium of one package at integer-tick ``prices``, in the numeraire."""
-        return Fraction(sum(a * leg_value(self.contracts[leg.contract_id], prices[leg.contract_id])
-                            for a, leg in zip(order.ratios, order.legs, strict=True)))
+        lv = self.lot_value
+        total = sum(a * lv[leg.contract_id] * prices[leg.contract_id]
+                    for a, leg in zip(order.ratios, order.legs, strict=True))
+        return Fraction(total, self.money_scale)
 
     def band_cap(self, order: Order) -> Fraction:
         """max a·p over the price bands: the most one package can cost inside the bands.
 
         An order whose limit lies beyond it is treated as limited at the band (fat-finger
-        protection): its effective limit is ``min(π, band_cap)``.
+        protection): its effective limit is ``min(π, band_cap)``. Exact (integers on the
+        book's scale).
         """
-        total = Decimal(0)
+        total = 0
         for a, leg in zip(order.ratios, order.legs, strict=True):
-            c = self.contracts[leg.contract_id]
-            lo, hi = c.band_ticks
-            total += a * c.lot_size * c.tick_size * (hi if a > 0 else lo)
-        return Fraction(total)
+            lo, hi = self.contracts[leg.contract_id].band_ticks
+            total += a * self.lot_value[leg.contract_id] * (hi if a > 0 else lo)
+        return Fraction(total, self.money_scale)
 
     def effective_limit(self, order: Order) -> Fraction:
         """The limit the clearing rule uses: π clipped to the band cap."""
         return min(order.limit_per_package, self.band_cap(order))
 
     def price_lattice(self, order: Order) -> Decimal:
-        """The step of a·p over whole ticks: gcd over legs of |a_l|·lot_l·tick_l."""
-        return _decimal_gcd(a * self.contracts[leg.contract_id].lot_size
-                            * self.contracts[leg.contract_id].tick_size
-                            for a, leg in zip(order.ratios, order.legs, strict=True))
+        """The step of a·p over whole ticks: gcd over legs of |a_l|·lot_l·tick_l (exact)."""
+        step = _lattice(map(abs, order.ratios), (leg.contract_id for leg in order.legs),
+                        self.lot_value)
+        return _step_decimal(step, self.money_scale, order, self.contracts)
 
 
 def leg_value(contract: Contract, ticks: int) -> Decimal:
-    """Premium of one lot at ``ticks``."""
-    return contract.lot_size * contract.tick_size * ticks
+    """Premium of one lot at ``ticks`` (exact)."""
+    return EXACT.multiply(EXACT.multiply(contract.lot_size, contract.tick_size), ticks)
 
 
 def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list[str]:
     """Every rule the book breaks, as messages naming the order or contract and the rule."""
     problems: list[str] = []
+    scale, lot_value = lot_values(contracts)
     for cid, c in contracts.items():
         if cid != c.contract_id:
             problems.append(f"contract {cid}: keyed under a different id {c.contract_id}")
@@ -104,13 +151,13 @@ def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list
         if len(pairs) > 1:
             problems.append(f"order {o.order_id}: legs on more than one currency pair")
             continue
-        step = _decimal_gcd(a * contracts[leg.contract_id].lot_size
-                            * contracts[leg.contract_id].tick_size
-                            for a, leg in zip(o.ratios, o.legs, strict=True))
-        limit = o.limit_per_package
-        if (limit / Fraction(step)).denominator != 1:
+        # π = num / (den·q) is a multiple of step/scale iff num·scale ≡ 0 mod den·q·step
+        q = o.packages
+        step = _lattice(map(abs, o.ratios), (leg.contract_id for leg in o.legs), lot_value)
+        num, den = o.total_net_price.as_integer_ratio()
+        if num * scale % (den * q * step):
             problems.append(
-                f"order {o.order_id}: totalNetPrice {o.total_net_price} over {o.packages} "
-                f"package(s) is {float(limit):g} per package, not on the tick grid of its legs "
-                f"(a multiple of {step})")
+                f"order {o.order_id}: totalNetPrice {o.total_net_price} over {q} "
+                f"package(s) is {float(o.limit_per_package):g} per package, not on the tick "
+                f"grid of its legs (a multiple of {_step_decimal(step, scale, o, contracts)})")
     return problems

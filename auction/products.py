@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 
-from auction.units import steps_ceil, steps_floor, to_steps
+from auction.units import EXACT, steps_ceil, steps_floor, to_steps
 
 EXPIRY_TIME_UTC = time(12, 0)
 
@@ -132,18 +133,20 @@ class Contract:
                 steps_floor(self.high_range, self.tick_size))
 
     @property
-    def reference_ticks(self) -> Decimal:
-        """The reference price in (possibly fractional) ticks."""
-        return self.reference_price / self.tick_size
+    def reference_ticks(self) -> Fraction:
+        """The reference price in (possibly fractional) ticks, exactly."""
+        return Fraction(self.reference_price) / Fraction(self.tick_size)
 
     def price(self, ticks: int) -> Decimal:
-        return ticks * self.tick_size
+        """``ticks · tick_size`` exactly (the tick's exponent, whatever the digits)."""
+        return EXACT.multiply(ticks, self.tick_size)
 
     def ticks(self, price: Decimal) -> int:
         return to_steps(price, self.tick_size, f"contract {self.contract_id} price")
 
     def quantity(self, lots: int) -> Decimal:
-        return lots * self.lot_size
+        """``lots · lot_size`` exactly."""
+        return EXACT.multiply(lots, self.lot_size)
 
     def lots(self, quantity: Decimal) -> int:
         return to_steps(quantity, self.lot_size, f"contract {self.contract_id} quantity")
@@ -153,15 +156,16 @@ class Contract:
 
         For a forward ``traded_price`` is the forward level F (long receives S − F).
         BinaryCall pays 1 when S > K, BinaryPut when S <= K, so the two sum to exactly 1.
+        Exact whatever the digits (no rounding to the Decimal context).
         """
         s, k = settlement, self.strike
         match self.payoff:
             case Payoff.CALL:
-                return max(s - k, Decimal(0))
+                return max(EXACT.subtract(s, k), Decimal(0))
             case Payoff.PUT:
-                return max(k - s, Decimal(0))
+                return max(EXACT.subtract(k, s), Decimal(0))
             case Payoff.FORWARD:
-                return s - traded_price
+                return EXACT.subtract(s, traded_price)
             case Payoff.BINARY_CALL:
                 return Decimal(1) if s > k else Decimal(0)
             case Payoff.BINARY_PUT:

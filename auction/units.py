@@ -2,12 +2,35 @@
 
 Nothing here rounds silently: a value that is not an exact multiple of its step raises
 :class:`PrecisionError`. Rounding, where a caller wants it, states its direction by name.
+
+Decimal arithmetic rounds to the *current context* (28 significant digits by default, and a
+caller may lower it). The domain therefore never multiplies, adds or normalises Decimals in the
+ambient context: it works in integers or :class:`~fractions.Fraction`, or in :data:`EXACT` (a
+context that cannot round: its precision is the maximum and rounding raises). Division is never
+done in :data:`EXACT` (a quotient like 1/3 would need unbounded digits).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+)
 from fractions import Fraction
+
+#: Exact Decimal arithmetic for ``add``, ``subtract`` and ``multiply`` (never ``divide``):
+#: the result keeps every digit and exponent the default context would give when it does not
+#: round; any rounding would raise instead.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN,
+                traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded])
 
 
 class PrecisionError(ValueError):
@@ -33,8 +56,7 @@ def parse_decimal(value: object, what: str = "value") -> Decimal:
 
 def to_steps(value: Decimal, step: Decimal, what: str = "value") -> int:
     """``value / step`` as an exact integer; raises PrecisionError when it is not whole."""
-    q = value / step if step else None
-    if q is None or step <= 0:
+    if step <= 0:
         raise ValueError(f"{what}: step must be positive, got {step}")
     n, rem = divmod(Fraction(value), Fraction(step))
     if rem:
@@ -54,8 +76,13 @@ def steps_ceil(value: Decimal | Fraction, step: Decimal) -> int:
 
 def decimal_places(value: Decimal) -> int:
     """Digits after the decimal point needed to write ``value`` exactly (0 for integers)."""
-    exp = value.normalize().as_tuple().exponent
-    return max(0, -int(exp))
+    _, digits, exp = value.as_tuple()
+    if not isinstance(exp, int):
+        raise ValueError(f"{value} is not a finite number")
+    coefficient = "".join(map(str, digits)).rstrip("0")
+    if not coefficient:
+        return 0
+    return max(0, -(exp + len(digits) - len(coefficient)))
 
 
 def check_precision(value: Decimal, places: int, what: str = "value") -> None:
@@ -65,11 +92,56 @@ def check_precision(value: Decimal, places: int, what: str = "value") -> None:
 
 
 def fmt(value: Decimal | Fraction | int) -> str:
-    """A canonical decimal string (no exponent, no trailing zeros) for the wire."""
+    """A canonical decimal string (no exponent, no trailing zeros) for the wire.
+
+    Exact for any number of digits (integer work, no Decimal context); a Fraction without a
+    finite decimal form raises PrecisionError.
+    """
     if isinstance(value, Fraction):
-        if value.denominator != 1 and (10**30 * value).denominator != 1:
-            raise PrecisionError(f"{value} has no finite decimal form")
-        value = Decimal(value.numerator) / Decimal(value.denominator)
-    d = Decimal(value)
-    s = format(d.normalize(), "f")
-    return "0" if s in ("-0", "") else s
+        n, places = _finite_decimal(value)
+    elif isinstance(value, Decimal):
+        sign, digits, exp = value.as_tuple()
+        if not isinstance(exp, int):
+            raise ValueError(f"{value} is not a finite number")
+        n = int("".join(map(str, digits))) * (-1 if sign else 1)
+        if exp >= 0:
+            n, places = n * 10**exp, 0
+        else:
+            places = -exp
+    else:
+        n, places = int(value), 0
+    return _digits(n, places)
+
+
+def _finite_decimal(value: Fraction) -> tuple[int, int]:
+    """``(n, places)`` with ``value == n / 10**places``; PrecisionError when there is none."""
+    den, twos, fives = value.denominator, 0, 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    if den != 1:
+        raise PrecisionError(f"{value} has no finite decimal form")
+    places = max(twos, fives)
+    return value.numerator * 10**places // value.denominator, places
+
+
+def _digits(n: int, places: int) -> str:
+    """``n / 10**places`` written out, trailing zeros after the point dropped; "0" for zero."""
+    if n == 0:
+        return "0"
+    sign = "-" if n < 0 else ""
+    s = str(abs(n))
+    if not places:
+        return sign + s
+    s = s.rjust(places + 1, "0")
+    whole, frac = s[:-places], s[-places:].rstrip("0")
+    return sign + whole + ("." + frac if frac else "")
+
+
+def to_decimal(value: Fraction | int) -> Decimal:
+    """The exact Decimal of a finite decimal (PrecisionError otherwise); no context involved."""
+    n, places = _finite_decimal(Fraction(value))
+    return Decimal(f"{n}E-{places}")
