@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from auction.book import Book
+from auction.orders import Order
 from auction.replication import Atomic, RoundingAllowance, replicate
 from auction.units import decimal_places
 
@@ -108,7 +110,6 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     contracts = sorted(book.contracts.values(), key=lambda c: c.contract_id)
     D = max([decimal_places(c.lot_size * c.tick_size) for c in contracts] + [0])
     E = max([decimal_places(c.lot_size) for c in contracts] + [0])
-    kidx = {c.contract_id: k for k, c in enumerate(contracts)}
     m = np.array([_scaled(c.lot_size * c.tick_size, D) for c in contracts], dtype=np.int64)
     lot_units = np.array([_scaled(c.lot_size, E) for c in contracts], dtype=np.int64)
     huge = 10**15
@@ -135,53 +136,152 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
                           shape=(len(contracts), len(atomics)))
     cash_per_lot = [cash[k] * c.lot_size for k, c in enumerate(contracts)]
 
-    n = len(book.orders)
-    order_ids = np.empty(n, dtype=np.int64)
-    q = np.empty(n, dtype=np.int64)
-    vol = np.empty(n, dtype=np.int64)
-    aon = np.zeros(n, dtype=bool)
-    min_fill = np.empty(n, dtype=np.int64)
-    limit = np.empty(n, dtype=np.int64)
-    order_cash = np.zeros(n, dtype=float)
-    allowance = np.zeros(n, dtype=np.int64)
-    rho_of = RoundingAllowance(book.contracts, replication)
-    money_scale = 10**D
-    indptr = [0]
-    l_cols: list[int] = []
-    l_vals: list[int] = []
-    for i, o in enumerate(book.orders):
-        order_ids[i] = o.order_id
-        g = o.packages
-        q[i] = g
-        aon[i] = o.all_or_none
-        min_fill[i] = o.min_fill
-        cap = 0
-        csum = Decimal(0)
-        v = 0
-        for leg in o.legs:
-            k = kidx[leg.contract_id]
-            a = leg.signed_lots // g
-            l_cols.append(k)
-            l_vals.append(a)
-            v += a if a > 0 else -a
-            cap += a * int(m[k]) * int(hi[k] if a > 0 else lo[k])
-            if cash[k]:
-                csum += a * cash_per_lot[k]
-        indptr.append(len(l_cols))
-        vol[i] = v
-        pi = _scaled(o.total_net_price, D) // g  # exact: the limit is on its tick lattice
-        limit[i] = min(pi, cap) if bands else pi  # a limit beyond the band counts at the band
-        order_cash[i] = float(csum)
-        rho = rho_of(o)
-        allowance[i] = rho.numerator * money_scale // rho.denominator
-    legs = sp.csr_matrix((np.array(l_vals, dtype=np.int64), np.array(l_cols, dtype=np.int64),
-                          np.array(indptr, dtype=np.int64)), shape=(n, len(contracts)))
+    orders = book.orders
+    n = len(orders)
+    # Flatten the legs once (the only per-order Python work besides limits and signatures);
+    # everything else is integer numpy over the flat legs, segment i = indptr[i]:indptr[i+1].
+    n_legs = np.fromiter(map(len, (o.legs for o in orders)), dtype=np.int64, count=n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(n_legs, out=indptr[1:])
+    flat = [leg for o in orders for leg in o.legs]
+    nnz = len(flat)
+    leg_cid = np.fromiter((leg.contract_id for leg in flat), dtype=np.int64, count=nnz)
+    leg_lots = np.fromiter((leg.lots for leg in flat), dtype=np.int64, count=nnz)
+    leg_sign = np.fromiter((leg.side.sign for leg in flat), dtype=np.int64, count=nnz)
+    contract_ids = np.array([c.contract_id for c in contracts], dtype=np.int64)
+    l_cols = np.searchsorted(contract_ids, leg_cid)  # contracts are sorted by id
+    order_ids = np.fromiter((o.order_id for o in orders), dtype=np.int64, count=n)
+    aon = np.fromiter((o.all_or_none for o in orders), dtype=bool, count=n)
+    min_packages = np.fromiter((o.min_packages for o in orders), dtype=np.int64, count=n)
+    q = _segment_sums(leg_lots, indptr, np.gcd)  # packages: the gcd of the leg lots
+    l_vals = leg_sign * leg_lots // np.repeat(q, n_legs)  # a: signed lots per package
+    vol = _segment_sums(np.abs(l_vals), indptr)
+    min_fill = np.where(aon, q, np.maximum(min_packages, 1))
+    limit = _limits(orders, q, D, _band_caps(l_vals, l_cols, indptr, m, lo, hi) if bands else None)
+    order_cash = _order_cash(l_vals, l_cols, indptr, cash, cash_per_lot)
+    allowance = _allowances(book, l_vals, l_cols, indptr, replication, 10**D)
+    legs = sp.csr_matrix((l_vals, l_cols, indptr), shape=(n, len(contracts)))
     exposure = (legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
     exposure.eliminate_zeros()
-    indivisible = aon | np.array([o.min_packages > 0 for o in book.orders], dtype=bool)
-    return Market(book, D, E, np.array([c.contract_id for c in contracts], dtype=np.int64), m,
+    indivisible = aon | (min_packages > 0)
+    return Market(book, D, E, contract_ids, m,
                   lot_units, lo, hi, ref, atomics, terms, cash, order_ids, q, vol, aon, min_fill,
                   indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash)
+
+
+def _segment_sums(values: np.ndarray, indptr: np.ndarray, op: np.ufunc = np.add) -> np.ndarray:
+    """Per order ``op`` reduced over its legs' ``values`` (every order has a leg, auction.orders,
+    so no segment is empty)."""
+    if len(indptr) == 1:
+        return np.zeros(0, dtype=values.dtype)
+    return op.reduceat(values, indptr[:-1])
+
+
+def _max_abs(values: np.ndarray) -> int:
+    return int(np.abs(values).max()) if len(values) else 0
+
+
+def _band_caps(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, m: np.ndarray,
+               lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``cap_i = Σ_l a_l·m_k·(hi_k if a_l > 0 else lo_k)``: the most one package can cost inside
+    the bands, money (10^-D), exact: in int64 when ``legs·max|a|·max m·max|band|`` (a Python
+    integer) is below 2^63, else in Python integers (an object array)."""
+    band = np.where(a > 0, hi[cols], lo[cols])
+    width = int(np.diff(indptr).max()) if len(a) else 0
+    if width * _max_abs(a) * _max_abs(m) * _max_abs(band) < 2**63:
+        return _segment_sums(a * m[cols] * band, indptr)
+    terms = [int(x) * int(y) * int(z) for x, y, z in zip(a, m[cols], band, strict=True)]
+    return np.array([sum(terms[s:e]) for s, e in pairwise(indptr)], dtype=object)
+
+
+def _limits(orders: tuple[Order, ...], q: np.ndarray, places: int,
+            caps: np.ndarray | None) -> np.ndarray:
+    """Effective limit per package, money (10^-D), int64: ``π = totalNetPrice·10^D // q``
+    (exact: the limit is on its tick lattice; a totalNetPrice not exact at 10^-D raises),
+    clipped to the band cap when ``caps`` is given (a limit beyond the band counts at the band).
+    """
+    scaled = [_scaled(o.total_net_price, places) for o in orders]
+    try:
+        pi = np.array(scaled, dtype=np.int64) // q
+    except OverflowError:  # a limit beyond int64: only the clip can bring it back
+        pi = np.array([s // int(g) for s, g in zip(scaled, q, strict=True)], dtype=object)
+    if caps is not None:
+        pi = np.minimum(pi, caps)
+    return np.asarray(pi.tolist() if pi.dtype == object else pi, dtype=np.int64)
+
+
+def _order_cash(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, cash: list[Decimal],
+                cash_per_lot: list[Decimal]) -> np.ndarray:
+    """Replication cash per package ``Σ_l a_l·cash_k·lot_k``, numeraire, as a float (LP only).
+
+    Summed exactly in int64 at 10^-P (P the most decimals of any cash per lot) and divided once
+    by 10^P: when ``legs·max|a|·max|cash per lot|`` is below 2^53 and P ≤ 22 both are exact
+    floats, so the quotient is the correctly rounded exact sum, as ``float(Decimal sum)`` gives.
+    Otherwise: the Decimal sum per order.
+    """
+    n = len(indptr) - 1
+    nonzero = [v for v in cash_per_lot if v]
+    if n == 0 or not nonzero:
+        return np.zeros(n, dtype=float)
+    places = max(decimal_places(v) for v in nonzero)
+    per_lot = [_scaled(v, places) for v in cash_per_lot]
+    width = int(np.diff(indptr).max())
+    if places <= 22 and width * _max_abs(a) * max(abs(v) for v in per_lot) < 2**53:
+        return _segment_sums(a * np.array(per_lot, dtype=np.int64)[cols], indptr) / float(10**places)
+    out = np.zeros(n, dtype=float)
+    for i in range(n):
+        csum = Decimal(0)
+        for j in range(indptr[i], indptr[i + 1]):
+            k = int(cols[j])
+            if cash[k]:
+                csum += int(a[j]) * cash_per_lot[k]
+        out[i] = float(csum)
+    return out
+
+
+def _allowances(book: Book, a: np.ndarray, cols: np.ndarray, indptr: np.ndarray,
+                replication: bool, money_scale: int) -> np.ndarray:
+    """Rule 2's rounding allowance ρ per package (auction.replication.RoundingAllowance),
+    floored to money at 10^-D: ``⌊ρ·10^D⌋``. ρ depends only on the order's legs and ratios,
+    so it is computed once per distinct leg signature."""
+    first, inverse = _signatures(a, cols, indptr, len(book.contracts))
+    rho_of = RoundingAllowance(book.contracts, replication)
+    per_signature = []
+    for i in first:
+        rho = rho_of(book.orders[int(i)])
+        per_signature.append(rho.numerator * money_scale // rho.denominator)
+    return np.array(per_signature, dtype=np.int64)[inverse]
+
+
+def _signatures(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, n_contracts: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Orders grouped by leg signature, the sequence of (contract, a) over their legs: one order
+    index per distinct signature and, per order, its signature's position in that list.
+
+    Each leg is the digit ``k·(2A+1) + a + A + 1`` (A = max |a|) in base
+    ``B = n_contracts·(2A+1) + 1``, an order the number its legs spell (0 pads), which is one
+    int64 when ``B^legs < 2^63``; otherwise rows of (k, a) pairs are compared.
+    """
+    n = len(indptr) - 1
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n_legs = np.diff(indptr)
+    width = int(n_legs.max())
+    pos = np.arange(len(a)) - np.repeat(indptr[:-1], n_legs)  # leg position inside its order
+    span = 2 * int(np.abs(a).max()) + 1
+    base = n_contracts * span + 1
+    if base**width < 2**63:
+        digit = cols * span + a + (span // 2 + 1)
+        key = _segment_sums(digit * np.array([base**p for p in range(width)], dtype=np.int64)[pos],
+                            indptr)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        rows = np.repeat(np.arange(n), n_legs)
+        sig = np.zeros((n, 2 * width), dtype=np.int64)  # padding (0, 0): no leg has a = 0
+        sig[rows, 2 * pos] = cols
+        sig[rows, 2 * pos + 1] = a
+        _, first, inverse = np.unique(sig, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 @dataclass(frozen=True)
