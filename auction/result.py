@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from math import ceil
+from math import ceil, gcd
 from types import MappingProxyType
 
 from auction.book import Book
+from auction.orders import Order, Side
 from auction.products import Contract
 
 
@@ -49,15 +50,79 @@ def volume(book: Book, result: ClearingResult) -> int:
 
 
 def surplus(book: Book, result: ClearingResult) -> int:
-    """Executable-but-unfilled lots at the money: Σ over at-the-money orders of unfilled lots."""
-    filled = result.filled()
+    """Executable-but-unfilled lots at the money: Σ over at-the-money orders of unfilled lots.
+
+    An order is at the money when ``a·p == min(π, band cap)``; orders touching an uncleared
+    contract are left out, and an order on a contract without a price raises KeyError.
+
+    Exact and fast: money is carried as integers on the book's scale (``a·p`` and the band cap
+    times ``book.money_scale``) and compared with ``π = num / (den·q)`` by cross-multiplication,
+    so no Fraction or Decimal is built per order.
+    """
+    scale = book.money_scale
+    lot_value = book.lot_value
+    prices = result.prices
+    uncleared = result.uncleared
+    # per priced, cleared contract: one lot's money at the price, at the band top, at the bottom
+    money: dict[int, tuple[int, int, int]] = {}
+    for cid, c in book.contracts.items():
+        if cid in uncleared or cid not in prices:
+            continue
+        lv = lot_value[cid]
+        lo, hi = c.band_ticks
+        money[cid] = (lv * prices[cid], lv * hi, lv * lo)
+    money_get = money.get
+    filled_get = result.filled().get
+    buy = Side.BUY
     total = 0
     for o in book.orders:
-        if any(leg.contract_id in result.uncleared for leg in o.legs):
-            continue
-        if book.order_money(o, result.prices) == book.effective_limit(o):
-            total += (o.packages - filled.get(o.order_id, 0)) * o.lots_per_package
+        legs = o.legs
+        if len(legs) == 1:  # one leg: ``lots`` packages of ratio ±1
+            leg = legs[0]
+            v = money_get(leg.contract_id)
+            if v is None:
+                _unpriced(o, result)
+                continue
+            q = size = leg.lots
+            if leg.side is buy:
+                m, cap = v[0], v[1]
+            else:
+                m, cap = -v[0], -v[2]
+        else:
+            q = gcd(*[leg.lots for leg in legs])
+            m = cap = size = 0  # a·p and the band cap (× scale), the order's lots
+            for leg in legs:
+                v = money_get(leg.contract_id)
+                if v is None:
+                    break
+                a = leg.lots // q
+                size += leg.lots
+                if leg.side is buy:
+                    m += v[0] * a
+                    cap += v[1] * a
+                else:
+                    m -= v[0] * a
+                    cap -= v[2] * a
+            if v is None:  # the loop broke at an unpriced or uncleared contract
+                _unpriced(o, result)
+                continue
+        if m > cap:
+            continue  # beyond the band cap: out of the money
+        num, den = o.total_net_price.as_integer_ratio()  # π = num / (den·q)
+        vs_limit = m * den * q - num * scale  # the sign of a·p − π
+        if vs_limit > 0 or (vs_limit and m != cap):
+            continue  # out of the money, or in the money (below both π and the cap)
+        total += size - filled_get(o.order_id, 0) * (size // q)
     return total
+
+
+def _unpriced(order: Order, result: ClearingResult) -> None:
+    """An order on a contract without a usable price: exempt when it touches an uncleared
+    contract, else the result is incomplete (KeyError naming the first unpriced contract)."""
+    if any(leg.contract_id in result.uncleared for leg in order.legs):
+        return
+    raise KeyError(next(leg.contract_id for leg in order.legs
+                        if leg.contract_id not in result.prices))
 
 
 def no_trade(book: Book, uncleared: frozenset[int] | None = None) -> ClearingResult:
