@@ -30,13 +30,46 @@ class AtomicKind(StrEnum):
     CONTRACT = "Contract"  # replication off: the contract itself
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Atomic:
+    """One atomic instrument, equal and hashed by its fields.
+
+    Sorted by :meth:`sort_key`, a total order in which a missing strike or contract id sorts
+    first and is never compared with a number (replication off, a forward contract and a call
+    contract of one pair and expiry differ only there).
+    """
+
     kind: AtomicKind
     pair: str
     expiry: date
     strike: Decimal | None = None
     contract_id: int | None = None
+
+    def sort_key(self) -> tuple:
+        """(kind, pair, expiry, has strike, strike, has contract id, contract id)."""
+        s, c = self.strike, self.contract_id
+        return (self.kind, self.pair, self.expiry, s is not None, 0 if s is None else s,
+                c is not None, 0 if c is None else c)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Atomic):
+            return NotImplemented
+        return self.sort_key() < other.sort_key()
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Atomic):
+            return NotImplemented
+        return self.sort_key() <= other.sort_key()
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Atomic):
+            return NotImplemented
+        return self.sort_key() > other.sort_key()
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Atomic):
+            return NotImplemented
+        return self.sort_key() >= other.sort_key()
 
     def __str__(self) -> str:
         if self.kind is AtomicKind.CONTRACT:
