@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from fractions import Fraction
 from math import ceil
 from typing import Any
 
@@ -153,10 +154,10 @@ def _order_from_dict(d: Mapping[str, Any], contracts: Mapping[int, Contract], pa
 def _with_min_quantity(order: Order, min_qty: Decimal, contracts: Mapping[int, Contract]) -> Order:
     """``minQuantity`` is measured on the first leg; it becomes a minimum number of packages."""
     first = order.legs[0]
-    per_package = abs(order.ratios[0]) * contracts[first.contract_id].lot_size
+    per_package = abs(order.ratios[0]) * Fraction(contracts[first.contract_id].lot_size)
     if min_qty <= 0:
         raise ValueError(f"minQuantity {min_qty} is not positive")
-    packages = ceil(min_qty / per_package)
+    packages = ceil(Fraction(min_qty) / per_package)  # exact: no Decimal context
     if packages > order.packages:
         raise ValueError(f"minQuantity {min_qty} exceeds the order's size")
     return Order(order.order_id, order.client_id, order.total_net_price, order.legs,
@@ -209,8 +210,8 @@ def order_to_dict(order: Order, contracts: Mapping[int, Contract]) -> dict[str, 
         d["allOrNone"] = True
     if order.min_packages:
         first = order.legs[0]
-        d["minQuantity"] = fmt(order.min_packages * abs(order.ratios[0])
-                               * contracts[first.contract_id].lot_size)
+        d["minQuantity"] = fmt(contracts[first.contract_id].quantity(
+            order.min_packages * abs(order.ratios[0])))
     return d
 
 

@@ -15,6 +15,7 @@ from math import gcd
 import pytest
 
 from auction.book import Book
+from auction.interchange import book_from_dict, book_to_dict
 from auction.orders import Leg, Order, Side
 from auction.products import Contract, CurrencyPair, Payoff
 from auction.units import PrecisionError, check_precision, decimal_places, fmt, to_steps
@@ -143,3 +144,16 @@ def test_to_steps_is_exact(context):
         to_steps(decimal(n * Fraction(step) + Fraction(1, 10**40)), step)
     with pytest.raises(ValueError, match="step must be positive"):
         to_steps(Decimal(1), Decimal(0))
+
+
+def test_min_quantity_round_trips_exactly(context):
+    # minQuantity 1 + 1e-30 on lot 1: the exact ceiling is 2 packages (28 digits would say 1)
+    c = {"contractId": 1, "payoff": "Call", "currencyPair": "WETH/USDC", "expiry": "20250328",
+         "strike": "3000", "tickSize": "0.5", "lotSize": "1", "referencePrice": "10",
+         "lowRange": "0", "highRange": "20"}
+    o = {"orderId": 7, "clientId": 1, "totalNetPrice": "30", "timeInForce": "GOOD_TILL_CANCEL",
+         "legs": [{"contractId": 1, "side": "BUY", "quantity": "3"}],
+         "minQuantity": "1.000000000000000000000000000001"}
+    b, _ = book_from_dict({"contracts": [c], "orders": [o]})
+    assert b.order(7).min_packages == 2
+    assert book_to_dict(b)["orders"][0]["minQuantity"] == "2"
