@@ -28,7 +28,7 @@ def test_the_scenario_directory_has_what_the_docs_promise():
     assert "demo.json" in names
     assert len(GOLDEN) >= 8
     standard = {p.stem for p in BENCH if "standard" in p.parts}
-    assert standard == {"orders_1k", "orders_10k", "orders_100k", "replication_heavy",
+    assert standard == {"orders_1k", "orders_2k", "orders_10k", "orders_100k", "replication_heavy",
                         "aon_heavy", "no_cross"}
     for p in GOLDEN + BENCH:
         s = load_scenario(p)
