@@ -25,11 +25,11 @@ from scipy.sparse.csgraph import connected_components
 from auction.book import Book
 from auction.orders import Order
 from auction.replication import Atomic, RoundingAllowance, replicate
-from auction.units import decimal_places
+from auction.units import EXACT, decimal_places
 
 
 def _scaled(value: Decimal, places: int) -> int:
-    scaled = value.scaleb(places)
+    scaled = value.scaleb(places, EXACT)
     as_int = int(scaled)
     if as_int != scaled:
         raise ValueError(f"{value} has more than {places} decimal places")
@@ -108,9 +108,10 @@ class Market:
 
 def build_market(book: Book, replication: bool = True, bands: bool = True) -> Market:
     contracts = sorted(book.contracts.values(), key=lambda c: c.contract_id)
-    D = max([decimal_places(c.lot_size * c.tick_size) for c in contracts] + [0])
+    lot_money = [EXACT.multiply(c.lot_size, c.tick_size) for c in contracts]  # one lot, one tick
+    D = max([decimal_places(v) for v in lot_money] + [0])
     E = max([decimal_places(c.lot_size) for c in contracts] + [0])
-    m = np.array([_scaled(c.lot_size * c.tick_size, D) for c in contracts], dtype=np.int64)
+    m = np.array([_scaled(v, D) for v in lot_money], dtype=np.int64)
     lot_units = np.array([_scaled(c.lot_size, E) for c in contracts], dtype=np.int64)
     huge = 10**15
     if bands:
@@ -134,7 +135,7 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     atomics = tuple(atomic_index)
     terms = sp.csr_matrix((np.array(t_vals, dtype=np.int64), (t_rows, t_cols)),
                           shape=(len(contracts), len(atomics)))
-    cash_per_lot = [cash[k] * c.lot_size for k, c in enumerate(contracts)]
+    cash_per_lot = [EXACT.multiply(cash[k], c.lot_size) for k, c in enumerate(contracts)]
 
     orders = book.orders
     n = len(orders)
