@@ -98,7 +98,7 @@ def fmt(value: Decimal | Fraction | int) -> str:
     finite decimal form raises PrecisionError.
     """
     if isinstance(value, Fraction):
-        n, places = _finite_decimal(value)
+        n, places = finite_decimal(value)
     elif isinstance(value, Decimal):
         sign, digits, exp = value.as_tuple()
         if not isinstance(exp, int):
@@ -113,7 +113,7 @@ def fmt(value: Decimal | Fraction | int) -> str:
     return _digits(n, places)
 
 
-def _finite_decimal(value: Fraction) -> tuple[int, int]:
+def finite_decimal(value: Fraction) -> tuple[int, int]:
     """``(n, places)`` with ``value == n / 10**places``; PrecisionError when there is none."""
     den, twos, fives = value.denominator, 0, 0
     while den % 2 == 0:
@@ -143,5 +143,5 @@ def _digits(n: int, places: int) -> str:
 
 def to_decimal(value: Fraction | int) -> Decimal:
     """The exact Decimal of a finite decimal (PrecisionError otherwise); no context involved."""
-    n, places = _finite_decimal(Fraction(value))
+    n, places = finite_decimal(Fraction(value))
     return Decimal(f"{n}E-{places}")

@@ -39,6 +39,7 @@ from auction.book import Book
 from auction.orders import Order, Side
 from auction.replication import Atomic, RoundingAllowance, replicate
 from auction.result import ClearingResult
+from auction.units import PrecisionError, finite_decimal
 
 __all__ = ["CheckReport", "Violation", "check"]
 
@@ -112,17 +113,10 @@ def _show(value: Fraction | int, scale: int = 1) -> str:
         n = value
     else:
         f = Fraction(value) / scale
-        den, twos, fives = f.denominator, 0, 0
-        while den % 2 == 0:
-            den //= 2
-            twos += 1
-        while den % 5 == 0:
-            den //= 5
-            fives += 1
-        if den != 1:
+        try:
+            n, places = finite_decimal(f)
+        except PrecisionError:
             return f"{f.numerator}/{f.denominator}"
-        places = max(twos, fives)
-        n = f.numerator * 10**places // f.denominator
     sign = "-" if n < 0 else ""
     digits = str(abs(n)).rjust(places + 1, "0")
     if not places:
