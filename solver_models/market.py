@@ -68,6 +68,10 @@ class Market:
     def n_orders(self) -> int:
         return len(self.order_ids)
 
+    def money(self, orders: np.ndarray, contracts: np.ndarray) -> sp.csr_matrix:
+        """``a·m`` per order package and contract: the money of one tick, exact int64."""
+        return (self.legs[orders] @ sp.diags(self.m, dtype=np.int64)).tocsr()[:, contracts]
+
     # -- the one conversion to floats -------------------------------------------------------
     def lp_arrays(self, orders: np.ndarray, atomics: np.ndarray) -> tuple[np.ndarray, sp.csc_matrix]:
         """Objective (π' = limit − cash, numeraire) and balance matrix (atomics × orders, units).

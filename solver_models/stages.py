@@ -212,8 +212,7 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     indiv = market.indivisible[o]
     kc = comp.contracts
     nk, na = len(kc), len(comp.atomics)
-    legs = market.legs[o]
-    money = (legs @ sp.diags(market.m, dtype=np.int64)).tocsr()[:, kc]  # orders × active contracts, int
+    money = market.money(o, kc)  # orders × active contracts, int
 
     full = fills == q
     partial = (fills > 0) & ~full
@@ -354,8 +353,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     indiv = market.indivisible[o]
     kc = comp.contracts
     nk, na = len(kc), len(comp.atomics)
-    legs = market.legs[o]
-    money = (legs @ sp.diags(market.m, dtype=np.int64)).tocsr()[:, kc]
+    money = market.money(o, kc)
     limit = market.limit[o]
     # money of one tick per leg, or the rounding allowance when larger
     step = np.maximum(np.asarray(abs(money).sum(axis=1)).ravel(), market.allowance[o]).astype(float)
