@@ -297,6 +297,15 @@ class Component:
     atomics: np.ndarray
     contracts: np.ndarray  # contract indices with at least one order leg
 
+    @staticmethod
+    def union(parts: list[Component]) -> Component:
+        """Independent components as one: their models are block-diagonal, so every stage's
+        optimum is the parts' optima side by side (one solver call instead of many)."""
+        if len(parts) == 1:
+            return parts[0]
+        return Component(*(np.sort(np.concatenate([getattr(c, f) for c in parts]))
+                           for f in ("orders", "atomics", "contracts")))
+
 
 def components(market: Market, split: bool = True) -> list[Component]:
     """Connected components of the graph whose nodes are atomic instruments.

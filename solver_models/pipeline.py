@@ -34,6 +34,7 @@ from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
 LOCAL_SHARE = 0.25  # of the time limit, at most, for one local search
+BATCH_ORDERS = 2000  # smaller components are cleared together, in batches of about this size
 
 
 @dataclass
@@ -74,18 +75,23 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     ticks: dict[int, int] = {}  # contract index -> ticks
     atomic_price: dict[int, float] = {}
     uncleared: set[int] = set()
-    for comp in sorted(comps, key=lambda c: int(c.orders[0])):
-        left = deadline - time.perf_counter()
-        answer = _clear(market, comp, params, left, prog) if left > 0 else None
-        if answer is None:
-            if left <= 0:
-                prog.timed_out = True
-            uncleared.update(int(k) for k in comp.contracts)
-            continue
-        comp_fills, comp_ticks, comp_atomic = answer
-        fills[comp.orders] = comp_fills
-        ticks.update(comp_ticks)
-        atomic_price.update(comp_atomic)
+    for batch in _batches(market, comps):
+        answer = _clear(market, Component.union(batch), params, deadline, prog,
+                        searching=len(batch) == 1)
+        if isinstance(answer, StageReport) and len(batch) > 1:
+            # a part needs the local search (hard, and harder side by side): one by one
+            answers = [(c, _clear(market, c, params, deadline, prog)) for c in batch]
+        else:
+            answers = [(Component.union(batch), answer)]
+        for comp, ans in answers:
+            if isinstance(ans, StageReport):
+                _give_up(prog, comp, market, ans)
+                uncleared.update(int(k) for k in comp.contracts)
+                continue
+            comp_fills, comp_ticks, comp_atomic = ans
+            fills[comp.orders] = comp_fills
+            ticks.update(comp_ticks)
+            atomic_price.update(comp_atomic)
 
     prices = _all_prices(market, ticks, atomic_price, uncleared)
     cid = market.contract_ids
@@ -99,22 +105,53 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                         highs.version(), len(comps), tuple(prog.notes))
 
 
-def _clear(market: Market, comp: Component, params: SolverParams, time_left: float,
-           prog: _Progress) -> tuple[np.ndarray, dict[int, int], dict[int, float]] | None:
-    o = comp.orders
-    if len(comp.contracts) == 1 and np.all(np.diff(market.legs[o].indptr) == 1):
+def _batches(market: Market, comps: list[Component]) -> list[list[Component]]:
+    """Components in entry order, the small ones (a solver call each costs more than its
+    model) gathered into batches of about ``BATCH_ORDERS`` orders."""
+    out: list[list[Component]] = []
+    batch: list[Component] = []
+    size = 0
+    for comp in sorted(comps, key=lambda c: int(c.orders[0])):
+        if len(comp.orders) >= BATCH_ORDERS or _sweepable(market, comp):
+            out.append([comp])
+            continue
+        batch.append(comp)
+        size += len(comp.orders)
+        if size >= BATCH_ORDERS:
+            out.append(batch)
+            batch, size = [], 0
+    if batch:
+        out.append(batch)
+    return out
+
+
+def _sweepable(market: Market, comp: Component) -> bool:
+    """One contract traded by single-leg orders only."""
+    return len(comp.contracts) == 1 and bool(np.all(np.diff(market.legs[comp.orders].indptr) == 1))
+
+
+def _clear(market: Market, comp: Component, params: SolverParams, deadline: float,
+           prog: _Progress, searching: bool = True
+           ) -> tuple[np.ndarray, dict[int, int], dict[int, float]] | StageReport:
+    """Fills, contract ticks and atomic prices of one component, or the report of the stage
+    that failed. ``searching=False``: only the direct route, no local search."""
+    if deadline <= time.perf_counter():
+        return StageReport("deadline", status="time_limit")
+    if _sweepable(market, comp):
         return _sweep(market, comp, prog)
-    t_end = time.perf_counter() + time_left
+    o = comp.orders
     live = comp
+    notes = len(prog.notes)
     while True:
-        answer = _stages(market, live, params, t_end, prog)
+        answer = _stages(market, live, params, deadline, prog, searching)
         if not isinstance(answer, _Failed):
             break
         # Indivisible orders at the money may have pinned the LP's prices; they may stay
         # unfilled (auction.md §4 rule 2), so drop them and clear the rest again.
         atm_ind = answer.atm_indivisible
         if not len(atm_ind):
-            return _give_up(prog, comp, market, answer.report)
+            del prog.notes[notes:]
+            return answer.report
         keep = ~np.isin(live.orders, atm_ind)
         live = Component(live.orders[keep], live.atomics, live.contracts)
         prog.notes.append(f"{len(atm_ind)} indivisible order(s) at the money left unfilled")
@@ -122,7 +159,8 @@ def _clear(market: Market, comp: Component, params: SolverParams, time_left: flo
     fills = np.zeros(len(o), dtype=np.int64)
     fills[np.searchsorted(o, live.orders)] = fills_live
     if not _exact_ok(market, comp, fills, prices.ticks):
-        return _give_up(prog, comp, market, StageReport("exact_check", status="violated"))
+        del prog.notes[notes:]
+        return StageReport("exact_check", status="violated")
     ticks = {int(k): int(t) for k, t in zip(comp.contracts, prices.ticks, strict=True)}
     atomic = {int(j): float(u) for j, u in zip(comp.atomics, prices.atomic, strict=True)}
     return fills, ticks, atomic
@@ -135,7 +173,7 @@ class _Failed:
 
 
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
-            prog: _Progress) -> tuple[np.ndarray, Prices] | _Failed:
+            prog: _Progress, searching: bool) -> tuple[np.ndarray, Prices] | _Failed:
     """Welfare LP → allocation MIP → price selection, or the failed stage."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
@@ -148,18 +186,19 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     prog.add(rep)
     failed = rep
     if isinstance(alloc, Allocation):
-        prices = _prices(market, comp, alloc.fills, cls.atm, params, t_end, prog)
+        prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog)
         if isinstance(prices, Prices):
             return alloc.fills, prices
         failed = prices
     # Whole packages or the tick grid put the LP's equilibrium out of reach: search an exact
     # integer equilibrium around it, widening the neighbourhood.
-    for near_ticks in LOCAL_NEIGHBOURHOODS:
+    for near_ticks in LOCAL_NEIGHBOURHOODS if searching else ():
         budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
         local = local_mip(market, comp, cls.reduced, near_ticks, params, budget)
         prog.add(local.report if isinstance(local, LocalEquilibrium) else local)
         if isinstance(local, LocalEquilibrium):
-            prices = _prices(market, comp, local.fills, local.atm, params, t_end, prog)
+            prices = _prices(market, comp, local.fills, local.atm, local.ticks, params, t_end,
+                                 prog)
             if isinstance(prices, Prices):
                 return local.fills, prices
             failed = prices
@@ -171,15 +210,17 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
 
 
 def _prices(market: Market, comp: Component, fills: np.ndarray, atm: np.ndarray,
-            params: SolverParams, t_end: float, prog: _Progress) -> Prices | StageReport:
+            near: np.ndarray, params: SolverParams, t_end: float, prog: _Progress
+            ) -> Prices | StageReport:
     """Price selection for given fills, its stage reports recorded."""
-    prices = price_selection(market, comp, fills, atm, params, t_end - time.perf_counter())
+    prices = price_selection(market, comp, fills, atm, near, params, t_end - time.perf_counter())
     for r in prices.reports if isinstance(prices, Prices) else (prices,):
         prog.add(r)
     return prices
 
 
 def _give_up(prog: _Progress, comp: Component, market: Market, rep: StageReport) -> None:
+    """Record a component left uncleared."""
     if rep.status == "time_limit":
         prog.timed_out = True
     else:
@@ -188,7 +229,6 @@ def _give_up(prog: _Progress, comp: Component, market: Market, rep: StageReport)
     prog.notes.append(f"component of {len(comp.orders)} orders on contracts [{ids}"
                       f"{', …' if len(comp.contracts) > 8 else ''}] not cleared: "
                       f"{rep.name} {rep.status}")
-    return None
 
 
 def _sweep(market: Market, comp: Component, prog: _Progress):
@@ -214,7 +254,7 @@ def _sweep(market: Market, comp: Component, prog: _Progress):
     prog.add(StageReport("sweep", 0.0, time.perf_counter() - t0, "ok" if res.feasible else
                          "no equilibrium"))
     if not res.feasible:
-        return _give_up(prog, comp, market, StageReport("sweep", status="no equilibrium"))
+        return StageReport("sweep", status="no equilibrium")
     return fills, {k: res.tick}, {}
 
 

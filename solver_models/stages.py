@@ -27,6 +27,7 @@ class Classification:
     otm: np.ndarray
     atm: np.ndarray
     reduced: np.ndarray  # π'_i − B_i·p*, numeraire per package
+    ticks: np.ndarray  # the contracts' prices at p*, in ticks (float)
     report: StageReport
 
 
@@ -74,7 +75,8 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)
     tol = 1e-7 * scale
     itm, otm = (reduced > tol)[group], (reduced < -tol)[group]
-    return Classification(itm, otm, ~(itm | otm), reduced[group], report)
+    tick, cash, terms = market.linking(comp.contracts, comp.atomics)
+    return Classification(itm, otm, ~(itm | otm), reduced[group], (cash + terms @ p) / tick, report)
 
 
 @dataclass(frozen=True)
@@ -190,8 +192,12 @@ class Prices:
     reports: tuple[StageReport, ...]
 
 
+PRICE_NEAR_STEPS = 5  # order rows modelled from the start: this many ticks from the money
+
+
 def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm: np.ndarray,
-                    params: SolverParams, time_limit: float) -> Prices | StageReport:
+                    near: np.ndarray, params: SolverParams, time_limit: float
+                    ) -> Prices | StageReport:
     """Stage 3 — prices on the tick grid, inside the bands, for the fills of stage 2.
 
     Integer ticks t_k per active contract, atomic prices u_j (free), linked by
@@ -201,11 +207,20 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     prices). Identical rows are merged. Lexicographically:
     (0) exact first — every s fixed at 0; only when that is infeasible the least rounding
     ``min Σ (unfilled packages)·s``, kept as a bound while (a) and (b) choose;
-    (a) minimum surplus — an unfilled group g at the money at p* gets a binary y_g and the row
-    ``Σ a·m·t + s_g + δ_g·y_g >= π_g + δ_g`` (δ_g its lattice step: y_g = 0 forces it out of
-    the money), minimising Σ (unfilled lots)·y_g; (b) then prices closest to the reference:
-    ``min Σ_k |t_k − ref_k|`` (in ticks).
+    (a) minimum surplus (rule 5) — an unfilled group g watched for it gets a binary y_g and the
+    rows ``Σ a·m·t + s_g + δ_g·y_g >= π_g + δ_g``, ``s_g <= ρ_g·y_g`` (δ_g its lattice step:
+    y_g = 0 keeps it strictly out of the money), minimising Σ (unfilled lots)·y_g; (b) then
+    prices closest to the reference: ``min Σ_k |t_k − ref_k|`` (in ticks).
+
+    Rows are added lazily: the model starts with the order rows within ``PRICE_NEAR_STEPS`` ticks
+    of the money at ``near`` (the LP's prices, in ticks) and the watched groups (at the money
+    at the LP's prices or near the reference). After (b) every row is checked in exact
+    integers; a violated row is added, an unfilled group not strictly out of the money (or
+    needing rounding) is added and watched with its neighbours, and (0)–(b) run again. Each run
+    optimises over fewer constraints than the full problem, so its optima are bounds; the
+    last run violates nothing, so it is optimal for the full problem.
     """
+    deadline = time.perf_counter() + time_limit
     t0 = time.perf_counter()
     o = comp.orders
     q = market.q[o]
@@ -217,116 +232,158 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     full = fills == q
     partial = (fills > 0) & ~full
     zero = (fills == 0) & ~indiv
-    zero_atm = zero & cls_atm
     group = _groups(market, o)
-    limit = market.limit[o]
     # one row per (group, kind): full (<=), partial (<= and >= with slack), zero (>= with
-    # slack); zero-at-the-money groups get the surplus binary. Identical legs and limit share a
-    # group, so rows dedupe exactly.
+    # slack). Identical legs and limit share a group, so rows dedupe exactly.
     kind = np.select([full, partial, zero], [0, 1, 2], default=-1)
     keep = kind >= 0
-    key = group * 3 + kind
-    _, first, inverse = np.unique(key[keep], return_index=True, return_inverse=True)
+    _, first, inverse = np.unique((group * 3 + kind)[keep], return_index=True,
+                                  return_inverse=True)
+    inverse = inverse.ravel()
     rep = np.flatnonzero(keep)[first]
     rkind = kind[rep]
     n_r = len(rep)
-    unfilled = np.bincount(inverse.ravel(), weights=(q - fills)[keep], minlength=n_r)
+    unfilled = np.bincount(inverse, weights=(q - fills)[keep], minlength=n_r)
+    unfilled_lots = np.bincount(inverse, weights=((q - fills) * market.vol[o])[keep],
+                                minlength=n_r)
     rho = np.where(rkind == 0, 0, market.allowance[o[rep]]).astype(float)
-    surplus_rep = zero_atm[rep]
-    unfilled_lots = np.bincount(group[zero_atm], weights=(q * market.vol[o])[zero_atm],
-                                minlength=int(group.max()) + 1 if len(group) else 0)
-    n_y = int(surplus_rep.sum())
-    # lattice step of each surplus row: gcd of |a|·m over its legs
-    y_rows = np.flatnonzero(surplus_rep)
-    delta = np.array([np.gcd.reduce(np.abs(money[rep[r]].data)) for r in y_rows], dtype=np.int64)
-    lim = limit[rep].astype(float)
-    slack = rkind > 0
-    part = np.flatnonzero(rkind == 1)
+    row_money = money[rep]
+    lim = market.limit[o[rep]]
+    step = np.asarray(abs(row_money).sum(axis=1)).ravel()  # money of one tick on every leg
+    capped = rkind == 0  # rows a·m·t <= π (full); the others a·m·t + s >= π
+    zero_rows = rkind == 2
 
-    # columns: t (nk, integer) | u (na) | s (n_r) | y (n_y, binary) | d (nk, distance)
-    A_ord = money[rep].astype(float)
-    r_lo = np.where(slack, lim, -INF)
-    r_hi = np.where(slack, INF, lim)
-    y_mat = sp.csr_matrix((delta.astype(float), (y_rows, np.arange(n_y))), shape=(n_r, n_y))
-    s_mat = sp.diags(slack.astype(float), format="csr")
-    r_lo[y_rows] += delta
-    # linking rows (price units): tick_k·t_k − Σ coef·u = cash_k
+    def rows_near(t: np.ndarray, steps: int) -> np.ndarray:
+        at = row_money @ t
+        return np.where(capped, at > lim - steps * step, at < lim + steps * step)
+
+    watched = zero_rows & np.bincount(inverse, weights=cls_atm[keep], minlength=n_r).astype(bool)
+    active = watched | (rkind == 1)
+    for centre in (near, market.ref_ticks[kc]):
+        active |= rows_near(np.rint(centre).astype(np.int64), PRICE_NEAR_STEPS)
+
+    # columns: t (nk, integer) | u (na) | d (nk, distance) | s (active rows) | y (watched rows)
+    n_base = nk + na + nk
+    D = slice(nk + na, n_base)
+    z = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
     ticks, cash, terms = market.linking(kc, comp.atomics)
-    # distance rows: d_k − t_k >= −ref_k ; d_k + t_k >= ref_k
     ref = market.ref_ticks[kc]
     eye = sp.identity(nk, format="csr")
-    z = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
-    A = sp.vstack([
-        sp.hstack([A_ord, z(n_r, na), s_mat, y_mat, z(n_r, nk)]),
-        sp.hstack([A_ord[part], z(len(part), na + n_r + n_y + nk)]),  # partial: the limit
-        sp.hstack([sp.diags(ticks, dtype=float), -terms, z(nk, n_r + n_y + nk)]),
-        sp.hstack([-eye, z(nk, na + n_r + n_y), eye]),
-        sp.hstack([eye, z(nk, na + n_r + n_y), eye]),
-    ]).tocsc()
-    row_lo = np.concatenate((r_lo, np.full(len(part), -INF), cash, -ref, ref))
-    row_hi = np.concatenate((r_hi, lim[part], cash, np.full(2 * nk, INF)))
-    col_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(n_r), np.zeros(n_y),
-                             np.zeros(nk)))
-    col_hi = np.concatenate((market.tick_hi[kc], np.full(na, INF), rho, np.ones(n_y),
-                             np.full(nk, INF)))
-    integer = np.concatenate((np.ones(nk, bool), np.zeros(na + n_r, bool), np.ones(n_y, bool),
-                              np.zeros(nk, bool)))
-    S = slice(nk + na, nk + na + n_r)
-    Y = slice(nk + na + n_r, nk + na + n_r + n_y)
+    prices_block = sp.vstack([
+        # linking rows (price units): tick_k·t_k − Σ coef·u = cash_k
+        sp.hstack([sp.diags(ticks, dtype=float), -terms, z(nk, nk)]),
+        # distance rows: d_k − t_k >= −ref_k ; d_k + t_k >= ref_k
+        sp.hstack([-eye, z(nk, na), eye]),
+        sp.hstack([eye, z(nk, na), eye]),
+    ]).tocsr()
+    prices_lo = np.concatenate((cash, -ref, ref))
+    prices_hi = np.concatenate((cash, np.full(2 * nk, INF)))
+    base_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(nk)))
+    base_hi = np.concatenate((market.tick_hi[kc], np.full(na, INF), np.full(nk, INF)))
+    rounding = False  # whether slack is allowed (after the exact attempt failed)
+    # objectives already optimised, kept as rows c·x <= value; c over the base columns and per
+    # order row (the weight of its s column, and of its y column when watched)
+    bounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
     build = time.perf_counter() - t0
-    reports = []
+    reports: list[StageReport] = []
 
-    def stage(name: str, c: np.ndarray):
+    def model(c_base: np.ndarray, c_s: np.ndarray, c_y: np.ndarray) -> ArrayModel:
+        r = np.flatnonzero(active)
+        w = np.flatnonzero(watched)  # watched rows are active
+        n_a, n_w = len(r), len(w)
+        slack = rkind[r] > 0
+        part = np.flatnonzero(rkind[r] == 1)
+        lim_r = lim[r].astype(float)
+        # lattice step of each watched row: gcd of |a|·m over its legs
+        delta = np.array([np.gcd.reduce(np.abs(row_money[i].data)) for i in w], dtype=float)
+        w_pos = np.searchsorted(r, w)
+        m_r = row_money[r].astype(float)
+        n_col = n_base + n_a + n_w
+        s_of = n_base + np.arange(n_a)
+        y_of = n_base + n_a + np.arange(n_w)
+        a = sp.vstack([
+            sp.hstack([prices_block, z(2 * nk + nk, n_a + n_w)]),
+            sp.hstack([m_r, z(n_a, na + nk), sp.diags(slack.astype(float), format="csr"),
+                       sp.csr_matrix((delta, (w_pos, np.arange(n_w))), shape=(n_a, n_w))]),
+            sp.hstack([m_r[part], z(len(part), n_col - nk)]),  # partial: the limit
+            # s_g − ρ_g·y_g <= 0: rounding only for a group counted at the money
+            sp.csr_matrix((np.concatenate((np.ones(n_w), -rho[w])),
+                           (np.tile(np.arange(n_w), 2), np.concatenate((s_of[w_pos], y_of)))),
+                          shape=(n_w, n_col)),
+            sp.csr_matrix(np.array([np.concatenate((cb, cs[r], cy[w])) for cb, cs, cy, _ in bounds])
+                          .reshape(-1, n_col)),
+        ]).tocsc()
+        ord_lo = np.where(capped[r], -INF, lim_r)
+        ord_lo[w_pos] += delta
+        row_lo = np.concatenate((prices_lo, ord_lo, np.full(len(part), -INF),
+                                 np.full(n_w + len(bounds), -INF)))
+        row_hi = np.concatenate((prices_hi, np.where(capped[r], lim_r, INF), lim_r[part],
+                                 np.zeros(n_w), [v for *_, v in bounds]))
+        col_lo = np.concatenate((base_lo, np.zeros(n_a + n_w)))
+        col_hi = np.concatenate((base_hi, rho[r] if rounding else np.zeros(n_a), np.ones(n_w)))
+        integer = np.concatenate((np.ones(nk, bool), np.zeros(na + nk + n_a, bool),
+                                  np.ones(n_w, bool)))
+        c = np.concatenate((c_base, c_s[r], c_y[w]))
+        return ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer)
+
+    def stage(name: str, c_base: np.ndarray, c_s: np.ndarray, c_y: np.ndarray
+              ) -> np.ndarray | None:
+        """Optimise under the objectives before it; keep it as a bound; t or None."""
         nonlocal build
-        model = ArrayModel(c, A, row_lo, row_hi, col_lo, col_hi, integer)
-        sol = highs.solve(model, params, time_limit)
-        reports.append(StageReport(name, build, sol.solve_seconds, sol.status, sol.objective,
-                                   sol.bound, sol.gap, model.size))
+        t1 = time.perf_counter()
+        m = model(c_base, c_s, c_y)
+        sol = highs.solve(m, params, deadline - time.perf_counter())
+        reports.append(StageReport(name, build + time.perf_counter() - t1 - sol.solve_seconds,
+                                   sol.solve_seconds, sol.status, sol.objective, sol.bound,
+                                   sol.gap, m.size))
         build = 0.0
-        return sol if sol.has_solution else None
+        if not sol.has_solution:
+            return None
+        x = sol.x.copy()
+        x[:nk] = np.rint(x[:nk])
+        x[n_base + int(active.sum()):] = np.rint(x[n_base + int(active.sum()):])
+        bounds.append((c_base, c_s, c_y, float(m.c @ x) + 0.5))  # objectives are whole units
+        return x
 
-    def keep_at_most(c: np.ndarray, value: float) -> None:
-        nonlocal A, row_lo, row_hi
-        A = sp.vstack([A, sp.csr_matrix(c)]).tocsc()
-        row_lo = np.append(row_lo, -INF)
-        row_hi = np.append(row_hi, value + 0.5)
+    none_base, none_rows = np.zeros(n_base), np.zeros(n_r)
+    distance = none_base.copy()
+    distance[D] = 1.0
 
-    def surplus_then_reference() -> Prices | StageReport:
-        if n_y:
-            c = np.zeros(A.shape[1])
-            c[Y] = unfilled_lots[group[rep[y_rows]]]
-            sol = stage("surplus_mip", c)
-            if sol is None:
-                return reports[-1]
-            keep_at_most(c, float(np.dot(c[Y], np.rint(sol.x[Y]))))
-        c = np.zeros(A.shape[1])
-        c[-nk:] = 1.0
-        sol = stage("reference_mip", c)
-        if sol is None:
+    def lexicographic() -> np.ndarray | StageReport:
+        """(0)–(b) on the active rows: the solution's x, or the report of the failed stage."""
+        del bounds[:]
+        if rounding and stage("rounding_mip", none_base, unfilled, none_rows) is None:
             return reports[-1]
-        return Prices(np.rint(sol.x[:nk]).astype(np.int64), sol.x[nk:nk + na], tuple(reports))
+        if watched.any() and stage("surplus_mip", none_base, none_rows, unfilled_lots) is None:
+            return reports[-1]
+        x = stage("reference_mip", distance, none_rows, none_rows)
+        return reports[-1] if x is None else x
 
-    # (0) most components have an exact equilibrium: try it first, no slack anywhere
-    slack_hi = col_hi[S].copy()
-    col_hi[S] = 0.0
-    exact = surplus_then_reference()
-    if isinstance(exact, Prices) or exact.status != "infeasible" or not np.any(slack_hi > 0):
-        return exact
-    # otherwise the least rounding, kept while choosing surplus and reference
-    col_hi[S] = slack_hi
-    c = np.zeros(A.shape[1])
-    c[S] = unfilled
-    sol = stage("rounding_mip", c)
-    if sol is None:
-        return reports[-1]
-    keep_at_most(c, float(np.dot(unfilled, np.maximum(0.0, sol.x[S]))))
-    return surplus_then_reference()
+    while True:
+        x = lexicographic()
+        if isinstance(x, StageReport):
+            if x.status == "infeasible" and not rounding and np.any(rho[rkind > 0] > 0):
+                rounding = True  # no exact equilibrium on the grid: the least rounding
+                continue
+            return x
+        t = x[:nk].astype(np.int64)
+        at = row_money @ t
+        # every row in exact integers: a limit broken, or an unfilled group not strictly out of
+        # the money (or needing rounding) that the model did not see or watch
+        broken = ~active & ((capped & (at > lim)) | (~capped & (at < lim)))
+        unseen = zero_rows & ~watched & (at <= lim)
+        if not broken.any() and not unseen.any():
+            return Prices(t, x[nk:nk + na], tuple(reports))
+        if unseen.any():  # watch them and their neighbours
+            watched |= zero_rows & (at <= lim + step)
+        active |= watched | broken | rows_near(t, 1)
 
 
 @dataclass(frozen=True)
 class LocalEquilibrium:
     fills: np.ndarray
     atm: np.ndarray  # orders exactly at the money at the prices found
+    ticks: np.ndarray  # the prices found
     report: StageReport
 
 
@@ -464,6 +521,6 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     t = np.rint(sol.x[:nk]).astype(np.int64)
     if np.any(exposure.T @ fills):
         return StageReport("local_mip", build, sol.solve_seconds, "inexact balance")
-    return LocalEquilibrium(fills, (money @ t) == limit, report)
+    return LocalEquilibrium(fills, (money @ t) == limit, t, report)
 
 

@@ -149,6 +149,24 @@ def test_no_exact_equilibrium_through_a_coarse_forward_tick():
     assert RoundingAllowance(b.contracts)(b.order(4)) == 6
 
 
+def test_minimum_surplus_before_the_reference_even_off_the_lps_prices():
+    # Call C and put P at K=100, forward F; P = C − F + 100. Buy put ≤ 1, sell put ≥ 0,
+    # sell call ≥ 1, buy call ≤ 1: the four trade (volume 4) when 0 <= P <= 1 and C = 1.
+    # A forward buyer at ≤ 100 cannot trade with anyone. At the references (C 6 → 1 forced,
+    # P 5, F 100) the closest prices are C = 1, P = 1, F = 100 (distance 9) — but there the
+    # forward buyer is at the money and unfilled: surplus 1. Rule 5 comes before rule 6:
+    # C = 1, P = 0, F = 101 (distance 10) leaves him out of the money, surplus 0.
+    call = contract(1, Payoff.CALL, "100", lo="0", hi="12", ref="6")
+    put = contract(3, Payoff.PUT, "100", lo="0", hi="12", ref="5")
+    fwd = contract(4, Payoff.FORWARD, lo="94", hi="106", ref="100")
+    b = book([call, put, fwd], [buy(1, 4, 1, "100"), buy(2, 3, 1, "1"), sell(3, 3, 1, "0"),
+                                sell(4, 1, 1, "1"), buy(5, 1, 1, "1")])
+    out, fills = cleared(b)
+    assert fills == {2: 1, 3: 1, 4: 1, 5: 1}
+    assert dict(out.result.prices) == {1: 1, 3: 0, 4: 101}
+    assert volume(b, out.result) == 4 and surplus(b, out.result) == 0
+
+
 def test_book_with_no_cross_keeps_the_reference():
     b = book([contract(1, ref="10")], [buy(1, 1, 5, "9"), sell(2, 1, 5, "11")])
     out, fills = cleared(b)

@@ -3,10 +3,16 @@ brute-force oracle (every grid price vector, every balanced integer fill)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+from fractions import Fraction
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auction.book import Book
 from auction.products import Payoff
+from auction.result import surplus, volume
 from solver_models import SolverParams, SolveStatus, solve
 from tests.solver_models.bruteforce import max_equilibrium_volume
 from tests.solver_models.tiny_books import book, contract, order
@@ -81,3 +87,43 @@ def test_put_call_forward_with_replication_match_the_oracle(b):
 @given(tiny_books(contract_ids=(1, 3, 4), max_orders=5))
 def test_put_call_forward_without_replication_match_the_oracle(b):
     _assert_matches_oracle(b, replication=False)
+
+
+def _shifted(b: Book, by: int) -> Book:
+    """The same book on other contracts (ids + by, a later expiry) with other order ids."""
+    contracts = {cid + by: replace(c, contract_id=cid + by, expiry=c.expiry + timedelta(days=by))
+                 for cid, c in b.contracts.items()}
+    orders = tuple(replace(o, order_id=o.order_id + by, client_id=o.client_id + by,
+                           legs=tuple(replace(leg, contract_id=leg.contract_id + by)
+                                      for leg in o.legs)) for o in b.orders)
+    return Book(contracts, orders)
+
+
+def _objectives(b: Book, result) -> tuple[int, int, Fraction]:
+    """Rules 4–6 of auction.md §4: volume, surplus, distance of traded prices to reference."""
+    traded = {leg.contract_id for o in b.orders if o.order_id in result.filled() for leg in o.legs}
+    c = b.contracts
+    distance = sum(abs(result.prices[k] - Fraction(c[k].reference_price) / Fraction(c[k].tick_size))
+                   for k in traded)
+    return volume(b, result), surplus(b, result), distance
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(1, 3, 4), max_orders=5), tiny_books(contract_ids=(1, 3, 4),
+                                                                        max_orders=5))
+def test_independent_parts_clear_as_if_alone(first, second):
+    """The pipeline clears small components side by side in one model (a batch): a book of two
+    independent parts reaches the same volume, surplus and reference distance as its parts."""
+    second = _shifted(second, 10)
+    both = Book({**first.contracts, **second.contracts}, first.orders + second.orders)
+    out = solve(both, SolverParams())
+    assert check(both, out.result).ok
+    alone = [solve(part, SolverParams()) for part in (first, second)]
+    if any(a.status is not SolveStatus.OPTIMAL for a in alone):
+        return
+    assert out.status is SolveStatus.OPTIMAL, out.notes
+    for part, a in zip((first, second), alone, strict=True):
+        restricted = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
+                             fills=tuple(f for f in out.result.fills
+                                         if f.order_id in {o.order_id for o in part.orders}))
+        assert _objectives(part, restricted) == _objectives(part, a.result), (out.result, a.result)
