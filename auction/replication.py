@@ -21,6 +21,7 @@ from fractions import Fraction
 
 from auction.orders import Order
 from auction.products import Contract, Payoff
+from auction.units import EXACT, decimal_places
 
 
 class AtomicKind(StrEnum):
@@ -121,17 +122,24 @@ class RoundingAllowance:
     """
 
     def __init__(self, contracts: Mapping[int, Contract], enabled: bool = True):
-        self._contracts = contracts
-        self._enabled = enabled
-        self._steps: dict[Atomic, Fraction] = {}
+        # exact integers: units of 10^-E underlying, steps of 10^-T numeraire
+        e = max((decimal_places(c.lot_size) for c in contracts.values()), default=0)
+        t = max((decimal_places(c.tick_size) for c in contracts.values()), default=0)
+        self._unit = Fraction(1, 10 ** (e + t))
+        steps: dict[Atomic, int] = {}
         users: dict[Atomic, int] = {}
-        for c in contracts.values():
-            tick = Fraction(c.tick_size)
-            for atom, _ in replicate(c, enabled).terms:
-                self._steps[atom] = max(self._steps.get(atom, tick), tick)
+        self._units: dict[int, tuple[tuple[Atomic, int], ...]] = {}  # per lot of a contract
+        for cid, c in contracts.items():
+            tick = int(c.tick_size.scaleb(t, EXACT))
+            lot = int(c.lot_size.scaleb(e, EXACT))
+            terms = replicate(c, enabled).terms
+            self._units[cid] = tuple((atom, coef * lot) for atom, coef in terms)
+            for atom, _ in terms:
+                steps[atom] = max(steps.get(atom, tick), tick)
                 users[atom] = users.get(atom, 0) + 1
-        self._alone = {cid for cid, c in contracts.items()
-                       if len(terms := replicate(c, enabled).terms) == 1 and users[terms[0][0]] == 1}
+        self._steps = steps
+        self._alone = {cid for cid, terms in self._units.items()
+                       if len(terms) == 1 and users[terms[0][0]] == 1}
         self._cache: dict[tuple, Fraction] = {}
 
     def __call__(self, order: Order) -> Fraction:
@@ -144,9 +152,9 @@ class RoundingAllowance:
     def _compute(self, key: tuple[tuple[int, int], ...]) -> Fraction:
         if len(key) == 1 and key[0][1] in self._alone:
             return Fraction(0)
-        net: dict[Atomic, Fraction] = {}
+        net: dict[Atomic, int] = {}
         for a, cid in key:
-            c = self._contracts[cid]
-            for atom, coef in replicate(c, self._enabled).terms:
-                net[atom] = net.get(atom, Fraction(0)) + a * coef * Fraction(c.lot_size)
-        return sum((abs(units) * self._steps[atom] for atom, units in net.items()), Fraction(0))
+            for atom, units in self._units[cid]:
+                net[atom] = net.get(atom, 0) + a * units
+        steps = self._steps
+        return sum(abs(units) * steps[atom] for atom, units in net.items()) * self._unit
