@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -49,14 +50,41 @@ class Solution:
         return self.status == "optimal"
 
 
+class Cancel:
+    """Stops solves running in other threads (HiGHS's user interrupt); once called, later
+    solves given it return at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[highspy.Highs] = []
+        self.called = False
+
+    def attach(self, h: highspy.Highs) -> bool:
+        with self._lock:
+            if not self.called:
+                h.HandleUserInterrupt = True
+                self._running.append(h)
+            return not self.called
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.called = True
+            for h in self._running:
+                h.cancelSolve()
+
+
 def version() -> str:
     h = highspy.Highs()
     return f"HiGHS {h.version()}" if hasattr(h, "version") else "HiGHS"
 
 
-def solve(model: ArrayModel, params: SolverParams, time_limit: float) -> Solution:
-    """Solve ``model`` with HiGHS under ``params`` and at most ``time_limit`` seconds."""
+def solve(model: ArrayModel, params: SolverParams, time_limit: float,
+          cancel: Cancel | None = None) -> Solution:
+    """Solve ``model`` with HiGHS under ``params`` and at most ``time_limit`` seconds (status
+    "cancelled" when ``cancel`` is called first)."""
     h = highspy.Highs()
+    if cancel is not None and not cancel.attach(h):
+        return Solution("cancelled", None, None, None, None, None, 0.0, False)
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
     h.setOptionValue("threads", int(params.threads))
@@ -101,6 +129,8 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float) -> Solutio
         label = "infeasible"
     elif status == S.kTimeLimit:
         label = "time_limit"
+    elif status == S.kInterrupt:
+        label = "cancelled"
     else:
         label = f"error: {h.modelStatusToString(status)}"
     x = row_dual = None

@@ -28,6 +28,9 @@ class SolverParams:
     * ``price_band`` — ``clip``: prices stay in each contract's band and a limit beyond the band
       counts as at the band; ``ignore``: bands are not applied.
     * ``split_components`` — solve independent parts of the book separately.
+    * ``speculate`` — on a large component, start the local search (needed when whole packages
+      or the grid put the LP's equilibrium out of reach) on a second core while the direct
+      route runs; it is cancelled when the direct route succeeds. Same results, less waiting.
     * ``highs_options`` — any further HiGHS options, passed through unchanged.
     """
 
@@ -40,6 +43,7 @@ class SolverParams:
     replication: bool = True
     price_band: str = "clip"
     split_components: bool = True
+    speculate: bool = True
     highs_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

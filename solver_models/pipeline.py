@@ -10,6 +10,8 @@ can find, is left uncleared (no fills, reference prices) and the outcome says so
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,36 +176,51 @@ class _Failed:
 
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             prog: _Progress, searching: bool) -> tuple[np.ndarray, Prices] | _Failed:
-    """Welfare LP → allocation MIP → price selection, or the failed stage."""
+    """Welfare LP → allocation MIP → price selection, or the failed stage; then, if searching,
+    the local search around the LP's prices (started at once on a second core when the
+    component is large and ``params.speculate``)."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
     rep = cls.report if isinstance(cls, Classification) else cls
     prog.add(rep)
     if not isinstance(cls, Classification):
         return _Failed(rep, none)
-    alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
-    rep = alloc.report if isinstance(alloc, Allocation) else alloc
-    prog.add(rep)
-    failed = rep
-    if isinstance(alloc, Allocation):
-        prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog)
-        if isinstance(prices, Prices):
-            return alloc.fills, prices
-        failed = prices
+
+    def local(near_ticks: int, cancel: highs.Cancel | None = None):
+        budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
+        return local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel)
+
+    speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS
+    with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
+        cancel = highs.Cancel()
+        first = pool.submit(local, LOCAL_NEIGHBOURHOODS[0], cancel) if pool else None
+        alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
+        rep = alloc.report if isinstance(alloc, Allocation) else alloc
+        prog.add(rep)
+        failed = rep
+        if isinstance(alloc, Allocation):
+            prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog)
+            if isinstance(prices, Prices):
+                cancel()
+                return alloc.fills, prices
+            failed = prices
     # Whole packages or the tick grid put the LP's equilibrium out of reach: search an exact
     # integer equilibrium around it, widening the neighbourhood.
-    for near_ticks in LOCAL_NEIGHBOURHOODS if searching else ():
-        budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
-        local = local_mip(market, comp, cls.reduced, near_ticks, params, budget)
-        prog.add(local.report if isinstance(local, LocalEquilibrium) else local)
-        if isinstance(local, LocalEquilibrium):
-            prices = _prices(market, comp, local.fills, local.atm, local.ticks, params, t_end,
-                                 prog)
+    for n, near_ticks in enumerate(LOCAL_NEIGHBOURHOODS if searching else ()):
+        found = first.result() if n == 0 and first else local(near_ticks)
+        prog.add(found.report if isinstance(found, LocalEquilibrium) else found)
+        if isinstance(found, LocalEquilibrium):
+            if found.report.status == "time_limit":  # an equilibrium, its volume not proven
+                prog.timed_out = True
+                prog.notes.append(f"local search stopped at its time limit with gap "
+                                  f"{found.report.gap:.2%}: volume not proven maximal")
+            prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end,
+                             prog)
             if isinstance(prices, Prices):
-                return local.fills, prices
+                return found.fills, prices
             failed = prices
         else:
-            failed = local
+            failed = found
         if failed.status == "time_limit":
             break
     return _Failed(failed, comp.orders[cls.atm & market.indivisible[comp.orders]])

@@ -388,7 +388,8 @@ class LocalEquilibrium:
 
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
-              params: SolverParams, time_limit: float) -> LocalEquilibrium | StageReport:
+              params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None
+              ) -> LocalEquilibrium | StageReport:
     """Stage 2' — an exact integer equilibrium around the LP's prices, when stage 2 or 3 fails.
 
     Whole packages can make the LP's equilibrium unreachable (a vertex whose at-the-money
@@ -503,7 +504,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     c[X:X + nn] = market.vol[o[units]]
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
     build = time.perf_counter() - t0
-    sol = highs.solve(model, params, time_limit)
+    sol = highs.solve(model, params, time_limit, cancel)
     report = StageReport("local_mip", build, sol.solve_seconds, sol.status, sol.objective,
                          sol.bound, sol.gap, f"near={len(nidx)} units={nn} " + model.size)
     if not sol.has_solution:

@@ -8,6 +8,7 @@ from auction.products import Payoff
 from auction.replication import RoundingAllowance
 from auction.result import surplus, volume
 from solver_models import SolverParams, SolveStatus, solve
+from solver_models.generator import Recipe, generate_book
 from tests.solver_models.bruteforce import best_equilibria
 from tests.solver_models.tiny_books import book, buy, contract, order, sell
 from validator.equilibrium import check
@@ -199,3 +200,13 @@ def test_outcome_reports_stages_parameters_and_solver():
     assert out.params.time_limit == 5 and out.solver.startswith("HiGHS")
     t = out.timings()
     assert t["total"] >= t["build"] >= 0
+
+
+def test_speculative_local_search_changes_nothing_but_time():
+    # The 10k benchmark book: its large component needs the local search (whole packages),
+    # which speculate=True starts on a second core at once. Same prices and fills either way.
+    b = generate_book(Recipe(seed=2, orders=10000, expiries=4, strikes_per_expiry=11))
+    runs = {s: solve(b, SolverParams(speculate=s)) for s in (True, False)}
+    assert runs[True].result == runs[False].result
+    assert all("local_mip" in {r.name for r in out.stages} for out in runs.values())
+    assert check(b, runs[True].result).ok
