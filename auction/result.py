@@ -24,7 +24,8 @@ class ClearingResult:
     """Prices (integer ticks) for every contract of the book and the fills (packages > 0).
 
     ``uncleared`` names contracts whose part of the book could not be cleared (a solve that hit
-    its limit with no valid result): they keep their reference prices and have no fills.
+    its limit with no valid result) or that were halted (no equilibrium keeps their price in
+    their band): they keep their reference prices, and no order touching them is filled.
     """
 
     prices: Mapping[int, int]

@@ -90,10 +90,10 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                 _give_up(prog, comp, market, ans)
                 uncleared.update(int(k) for k in comp.contracts)
                 continue
-            comp_fills, comp_ticks, comp_atomic = ans
-            fills[comp.orders] = comp_fills
-            ticks.update(comp_ticks)
-            atomic_price.update(comp_atomic)
+            fills[comp.orders] = ans.fills
+            ticks.update(ans.ticks)
+            atomic_price.update(ans.atomic)
+            uncleared.update(int(k) for k in ans.halted)
 
     prices = _all_prices(market, ticks, atomic_price, uncleared)
     cid = market.contract_ids
@@ -133,45 +133,98 @@ def _sweepable(market: Market, comp: Component) -> bool:
 
 
 def _clear(market: Market, comp: Component, params: SolverParams, deadline: float,
-           prog: _Progress, searching: bool = True
-           ) -> tuple[np.ndarray, dict[int, int], dict[int, float]] | StageReport:
+           prog: _Progress, searching: bool = True) -> _Cleared | StageReport:
     """Fills, contract ticks and atomic prices of one component, or the report of the stage
-    that failed. ``searching=False``: only the direct route, no local search."""
+    that failed. ``searching=False``: only the direct route, no local search.
+
+    When the stages fail, two ways remain before the component is given up, in this order:
+    indivisible orders at the money drop out (they may stay unfilled, auction.md §4 rule 2),
+    then, once the local search has failed too, contracts whose band no equilibrium keeps are
+    halted (the circuit breaker: their orders wait for the next auction, the rest of the
+    component clears)."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
     if _sweepable(market, comp):
         return _sweep(market, comp, prog)
     o = comp.orders
     live = comp
+    halted = np.zeros(0, dtype=np.int64)
     notes = len(prog.notes)
     while True:
+        if not len(live.orders):  # every order touched a halted contract
+            answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
+            break
         answer = _stages(market, live, params, deadline, prog, searching)
         if not isinstance(answer, _Failed):
             break
-        # Indivisible orders at the money may have pinned the LP's prices; they may stay
-        # unfilled (auction.md §4 rule 2), so drop them and clear the rest again.
-        atm_ind = answer.atm_indivisible
-        if not len(atm_ind):
+        if len(answer.atm_indivisible):
+            keep = ~np.isin(live.orders, answer.atm_indivisible)
+            live = Component(live.orders[keep], live.atomics, live.contracts)
+            prog.notes.append(f"{len(answer.atm_indivisible)} indivisible order(s) at the money "
+                              "left unfilled")
+        elif searching and len(answer.breached) and answer.report.status != "time_limit":
+            halted = np.union1d(halted, answer.breached)
+            live = _without(market, live, answer.breached)
+            prog.notes.append(_halt_note(market, answer.breached))
+        else:
             del prog.notes[notes:]
             return answer.report
-        keep = ~np.isin(live.orders, atm_ind)
-        live = Component(live.orders[keep], live.atomics, live.contracts)
-        prog.notes.append(f"{len(atm_ind)} indivisible order(s) at the money left unfilled")
     fills_live, prices = answer
     fills = np.zeros(len(o), dtype=np.int64)
     fills[np.searchsorted(o, live.orders)] = fills_live
-    if not _exact_ok(market, comp, fills, prices.ticks):
+    priced = ~_touching(market, o, halted)
+    if not _exact_ok(market, _without(market, comp, halted), fills[priced], prices.ticks,
+                     live.contracts):
         del prog.notes[notes:]
         return StageReport("exact_check", status="violated")
-    ticks = {int(k): int(t) for k, t in zip(comp.contracts, prices.ticks, strict=True)}
-    atomic = {int(j): float(u) for j, u in zip(comp.atomics, prices.atomic, strict=True)}
-    return fills, ticks, atomic
+    ticks = {int(k): int(t) for k, t in zip(live.contracts, prices.ticks, strict=True)}
+    atomic = {int(j): float(u) for j, u in zip(live.atomics, prices.atomic, strict=True)}
+    return _Cleared(fills, ticks, atomic, halted)
+
+
+@dataclass(frozen=True)
+class _Cleared:
+    fills: np.ndarray  # packages per order of the component
+    ticks: dict[int, int]  # contract index -> ticks, for the component's cleared contracts
+    atomic: dict[int, float]  # atomic index -> price (numeraire per unit)
+    halted: np.ndarray  # contract indices halted: no equilibrium keeps them in their bands
 
 
 @dataclass(frozen=True)
 class _Failed:
     report: StageReport
     atm_indivisible: np.ndarray  # indivisible orders at the money when the allocation failed
+    breached: np.ndarray  # contracts whose band no equilibrium keeps (the welfare LP's keepers)
+
+
+def _touching(market: Market, orders: np.ndarray, contracts: np.ndarray) -> np.ndarray:
+    """Per order, whether it has a leg on one of ``contracts``."""
+    if not len(contracts):
+        return np.zeros(len(orders), dtype=bool)
+    return np.asarray(abs(market.legs[orders][:, contracts]).sum(axis=1)).ravel() > 0
+
+
+def _without(market: Market, comp: Component, contracts: np.ndarray) -> Component:
+    """The component without ``contracts`` and the orders touching them."""
+    keep = ~_touching(market, comp.orders, contracts)
+    return Component(comp.orders[keep], comp.atomics,
+                     comp.contracts[~np.isin(comp.contracts, contracts)])
+
+
+def _halt_note(market: Market, contracts: np.ndarray) -> str:
+    named = []
+    for k in contracts:
+        c = market.book.contracts[int(market.contract_ids[k])]
+        strike = "" if c.strike is None else f" {c.strike}"
+        named.append(f"{c.contract_id} ({c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}, band "
+                     f"[{c.low_range}, {c.high_range}])")
+    return (f"contract(s) {', '.join(named)} halted: no equilibrium keeps the price inside the "
+            "band; their orders are not filled in this auction")
+
+
+def _no_prices(comp: Component) -> Prices:
+    """The prices of a part whose every contract was halted: nothing to choose."""
+    return Prices(np.zeros(len(comp.contracts), dtype=np.int64), np.zeros(len(comp.atomics)), ())
 
 
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
@@ -184,7 +237,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     rep = cls.report if isinstance(cls, Classification) else cls
     prog.add(rep)
     if not isinstance(cls, Classification):
-        return _Failed(rep, none)
+        return _Failed(rep, none, none)
 
     def local(near_ticks: int, cancel: highs.Cancel | None = None):
         budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
@@ -223,7 +276,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             failed = found
         if failed.status == "time_limit":
             break
-    return _Failed(failed, comp.orders[cls.atm & market.indivisible[comp.orders]])
+    return _Failed(failed, comp.orders[cls.atm & market.indivisible[comp.orders]], cls.breached)
 
 
 def _prices(market: Market, comp: Component, fills: np.ndarray, atm: np.ndarray,
@@ -272,14 +325,14 @@ def _sweep(market: Market, comp: Component, prog: _Progress):
                          "no equilibrium"))
     if not res.feasible:
         return StageReport("sweep", status="no equilibrium")
-    return fills, {k: res.tick}, {}
+    return _Cleared(fills, {k: res.tick}, {}, np.zeros(0, dtype=np.int64))
 
 
-def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray) -> bool:
+def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+              kc: np.ndarray) -> bool:
     """Limits and price priority (up to the rounding allowance) of the component's orders, in
-    exact integers."""
+    exact integers, at ``ticks`` on the contracts ``kc``."""
     o = comp.orders
-    kc = comp.contracts
     if np.any(ticks < market.tick_lo[kc]) or np.any(ticks > market.tick_hi[kc]):
         return False
     full_ticks = np.zeros(len(market.contract_ids), dtype=np.int64)

@@ -8,7 +8,7 @@ lot at one tick, band [lo_k, hi_k]; atomic instruments j.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +29,8 @@ class Classification:
     reduced: np.ndarray  # π'_i − B_i·p*, numeraire per package
     ticks: np.ndarray  # the contracts' prices at p*, in ticks (float)
     report: StageReport
+    # contracts (indices) whose band no equilibrium keeps: their keepers traded (see welfare_lp)
+    breached: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def welfare_lp(market: Market, comp: Component, params: SolverParams,
@@ -40,6 +42,13 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     ``π'_i − B_i·p > 0`` is filled completely, ``< 0`` not at all, ``= 0`` may be partial —
     and every optimal x pairs with every optimal p (LP duality), so this classification fixes
     the set of all equilibria. Returns the classification at p (or a failed report).
+
+    Bands enter as *keepers*: per contract an unlimited buyer just below its band and seller
+    just above. If an equilibrium inside the bands exists, it is one of this LP too with the
+    keepers out of the money, so by complementary slackness no optimum trades them; a keeper
+    that trades therefore proves that no equilibrium keeps that contract in its band (possible
+    only through replication or multi-leg orders: single-leg limits are clipped to the band).
+    Those contracts are reported as ``breached`` and the LP is solved again without keepers.
     """
     t0 = time.perf_counter()
     # one column per group of identical orders (same legs and limit): same class, summed size
@@ -65,11 +74,14 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
                          size=model.size)
     if not sol.optimal or sol.row_dual is None:
         return report
-    if np.any(sol.x[n:] > 1e-9):
-        # Through replication the bands need not form one box of atomic prices (a call and a
-        # forward at their band edges can undercut a put's band): clear without keepers; the
-        # grid stages enforce the bands.
-        return welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=False)
+    traded = np.flatnonzero(sol.x[n:] > 1e-9)
+    if len(traded):
+        # No equilibrium inside every band: classify without keepers (the grid stages enforce
+        # the bands and may still find prices within the rounding allowance), name the bands.
+        cls = welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=False)
+        if not isinstance(cls, Classification):
+            return cls
+        return replace(cls, breached=np.unique(comp.contracts[traded % len(comp.contracts)]))
     p = sol.row_dual
     reduced = obj - b.T @ p
     scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)

@@ -210,3 +210,30 @@ def test_speculative_local_search_changes_nothing_but_time():
     assert runs[True].result == runs[False].result
     assert all("local_mip" in {r.name for r in out.stages} for out in runs.values())
     assert check(b, runs[True].result).ok
+
+
+def test_a_band_no_equilibrium_can_keep_halts_its_contract_and_the_rest_clears():
+    # Put P = C − F + 100 has the band [5, 20]. Calls cross at 2 (10 lots a side), forwards
+    # at 100 (10 lots a side); one put buyer at 20 (in the money below 20, so it must fill).
+    # Inside P's band C − F >= −95: C above 2 leaves 10 call lots to sell and only the put's
+    # one to buy; F below 97 leaves 10 forward lots to buy and only the put's one sold, and the
+    # put's allowance (2) does not reach the band either — no equilibrium at all (the oracle
+    # agrees). The circuit breaker halts the put (uncleared, its order waits); calls and
+    # forwards clear as without it: 40 lots at C = 2, F = 100; the put keeps its reference.
+    call = contract(1, Payoff.CALL, "100", lo="0", hi="20", ref="2")
+    put = contract(2, Payoff.PUT, "100", lo="5", hi="20", ref="5")
+    fwd = contract(3, Payoff.FORWARD, lo="90", hi="110", ref="100")
+    b = book([call, put, fwd], [buy(1, 1, 10, "2"), sell(2, 1, 10, "2"), buy(3, 3, 10, "100"),
+                                sell(4, 3, 10, "100"), buy(5, 2, 1, "20")])
+    assert best_equilibria(b) is None
+    out, fills = cleared(b)
+    assert out.status is SolveStatus.NOT_CLEARED
+    assert out.result.uncleared == {2}
+    assert dict(out.result.prices) == {1: 2, 2: 5, 3: 100}
+    assert fills == {1: 10, 2: 10, 3: 10, 4: 10}
+    assert any("contract(s) 2 (Put" in n and "halted" in n for n in out.notes), out.notes
+    # with a band the put can reach (low 0: P = 2) nothing is halted and the put buyer fills
+    wide = book([call, contract(2, Payoff.PUT, "100", lo="0", hi="20", ref="5"), fwd], b.orders)
+    out, fills = cleared(wide)
+    assert out.status is SolveStatus.OPTIMAL and not out.result.uncleared
+    assert fills[5] == 1 and out.result.prices[2] == 2
