@@ -36,7 +36,7 @@ class ArrayModel:
 
 @dataclass(frozen=True)
 class Solution:
-    status: str  # "optimal", "infeasible", "time_limit", "error: …"
+    status: str  # "optimal", "infeasible", "time_limit", "node_limit", "cancelled", "error: …"
     x: np.ndarray | None
     row_dual: np.ndarray | None
     objective: float | None
@@ -79,9 +79,10 @@ def version() -> str:
 
 
 def solve(model: ArrayModel, params: SolverParams, time_limit: float,
-          cancel: Cancel | None = None) -> Solution:
+          cancel: Cancel | None = None, options: dict | None = None) -> Solution:
     """Solve ``model`` with HiGHS under ``params`` and at most ``time_limit`` seconds (status
-    "cancelled" when ``cancel`` is called first)."""
+    "cancelled" when ``cancel`` is called first). ``options``: HiGHS options of this solve
+    (``params.highs_options`` still override them)."""
     h = highspy.Highs()
     if cancel is not None and not cancel.attach(h):
         return Solution("cancelled", None, None, None, None, None, 0.0, False)
@@ -91,7 +92,7 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float,
     h.setOptionValue("random_seed", int(params.random_seed))
     h.setOptionValue("presolve", params.presolve)
     h.setOptionValue("mip_rel_gap", float(params.mip_gap))
-    for key, value in params.highs_options.items():
+    for key, value in {**(options or {}), **params.highs_options}.items():
         h.setOptionValue(key, value)
 
     lp = highspy.HighsLp()
@@ -131,6 +132,8 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float,
         label = "time_limit"
     elif status == S.kInterrupt:
         label = "cancelled"
+    elif status == S.kSolutionLimit:  # mip_max_nodes and the like: deterministic limits
+        label = "node_limit"
     else:
         label = f"error: {h.modelStatusToString(status)}"
     x = row_dual = None

@@ -31,6 +31,9 @@ class SolverParams:
     * ``speculate`` — on a large component, start the local search (needed when whole packages
       or the grid put the LP's equilibrium out of reach) on a second core while the direct
       route runs; it is cancelled when the direct route succeeds. Same results, less waiting.
+    * ``local_nodes`` — branch-and-bound nodes one local search may explore (a deterministic
+      limit, unlike the time limit: the same book gives the same result on any machine); its
+      best equilibrium is then used and the outcome notes the gap.
     * ``highs_options`` — any further HiGHS options, passed through unchanged.
     """
 
@@ -44,6 +47,7 @@ class SolverParams:
     price_band: str = "clip"
     split_components: bool = True
     speculate: bool = True
+    local_nodes: int = 1000
     highs_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -51,6 +55,8 @@ class SolverParams:
             raise ParamsError(f"time_limit must be positive, got {self.time_limit}")
         if not 0 <= self.mip_gap < 1:
             raise ParamsError(f"mip_gap must be in [0, 1), got {self.mip_gap}")
+        if self.local_nodes < 1:
+            raise ParamsError(f"local_nodes must be at least 1, got {self.local_nodes}")
         if self.threads < 1:
             raise ParamsError(f"threads must be at least 1, got {self.threads}")
         for name, allowed in (("formulation", FORMULATIONS), ("price_band", BAND_POLICIES),

@@ -28,6 +28,7 @@ from solver_models.stages import (
     LocalEquilibrium,
     Prices,
     allocation_mip,
+    give_way,
     local_mip,
     price_selection,
     welfare_lp,
@@ -137,11 +138,11 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     """Fills, contract ticks and atomic prices of one component, or the report of the stage
     that failed. ``searching=False``: only the direct route, no local search.
 
-    When the stages fail, two ways remain before the component is given up, in this order:
-    indivisible orders at the money drop out (they may stay unfilled, auction.md §4 rule 2),
-    then, once the local search has failed too, contracts whose band no equilibrium keeps are
-    halted (the circuit breaker: their orders wait for the next auction, the rest of the
-    component clears)."""
+    The direct route (welfare LP, allocation, price selection) runs first; when it fails,
+    indivisible orders at the money drop out (they may stay unfilled, auction.md §4 rule 2)
+    and it runs again. Only when none is left does the local search join (slow, so last);
+    when that fails too, contracts whose band no equilibrium keeps are halted (the circuit
+    breaker: their orders wait for the next auction) and the rest starts over."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
     if _sweepable(market, comp):
@@ -150,11 +151,12 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     live = comp
     halted = np.zeros(0, dtype=np.int64)
     notes = len(prog.notes)
+    search = False  # whether the local search joins the direct route
     while True:
         if not len(live.orders):  # every order touched a halted contract
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
             break
-        answer = _stages(market, live, params, deadline, prog, searching)
+        answer = _stages(market, live, params, deadline, prog, search)
         if not isinstance(answer, _Failed):
             break
         if len(answer.atm_indivisible):
@@ -162,10 +164,13 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             live = Component(live.orders[keep], live.atomics, live.contracts)
             prog.notes.append(f"{len(answer.atm_indivisible)} indivisible order(s) at the money "
                               "left unfilled")
-        elif searching and len(answer.breached) and answer.report.status != "time_limit":
+        elif searching and not search and answer.report.status != "time_limit":
+            search = True
+        elif search and len(answer.breached) and answer.report.status != "time_limit":
             halted = np.union1d(halted, answer.breached)
             live = _without(market, live, answer.breached)
             prog.notes.append(_halt_note(market, answer.breached))
+            search = False
         else:
             del prog.notes[notes:]
             return answer.report
@@ -250,12 +255,17 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
         rep = alloc.report if isinstance(alloc, Allocation) else alloc
         prog.add(rep)
+        if rep.status == "infeasible":  # no balance in whole packages: one package short
+            alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(), True)
+            rep = alloc.report if isinstance(alloc, Allocation) else alloc
+            prog.add(rep)
         failed = rep
         if isinstance(alloc, Allocation):
-            prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog)
+            prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog,
+                             alloc.short)
             if isinstance(prices, Prices):
                 cancel()
-                return alloc.fills, prices
+                return _short_where_needed(market, comp, alloc.fills, alloc.short, prices, prog)
             failed = prices
     # Whole packages or the tick grid put the LP's equilibrium out of reach: search an exact
     # integer equilibrium around it, widening the neighbourhood.
@@ -263,14 +273,15 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         found = first.result() if n == 0 and first else local(near_ticks)
         prog.add(found.report if isinstance(found, LocalEquilibrium) else found)
         if isinstance(found, LocalEquilibrium):
-            if found.report.status == "time_limit":  # an equilibrium, its volume not proven
-                prog.timed_out = True
-                prog.notes.append(f"local search stopped at its time limit with gap "
+            if found.report.status in ("time_limit", "node_limit"):  # volume not proven
+                prog.timed_out |= found.report.status == "time_limit"
+                limit = "time" if found.report.status == "time_limit" else "node"
+                prog.notes.append(f"local search stopped at its {limit} limit with gap "
                                   f"{found.report.gap:.2%}: volume not proven maximal")
             prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end,
-                             prog)
+                             prog, found.short)
             if isinstance(prices, Prices):
-                return found.fills, prices
+                return _short_where_needed(market, comp, found.fills, found.short, prices, prog)
             failed = prices
         else:
             failed = found
@@ -279,11 +290,27 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     return _Failed(failed, comp.orders[cls.atm & market.indivisible[comp.orders]], cls.breached)
 
 
+def _short_where_needed(market: Market, comp: Component, fills: np.ndarray,
+                        short: np.ndarray | None, prices: Prices, prog: _Progress
+                        ) -> tuple[np.ndarray, Prices]:
+    """Fills with the whole-package allowance given back where a marginal order can give way
+    at the chosen prices (stages.give_way), and a note of the orders still one package short."""
+    if short is None or not short.any():
+        return fills, prices
+    fills = give_way(market, comp, fills, prices.ticks)
+    left = int((short & (fills < market.q[comp.orders])).sum())
+    if left:
+        prog.notes.append(f"{left} order(s) in the money left one package short: no allocation "
+                          "in whole packages balances")
+    return fills, prices
+
+
 def _prices(market: Market, comp: Component, fills: np.ndarray, atm: np.ndarray,
-            near: np.ndarray, params: SolverParams, t_end: float, prog: _Progress
-            ) -> Prices | StageReport:
+            near: np.ndarray, params: SolverParams, t_end: float, prog: _Progress,
+            short: np.ndarray | None = None) -> Prices | StageReport:
     """Price selection for given fills, its stage reports recorded."""
-    prices = price_selection(market, comp, fills, atm, near, params, t_end - time.perf_counter())
+    prices = price_selection(market, comp, fills, atm, near, params, t_end - time.perf_counter(),
+                             short)
     for r in prices.reports if isinstance(prices, Prices) else (prices,):
         prog.add(r)
     return prices
@@ -343,7 +370,9 @@ def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndar
     indiv = market.indivisible[o]
     filled = fills > 0
     ok_limits = np.all(money[filled] <= limit[filled])
-    itm_unfilled = (money < limit - market.allowance[o]) & (fills < q) & ~(
+    # beyond the rounding allowance in the money: filled completely, or one package short
+    short = ~indiv & filled & (fills == q - 1)
+    itm_unfilled = (money < limit - market.allowance[o]) & (fills < q) & ~short & ~(
         indiv & (~filled | market.aon[o]))
     return bool(ok_limits and not itm_unfilled.any())
 

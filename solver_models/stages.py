@@ -95,10 +95,13 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
 class Allocation:
     fills: np.ndarray  # packages per component order
     report: StageReport
+    # orders in the money left one package short (whole-package rounding), per component order
+    short: np.ndarray | None = None
 
 
-def _groups(market: Market, orders: np.ndarray) -> np.ndarray:
-    """Group id per order: identical legs (contracts and ratios) and identical limit."""
+def _groups(market: Market, orders: np.ndarray, limits: bool = True) -> np.ndarray:
+    """Group id per order: identical legs (contracts and ratios) and, with ``limits``,
+    identical limit."""
     legs = market.legs[orders]
     width = int(np.diff(legs.indptr).max()) if len(orders) else 0
     keys = np.zeros((len(orders), 2 * width + 1), dtype=np.int64)
@@ -107,13 +110,72 @@ def _groups(market: Market, orders: np.ndarray) -> np.ndarray:
     rows = np.repeat(np.arange(len(orders)), counts)
     keys[rows, 2 * pos] = legs.indices + 1
     keys[rows, 2 * pos + 1] = legs.data
-    keys[:, -1] = market.limit[orders]
+    if limits:
+        keys[:, -1] = market.limit[orders]
     _, inverse = np.unique(keys, axis=0, return_inverse=True)
     return inverse.ravel()
 
 
+def give_way(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
+             ) -> np.ndarray:
+    """The whole-package allowance only where it is needed, at the chosen prices: an order in
+    the money one package short takes the package back from a marginal order (at the money or
+    in the money within its rounding allowance) with the same legs and the lowest lower limit;
+    that order's group of identical orders is shared pro rata again (rule 8). Balance holds
+    (the same legs move), every other rule too (a marginal order may be partly filled).
+    Returns the fills, changed or not."""
+    o = comp.orders
+    q, limit, rho = market.q[o], market.limit[o], market.allowance[o]
+    divisible = ~market.indivisible[o]
+    gap = limit - market.money(o, comp.contracts) @ ticks  # π − a·p, exact
+    marginal = divisible & (gap >= 0) & (gap <= rho)
+    short = np.flatnonzero(divisible & (gap > rho) & (fills == q - 1) & (fills >= 1))
+    if not len(short):
+        return fills
+    fills = fills.copy()
+    legs = _groups(market, o, limits=False)
+    ids = market.order_ids[o]
+    for i in short[np.argsort(-limit[short], kind="stable")]:  # the best limit first
+        giver = np.flatnonzero(marginal & (legs == legs[i]) & (limit < limit[i]) & (fills > 0))
+        if not len(giver):
+            continue
+        members = np.flatnonzero(marginal & (legs == legs[i]) & (limit == limit[giver].min()))
+        fills[members] = pro_rata(int(fills[members].sum()) - 1, q[members], o[members],
+                                  ids[members])
+        fills[i] += 1
+    return fills
+
+
+def _representatives(market: Market, members: np.ndarray, orders: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Groups of identical orders among ``members`` (positions into ``orders``): group id per
+    member, a representative member per group, the number of groups."""
+    if not len(members):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
+    group = _groups(market, orders[members])
+    n_g = int(group.max()) + 1
+    first = np.zeros(n_g, dtype=np.int64)
+    first[group[::-1]] = members[::-1]
+    return group, first, n_g
+
+
+def _short_groups(market: Market, orders: np.ndarray, mask: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Groups of identical divisible orders in the money (``mask`` over ``orders``) that may be
+    one package short (the whole-package allowance). An order keeps at least one package, and
+    pro rata takes the package from the group's largest order, so a group qualifies when one of
+    its orders has two or more. Members, group per member, a representative per group, the
+    number of groups."""
+    members = np.flatnonzero(mask)
+    group, first, n = _representatives(market, members, orders)
+    several = np.zeros(n, dtype=bool)
+    np.logical_or.at(several, group, market.q[orders[members]] >= 2)
+    keep = several[group]
+    return members[keep], (np.cumsum(several) - 1)[group[keep]], first[several], int(several.sum())
+
+
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
-                   time_limit: float) -> Allocation | StageReport:
+                   time_limit: float, short: bool = False) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
     Fixed: x_i = q_i in the money (divisible), 0 out of the money. Variables: X_g ∈ [0, Q_g]
@@ -121,6 +183,12 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     z_i ∈ {0, 1} per indivisible order in or at the money (all-or-none: x = q·z; minimum
     quantity: x_i ∈ [min_i·z_i, q_i·z_i] integer).
     ``max Σ v·x  s.t.  Σ_g B_g X_g + Σ_i B_i x_i = −Σ_{fixed} B_i q_i`` (exact integer rows).
+
+    ``short`` — the whole-package allowance (README "Decisions"), for when no allocation in
+    whole packages balances: per group h of identical divisible orders in the money a binary
+    S_h takes one package off one of them (``− Σ_h B_h S_h`` joins the balance). First the least
+    priority loss ``min Σ_h r_h·S_h`` (r_h the order's reduced cost at the LP's prices: what one
+    package short costs it), then the maximum volume with that loss kept.
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -134,32 +202,31 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     fills = np.where(fixed_full, q, 0).astype(np.int64)
 
     div_idx = np.flatnonzero(free_div)
-    group = _groups(market, o[div_idx]) if len(div_idx) else np.zeros(0, dtype=np.int64)
-    n_g = int(group.max()) + 1 if len(group) else 0
-    first = np.zeros(n_g, dtype=np.int64)
-    if n_g:
-        first[group[::-1]] = div_idx[::-1]  # a representative order per group
+    group, first, n_g = _representatives(market, div_idx, o)
     group_q = np.bincount(group, weights=q[div_idx], minlength=n_g).astype(np.int64)
     ind_idx = np.flatnonzero(free_ind)
     mq = ind_idx[~market.aon[o[ind_idx]]]  # minimum-quantity orders need x and z
+    itm_idx, s_group, s_first, n_s = _short_groups(market, o, fixed_full & short)
 
-    n_var = n_g + len(ind_idx) + len(mq)
+    n_var = n_g + len(ind_idx) + len(mq) + n_s
     if n_var == 0:
         ok = not np.any(rhs)
         return (Allocation(fills, StageReport("allocation_mip", time.perf_counter() - t0, 0.0,
                                               "optimal" if ok else "infeasible", 0.0))
                 if ok else StageReport("allocation_mip", 0.0, 0.0, "infeasible"))
-    # columns: [X_g ...][z_i (aon: x=q z; minqty: z)][x_i for minqty]
+    # columns: [X_g ...][z_i (aon: x=q z; minqty: z)][x_i for minqty][S_h]
     aon_mask = market.aon[o[ind_idx]]
     cols_b = [exposure[first].T] if n_g else []
     ind_coef = np.where(aon_mask, q[ind_idx], 0)
     cols_b.append(exposure[ind_idx].T @ sp.diags(ind_coef, dtype=np.int64))
     cols_b.append(exposure[mq].T)
+    cols_b.append(-exposure[s_first].T)
     balance = sp.hstack(cols_b).tocsr().astype(float)
     vol = market.vol[o]
-    c = np.concatenate((vol[first] if n_g else np.zeros(0), vol[ind_idx] * ind_coef, vol[mq]))
+    c = np.concatenate((vol[first] if n_g else np.zeros(0), vol[ind_idx] * ind_coef, vol[mq],
+                        -vol[s_first]))
     col_lo = np.zeros(n_var)
-    col_hi = np.concatenate((group_q, np.ones(len(ind_idx)), q[mq])).astype(float)
+    col_hi = np.concatenate((group_q, np.ones(len(ind_idx)), q[mq], np.ones(n_s))).astype(float)
     rows = [balance]
     row_lo = [rhs.astype(float)]
     row_hi = [rhs.astype(float)]
@@ -176,25 +243,45 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         rows += [link_lo, link_hi]
         row_lo += [np.zeros(len(mq)), np.full(len(mq), -INF)]
         row_hi += [np.full(len(mq), INF), np.zeros(len(mq))]
+    integer = np.ones(n_var, dtype=bool)
+    build = time.perf_counter() - t0
+    if n_s:  # the least priority loss first, then kept as a bound
+        loss = np.zeros(n_var)
+        loss[n_var - n_s:] = np.maximum(cls.reduced[s_first], 0.0)
+        model = ArrayModel(loss, sp.vstack(rows).tocsc(), np.concatenate(row_lo),
+                           np.concatenate(row_hi), col_lo, col_hi, integer)
+        sol = highs.solve(model, params, time_limit)
+        if not sol.has_solution:
+            return StageReport("allocation_mip", build, sol.solve_seconds, sol.status,
+                               size=model.size)
+        least = float(loss @ np.rint(sol.x))
+        rows.append(sp.csr_matrix(loss))
+        row_lo.append([-INF])
+        row_hi.append([least * (1 + 1e-9) + 1e-12])
+        time_limit -= sol.solve_seconds
     a = sp.vstack(rows).tocsc()
     model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
-                       col_lo, col_hi, np.ones(n_var, dtype=bool), maximize=True)
-    build = time.perf_counter() - t0
+                       col_lo, col_hi, integer, maximize=True)
     sol = highs.solve(model, params, time_limit)
     report = StageReport("allocation_mip", build, sol.solve_seconds, sol.status, sol.objective,
                          sol.bound, sol.gap, model.size)
     if not sol.has_solution:
         return report
     x = np.rint(sol.x).astype(np.int64)
+    ids = market.order_ids[o]
     for g in range(n_g):
         members = div_idx[group == g]
-        fills[members] = pro_rata(int(x[g]), q[members], o[members], market.order_ids[o[members]])
+        fills[members] = pro_rata(int(x[g]), q[members], o[members], ids[members])
     z = x[n_g:n_g + len(ind_idx)]
     fills[ind_idx[aon_mask]] = q[ind_idx[aon_mask]] * z[aon_mask]
-    fills[mq] = x[n_g + len(ind_idx):]
+    fills[mq] = x[n_g + len(ind_idx):n_g + len(ind_idx) + len(mq)]
+    for h in np.flatnonzero(x[n_var - n_s:]):  # one package off one order of the group
+        members = itm_idx[s_group == h]
+        total = int(q[members].sum()) - 1
+        fills[members] = pro_rata(total, q[members], o[members], ids[members])
     if np.any(exposure.T @ fills):  # exact integer balance, whatever the MIP tolerances did
         return StageReport("allocation_mip", build, sol.solve_seconds, "inexact balance")
-    return Allocation(fills, report)
+    return Allocation(fills, report, fixed_full & (fills < q) if n_s else None)
 
 
 @dataclass(frozen=True)
@@ -208,15 +295,16 @@ PRICE_NEAR_STEPS = 5  # order rows modelled from the start: this many ticks from
 
 
 def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm: np.ndarray,
-                    near: np.ndarray, params: SolverParams, time_limit: float
-                    ) -> Prices | StageReport:
+                    near: np.ndarray, params: SolverParams, time_limit: float,
+                    short: np.ndarray | None = None) -> Prices | StageReport:
     """Stage 3 — prices on the tick grid, inside the bands, for the fills of stage 2.
 
     Integer ticks t_k per active contract, atomic prices u_j (free), linked by
     ``tick_k·t_k − Σ_j coef_kj u_j = cash_k``. Per order, with money m and limit π (exact
     integers): filled at all ``Σ a·m·t <= π``; not filled completely ``Σ a·m·t + s >= π`` with
     its rounding slack ``0 <= s <= ρ`` (rule 2's allowance: the equilibrium may lie between grid
-    prices). Identical rows are merged. Lexicographically:
+    prices). An order the allocation left one package ``short`` (the whole-package allowance)
+    only keeps its limit when filled. Identical rows are merged. Lexicographically:
     (0) exact first — every s fixed at 0; only when that is infeasible the least rounding
     ``min Σ (unfilled packages)·s``, kept as a bound while (a) and (b) choose;
     (a) minimum surplus (rule 5) — an unfilled group g watched for it gets a binary y_g and the
@@ -244,6 +332,10 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     full = fills == q
     partial = (fills > 0) & ~full
     zero = (fills == 0) & ~indiv
+    if short is not None:  # one package short by the allowance: only the limit binds (if filled)
+        full |= short & (fills > 0)
+        partial &= ~short
+        zero &= ~short
     group = _groups(market, o)
     # one row per (group, kind): full (<=), partial (<= and >= with slack), zero (>= with
     # slack). Identical legs and limit share a group, so rows dedupe exactly.
@@ -397,6 +489,7 @@ class LocalEquilibrium:
     atm: np.ndarray  # orders exactly at the money at the prices found
     ticks: np.ndarray  # the prices found
     report: StageReport
+    short: np.ndarray | None = None  # orders in the money left one package short
 
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
@@ -458,8 +551,10 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     act_hi = pos @ hi_t + neg @ lo_t
     act_lo = pos @ lo_t + neg @ hi_t
     big = np.maximum(act_hi - limit[units], limit[units] - act_lo).astype(float) + 1.0
-    # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn)
-    ncol = nk + na + 3 * nn
+    # far groups in the money that may be one package short (the whole-package allowance)
+    s_members, s_group, s_first, n_s = _short_groups(market, o, far_full)
+    # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn) | S (n_s)
+    ncol = nk + na + 3 * nn + n_s
     X, Y, W = nk + na, nk + na + nn, nk + na + 2 * nn
     r = np.arange(nn)
     Z = lambda a, b: sp.csr_matrix((a, b))  # noqa: E731
@@ -475,13 +570,14 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         # far rows on prices
         sp.hstack([money[rep].astype(float), Z(n_r, ncol - nk)]),
         # linking rows
-        sp.hstack([sp.diags(ticks, dtype=float), -terms, Z(nk, 3 * nn)]),
+        sp.hstack([sp.diags(ticks, dtype=float), -terms, Z(nk, 3 * nn + n_s)]),
         # balance
-        sp.hstack([Z(na, nk + na), exposure[units].T.astype(float), Z(na, 2 * nn)]),
+        sp.hstack([Z(na, nk + na), exposure[units].T.astype(float), Z(na, 2 * nn),
+                   -exposure[s_first].T.astype(float)]),
         # a·m·t − M(y... ) : a·m·t + M y <= π + M
-        sp.hstack([mn.astype(float), Z(nn, na + nn), sp.diags(big), Z(nn, nn)]),
+        sp.hstack([mn.astype(float), Z(nn, na + nn), sp.diags(big), Z(nn, nn + n_s)]),
         # a·m·t − M w >= π − M
-        sp.hstack([mn.astype(float), Z(nn, na + 2 * nn), sp.diags(-big)]),
+        sp.hstack([mn.astype(float), Z(nn, na + 2 * nn), sp.diags(-big), Z(nn, n_s)]),
         # x − q y <= 0
         cols([(X + r, np.ones(nn)), (Y + r, -uq.astype(float))], nn),
         # x + q w >= q: not full only when w; an indivisible order also 0 when not y
@@ -498,8 +594,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
                              np.full(nn, -INF), np.where(u_ind, 0.0, uq.astype(float))))
     row_hi = np.concatenate((np.where(kind[rep] == 2, INF, lim_far), cash, rhs.astype(float),
                              lim_n + big, np.full(nn, INF), np.zeros(nn), np.full(nn, INF)))
-    col_lo = np.concatenate((lo_t, np.full(na, -INF), np.zeros(3 * nn)))
-    col_hi = np.concatenate((hi_t, np.full(na, INF), uq.astype(float), np.ones(2 * nn)))
+    col_lo = np.concatenate((lo_t, np.full(na, -INF), np.zeros(3 * nn + n_s)))
+    col_hi = np.concatenate((hi_t, np.full(na, INF), uq.astype(float), np.ones(2 * nn + n_s)))
     # indivisible near orders: all-or-none x = q·y, minimum quantity x >= min·y
     extra = []
     if u_ind.any():
@@ -511,12 +607,14 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         a = sp.vstack([a, m_]).tocsc()
         row_lo = np.concatenate((row_lo, lo_))
         row_hi = np.concatenate((row_hi, hi_))
-    integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn, bool)))
+    integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn + n_s, bool)))
     c = np.zeros(ncol)
     c[X:X + nn] = market.vol[o[units]]
+    # a package short costs more than any volume the near orders can add: fewest first
+    c[ncol - n_s:] = -(market.vol[o[s_first]] + float(market.vol[o[units]] @ uq) + 1.0)
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
     build = time.perf_counter() - t0
-    sol = highs.solve(model, params, time_limit, cancel)
+    sol = highs.solve(model, params, time_limit, cancel, {"mip_max_nodes": params.local_nodes})
     report = StageReport("local_mip", build, sol.solve_seconds, sol.status, sol.objective,
                          sol.bound, sol.gap, f"near={len(nidx)} units={nn} " + model.size)
     if not sol.has_solution:
@@ -531,9 +629,13 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         members = near_div[order[bounds[g]:bounds[g + 1]]]
         fills[members] = pro_rata(int(x[g]), q[members], o[members],
                                   market.order_ids[o[members]])
+    ids = market.order_ids[o]
+    for h in np.flatnonzero(np.rint(sol.x[ncol - n_s:])):  # one package off one order
+        members = s_members[s_group == h]
+        fills[members] = pro_rata(int(q[members].sum()) - 1, q[members], o[members], ids[members])
     t = np.rint(sol.x[:nk]).astype(np.int64)
     if np.any(exposure.T @ fills):
         return StageReport("local_mip", build, sol.solve_seconds, "inexact balance")
-    return LocalEquilibrium(fills, (money @ t) == limit, t, report)
+    return LocalEquilibrium(fills, (money @ t) == limit, t, report, far_full & (fills < q))
 
 

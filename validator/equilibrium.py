@@ -13,9 +13,13 @@ Rules (a :class:`Violation` names one of these in ``rule``):
 * fills: ``fill-unknown-order``, ``fill-duplicate``, ``fill-not-integer``, ``fill-size``,
   ``all-or-none``, ``min-quantity``;
 * ``limit`` (a filled order with ``a·p`` above its limit: out of the money),
-  ``priority`` (an order in the money by more than its rounding allowance ρ and not filled
-  completely; ρ = Σ_j |B_j|·θ_j, the package's net units of each atomic instrument times
-  that instrument's grid step — see :class:`auction.replication.RoundingAllowance`),
+  ``priority`` (an order in the money by more than its rounding allowance ρ and more than one
+  package short; ρ = Σ_j |B_j|·θ_j, the package's net units of each atomic instrument times
+  that instrument's grid step — see :class:`auction.replication.RoundingAllowance`; one
+  package short, never unfilled, is the whole-package allowance, for when no allocation in
+  whole packages balances: such orders are listed in :attr:`CheckReport.short`),
+* ``short-priority`` (an order one package short while a filled order with the same legs at
+  a lower limit is at the money or within its rounding allowance: that one gives way first),
 * ``balance`` (an atomic instrument whose bought and sold units differ),
 * ``pro-rata`` (at-the-money orders of one group not split by largest remainder),
 * ``uncleared-filled``, ``uncleared-unknown-contract``,
@@ -65,13 +69,16 @@ class CheckReport:
     """The verdict. ``volume`` and ``surplus`` follow :mod:`auction.result` (lots).
 
     ``volume`` counts fills of known orders; ``surplus`` the unfilled lots of at-the-money orders
-    (limit in force as in the check; uncleared and unpriced orders excluded).
+    (limit in force as in the check; uncleared and unpriced orders excluded). ``short`` lists
+    the divisible orders in the money beyond their rounding allowance, filled, and one package
+    short (the whole-package allowance): allowed, shown for audit.
     """
 
     ok: bool
     violations: tuple[Violation, ...]
     volume: int
     surplus: int
+    short: tuple[int, ...] = ()
 
     @property
     def rules(self) -> frozenset[str]:
@@ -82,7 +89,8 @@ class CheckReport:
 
     def __str__(self) -> str:
         head = (f"equilibrium check {'OK' if self.ok else 'FAILED'}: volume {self.volume}, "
-                f"surplus {self.surplus}, {len(self.violations)} violation(s)")
+                f"surplus {self.surplus}, {len(self.violations)} violation(s)"
+                + (f", {len(self.short)} order(s) one package short" if self.short else ""))
         return "\n".join([head, *(f"  {v}" for v in self.violations)])
 
 
@@ -238,6 +246,8 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     # ---- rules 3, 4, 6 (grouping) and 7: one pass over the book
     groups: dict[tuple, list[tuple[int, int, int, int]]] = defaultdict(list)
     surplus = 0
+    short: list[int] = []
+    short_keys: list[tuple[int, tuple]] = []
     buy = Side.BUY
     # per priced, cleared contract: one lot's money at the price, at the band top, at the bottom
     money = {cid: (lv_p[cid], lv_hi[cid], lv_lo[cid]) for cid in lv_p if cid not in skip}
@@ -307,19 +317,37 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
             if gap <= rho:
                 if not o.indivisible:
                     groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+            elif x == q - 1 and x and not o.indivisible:
+                short.append(oid)  # the whole-package allowance
+                short_keys.append((oid, _group_key(legs, q, num, den)))
             elif x != q and not exempt:
                 out.append(Violation(
                     "priority", f"order {oid}",
                     f"in the money (a·p = {_show(m, scale)} < limit "
                     f"{_limit_text(num, den * q, cap, scale, bands)}) but filled {x} of {q} package(s)"
                     + (" (an indivisible order fills all or nothing when in the money)"
-                       if o.indivisible else
-                       f" (rounding allowance {_show(rho, scale)})" if rho else ""),
+                       if o.indivisible else " (at most one package short, never unfilled"
+                       + (f"; rounding allowance {_show(rho, scale)})" if rho else ")")),
                     order_id=oid))
         else:  # at the money
             surplus += (q - x) * (sum(leg.lots for leg in legs) // q)
             if not o.indivisible:
                 groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+
+    # ---- the whole-package allowance only when needed: no marginal order (at the money or
+    # within its allowance) with the same legs and a lower limit trades instead
+    if short_keys:
+        lowest: dict[tuple, Fraction] = {}
+        for (legs_key, pi), members in groups.items():
+            if any(x for *_, x in members) and pi < lowest.get(legs_key, pi + 1):
+                lowest[legs_key] = pi
+        for oid, (legs_key, pi) in short_keys:
+            if legs_key in lowest and lowest[legs_key] < pi:
+                out.append(Violation(
+                    "short-priority", f"order {oid}",
+                    f"one package short although an order with the same legs at the lower "
+                    f"limit {_show(lowest[legs_key])} per package trades at the money (it "
+                    "gives way first)", order_id=oid))
 
     # ---- rule 6: pro rata by remaining size, largest remainder, ties by entry then id
     for key, members in groups.items():
@@ -348,7 +376,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     if parity and replication:
         out.extend(_parity(book, prices, uncleared))
 
-    return CheckReport(not out, tuple(out), volume, surplus)
+    return CheckReport(not out, tuple(out), volume, surplus, tuple(short))
 
 
 def _group_key(legs: tuple, q: int, num: int, den: int) -> tuple:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from auction.products import Payoff
 from auction.replication import RoundingAllowance
-from auction.result import surplus, volume
+from auction.result import ClearingResult, Fill, surplus, volume
 from solver_models import SolverParams, SolveStatus, solve
 from solver_models.generator import Recipe, generate_book
+from solver_models.market import build_market, components
+from solver_models.stages import give_way
 from tests.solver_models.bruteforce import best_equilibria
 from tests.solver_models.tiny_books import book, buy, contract, order, sell
 from validator.equilibrium import check
@@ -237,3 +240,46 @@ def test_a_band_no_equilibrium_can_keep_halts_its_contract_and_the_rest_clears()
     out, fills = cleared(wide)
     assert out.status is SolveStatus.OPTIMAL and not out.result.uncleared
     assert fills[5] == 1 and out.result.prices[2] == 2
+
+
+def test_one_package_short_when_no_allocation_in_whole_packages_balances():
+    # Combo: buy 2 A + 1 B per package, 3 packages, at most 20 per package (ρ = 2·1 + 1·1 = 3).
+    # B: a buyer and a seller of 10 at 6 pin B = 6 (anywhere else one side must fill 10 that
+    # nobody takes). A: one seller of 5 at 5, nobody else. Then A = 7 puts the combo at the
+    # money (2·7 + 6 = 20) and the seller in the money: 2x = 5 has no whole x. A = 6 leaves
+    # the combo within its allowance but the seller still in the money (2x = 5); A = 5 makes
+    # the seller marginal but the combo 4 in the money, beyond ρ (6 lots of A > 5). So no
+    # equilibrium, exact or rounded (the oracle agrees). The whole-package allowance: the
+    # seller, in the money, one package short (4 of 5), the combo 2 packages, B's buyer 8 at
+    # the money, B's seller 10 — at the LP's prices A = 7 (the combo exactly at the money).
+    a, b_ = contract(1, strike="100", ref="7"), contract(2, strike="110", ref="6")
+    b = book([a, b_], [order(1, [(1, "B", 6), (2, "B", 3)], "60"), sell(2, 1, 5, "5"),
+                       buy(3, 2, 10, "6"), sell(4, 2, 10, "6")])
+    assert best_equilibria(b) is None
+    assert RoundingAllowance(b.contracts)(b.order(1)) == 3
+    for replication in (True, False):
+        out, fills = cleared(b, replication=replication)
+        assert out.status is SolveStatus.OPTIMAL
+        assert dict(out.result.prices) == {1: 7, 2: 6}
+        assert fills == {1: 2, 2: 4, 3: 8, 4: 10}
+        assert check(b, out.result, replication=replication).short == (2,)
+        assert any("one package short" in n for n in out.notes), out.notes
+        assert volume(b, out.result) == 28 and surplus(b, out.result) == 5
+
+
+def test_give_way_returns_the_package_to_the_order_in_the_money():
+    # At 10: buyer 1 (3 at 12) in the money, buyer 2 (2 at 10) at the money, seller 3 (4 at 8)
+    # in the money. Fills 2 / 2 / 4 balance but leave 1 short while 2, with the same leg and a
+    # lower limit, trades: the check flags it, give_way moves the package (3 / 1 / 4).
+    b = book([contract(1, ref="10")], [buy(1, 1, 3, "12"), buy(2, 1, 2, "10"), sell(3, 1, 4, "8")])
+    market = build_market(b)
+    comp = components(market)[0]
+    fills = np.array([2, 2, 4])
+    before = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fills)))
+    assert check(b, before).rules == {"short-priority"}
+    fixed = give_way(market, comp, fills, np.array([10]))
+    assert fixed.tolist() == [3, 1, 4] and fills.tolist() == [2, 2, 4]
+    after = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fixed)))
+    assert check(b, after).ok and check(b, after).short == ()
+    # nothing to give back: the same fills stay
+    assert give_way(market, comp, fixed, np.array([10])) is fixed

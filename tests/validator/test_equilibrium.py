@@ -147,10 +147,29 @@ def test_out_of_the_money_buyer_filled():
 
 
 def test_in_the_money_order_left_partly_filled():
-    rep = check(base_book(), result({1: P100}, {10: 2, 11: 2, 20: 4}))
-    assert rules(rep) == ["priority"]
+    rep = check(base_book(), result({1: P100}, {10: 1, 11: 2, 20: 3}))
+    assert rules(rep) == ["priority"] and rep.short == (20,)  # 20 one short: allowed
     assert rep.violations[0].message == (
-        "in the money (a·p = 10 < limit 11 (π = 11, band cap 15)) but filled 2 of 3 package(s)")
+        "in the money (a·p = 10 < limit 11 (π = 11, band cap 15)) but filled 1 of 3 package(s)"
+        " (at most one package short, never unfilled)")
+
+
+def test_one_package_short_is_allowed_only_when_no_marginal_order_gives_way():
+    # 10 (3 packages, in the money) one short while 11 at the money (the same legs, a lower
+    # limit) trades 2: 11 should give the package up — the allowance is not needed here.
+    rep = check(base_book(), result({1: P100}, {10: 2, 11: 2, 20: 4}))
+    assert rules(rep) == ["short-priority"]
+    assert rep.short == (10,)
+    assert "lower limit 10 per package" in rep.violations[0].message
+    # a buyer of 3 and a seller of 2, both in the money, and no one at the money: balance needs
+    # the buyer one package short, which the allowance permits (listed for audit) — not two
+    b = book([contract(1)], [single(10, "BUY", "0.3", "110"), single(20, "SELL", "0.2", "95")])
+    rep = check(b, result({1: P100}, {10: 2, 20: 2}))
+    assert rep.ok and rep.short == (10,)
+    assert "1 order(s) one package short" in str(rep)
+    rep = check(b, result({1: P100}, {10: 1, 20: 1}))
+    assert rules(rep) == ["priority"] and rep.violations[0].order_id == 10
+    assert rep.short == (20,)
 
 
 def test_in_the_money_order_left_unfilled():
@@ -295,7 +314,7 @@ def test_rounding_allowance_lets_an_order_stay_unfilled_just_in_the_money():
     assert rules(rep) == ["priority"]
     assert rep.violations[0].message == (
         "in the money (a·p = 10 < limit 10.2 (π = 10.2, band cap 15)) but filled 0 of 1 "
-        "package(s) (rounding allowance 0.15)")
+        "package(s) (at most one package short, never unfilled; rounding allowance 0.15)")
 
 
 def test_orders_within_the_allowance_still_share_pro_rata():
