@@ -138,11 +138,10 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     """Fills, contract ticks and atomic prices of one component, or the report of the stage
     that failed. ``searching=False``: only the direct route, no local search.
 
-    The direct route (welfare LP, allocation, price selection) runs first; when it fails,
-    indivisible orders at the money drop out (they may stay unfilled, auction.md §4 rule 2)
-    and it runs again. Only when none is left does the local search join (slow, so last);
-    when that fails too, contracts whose band no equilibrium keeps are halted (the circuit
-    breaker: their orders wait for the next auction) and the rest starts over."""
+    When the stages fail, indivisible orders at the money drop out (they may stay unfilled,
+    auction.md §4 rule 2) and they run again; when none is left and the local search failed
+    too, contracts whose band no equilibrium keeps are halted (the circuit breaker: their
+    orders wait for the next auction) and the rest starts over."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
     if _sweepable(market, comp):
@@ -151,12 +150,11 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     live = comp
     halted = np.zeros(0, dtype=np.int64)
     notes = len(prog.notes)
-    search = False  # whether the local search joins the direct route
     while True:
         if not len(live.orders):  # every order touched a halted contract
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
             break
-        answer = _stages(market, live, params, deadline, prog, search)
+        answer = _stages(market, live, params, deadline, prog, searching)
         if not isinstance(answer, _Failed):
             break
         if len(answer.atm_indivisible):
@@ -164,13 +162,10 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             live = Component(live.orders[keep], live.atomics, live.contracts)
             prog.notes.append(f"{len(answer.atm_indivisible)} indivisible order(s) at the money "
                               "left unfilled")
-        elif searching and not search and answer.report.status != "time_limit":
-            search = True
-        elif search and len(answer.breached) and answer.report.status != "time_limit":
+        elif searching and len(answer.breached) and answer.report.status != "time_limit":
             halted = np.union1d(halted, answer.breached)
             live = _without(market, live, answer.breached)
             prog.notes.append(_halt_note(market, answer.breached))
-            search = False
         else:
             del prog.notes[notes:]
             return answer.report
@@ -234,9 +229,11 @@ def _no_prices(comp: Component) -> Prices:
 
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             prog: _Progress, searching: bool) -> tuple[np.ndarray, Prices] | _Failed:
-    """Welfare LP → allocation MIP → price selection, or the failed stage; then, if searching,
-    the local search around the LP's prices (started at once on a second core when the
-    component is large and ``params.speculate``)."""
+    """Welfare LP → allocation MIP → price selection, or the failed stage. When the allocation
+    cannot balance while indivisible orders are at the money, those are returned to be dropped
+    (cheap, and what usually blocks it). Otherwise, if searching, the local search around the
+    LP's prices (started at once on a second core when the component is large and
+    ``params.speculate``)."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
     rep = cls.report if isinstance(cls, Classification) else cls
@@ -245,8 +242,17 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         return _Failed(rep, none, none)
 
     def local(near_ticks: int, cancel: highs.Cancel | None = None):
-        budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
-        return local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel)
+        """The local search, and with the whole-package allowance if it is infeasible: the
+        reports of both (they may run on another thread: no shared state) and the answer."""
+        found, reports = None, []
+        for short in (False, True):
+            budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
+            found = local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel,
+                              short)
+            reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
+            if not (isinstance(found, StageReport) and found.status == "infeasible"):
+                break
+        return reports, found
 
     speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS
     with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
@@ -260,6 +266,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             rep = alloc.report if isinstance(alloc, Allocation) else alloc
             prog.add(rep)
         failed = rep
+        atm_indivisible = comp.orders[cls.atm & market.indivisible[comp.orders]]
         if isinstance(alloc, Allocation):
             prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog,
                              alloc.short)
@@ -267,11 +274,15 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
                 cancel()
                 return _short_where_needed(market, comp, alloc.fills, alloc.short, prices, prog)
             failed = prices
+        elif len(atm_indivisible) and rep.status == "infeasible":
+            cancel()
+            return _Failed(rep, atm_indivisible, cls.breached)
     # Whole packages or the tick grid put the LP's equilibrium out of reach: search an exact
     # integer equilibrium around it, widening the neighbourhood.
     for n, near_ticks in enumerate(LOCAL_NEIGHBOURHOODS if searching else ()):
-        found = first.result() if n == 0 and first else local(near_ticks)
-        prog.add(found.report if isinstance(found, LocalEquilibrium) else found)
+        reports, found = first.result() if n == 0 and first else local(near_ticks)
+        for r in reports:
+            prog.add(r)
         if isinstance(found, LocalEquilibrium):
             if found.report.status in ("time_limit", "node_limit"):  # volume not proven
                 prog.timed_out |= found.report.status == "time_limit"
@@ -287,7 +298,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             failed = found
         if failed.status == "time_limit":
             break
-    return _Failed(failed, comp.orders[cls.atm & market.indivisible[comp.orders]], cls.breached)
+    return _Failed(failed, atm_indivisible, cls.breached)
 
 
 def _short_where_needed(market: Market, comp: Component, fills: np.ndarray,

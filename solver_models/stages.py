@@ -493,8 +493,8 @@ class LocalEquilibrium:
 
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
-              params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None
-              ) -> LocalEquilibrium | StageReport:
+              params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None,
+              short: bool = False) -> LocalEquilibrium | StageReport:
     """Stage 2' — an exact integer equilibrium around the LP's prices, when stage 2 or 3 fails.
 
     Whole packages can make the LP's equilibrium unreachable (a vertex whose at-the-money
@@ -505,10 +505,13 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     ``a·m·t <= π_i + M_i(1 − y_i)``, ``x_i <= q_i·y_i`` (a fill respects the limit);
     ``a·m·t >= π_i − ρ_i − M_i(1 − w_i)``, ``x_i >= q_i(1 − w_i) − q_i(1 − y_i)`` (not full ⇒
     not in the money beyond its rounding allowance ρ_i; an indivisible order may also be 0).
-    Far orders keep the LP's
-    class as fixed rows; balance ``Σ_near B x = −Σ_far-full B q`` in exact integers;
-    maximise the volume of the near orders. Identical divisible near orders (same legs and
-    limit, hence the same class) are one unit, shared pro rata afterwards (rule 8).
+    Far orders keep the LP's class as fixed rows; balance ``Σ_near B x = −Σ_far-full B q`` in
+    exact integers; maximise the volume of the near orders. Identical divisible near orders
+    (same legs and limit, hence the same class) are one unit, shared pro rata afterwards
+    (rule 8). With ``short`` (the whole-package allowance, for when the search without it is
+    infeasible) a binary S_h per group of far orders in the money takes one package off it
+    (``− Σ_h B_h S_h`` in the balance), each costing more than all the near volume: the fewest
+    first.
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -552,7 +555,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     act_lo = pos @ lo_t + neg @ hi_t
     big = np.maximum(act_hi - limit[units], limit[units] - act_lo).astype(float) + 1.0
     # far groups in the money that may be one package short (the whole-package allowance)
-    s_members, s_group, s_first, n_s = _short_groups(market, o, far_full)
+    s_members, s_group, s_first, n_s = _short_groups(market, o, far_full & short)
     # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn) | S (n_s)
     ncol = nk + na + 3 * nn + n_s
     X, Y, W = nk + na, nk + na + nn, nk + na + 2 * nn
