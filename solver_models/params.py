@@ -47,7 +47,7 @@ class SolverParams:
     price_band: str = "clip"
     split_components: bool = True
     speculate: bool = True
-    local_nodes: int = 1000
+    local_nodes: int = 500
     highs_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from solver_models.stages import (
     Prices,
     allocation_mip,
     give_way,
+    grid_classification,
     local_mip,
     price_selection,
     welfare_lp,
@@ -231,9 +232,10 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             prog: _Progress, searching: bool) -> tuple[np.ndarray, Prices] | _Failed:
     """Welfare LP → allocation MIP → price selection, or the failed stage. When the allocation
     cannot balance while indivisible orders are at the money, those are returned to be dropped
-    (cheap, and what usually blocks it). Otherwise, if searching, the local search around the
-    LP's prices (started at once on a second core when the component is large and
-    ``params.speculate``)."""
+    (cheap, and what usually blocks it). Otherwise, if searching: the local search around the
+    LP's prices (its first neighbourhood started at once on a second core when the component
+    is large and ``params.speculate``) and the grid route (classify at the grid prices nearest
+    the LP's, allocate, price)."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
     rep = cls.report if isinstance(cls, Classification) else cls
@@ -254,32 +256,40 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
                 break
         return reports, found
 
+    def on_the_grid() -> tuple[np.ndarray, Prices] | StageReport | None:
+        """The grid route: classify at the grid prices nearest the LP's, allocate, price."""
+        grid = grid_classification(market, comp, cls, params, t_end - time.perf_counter())
+        prog.add(grid.report if isinstance(grid, Classification) else grid)
+        if not isinstance(grid, Classification):
+            return None
+        return _allocate_and_price(market, comp, grid, params, t_end, prog)
+
     speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS
     with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
         cancel = highs.Cancel()
         first = pool.submit(local, LOCAL_NEIGHBOURHOODS[0], cancel) if pool else None
-        alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
-        rep = alloc.report if isinstance(alloc, Allocation) else alloc
-        prog.add(rep)
-        if rep.status == "infeasible":  # no balance in whole packages: one package short
-            alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(), True)
-            rep = alloc.report if isinstance(alloc, Allocation) else alloc
-            prog.add(rep)
-        failed = rep
+        answer = _allocate_and_price(market, comp, cls, params, t_end, prog)
         atm_indivisible = comp.orders[cls.atm & market.indivisible[comp.orders]]
-        if isinstance(alloc, Allocation):
-            prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog,
-                             alloc.short)
-            if isinstance(prices, Prices):
-                cancel()
-                return _short_where_needed(market, comp, alloc.fills, alloc.short, prices, prog)
-            failed = prices
-        elif len(atm_indivisible) and rep.status == "infeasible":
+        if not isinstance(answer, StageReport):
             cancel()
-            return _Failed(rep, atm_indivisible, cls.breached)
+            return answer
+        failed = answer
+        if answer.name == "allocation_mip" and len(atm_indivisible) \
+                and answer.status == "infeasible":
+            cancel()
+            return _Failed(answer, atm_indivisible, cls.breached)
     # Whole packages or the tick grid put the LP's equilibrium out of reach: search an exact
-    # integer equilibrium around it, widening the neighbourhood.
-    for n, near_ticks in enumerate(LOCAL_NEIGHBOURHOODS if searching else ()):
+    # integer equilibrium around it, widening the neighbourhood. The grid route is fast but
+    # blind to volume beyond its classification: on a large component it comes before the
+    # wide (slow) neighbourhoods, on a small one after them.
+    grid_at = 1 if len(comp.orders) >= BATCH_ORDERS else len(LOCAL_NEIGHBOURHOODS)
+    for n, near_ticks in enumerate((*LOCAL_NEIGHBOURHOODS, None) if searching else ()):
+        if n == grid_at:
+            answer = on_the_grid()
+            if answer is not None and not isinstance(answer, StageReport):
+                return answer
+        if near_ticks is None:
+            break
         reports, found = first.result() if n == 0 and first else local(near_ticks)
         for r in reports:
             prog.add(r)
@@ -299,6 +309,28 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         if failed.status == "time_limit":
             break
     return _Failed(failed, atm_indivisible, cls.breached)
+
+
+def _allocate_and_price(market: Market, comp: Component, cls: Classification,
+                        params: SolverParams, t_end: float, prog: _Progress
+                        ) -> tuple[np.ndarray, Prices] | StageReport:
+    """Allocation MIP (in whole packages, else with the whole-package allowance) for the
+    classification, then price selection: fills and prices, or the report of the stage that
+    failed."""
+    alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
+    rep = alloc.report if isinstance(alloc, Allocation) else alloc
+    prog.add(rep)
+    if rep.status == "infeasible":  # no balance in whole packages: one package short
+        alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(), True)
+        rep = alloc.report if isinstance(alloc, Allocation) else alloc
+        prog.add(rep)
+    if not isinstance(alloc, Allocation):
+        return rep
+    prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog,
+                     alloc.short)
+    if not isinstance(prices, Prices):
+        return prices
+    return _short_where_needed(market, comp, alloc.fills, alloc.short, prices, prog)
 
 
 def _short_where_needed(market: Market, comp: Component, fills: np.ndarray,

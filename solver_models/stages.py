@@ -159,19 +159,33 @@ def _representatives(market: Market, members: np.ndarray, orders: np.ndarray
     return group, first, n_g
 
 
-def _short_groups(market: Market, orders: np.ndarray, mask: np.ndarray
+SHORT_CANDIDATES = 16  # groups per atomic instrument that may be one package short
+
+
+def _short_groups(market: Market, comp: Component, mask: np.ndarray, reduced: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Groups of identical divisible orders in the money (``mask`` over ``orders``) that may be
-    one package short (the whole-package allowance). An order keeps at least one package, and
-    pro rata takes the package from the group's largest order, so a group qualifies when one of
-    its orders has two or more. Members, group per member, a representative per group, the
-    number of groups."""
+    """Groups of identical divisible orders in the money (``mask`` over the component's
+    orders) that may be one package short (the whole-package allowance). An order keeps at
+    least one package, and pro rata takes the package from the group's largest order, so a
+    group qualifies when one of its orders has two or more; and only the ``SHORT_CANDIDATES``
+    least in the money (``reduced``) on each atomic instrument are offered, since those are
+    the ones the least priority loss picks (a model with every group in the money of a 100k
+    book takes seconds). Members, group per member, a representative per group, the number
+    of groups."""
+    o = comp.orders
     members = np.flatnonzero(mask)
-    group, first, n = _representatives(market, members, orders)
-    several = np.zeros(n, dtype=bool)
-    np.logical_or.at(several, group, market.q[orders[members]] >= 2)
-    keep = several[group]
-    return members[keep], (np.cumsum(several) - 1)[group[keep]], first[several], int(several.sum())
+    group, first, n = _representatives(market, members, o)
+    ok = np.zeros(n, dtype=bool)
+    np.logical_or.at(ok, group, market.q[o[members]] >= 2)
+    touch = market.exposure[o[first]][:, comp.atomics].tocoo()
+    g, j = touch.row[ok[touch.row]], touch.col[ok[touch.row]]
+    by = np.lexsort((reduced[first][g], j))  # per atomic, least in the money first
+    g, j = g[by], j[by]
+    rank = np.arange(len(j)) - np.searchsorted(j, j)  # position among the atomic's groups
+    chosen = np.zeros(n, dtype=bool)
+    chosen[g[rank < SHORT_CANDIDATES]] = True
+    keep = chosen[group]
+    return members[keep], (np.cumsum(chosen) - 1)[group[keep]], first[chosen], int(chosen.sum())
 
 
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
@@ -206,7 +220,8 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     group_q = np.bincount(group, weights=q[div_idx], minlength=n_g).astype(np.int64)
     ind_idx = np.flatnonzero(free_ind)
     mq = ind_idx[~market.aon[o[ind_idx]]]  # minimum-quantity orders need x and z
-    itm_idx, s_group, s_first, n_s = _short_groups(market, o, fixed_full & short)
+    itm_idx, s_group, s_first, n_s = _short_groups(market, comp, fixed_full & short,
+                                                   cls.reduced)
 
     n_var = n_g + len(ind_idx) + len(mq) + n_s
     if n_var == 0:
@@ -247,7 +262,9 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     build = time.perf_counter() - t0
     if n_s:  # the least priority loss first, then kept as a bound
         loss = np.zeros(n_var)
-        loss[n_var - n_s:] = np.maximum(cls.reduced[s_first], 0.0)
+        # in money units (10^-D), rounded up: integral objectives solve faster
+        loss[n_var - n_s:] = np.ceil(np.maximum(cls.reduced[s_first], 0.0)
+                                     * 10.0 ** market.money_places - 1e-6).clip(1.0)
         model = ArrayModel(loss, sp.vstack(rows).tocsc(), np.concatenate(row_lo),
                            np.concatenate(row_hi), col_lo, col_hi, integer)
         sol = highs.solve(model, params, time_limit)
@@ -257,7 +274,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         least = float(loss @ np.rint(sol.x))
         rows.append(sp.csr_matrix(loss))
         row_lo.append([-INF])
-        row_hi.append([least * (1 + 1e-9) + 1e-12])
+        row_hi.append([least + 0.5])  # whole money units
         time_limit -= sol.solve_seconds
     a = sp.vstack(rows).tocsc()
     model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
@@ -370,20 +387,8 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     n_base = nk + na + nk
     D = slice(nk + na, n_base)
     z = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
-    ticks, cash, terms = market.linking(kc, comp.atomics)
-    ref = market.ref_ticks[kc]
-    eye = sp.identity(nk, format="csr")
-    prices_block = sp.vstack([
-        # linking rows (price units): tick_k·t_k − Σ coef·u = cash_k
-        sp.hstack([sp.diags(ticks, dtype=float), -terms, z(nk, nk)]),
-        # distance rows: d_k − t_k >= −ref_k ; d_k + t_k >= ref_k
-        sp.hstack([-eye, z(nk, na), eye]),
-        sp.hstack([eye, z(nk, na), eye]),
-    ]).tocsr()
-    prices_lo = np.concatenate((cash, -ref, ref))
-    prices_hi = np.concatenate((cash, np.full(2 * nk, INF)))
-    base_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(nk)))
-    base_hi = np.concatenate((market.tick_hi[kc], np.full(na, INF), np.full(nk, INF)))
+    prices_block, prices_lo, prices_hi, base_lo, base_hi = _price_rows(market, comp,
+                                                                       market.ref_ticks[kc])
     rounding = False  # whether slack is allowed (after the exact attempt failed)
     # objectives already optimised, kept as rows c·x <= value; c over the base columns and per
     # order row (the weight of its s column, and of its y column when watched)
@@ -483,6 +488,67 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         active |= watched | broken | rows_near(t, 1)
 
 
+def _price_rows(market: Market, comp: Component, centre: np.ndarray
+                ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The prices of a grid model: columns t (integer ticks per active contract) | u (atomic
+    prices, free) | d (distance per contract); rows ``tick_k·t_k − Σ_j coef_kj·u_j = cash_k``
+    (replication) and ``d_k >= |t_k − centre_k|``; t inside the bands. Returns the rows, their
+    bounds and the columns' bounds."""
+    kc = comp.contracts
+    nk, na = len(kc), len(comp.atomics)
+    ticks, cash, terms = market.linking(kc, comp.atomics)
+    eye = sp.identity(nk, format="csr")
+    z = sp.csr_matrix((nk, nk))
+    rows = sp.vstack([
+        sp.hstack([sp.diags(ticks, dtype=float), -terms, z]),  # linking (price units)
+        sp.hstack([-eye, sp.csr_matrix((nk, na)), eye]),  # d_k − t_k >= −centre_k
+        sp.hstack([eye, sp.csr_matrix((nk, na)), eye]),  # d_k + t_k >= centre_k
+    ]).tocsr()
+    lo = np.concatenate((cash, -centre, centre))
+    hi = np.concatenate((cash, np.full(2 * nk, INF)))
+    col_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(nk)))
+    col_hi = np.concatenate((market.tick_hi[kc], np.full(na, INF), np.full(nk, INF)))
+    return rows, lo, hi, col_lo, col_hi
+
+
+GRID_GAP = 0.05  # relative gap of the nearest grid prices (a start for the grid route)
+
+
+def grid_classification(market: Market, comp: Component, cls: Classification,
+                        params: SolverParams, time_limit: float) -> Classification | StageReport:
+    """Stage 2'' — the LP's prices rounded onto the grid, and every order classified there.
+
+    When price selection cannot put the LP's allocation on the grid, start from the grid: the
+    grid prices nearest the LP's, ``min Σ_k |t_k − p*_k|`` in ticks (linked through
+    replication, inside the bands), and at them each order exactly (``gap = π − a·m·t``,
+    integers): in the money beyond its rounding allowance (``gap > ρ``: fills completely;
+    an indivisible one may stay unfilled), marginal (``0 <= gap <= ρ``: free) or out of the
+    money (none). An allocation that balances at these fixed prices is an equilibrium there by
+    construction, so the allocation MIP and price selection (which may move the prices again)
+    take it from here.
+    """
+    t0 = time.perf_counter()
+    kc = comp.contracts
+    nk, na = len(kc), len(comp.atomics)
+    rows, lo, hi, col_lo, col_hi = _price_rows(market, comp, cls.ticks)
+    c = np.concatenate((np.zeros(nk + na), np.ones(nk)))
+    integer = np.concatenate((np.ones(nk, bool), np.zeros(na + nk, bool)))
+    model = ArrayModel(c, rows.tocsc(), lo, hi, col_lo, col_hi, integer)
+    build = time.perf_counter() - t0
+    # a start, not an answer (price selection moves the prices again): near enough is enough
+    sol = highs.solve(model, params, time_limit, options={"mip_rel_gap": GRID_GAP})
+    report = StageReport("grid_prices", build, sol.solve_seconds, sol.status, sol.objective,
+                         sol.bound, sol.gap, model.size)
+    if not sol.has_solution:
+        return report
+    t = np.rint(sol.x[:nk]).astype(np.int64)
+    o = comp.orders
+    gap = market.limit[o] - market.money(o, kc) @ t
+    itm, otm = gap > market.allowance[o], gap < 0
+    return Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
+                          t.astype(float), report, cls.breached)
+
+
 @dataclass(frozen=True)
 class LocalEquilibrium:
     fills: np.ndarray
@@ -555,7 +621,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     act_lo = pos @ lo_t + neg @ hi_t
     big = np.maximum(act_hi - limit[units], limit[units] - act_lo).astype(float) + 1.0
     # far groups in the money that may be one package short (the whole-package allowance)
-    s_members, s_group, s_first, n_s = _short_groups(market, o, far_full & short)
+    s_members, s_group, s_first, n_s = _short_groups(market, comp, far_full & short, reduced)
     # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn) | S (n_s)
     ncol = nk + na + 3 * nn + n_s
     X, Y, W = nk + na, nk + na + nn, nk + na + 2 * nn
