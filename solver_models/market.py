@@ -46,7 +46,7 @@ class Market:
     contract_ids: np.ndarray  # k -> contractId
     m: np.ndarray  # k -> money of one lot at one tick (10^-D)
     lot_units: np.ndarray  # k -> atomic units of one lot (10^-E)
-    tick_lo: np.ndarray  # k -> band, ticks (without bands: 0 and a huge bound, 1 for binaries)
+    tick_lo: np.ndarray  # k -> band, ticks (without bands: 0 and far above every limit, _far_caps)
     tick_hi: np.ndarray
     ref_ticks: np.ndarray  # k -> reference price in ticks (float, for distances only)
     atomics: tuple[Atomic, ...]
@@ -117,14 +117,12 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     E = max([decimal_places(c.lot_size) for c in contracts] + [0])
     m = np.array([_scaled(v, D) for v in lot_money], dtype=np.int64)
     lot_units = np.array([_scaled(c.lot_size, E) for c in contracts], dtype=np.int64)
-    huge = 10**15
     if bands:
         lo = np.array([c.band_ticks[0] for c in contracts], dtype=np.int64)
         hi = np.array([c.band_ticks[1] for c in contracts], dtype=np.int64)
-    else:  # no bands: prices stay non-negative, a binary's at most 1
+    else:  # no bands: prices stay non-negative (the upper bounds follow once limits are known)
         lo = np.zeros(len(contracts), dtype=np.int64)
-        hi = np.array([int(1 / c.tick_size) if c.payoff.is_binary else huge for c in contracts],
-                      dtype=np.int64)
+        hi = np.zeros(len(contracts), dtype=np.int64)
     ref = np.array([float(c.reference_ticks) for c in contracts], dtype=float)
 
     atomic_index: dict[Atomic, int] = {}
@@ -163,6 +161,8 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     vol = _segment_sums(np.abs(l_vals), indptr)
     min_fill = np.where(aon, q, np.maximum(min_packages, 1))
     limit = _limits(orders, q, D, _band_caps(l_vals, l_cols, indptr, m, lo, hi) if bands else None)
+    if not bands:
+        hi = _far_caps(contracts, ref, limit, l_vals, l_cols, indptr, m)
     order_cash = _order_cash(l_vals, l_cols, indptr, cash, cash_per_lot)
     allowance = _allowances(book, l_vals, l_cols, indptr, replication, 10**D)
     legs = sp.csr_matrix((l_vals, l_cols, indptr), shape=(n, len(contracts)))
@@ -197,6 +197,21 @@ def _band_caps(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, m: np.ndarra
         return _segment_sums(a * m[cols] * band, indptr)
     terms = [int(x) * int(y) * int(z) for x, y, z in zip(a, m[cols], band, strict=True)]
     return np.array([sum(terms[s:e]) for s, e in pairwise(indptr)], dtype=object)
+
+
+def _far_caps(contracts: list, ref: np.ndarray, limit: np.ndarray, a: np.ndarray,
+              cols: np.ndarray, indptr: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Upper price bounds (ticks) when bands are ignored: a binary's price is at most 1; any
+    other contract's four times the largest of its reference and every limit per lot of an
+    order touching it, plus ten ticks — far above any price an order can ask for, yet bounds
+    the solver's numbers stay sane with (10^15 ticks made HiGHS stall)."""
+    per_lot = np.abs(np.repeat(limit, np.diff(indptr))) // (np.abs(a) * m[cols]) + 1
+    top = np.ceil(ref).astype(np.int64)
+    np.maximum.at(top, cols, per_lot)
+    binary = np.array([c.payoff.is_binary for c in contracts], dtype=bool)
+    one = np.array([int(1 / c.tick_size) if c.payoff.is_binary else 0 for c in contracts],
+                   dtype=np.int64)
+    return np.where(binary, one, 4 * top + 10)
 
 
 def _limits(orders: tuple[Order, ...], q: np.ndarray, places: int,

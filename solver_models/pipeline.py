@@ -13,11 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
 from auction.book import Book
 from auction.result import ClearingResult, Fill, reference_tick
+from auction.units import fmt
 from solver_models import highs
 from solver_models.market import Component, Market, build_market, components
 from solver_models.outcome import SolveOutcome, SolveStatus, StageReport
@@ -217,9 +219,10 @@ def _halt_note(market: Market, contracts: np.ndarray) -> str:
     for k in contracts:
         c = market.book.contracts[int(market.contract_ids[k])]
         strike = "" if c.strike is None else f" {c.strike}"
-        named.append(f"{c.contract_id} ({c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}, band "
-                     f"[{c.low_range}, {c.high_range}])")
-    return (f"contract(s) {', '.join(named)} halted: no equilibrium keeps the price inside the "
+        lo, hi = (fmt(Fraction(c.tick_size) * int(t)) for t in (market.tick_lo[k], market.tick_hi[k]))
+        named.append(f"{c.contract_id} ({c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}, "
+                     f"prices [{lo}, {hi}])")
+    return (f"contract(s) {', '.join(named)} halted: no equilibrium keeps the price inside its "
             "band; their orders are not filled in this auction")
 
 

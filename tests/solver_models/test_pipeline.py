@@ -301,3 +301,25 @@ def test_the_grid_route_clears_what_the_grid_cannot_price_at_the_lps_prices():
     stages = {s.name: s for s in out.stages}
     assert stages["grid_prices"].status == "optimal"
     assert report.volume > 50_000
+
+
+def test_without_bands_prices_are_bounded_far_above_every_limit():
+    # price_band=ignore used 10^15 ticks as the upper price bound, and HiGHS stalled on it
+    # (the 1k benchmark book did not finish in 5 minutes with a 30 s time limit). The bound is
+    # now four times the largest reference or limit per lot on the contract (+10 ticks); a
+    # binary's price stays at most 1.
+    b = generate_book(Recipe(seed=1, orders=1000))
+    market = build_market(b, bands=False)
+    for k, cid in enumerate(market.contract_ids):
+        c = b.contracts[int(cid)]
+        if c.payoff.is_binary:
+            assert market.tick_hi[k] * c.tick_size == 1
+            continue
+        lots = [(o, leg) for o in b.orders for leg in o.legs if leg.contract_id == cid]
+        per_lot = [abs(o.total_net_price) / (leg.lots * c.lot_size) / c.tick_size
+                   for o, leg in lots if len(o.legs) == 1]
+        assert market.tick_hi[k] > max([c.reference_ticks, *per_lot])
+        assert market.tick_hi[k] < 10**9
+    out = solve(b, SolverParams(price_band="ignore", time_limit=30))
+    assert check(b, out.result, bands=False).ok
+    assert out.status is not SolveStatus.TIME_LIMIT
