@@ -219,7 +219,8 @@ def _halt_note(market: Market, contracts: np.ndarray) -> str:
     for k in contracts:
         c = market.book.contracts[int(market.contract_ids[k])]
         strike = "" if c.strike is None else f" {c.strike}"
-        lo, hi = (fmt(Fraction(c.tick_size) * int(t)) for t in (market.tick_lo[k], market.tick_hi[k]))
+        lo, hi = (fmt(Fraction(c.tick_size) * int(t))
+                  for t in (market.tick_lo[k], market.tick_hi[k]))
         named.append(f"{c.contract_id} ({c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}, "
                      f"prices [{lo}, {hi}])")
     return (f"contract(s) {', '.join(named)} halted: no equilibrium keeps the price inside its "

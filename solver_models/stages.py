@@ -222,6 +222,8 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     mq = ind_idx[~market.aon[o[ind_idx]]]  # minimum-quantity orders need x and z
     itm_idx, s_group, s_first, n_s = _short_groups(market, comp, fixed_full & short,
                                                    cls.reduced)
+    if short and not n_s:  # nothing may be short: the same model as without the allowance
+        return StageReport("allocation_mip", time.perf_counter() - t0, 0.0, "infeasible")
 
     n_var = n_g + len(ind_idx) + len(mq) + n_s
     if n_var == 0:

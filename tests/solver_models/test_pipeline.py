@@ -301,6 +301,7 @@ def test_the_grid_route_clears_what_the_grid_cannot_price_at_the_lps_prices():
     stages = {s.name: s for s in out.stages}
     assert stages["grid_prices"].status == "optimal"
     assert report.volume > 50_000
+    assert solve(b, SolverParams()).result == out.result  # rule 9: bit for bit
 
 
 def test_without_bands_prices_are_bounded_far_above_every_limit():
