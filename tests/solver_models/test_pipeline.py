@@ -324,3 +324,18 @@ def test_without_bands_prices_are_bounded_far_above_every_limit():
     out = solve(b, SolverParams(price_band="ignore", time_limit=30))
     assert check(b, out.result, bands=False).ok
     assert out.status is not SolveStatus.TIME_LIMIT
+
+
+def test_straddles_the_local_search_balances_with_one_package_short():
+    # Half straddles, risk reversals and calendars over 4 expiries: at the LP's prices an odd
+    # unit of a call is left that no order at the money takes in whole packages, and neither the
+    # allocation with the allowance nor the local search without it finds an equilibrium; the
+    # local search with the allowance does (this book used to come back with nothing traded).
+    b = generate_book(Recipe(seed=1, orders=2000, expiries=4, combo_share=0.5,
+                             combo_types=("straddle", "risk_reversal", "calendar"),
+                             include_binaries=False))
+    out = solve(b, SolverParams())
+    report = check(b, out.result)
+    assert report.ok and out.status is SolveStatus.OPTIMAL, out.notes
+    assert len(report.short) >= 1 and report.volume > 10_000
+    assert "local_mip" in {s.name for s in out.stages}
