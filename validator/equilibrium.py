@@ -246,8 +246,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     # ---- rules 3, 4, 6 (grouping) and 7: one pass over the book
     groups: dict[tuple, list[tuple[int, int, int, int]]] = defaultdict(list)
     surplus = 0
-    short: list[int] = []
-    short_keys: list[tuple[int, tuple]] = []
+    short: list[tuple[int, tuple]] = []  # (order, group key): one package short
     buy = Side.BUY
     # per priced, cleared contract: one lot's money at the price, at the band top, at the bottom
     money = {cid: (lv_p[cid], lv_hi[cid], lv_lo[cid]) for cid in lv_p if cid not in skip}
@@ -318,8 +317,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 if not o.indivisible:
                     groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
             elif x == q - 1 and x and not o.indivisible:
-                short.append(oid)  # the whole-package allowance
-                short_keys.append((oid, _group_key(legs, q, num, den)))
+                short.append((oid, _group_key(legs, q, num, den)))  # the whole-package allowance
             elif x != q and not exempt:
                 out.append(Violation(
                     "priority", f"order {oid}",
@@ -336,12 +334,12 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
 
     # ---- the whole-package allowance only when needed: no marginal order (at the money or
     # within its allowance) with the same legs and a lower limit trades instead
-    if short_keys:
+    if short:
         lowest: dict[tuple, Fraction] = {}
         for (legs_key, pi), members in groups.items():
             if any(x for *_, x in members) and pi < lowest.get(legs_key, pi + 1):
                 lowest[legs_key] = pi
-        for oid, (legs_key, pi) in short_keys:
+        for oid, (legs_key, pi) in short:
             if legs_key in lowest and lowest[legs_key] < pi:
                 out.append(Violation(
                     "short-priority", f"order {oid}",
@@ -376,7 +374,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     if parity and replication:
         out.extend(_parity(book, prices, uncleared))
 
-    return CheckReport(not out, tuple(out), volume, surplus, tuple(short))
+    return CheckReport(not out, tuple(out), volume, surplus, tuple(oid for oid, _ in short))
 
 
 def _group_key(legs: tuple, q: int, num: int, den: int) -> tuple:
