@@ -188,6 +188,16 @@ def _short_groups(market: Market, comp: Component, mask: np.ndarray, reduced: np
     return members[keep], (np.cumsum(chosen) - 1)[group[keep]], first[chosen], int(chosen.sum())
 
 
+def _one_short(market: Market, orders: np.ndarray, fills: np.ndarray, members: np.ndarray,
+               group: np.ndarray, taken: np.ndarray) -> None:
+    """In place: one package off each group ``taken`` (per group, 0 or 1) of the short groups,
+    shared pro rata, so it comes off the group's largest order (ties: the latest entry)."""
+    q, ids = market.q[orders], market.order_ids[orders]
+    for h in np.flatnonzero(taken):
+        m = members[group == h]
+        fills[m] = pro_rata(int(q[m].sum()) - 1, q[m], orders[m], ids[m])
+
+
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
@@ -294,10 +304,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     z = x[n_g:n_g + len(ind_idx)]
     fills[ind_idx[aon_mask]] = q[ind_idx[aon_mask]] * z[aon_mask]
     fills[mq] = x[n_g + len(ind_idx):n_g + len(ind_idx) + len(mq)]
-    for h in np.flatnonzero(x[n_var - n_s:]):  # one package off one order of the group
-        members = itm_idx[s_group == h]
-        total = int(q[members].sum()) - 1
-        fills[members] = pro_rata(total, q[members], o[members], ids[members])
+    _one_short(market, o, fills, itm_idx, s_group, x[n_var - n_s:])
     if np.any(exposure.T @ fills):  # exact integer balance, whatever the MIP tolerances did
         return StageReport("allocation_mip", build, sol.solve_seconds, "inexact balance")
     return Allocation(fills, report, fixed_full & (fills < q) if n_s else None)
@@ -700,10 +707,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         members = near_div[order[bounds[g]:bounds[g + 1]]]
         fills[members] = pro_rata(int(x[g]), q[members], o[members],
                                   market.order_ids[o[members]])
-    ids = market.order_ids[o]
-    for h in np.flatnonzero(np.rint(sol.x[ncol - n_s:])):  # one package off one order
-        members = s_members[s_group == h]
-        fills[members] = pro_rata(int(q[members].sum()) - 1, q[members], o[members], ids[members])
+    _one_short(market, o, fills, s_members, s_group, np.rint(sol.x[ncol - n_s:]))
     t = np.rint(sol.x[:nk]).astype(np.int64)
     if np.any(exposure.T @ fills):
         return StageReport("local_mip", build, sol.solve_seconds, "inexact balance")
