@@ -208,10 +208,9 @@ def _far_caps(contracts: list, ref: np.ndarray, limit: np.ndarray, a: np.ndarray
     per_lot = np.abs(np.repeat(limit, np.diff(indptr))) // (np.abs(a) * m[cols]) + 1
     top = np.ceil(ref).astype(np.int64)
     np.maximum.at(top, cols, per_lot)
-    binary = np.array([c.payoff.is_binary for c in contracts], dtype=bool)
     one = np.array([int(1 / c.tick_size) if c.payoff.is_binary else 0 for c in contracts],
-                   dtype=np.int64)
-    return np.where(binary, one, 4 * top + 10)
+                   dtype=np.int64)  # a binary's ticks at 1, 0 for the others
+    return np.where(one > 0, one, 4 * top + 10)
 
 
 def _limits(orders: tuple[Order, ...], q: np.ndarray, places: int,
