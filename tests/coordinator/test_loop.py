@@ -8,7 +8,6 @@ import pytest
 
 from auction.orders import OrderStatus
 from auction.result import ClearingResult, Fill, no_trade
-from coordinator.cli import main
 from coordinator.events import EventKind
 from coordinator.loop import BatchStatus, Steps, default_check, default_solve, replay
 from coordinator.persistence import LeaseHeld, LeaseLost
@@ -19,6 +18,7 @@ from tests.coordinator.conftest import (
     demo_data,
     seed,
 )
+from venue.cli import main
 
 
 @pytest.fixture

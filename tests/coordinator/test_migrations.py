@@ -6,10 +6,10 @@ from importlib import resources
 
 from sqlalchemy import inspect
 
-from coordinator.cli import main
 from coordinator.persistence import Store
 from coordinator.persistence.migrate import downgrade, head_revision, status, upgrade
 from coordinator.persistence.tables import metadata
+from venue.cli import main
 
 
 def _schema(engine) -> dict:

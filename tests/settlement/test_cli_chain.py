@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from coordinator.cli import main
 from settlement.chain import Chain
 from tests.settlement.anvil import Anvil
+from venue.cli import main
 
 pytestmark = pytest.mark.chain
 

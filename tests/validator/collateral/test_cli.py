@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from coordinator.cli import main
+from venue.cli import main
 
 
 def _contract(cid, payoff, strike=None, pair="WBTC/USDC"):

@@ -6,10 +6,10 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from coordinator.cli import UsageError
 from coordinator.persistence import Store, StoreError
 from coordinator.persistence.errors import SchemaNotCurrent, StoreUnavailable
 from coordinator.settings import Settings, SettingsError, load_settings
+from venue.cli import UsageError
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from coordinator.cli import main
 from coordinator.scenarios import load_scenario
+from venue.cli import main
 
 
 def test_generate_writes_a_book_that_solves(tmp_path, capsys):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from coordinator.cli import EXIT_OK, EXIT_VIOLATION, UsageError
 from coordinator.loop import replay
 from coordinator.persistence import NotFound, Store
 from coordinator.persistence.records import BatchRecord
-from coordinator.wiring import add_settings_options, open_store, settings_from, store_errors
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import json
 import struct
 from pathlib import Path
 
-from coordinator.cli import main
 from coordinator.plots import SIZE
+from venue.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scenarios" / "demo.json"

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coordinator.cli import EXIT_OK, EXIT_VIOLATION, UsageError
-from coordinator.cli.solve import load, run_check
 from coordinator.scenarios import Scenario, scenario_files
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.cli.solve import load, run_check
 
 DEFAULT_REPEAT = 3
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"

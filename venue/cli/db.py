@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from coordinator.cli import EXIT_OK, EXIT_VIOLATION
 from coordinator.persistence import migrate
-from coordinator.wiring import add_settings_options, open_store, settings_from, store_errors
+from venue.cli import EXIT_OK, EXIT_VIOLATION
+from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,9 +13,9 @@ import yaml
 
 from auction.book import Book
 from auction.interchange import book_to_dict
-from coordinator.cli import EXIT_OK, UsageError
-from coordinator.cli.solve import parse_assignments
 from solver_models.generator import Recipe, RecipeError, generate_book
+from venue.cli import EXIT_OK, UsageError
+from venue.cli.solve import parse_assignments
 
 # flag → recipe field, for the fields a quant changes most
 _FLAGS = {"orders": "orders", "seed": "seed", "pair": "pair", "spot": "spot",

@@ -19,9 +19,9 @@ from auction.book import Book
 from auction.interchange import result_to_dict
 from auction.result import ClearingResult, surplus, volume
 from auction.units import fmt
-from coordinator.cli import EXIT_OK, EXIT_VIOLATION, UsageError
 from coordinator.scenarios import Scenario, ScenarioError, load_scenario
 from solver_models.params import ParamsError, SolverParams
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
 
 
 def register(subparsers: Any) -> None:

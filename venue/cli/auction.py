@@ -8,11 +8,11 @@ import logging
 import signal
 import sys
 
-from coordinator.cli import EXIT_OK, EXIT_VIOLATION
-from coordinator.cli.orders import add_now_option, clock_from
 from coordinator.loop import AuctionReport, BatchStatus, Coordinator
 from coordinator.persistence import LeaseHeld, LeaseLost
-from coordinator.wiring import add_settings_options, open_store, settings_from, store_errors
+from venue.cli import EXIT_OK, EXIT_VIOLATION
+from venue.cli.orders import add_now_option, clock_from
+from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from auction.interchange import result_from_dict
-from coordinator.cli import main
 from coordinator.scenarios import load_scenario
+from venue.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 CCP = Path(sys.executable).parent / "ccp"

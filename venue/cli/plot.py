@@ -9,8 +9,8 @@ from typing import Any
 
 from auction.book import BookError
 from auction.interchange import result_from_dict
-from coordinator.cli import EXIT_OK, UsageError
-from coordinator.cli.solve import add_output_arguments, load
+from venue.cli import EXIT_OK, UsageError
+from venue.cli.solve import add_output_arguments, load
 
 
 def register(subparsers: Any) -> None:

@@ -24,10 +24,10 @@ from typing import Any
 from auction.interchange import contract_from_dict
 from auction.products import DEFAULT_CURRENCIES, Contract, Payoff, format_expiry
 from auction.units import PrecisionError, fmt, parse_decimal
-from coordinator.cli import EXIT_OK, UsageError
 from validator.collateral.errors import CollateralError
 from validator.collateral.lockup import lockups
 from validator.collateral.positions import Position, Positions
+from venue.cli import EXIT_OK, UsageError
 
 _TOP = {"contracts", "positions"}
 _CONTRACT = {"contractId", "payoff", "currencyPair", "expiry", "strike", "tickSize", "lotSize",

@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from coordinator.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
 
 
 def register(subparsers) -> None:

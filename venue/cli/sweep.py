@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from auction.interchange import book_to_dict
-from coordinator.cli import EXIT_OK, EXIT_VIOLATION, UsageError
-from coordinator.cli.solve import add_output_arguments, load, parse_assignments
 from coordinator.scenarios import Scenario
 from solver_models.generator import Recipe, RecipeError
 from solver_models.params import ParamsError, SolverParams
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.cli.solve import add_output_arguments, load, parse_assignments
 
 RECIPE_PREFIX = "recipe."
 

@@ -7,10 +7,10 @@ import json
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from coordinator.cli import EXIT_OK, UsageError
 from coordinator.clock import Clock, ManualClock, SystemClock
 from coordinator.intake import ImportError_, import_book
-from coordinator.wiring import add_settings_options, open_store, settings_from, store_errors
+from venue.cli import EXIT_OK, UsageError
+from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
 
 def add_now_option(parser: argparse.ArgumentParser) -> None:

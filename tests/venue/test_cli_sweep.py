@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from coordinator.cli import main
 from coordinator.plots import SIZE
+from venue.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "scenarios" / "bench" / "smoke"

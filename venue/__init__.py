@@ -1,0 +1,1 @@
+"""The composition root: the `ccp` command line and the process roles (see ARCHITECTURE.md §2)."""
