@@ -20,6 +20,9 @@ class EventKind(StrEnum):
     AUCTION_FINISHED = "AUCTION_FINISHED"
     AUCTION_FAILED = "AUCTION_FAILED"  # alert: the result failed the independent check
     FUNDS_UPDATED = "FUNDS_UPDATED"  # a client's fund lock values changed
+    SPOT_PRICES = "SPOT_PRICES"  # payload {pair: decimal string}: a new aggregated spot price
+    EXPIRY_SETTLED = "EXPIRY_SETTLED"  # a (pair, expiry) was fixed and its payoffs written
+    ALERT = "ALERT"  # operations alert (readiness mismatch, failed fixing, failed settlement)
 
 
 @dataclass(frozen=True)
