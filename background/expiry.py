@@ -116,7 +116,11 @@ def settle(store: Store, pair: str, expiry: date, *, actor: str, now_ms: int,
     with store.write() as tx:
         run = bg.expiry_run(tx, pair, e)
         if run is not None:
-            return {"status": "ALREADY_SETTLED", **run}
+            prec = tx.numeraire_precision(pair)
+            return {"status": "ALREADY_SETTLED", "pair": pair, "expiry": format_expiry(expiry),
+                    "price": str(from_units(run["price"], prec)), "clients": run["clients"],
+                    "movements": run["movements"], "actor": run["actor"],
+                    "settledMs": run["settled_ms"]}
         sp = bg.settlement_price(tx, pair, e)
         if sp is None:
             raise ExpiryError(f"{pair} {e} has no settlement price")

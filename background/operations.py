@@ -155,7 +155,7 @@ class Operations:
                                         method=ex.MANUAL, rule="manual", sources=[],
                                         actor=actor.strip(), reason=reason.strip(), now_ms=now,
                                         observed_ms=ex.expiry_ms(expiry))
-                bg.clear_alerts([f"fixing:{pair}:{e}"], now)
+                bg.clear_alerts(tx, [f"fixing:{pair}:{e}"], now)
             result = ex.settle(self.store, pair, expiry, actor=actor.strip(), now_ms=now)
         except StoreError as err:
             raise OperationsError(f"{pair} {format_expiry(expiry)}: {err}") from None

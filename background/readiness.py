@@ -70,7 +70,7 @@ def check(store: Store, now_ms: int, horizon: timedelta) -> list[dict[str, Any]]
                         found.append({"key": key, "reason": reason, "clientId": client,
                                       "pair": pair, "expiry": e, "currency": cur,
                                       "obligation": needed * base, "cash": locked * base})
-        bg.clear_alerts(active - seen, now_ms)
+        bg.clear_alerts(tx, active - seen, now_ms)
     return found
 
 
