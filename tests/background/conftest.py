@@ -50,17 +50,17 @@ def book() -> dict:
     }
 
 
-def trade(store, clock: ManualClock, credit=DEPOSIT) -> None:
+def trade(st, clk: ManualClock, credit=DEPOSIT) -> None:
     """Import the book and run one auction at T0 (all orders cross at their limits)."""
-    clock.now = T0
-    import_book(store, book(), clock, end_of_trading=timedelta(hours=12), credit=credit)
-    clock.now = T0 + 1000
-    rep = Coordinator(store, Settings(database_url="sqlite://"), clock).run_once()
+    clk.now = T0
+    import_book(st, book(), clk, end_of_trading=timedelta(hours=12), credit=credit)
+    clk.now = T0 + 1000
+    rep = Coordinator(st, Settings(database_url="sqlite://"), clk).run_once()
     assert rep.status == "APPLIED" and rep.fills == 6, rep
 
 
 @pytest.fixture
-def traded(store):
-    clock = ManualClock(T0)
-    trade(store, clock)
-    return store, clock
+def traded(store):  # noqa: F811
+    clk = ManualClock(T0)
+    trade(store, clk)
+    return store, clk

@@ -211,4 +211,4 @@ def test_spot_rounds_store_publish_and_flag_stale(traded):
     (p,) = ops.spot_prices()
     assert p["price"] == "3005.0000" and p["stale"] is True
     health = {h["source"]: h for h in Operations(store, s, clock).spot_sources()}
-    assert health["simulated"]["recentRounds"] == 2
+    assert health["simulated"]["recentRounds"] == 4  # 2 rounds x 2 simulated sources
