@@ -278,10 +278,13 @@ class Chain:
         return _guard(lambda: self.w3.eth.get_transaction_count(
             to_checksum_address(address), block))
 
-    def get_logs(self, addresses: Sequence[str], from_block: int, to_block: int) -> list[Any]:
-        return _guard(lambda: self.w3.eth.get_logs({
-            "address": [to_checksum_address(a) for a in addresses],
-            "fromBlock": from_block, "toBlock": to_block}))
+    def get_logs(self, addresses: Sequence[str], from_block: int, to_block: int,
+                 topics: Sequence[str | None] | None = None) -> list[Any]:
+        query: dict[str, Any] = {"address": [to_checksum_address(a) for a in addresses],
+                                 "fromBlock": from_block, "toBlock": to_block}
+        if topics:
+            query["topics"] = list(topics)
+        return _guard(lambda: self.w3.eth.get_logs(query))
 
     def replay_reason(self, tx_hash: str) -> str:
         """Why a mined transaction reverted: replay it as a call on the state before its block."""
