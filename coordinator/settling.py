@@ -179,13 +179,17 @@ class SettlementRunner:
             stop.wait(self.settings.chain_poll_seconds)
 
     def run_until_caught_up(self, timeout: float = 60.0, interval: float = 0.05) -> sq.Backlog:
-        """Rounds until nothing is unsent, in flight or unapplied (tests, ``ccp`` tools)."""
+        """Rounds until nothing is unsent or in flight and the monitor has applied every
+        block up to the head as it was at the call (tests, tools). On an idle auto-mining
+        chain this needs ``chain_mine_seconds`` (or someone else making blocks)."""
         deadline = time.monotonic() + timeout
+        target = self.chain.block_number()
         while True:
             self.step()
             with self.store.read() as tx:
                 b = sq.backlog(tx)
-            if not b.unsent and not b.in_flight:
+                edge = tx.edge(self.port.edge_name)
+            if not b.unsent and not b.in_flight and edge is not None and edge >= target:
                 return b
             if time.monotonic() > deadline:
                 raise TimeoutError(f"settlement not caught up after {timeout} s: {b}")

@@ -198,7 +198,8 @@ class InMemorySettlementStore:
         self.attempts[t.backend_id] = (t.attempt, t.resubmissions, t.reason)
 
     def record_tx(self, backend_id: int, tx: SentTx) -> None:
-        self.txs[backend_id].append(tx)
+        if tx not in self.txs[backend_id]:
+            self.txs[backend_id].append(tx)
 
     def record_final(self, backend_id: int) -> None:
         self.finals.add(backend_id)

@@ -250,7 +250,8 @@ class SettlementService:
             # not sent: FAILED (retried by poll()), or a replacement left to the original
             self._not_sent(f, replace, f"not sent: {e}")
             return
-        f.tx_hashes.append(tx_hash)
+        if tx_hash not in f.tx_hashes:
+            f.tx_hashes.append(tx_hash)
         f.nonce, f.fees, f.sent_at, f.receipt = nonce, fees, self.clock(), None
         self._move(f, SettleStatus.REPLACED if replace else SettleStatus.PENDING,
                    tx_hash=tx_hash)
@@ -417,6 +418,7 @@ class SettlementService:
             return
         if f.status in (SettleStatus.PENDING, SettleStatus.REPLACED):
             self._move(f, SettleStatus.CONFIRMED, block=block_number,
+                       tx_hash=f.receipt.tx_hash if f.receipt is not None else None,
                        reason="seen by the chain monitor")
         if f.status is SettleStatus.CONFIRMED:
             self._final(f)

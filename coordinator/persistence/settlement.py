@@ -245,6 +245,11 @@ def record_transition(tx: Tx, tr: SettlementTransition, now_ms: int) -> None:
 
 
 def record_tx(tx: Tx, backend_id: int, sent: SentTx, now_ms: int) -> None:
+    """Idempotent: signing the same transaction again (same nonce and fees) gives the same
+    hash — a resend of a transaction recorded but never sent."""
+    if tx.conn.scalar(select(t.settlement_txs.c.backend_id).where(
+            t.settlement_txs.c.tx_hash == sent.tx_hash)) is not None:
+        return
     tx.conn.execute(insert(t.settlement_txs).values(
         tx_hash=sent.tx_hash, backend_id=backend_id, nonce=sent.nonce,
         max_fee_per_gas=sent.max_fee_per_gas,
