@@ -113,6 +113,8 @@ class SettlementRunner:
                                     max_range=settings.chain_max_log_range,
                                     on_batch_applied=self.service.on_batch_applied)
         self.restored = self.service.restore()
+        log.info("settlement: %d batch(es) resumed from the store, monitor edge %s",
+                 self.restored, self.port.load_edge())
         self._last_mine = time.monotonic()
         self.last_error = ""
 

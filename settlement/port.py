@@ -100,6 +100,9 @@ class SettlementPort(Protocol):
     def record_transition(self, t: SettlementTransition) -> None:
         """Persist one status change of a movement part."""
 
+    def record_transitions(self, ts: Sequence[SettlementTransition]) -> None:
+        """Persist the same status change of every part of a batch — all or none."""
+
     def record_tx(self, backend_id: int, tx: SentTx) -> None:
         """Persist a signed transaction of the batch BEFORE it is sent."""
 
@@ -196,6 +199,16 @@ class InMemorySettlementStore:
         self.status[key] = transition(current, t.status)
         self.transitions.append(t)
         self.attempts[t.backend_id] = (t.attempt, t.resubmissions, t.reason)
+
+    def record_transitions(self, ts: Sequence[SettlementTransition]) -> None:
+        for t in ts:
+            current = self.status.get((t.movement_key, t.backend_id))
+            if current != t.previous:
+                raise ValueError(f"{t.movement_key}: recorded status {current}, transition "
+                                 f"says {t.previous}")
+            transition(current, t.status)
+        for t in ts:
+            self.record_transition(t)
 
     def record_tx(self, backend_id: int, tx: SentTx) -> None:
         if tx not in self.txs[backend_id]:

@@ -269,10 +269,10 @@ class SettlementService:
               block: int | None = None, reason: str = "") -> None:
         previous = f.status
         transition(previous, new)  # raises on an illegal move, before anything is recorded
-        for part in f.record.parts:
-            self.port.record_transition(SettlementTransition(
-                part.movement_key, f.backend_id, previous, new, tx_hash, block, reason,
-                f.attempt, f.resubmissions))
+        # every part of the batch in one go: a crash never leaves a batch half moved
+        self.port.record_transitions([SettlementTransition(
+            part.movement_key, f.backend_id, previous, new, tx_hash, block, reason,
+            f.attempt, f.resubmissions) for part in f.record.parts])
         f.status, f.reason = new, reason
 
     # ------------------------------------------------------------------ tracking

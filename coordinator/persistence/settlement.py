@@ -566,8 +566,13 @@ class SqlSettlement:
             record_batches(tx, batches, self.clock.now_ms())
 
     def record_transition(self, tr: SettlementTransition) -> None:
+        self.record_transitions([tr])
+
+    def record_transitions(self, ts: Sequence[SettlementTransition]) -> None:
         with self.store.write() as tx:
-            record_transition(tx, tr, self.clock.now_ms())
+            now = self.clock.now_ms()
+            for tr in ts:
+                record_transition(tx, tr, now)
 
     def record_tx(self, backend_id: int, sent: SentTx) -> None:
         with self.store.write() as tx:

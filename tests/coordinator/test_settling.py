@@ -188,15 +188,15 @@ def test_a_crash_between_sending_and_recording_loses_and_repeats_nothing(store, 
     write_movements(store, clock, fee_movements(2, ids[3:], 5))
 
     # crash 1: the transaction went out, its PENDING transition was never recorded
-    real = runner.port.record_transition
+    real = runner.port.record_transitions
 
-    def dies(tr):
+    def dies(ts):
         raise Crash()
 
-    runner.port.record_transition = dies
+    runner.port.record_transitions = dies
     with pytest.raises(Crash):
         runner.step()
-    runner.port.record_transition = real
+    runner.port.record_transitions = real
     # crash 2 (after a restart): the next batch is signed and recorded, never sent
     restarted = _runner(store, clock, chain, dep)
     assert restarted.restored == 1
