@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     r.set_defaults(handler=_reconcile)
 
 
-def _connect(url: str | None, keys: list[str] | None = None):
+def _connect(url: str | None, keys: list[str] | None = None, *, read_only: bool = False):
     from settlement.chain import Chain
     from settlement.errors import ChainUnavailable, NotLocalChain
 
@@ -67,7 +67,7 @@ def _connect(url: str | None, keys: list[str] | None = None):
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--rpc {url!r}: expected an http(s):// URL")
     try:
-        return Chain.connect(url, keys or ())
+        return Chain.connect(url, keys or (), read_only=read_only)
     except ChainUnavailable as e:
         raise UsageError(f"--rpc {url}: {e}") from None
     except NotLocalChain as e:
@@ -158,7 +158,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     if dep_path is None:
         raise UsageError("no deployment: give --deployment FILE or set chain_deployment")
     dep = _load_deployment(dep_path)
-    chain = _connect(url)
+    chain = _connect(url, read_only=True)
     if chain.chain_id != dep.chain_id:
         raise UsageError(f"the node at {url} is chain {chain.chain_id}, the deployment is for "
                          f"chain {dep.chain_id}")
