@@ -123,6 +123,7 @@ class SettlementRunner:
         events = self.monitor.poll()
         off_chain, submitted = self._submit_new()
         changed = len(self.service.poll())
+        self.service.prune_final()
         with self.store.write() as tx:
             changed += sq.sync_clearing_house(tx, self.clock.now_ms())
         self._mine_if_due()

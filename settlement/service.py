@@ -456,6 +456,13 @@ class SettlementService:
                 out.append(self._report(f))
         return out
 
+    def prune_final(self) -> int:
+        """Forget batches past finality (a long-running process; the store keeps them)."""
+        done = [bid for bid, f in self.flights.items() if f.final]
+        for bid in done:
+            del self.flights[bid]
+        return len(done)
+
     def reports(self) -> list[BatchReport]:
         return [self._report(f) for f in self.flights.values()]
 
