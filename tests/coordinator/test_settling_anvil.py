@@ -180,6 +180,18 @@ def _wait_started(log: Path, n: int, p: subprocess.Popen, timeout: float = 60.0)
         time.sleep(0.05)
 
 
+def _wait_sending(store, before: int, p: subprocess.Popen, log: Path,
+                  timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with store.read() as tx:
+            if tx.count("settlement_txs") > before:
+                return
+        assert p.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the settlement worker sent nothing"
+        time.sleep(0.02)
+
+
 def _kill_campaign(store, clock, anvil, tmp_path, kills: int, seed_: int) -> None:
     a, chain, dep = anvil
     rng = random.Random(seed_)
@@ -197,9 +209,15 @@ def _kill_campaign(store, clock, anvil, tmp_path, kills: int, seed_: int) -> Non
     assert coordinator(store, clock).run_once().fills > 0
     for k in range(kills):
         write_movements(store, clock, fee_movements(10 + k, ids[k % 4:], 1 + k))
+        with store.read() as tx:
+            sent_before = tx.count("settlement_txs")
         p = _worker(url, a.url, dep_file, log)
         _wait_started(log, k + 1, p)
-        time.sleep(rng.uniform(0.0, 1.5))  # mid-round: signing, sending, recording
+        if k % 2:  # at a random moment of its first rounds
+            time.sleep(rng.uniform(0.0, 1.5))
+        else:  # right in the middle of sending: after its first transaction was recorded
+            _wait_sending(store, sent_before, p, log)
+            time.sleep(rng.uniform(0.0, 0.3))
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(10)
     p = _worker(url, a.url, dep_file, log)  # the last one runs until settlement caught up
@@ -241,5 +259,7 @@ def test_kill_the_settlement_process_at_random_moments(store, clock, anvil, tmp_
 
 
 @pytest.mark.slow
-def test_kill_the_settlement_process_many_times(store, clock, anvil, tmp_path):
+def test_kill_the_settlement_process_many_times(store, clock, anvil, tmp_path, request):
+    if "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("30 kills: run with -m slow (the default run has the bounded version)")
     _kill_campaign(store, clock, anvil, tmp_path, kills=30, seed_=int(time.time()))
