@@ -10,7 +10,9 @@
   ``stuck_after_seconds`` is re-priced with the same nonce (``SETTLE_REPLACED``).
 * Confirmed batches stay watched for re-orgs until ``finality_depth`` blocks deep.
 
-Every status change of every movement part goes through ``SettlementPort.record_transition``.
+Every status change of a batch goes, for all its movement parts at once, through
+``SettlementPort.record_transitions``; every signed transaction is recorded (``record_tx``)
+before it is sent, and ``restore()`` resumes the batches the port remembers as not final.
 """
 
 from __future__ import annotations
