@@ -401,6 +401,8 @@ keeper_attempts = Table(
     Column("at_ms", BigInteger, nullable=False),
     Column("duration_ms", BigInteger, nullable=False),
     Index(None, "delivery_id"),
+)
+
 # --- settlement ---
 # A settlement batch: one Ledger.updatePositions call with its idempotency key (backendId).
 settlement_batches = Table(
