@@ -1,0 +1,143 @@
+"""Repositories of the client API (endpoint): order intake serialisation and ids, a client's
+orders by its own ids, fills, and the auction schedule the admin API sets.
+
+Functions take the :class:`~coordinator.persistence.store.Tx` of ``Store.read()/write()``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text
+
+from coordinator.persistence import tables as t
+from coordinator.persistence.records import StoredOrder
+from coordinator.persistence.store import Tx
+
+#: The PostgreSQL advisory lock every intake and cancel takes for its transaction: fund values
+#: are read, checked and written back, so two writers must not interleave (SQLite's writer
+#: transaction, ``BEGIN IMMEDIATE``, serialises them already).
+INTAKE_LOCK = 0x63637001
+
+#: Edges (``edges`` table) of the auction schedule the admin API sets and the coordinator reads.
+SCHEDULE_PAUSED = "schedule.paused"  # 1: paused, 0 or missing: running
+SCHEDULE_CADENCE_MS = "schedule.cadence_ms"  # missing: the settings' cadence
+
+
+def lock_intake(tx: Tx) -> None:
+    if tx.conn.dialect.name == "postgresql":
+        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INTAKE_LOCK})
+
+
+def next_order_ids(tx: Tx, n: int) -> list[int]:
+    """``n`` venue order ids above every stored one (call under :func:`lock_intake`)."""
+    top = max(tx.conn.scalar(select(func.coalesce(func.max(t.orders.c.order_id), 0))),
+              tx.conn.scalar(select(func.coalesce(func.max(t.historical_orders.c.order_id), 0))))
+    return list(range(int(top) + 1, int(top) + 1 + n))
+
+
+def client_order_ids_used(tx: Tx, keys: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (client, clientOrderId) pairs are stored already (live or historical)."""
+    keys = set(keys)
+    if not keys:
+        return set()
+    found: set[tuple[int, int]] = set()
+    by_client: dict[int, list[int]] = defaultdict(list)
+    for c, coid in keys:
+        by_client[c].append(coid)
+    for table in (t.orders, t.historical_orders):
+        cond = or_(*(and_(table.c.client_id == c, table.c.client_order_id.in_(ids))
+                     for c, ids in by_client.items()))
+        found |= {(int(r[0]), int(r[1])) for r in tx.conn.execute(
+            select(table.c.client_id, table.c.client_order_id).where(cond))}
+    return found
+
+
+def order_by_client_id(tx: Tx, client_id: int, client_order_id: int) -> StoredOrder | None:
+    """A client's order by its clientOrderId (live first, then historical)."""
+    for table in (t.orders, t.historical_orders):
+        found = tx._orders_from(table, and_(table.c.client_id == client_id,
+                                            table.c.client_order_id == client_order_id))
+        if found:
+            return found[0]
+    return None
+
+
+def historical_orders_of(tx: Tx, client_id: int, *, since_ms: int | None = None,
+                         until_ms: int | None = None) -> list[StoredOrder]:
+    table = t.historical_orders
+    conds = [table.c.client_id == client_id]
+    if since_ms is not None:
+        conds.append(table.c.updated_ms >= since_ms)
+    if until_ms is not None:
+        conds.append(table.c.updated_ms <= until_ms)
+    return tx._orders_from(table, and_(*conds))
+
+
+def fills_of(tx: Tx, client_id: int, *, since_ms: int | None = None,
+             until_ms: int | None = None) -> list[dict[str, Any]]:
+    """A client's fills, newest batch first: batch, order, packages and legs
+    ``(contract, signed lots, price units)``."""
+    conds = [t.fills.c.client_id == client_id]
+    if since_ms is not None:
+        conds.append(t.fills.c.batch_id >= since_ms)
+    if until_ms is not None:
+        conds.append(t.fills.c.batch_id <= until_ms)
+    rows = tx.conn.execute(select(t.fills).where(and_(*conds))
+                           .order_by(t.fills.c.batch_id.desc(), t.fills.c.order_id)).all()
+    if not rows:
+        return []
+    legs: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
+    lq = (select(t.fill_legs).join(t.fills, and_(t.fills.c.batch_id == t.fill_legs.c.batch_id,
+                                                 t.fills.c.order_id == t.fill_legs.c.order_id))
+          .where(and_(*conds)).order_by(t.fill_legs.c.contract_id))
+    for r in tx.conn.execute(lq):
+        legs[(r.batch_id, r.order_id)].append((r.contract_id, r.lots, r.price))
+    return [{"batch_id": r.batch_id, "order_id": r.order_id, "packages": r.packages,
+             "legs": legs[(r.batch_id, r.order_id)]} for r in rows]
+
+
+def live_sizes(tx: Tx) -> list[tuple[int, str, int, int, int, int]]:
+    """Every live order's legs: (order, status, contract, signed lots per package, remaining
+    packages, total net price units) — the indicative book's raw material."""
+    q = (select(t.orders.c.order_id, t.orders.c.status, t.order_legs.c.contract_id,
+                t.order_legs.c.side, t.order_legs.c.lots, t.orders.c.packages,
+                t.orders.c.filled_packages, t.orders.c.total_net_price)
+         .join(t.order_legs, t.order_legs.c.order_id == t.orders.c.order_id))
+    out = []
+    for r in tx.conn.execute(q):
+        per = r.lots // r.packages if r.packages else 0
+        sign = 1 if r.side == "BUY" else -1
+        out.append((r.order_id, r.status, r.contract_id, sign * per,
+                    r.packages - r.filled_packages, r.total_net_price))
+    return out
+
+
+def schedule(tx: Tx) -> tuple[bool, int | None]:
+    """(paused, cadence ms or None for the settings' cadence)."""
+    return bool(tx.edge(SCHEDULE_PAUSED) or 0), tx.edge(SCHEDULE_CADENCE_MS)
+
+
+def set_schedule(tx: Tx, now_ms: int, *, paused: bool | None = None,
+                 cadence_ms: int | None = None) -> None:
+    if paused is not None:
+        tx.set_edge(SCHEDULE_PAUSED, int(paused), now_ms)
+    if cadence_ms is not None:
+        tx.set_edge(SCHEDULE_CADENCE_MS, cadence_ms, now_ms)
+
+
+def settlement_summary(tx: Tx, batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Per batch: the number of its cash movements in each settlement state."""
+    ids = list(batch_ids)
+    if not ids:
+        return {}
+    q = (select(t.cash_movements.c.origin_id, t.cash_movements.c.state, func.count())
+         .where(and_(t.cash_movements.c.origin == "BATCH",
+                     t.cash_movements.c.origin_id.in_(ids)))
+         .group_by(t.cash_movements.c.origin_id, t.cash_movements.c.state))
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    for bid, state, n in tx.conn.execute(q):
+        out[int(bid)][state] = int(n)
+    return out
