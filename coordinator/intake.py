@@ -26,7 +26,7 @@ from coordinator.admission import Admission, Rejection, admit
 from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
 from coordinator.persistence import Store, Tx
-from coordinator.persistence.clientapi import client_order_ids_used, lock_intake, next_order_ids
+from coordinator.persistence.clientapi import client_order_ids_used, lock_intake
 from coordinator.persistence.records import FundLock
 from coordinator.persistence.store import to_units
 
@@ -134,7 +134,8 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
 
 
 def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading: timedelta,
-                 client_order_ids: Sequence[int] | None = None, keep_rejected: bool = True,
+                 client_order_ids: Sequence[int] | None = None,
+                 gtd_ms: Sequence[int | None] | None = None, keep_rejected: bool = True,
                  extra_events: Sequence[Event] = ()) -> Admission:
     """The one way orders enter the store (``ccp orders import`` and the client API).
 
@@ -146,31 +147,30 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     events (``EXEC_REPORT`` per stored order, ``FUNDS_UPDATED`` per touched balance, and
     ``extra_events`` for balances the caller set whose values admission did not touch).
 
-    ``client_order_ids`` (the client API): one per order; an id its client used before (in
-    the store or earlier in the request) is rejected ``DUPLICATE_ORDER_ID`` unstored, and the
-    orders get fresh venue order ids (their ``order_id`` is ignored). Without them (an import)
-    the orders keep their ids and a used id is the duplicate.
+    ``client_order_ids`` (the client API; the orders then carry venue ids from
+    :func:`~coordinator.persistence.clientapi.next_order_ids`): one per order; an id its client
+    used before (in the store or earlier in the request) is rejected ``DUPLICATE_ORDER_ID``,
+    unstored. ``gtd_ms``: per order, the expiry of a GOOD_TILL_DATE order (epoch ms).
     """
     lock_intake(tx)
     orders = list(orders)
     pre: list[Rejection] = []
     coids: dict[int, int] = {}
+    gtd: dict[int, int] = {}
+    if gtd_ms is not None:
+        gtd = {o.order_id: ms for o, ms in zip(orders, gtd_ms, strict=True) if ms is not None}
     if client_order_ids is not None:
-        if len(client_order_ids) != len(orders):
-            raise ValueError("one clientOrderId per order")
         used = client_order_ids_used(tx, {(o.client_id, c) for o, c
                                           in zip(orders, client_order_ids, strict=True)})
-        fresh = iter(next_order_ids(tx, len(orders)))
         kept = []
         for o, coid in zip(orders, client_order_ids, strict=True):
-            oid = next(fresh)
             if (o.client_id, coid) in used:
-                pre.append(Rejection(oid, o.client_id, "DUPLICATE_ORDER_ID",
+                pre.append(Rejection(o.order_id, o.client_id, "DUPLICATE_ORDER_ID",
                                      f"clientOrderId {coid} exists already", False))
                 continue
             used.add((o.client_id, coid))
-            coids[oid] = coid
-            kept.append(replace(o, order_id=oid))
+            coids[o.order_id] = coid
+            kept.append(o)
         orders = kept
     clients = {o.client_id for o in orders}
     balances = tx.fund_locks(clients)
@@ -180,8 +180,9 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
                 end_of_trading=end_of_trading)
     stored = adm.orders
     history = adm.history
-    if coids:
-        stored = tuple(so.evolve(client_order_id=coids.get(so.order_id)) for so in stored)
+    if coids or gtd:
+        stored = tuple(so.evolve(client_order_id=coids.get(so.order_id),
+                                 expire_ms=gtd.get(so.order_id, so.expire_ms)) for so in stored)
     if not keep_rejected:
         stored = tuple(so for so in stored if so.status is not OrderStatus.REJECTED)
         history = tuple(h for h in history if h.to_status is not OrderStatus.REJECTED)

@@ -99,9 +99,9 @@ def fills_of(tx: Tx, client_id: int, *, since_ms: int | None = None,
              "legs": legs[(r.batch_id, r.order_id)]} for r in rows]
 
 
-def live_sizes(tx: Tx) -> list[tuple[int, str, int, int, int, int]]:
-    """Every live order's legs: (order, status, contract, signed lots per package, remaining
-    packages, total net price units) — the indicative book's raw material."""
+def live_sizes(tx: Tx) -> list[tuple[int, str, int, int, int, int, int]]:
+    """Every live order's legs: (order, status, contract, signed lots per package, packages,
+    remaining packages, total net price units) — the indicative book's raw material."""
     q = (select(t.orders.c.order_id, t.orders.c.status, t.order_legs.c.contract_id,
                 t.order_legs.c.side, t.order_legs.c.lots, t.orders.c.packages,
                 t.orders.c.filled_packages, t.orders.c.total_net_price)
@@ -110,7 +110,7 @@ def live_sizes(tx: Tx) -> list[tuple[int, str, int, int, int, int]]:
     for r in tx.conn.execute(q):
         per = r.lots // r.packages if r.packages else 0
         sign = 1 if r.side == "BUY" else -1
-        out.append((r.order_id, r.status, r.contract_id, sign * per,
+        out.append((r.order_id, r.status, r.contract_id, sign * per, r.packages,
                     r.packages - r.filled_packages, r.total_net_price))
     return out
 
@@ -141,3 +141,87 @@ def settlement_summary(tx: Tx, batch_ids: Iterable[int]) -> dict[int, dict[str, 
     for bid, state, n in tx.conn.execute(q):
         out[int(bid)][state] = int(n)
     return out
+
+
+def delisted(tx: Tx) -> set[int]:
+    return {int(c) for c in tx.conn.scalars(select(t.contract_delistings.c.contract_id))}
+
+
+def delist(tx: Tx, contract_id: int, now_ms: int) -> bool:
+    """Mark a contract delisted; False when it was already."""
+    if contract_id in delisted(tx):
+        return False
+    tx.conn.execute(t.contract_delistings.insert().values(contract_id=contract_id,
+                                                          delisted_ms=now_ms))
+    return True
+
+
+def reference_rows(tx: Tx) -> dict[int, tuple[int, int, int, int | None, int]]:
+    """contract → (price, low, high units, the batch that set the price, updated ms)."""
+    return {r.contract_id: (r.price, r.low_range, r.high_range, r.batch_id, r.updated_ms)
+            for r in tx.conn.execute(select(t.reference_prices))}
+
+
+def set_reference(tx: Tx, contract_id: int, now_ms: int, *, price: int | None = None,
+                  low: int | None = None, high: int | None = None) -> None:
+    values: dict[str, Any] = {"updated_ms": now_ms}
+    if price is not None:
+        values["price"] = price
+    if low is not None:
+        values["low_range"] = low
+    if high is not None:
+        values["high_range"] = high
+    tx.conn.execute(t.reference_prices.update().where(
+        t.reference_prices.c.contract_id == contract_id).values(**values))
+
+
+def set_tick_lot(tx: Tx, contract_id: int, tick_units: int, lot_units: int) -> None:
+    tx.conn.execute(t.contracts.update().where(t.contracts.c.contract_id == contract_id)
+                    .values(tick_size=tick_units, lot_size=lot_units))
+
+
+def contract_in_use(tx: Tx, contract_id: int) -> bool:
+    """Whether live orders or positions refer to the contract (its units must not change)."""
+    live = tx.conn.scalar(select(func.count()).select_from(
+        t.order_legs.join(t.orders, t.orders.c.order_id == t.order_legs.c.order_id))
+        .where(t.order_legs.c.contract_id == contract_id))
+    pos = tx.conn.scalar(select(func.count()).select_from(t.positions).where(and_(
+        t.positions.c.contract_id == contract_id, t.positions.c.lots != 0)))
+    return bool(live or pos)
+
+
+def pairs(tx: Tx) -> list[tuple[str, str, str]]:
+    return [(r.pair, r.underlying, r.numeraire) for r in tx.conn.execute(
+        select(t.currency_pairs).order_by(t.currency_pairs.c.pair))]
+
+
+def latest_spots(tx: Tx) -> dict[str, tuple[int, int]]:
+    """pair → (price units, observed ms) of its newest spot price."""
+    out: dict[str, tuple[int, int]] = {}
+    for pair, _u, _n in pairs(tx):
+        got = tx.latest_spot(pair)
+        if got is not None:
+            out[pair] = got
+    return out
+
+
+def fixings(tx: Tx, pair: str, since_ms: int, until_ms: int) -> list[tuple[int, int]]:
+    """(price units, observed ms) of the fixings of a pair in a period."""
+    q = (select(t.spot_prices.c.price, t.spot_prices.c.observed_ms)
+         .where(and_(t.spot_prices.c.pair == pair, t.spot_prices.c.is_fixing.is_(True),
+                     t.spot_prices.c.observed_ms >= since_ms,
+                     t.spot_prices.c.observed_ms <= until_ms))
+         .order_by(t.spot_prices.c.observed_ms))
+    return [(r.price, r.observed_ms) for r in tx.conn.execute(q)]
+
+
+def movements_of(tx: Tx, client_id: int, origin: str) -> list[tuple[str, int, int, int]]:
+    """(pair, origin id, underlying, strike amount) of a client's cash movements of an origin
+    (positive = the client pays)."""
+    q = (select(t.cash_movements.c.pair, t.cash_movements.c.origin_id,
+                t.cash_movements.c.underlying_amount, t.cash_movements.c.strike_amount)
+         .where(and_(t.cash_movements.c.client_id == client_id,
+                     t.cash_movements.c.origin == origin))
+         .order_by(t.cash_movements.c.id))
+    return [(r.pair, r.origin_id, r.underlying_amount, r.strike_amount)
+            for r in tx.conn.execute(q)]

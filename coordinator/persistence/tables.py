@@ -322,3 +322,11 @@ auth_sessions = Table(
 # An order is found by its client's id for it (clientOrderId is unique per client).
 Index(None, orders.c.client_id, orders.c.client_order_id)
 Index(None, historical_orders.c.client_id, historical_orders.c.client_order_id)
+
+# Contracts the admin API delisted: no new orders; their live orders were cancelled.
+contract_delistings = Table(
+    "contract_delistings", metadata,
+    Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
+           autoincrement=False),
+    Column("delisted_ms", BigInteger, nullable=False),
+)

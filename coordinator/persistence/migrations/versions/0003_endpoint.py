@@ -1,4 +1,4 @@
-"""endpoint: login nonces, sessions, orders by (client, clientOrderId)
+"""endpoint: login nonces, sessions, contract delistings, orders by (client, clientOrderId)
 
 Revision ID: 0003
 Revises: 0002
@@ -36,6 +36,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_auth_sessions")),
     )
     op.create_index(op.f("ix_auth_sessions_expires_ms"), "auth_sessions", ["expires_ms"])
+    op.create_table(
+        "contract_delistings",
+        sa.Column("contract_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("delisted_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["contract_id"], ["contracts.contract_id"],
+                                name=op.f("fk_contract_delistings_contract_id_contracts")),
+        sa.PrimaryKeyConstraint("contract_id", name=op.f("pk_contract_delistings")),
+    )
     op.create_index(op.f("ix_orders_client_id_client_order_id"), "orders",
                     ["client_id", "client_order_id"])
     op.create_index(op.f("ix_historical_orders_client_id_client_order_id"),
@@ -46,6 +54,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_historical_orders_client_id_client_order_id"),
                   table_name="historical_orders")
     op.drop_index(op.f("ix_orders_client_id_client_order_id"), table_name="orders")
+    op.drop_table("contract_delistings")
     op.drop_index(op.f("ix_auth_sessions_expires_ms"), table_name="auth_sessions")
     op.drop_table("auth_sessions")
     op.drop_index(op.f("ix_auth_nonces_expires_ms"), table_name="auth_nonces")
