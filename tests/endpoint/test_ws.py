@@ -5,6 +5,9 @@ reports, execution reports to their client only, broadcasts, heartbeats, errors 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from decimal import Decimal
 
@@ -19,9 +22,11 @@ from coordinator.settings import Settings
 from endpoint.streams import apply_delta, indicative_book
 from tests.endpoint.wsutil import (
     ENGINES,
+    ROOT,
     T0,
     Client,
     client_frame,
+    free_port,
     open_store,
     pg_server,  # noqa: F401  (fixture)
     raw_upgrade,
@@ -393,3 +398,39 @@ def test_slow_consumer_is_told_to_reconnect_and_never_slows_the_others(sqlite_st
         # the fast socket is still served
         fast.send("HEARTBEAT_REQUEST")
         fast.expect("HEARTBEAT_RESPONSE")
+
+
+@pytest.mark.postgres
+def test_another_process_wakes_the_hub_by_notify(pg_server, tmp_path, clock):  # noqa: F811
+    """The server runs in its own process and would poll only every 30 s: an event committed
+    by this process reaches its socket at once, by PostgreSQL NOTIFY."""
+    class R:
+        param = "postgresql"
+
+        @staticmethod
+        def getfixturevalue(name):
+            return pg_server
+
+    store = open_store(R, tmp_path)
+    seed(store, clock)
+    port = free_port()
+    url = store.engine.url.render_as_string(hide_password=False)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.endpoint.ws_serve", url, str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT),
+                                 "CCP_WS_POLL_SECONDS": "30"})
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        with Client(f"ws://127.0.0.1:{port}/wss") as a:
+            a.send("SUBSCRIBE_ORDER_BOOK", {"contractId": 1})
+            assert a.expect("ORDERBOOK")["payload"]["deltaNum"] == 0
+            time.sleep(1.0)  # the hub is idle, waiting
+            t0 = time.monotonic()
+            add_orders(store, clock, order(3001, 103, "3004.5", (1, "BUY", "1")))
+            d = a.expect("ORDERBOOK_DELTA", timeout=10)["payload"]
+            assert d["deltaNum"] == 1 and d["bids"] == [{"price": "3004.5", "size": "1"}]
+            assert time.monotonic() - t0 < 5
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        store.dispose()

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m tests.endpoint.ws_serve DATABASE_URL PORT
 
-Prints ``ready`` once uvicorn listens on 127.0.0.1:PORT.
+Prints ``ready`` once uvicorn listens on 127.0.0.1:PORT. Settings from the environment
+(``CCP_WS_POLL_SECONDS`` …).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from fastapi import FastAPI
 
 from coordinator.clock import SystemClock
 from coordinator.persistence import Store
-from coordinator.settings import Settings
+from coordinator.settings import load_settings
 from endpoint.services import Services
 from endpoint.ws import register_ws, uvicorn_config
 
 
 def main(url: str, port: int) -> None:
-    settings = Settings(database_url=url)
+    settings = load_settings(overrides={"database_url": url})  # + CCP_WS_… from the env
     app = FastAPI()
     register_ws(app, Services(settings, Store.open(url), SystemClock()))
     server = uvicorn.Server(uvicorn_config(app, port=port, ws_ping_interval=None))
