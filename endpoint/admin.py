@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from auction.interchange import contract_from_dict, contract_to_dict
 from auction.products import Contract, Currency, CurrencyPair
@@ -31,6 +31,10 @@ from endpoint.wire import dec, expiry_in
 
 def ok(payload: Any) -> dict[str, Any]:
     return {"result": "OK", "details": "", "payload": payload}
+
+
+ContractPath = Annotated[int, Path(ge=0, le=2**32 - 1)]
+IdPath = Annotated[int, Path(ge=0, le=2**63 - 1)]
 
 
 def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool, int]]
@@ -147,7 +151,7 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
             raise ApiError("INVALID_REQUEST_DATA", str(e)) from None
 
     @r.post("/contracts/{contract_id}/tickLot", response_model=m.Ok[m.AdminContractOut])
-    def set_tick_lot(contract_id: int, body: Annotated[m.TickLotIn, Body()]) -> Any:
+    def set_tick_lot(contract_id: ContractPath, body: Annotated[m.TickLotIn, Body()]) -> Any:
         tick, lot = dec(body.tickSize, "tickSize"), dec(body.lotSize, "lotSize")
         with store.write() as tx:
             c = existing(tx, contract_id)
@@ -166,7 +170,7 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
         return ok(contract_row(new, gone))
 
     @r.post("/contracts/{contract_id}/band", response_model=m.Ok[m.AdminContractOut])
-    def set_band(contract_id: int, body: Annotated[m.BandIn, Body()]) -> Any:
+    def set_band(contract_id: ContractPath, body: Annotated[m.BandIn, Body()]) -> Any:
         lo, hi = dec(body.lowRange, "lowRange"), dec(body.highRange, "highRange")
         with store.write() as tx:
             c = existing(tx, contract_id)
@@ -180,7 +184,7 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
         return ok(contract_row(new, gone))
 
     @r.post("/contracts/{contract_id}/referencePrice", response_model=m.Ok[m.AdminContractOut])
-    def set_reference_price(contract_id: int,
+    def set_reference_price(contract_id: ContractPath,
                             body: Annotated[m.ReferencePriceIn, Body()]) -> Any:
         price = dec(body.referencePrice, "referencePrice")
         with store.write() as tx:
@@ -192,7 +196,7 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
         return ok(contract_row(new, gone))
 
     @r.post("/contracts/{contract_id}/delist", response_model=m.Ok[m.AdminContractOut])
-    def delist(contract_id: int) -> Any:
+    def delist(contract_id: ContractPath) -> Any:
         now = clock.now_ms()
         with store.write() as tx:
             c = existing(tx, contract_id)
@@ -253,7 +257,7 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
             return ok([batch_out(tx.batch(i), summary.get(i, {})) for i in ids])
 
     @r.get("/batches/{batch_id}", response_model=m.Ok[m.BatchOut])
-    def batch(batch_id: int) -> Any:
+    def batch(batch_id: IdPath) -> Any:
         with store.read() as tx:
             if not tx.batch_exists(batch_id):
                 raise ApiError("INVALID_REQUEST_DATA", f"no batch {batch_id}")
@@ -291,7 +295,7 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
         return ok(call(ops().add_keeper, body.url, body.secret, list(body.events)))
 
     @r.delete("/keepers/{keeper_id}", response_model=m.Ok[bool])
-    def remove_keeper(keeper_id: int) -> Any:
+    def remove_keeper(keeper_id: IdPath) -> Any:
         if not call(ops().remove_keeper, keeper_id):
             raise ApiError("INVALID_REQUEST_DATA", f"no keeper {keeper_id}")
         return ok(True)

@@ -207,10 +207,15 @@ def create_app(services: Services) -> Any:
                            retry_after=wait)
 
     def token_of(request: Request) -> str | None:
+        """The session cookie, else a bearer token (a client may also hold an admin token
+        in its Authorization header: the cookie wins)."""
+        cookie = auth.token_from_cookie_header(request.headers.get("cookie"))
+        if cookie:
+            return cookie
         h = request.headers.get("authorization", "")
         if h.lower().startswith("bearer "):
             return h[7:].strip() or None
-        return auth.token_from_cookie_header(request.headers.get("cookie"))
+        return None
 
     def caller(request: Request) -> Caller:
         token = token_of(request)

@@ -9,11 +9,15 @@ it writes has at most 15 significant digits, so the JSON text is the exact decim
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+#: Integers the store can hold (64-bit signed) and contract ids (uint32, as signed).
+I64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 #: A decimal amount on the wire: a string or a JSON number.
 WireDecimal = str | int | float
@@ -86,7 +90,7 @@ class SessionInfoOut(Out):
 # ---- orders --------------------------------------------------------------------------------
 
 class LegIn(In):
-    contractId: int
+    contractId: U32
     side: str = Field(description="BUY or SELL")
     quantity: WireDecimal
 
@@ -94,22 +98,23 @@ class LegIn(In):
 class OrderIn(In):
     """A signed order (newOrder) or, unsigned, a what-if order (estimate…, validateTrade)."""
 
-    clientOrderId: int = Field(description="positive, below 2^63, unique per client")
+    clientOrderId: I64 = Field(description="positive, below 2^63, unique per client")
     orderType: str = "LIMIT"
     timeInForce: str = "GOOD_TILL_CANCEL"
     clientEthAddress: str | None = None
     totalNetPrice: WireDecimal = Field(description="signed total premium: buy +, sell −")
     legs: list[LegIn]
     requestSinglePrice: bool | None = None
-    iocAuctionTime: int | str | None = Field(None, description="epoch ms (GOOD_TILL_DATE)")
+    iocAuctionTime: I64 | str | None = Field(None, description="epoch ms (GOOD_TILL_DATE)")
     allOrNone: bool | None = None
-    minQuantity: int | None = Field(None, description="packages")
+    minQuantity: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = Field(
+        None, description="packages")
     reduceOnly: bool | None = None
     signature: str | None = None
 
 
 class ClientOrderIdIn(In):
-    clientOrderId: int
+    clientOrderId: I64
 
 
 class OrderLegOut(Out):
@@ -158,28 +163,28 @@ class FilterIn(In):
 
 
 class ContractIdIn(In):
-    contractId: int
+    contractId: U32
     filter: str | None = None
 
 
 class ExpiryIn(In):
-    expiry: int | str | None = None
+    expiry: I64 | str | None = None
     filter: str | None = None
     currencyPair: str | None = None
 
 
 class PeriodIn(In):
-    from_: int | None = Field(None, alias="from")
-    to: int | None = None
+    from_: I64 | None = Field(None, alias="from")
+    to: I64 | None = None
 
 
 class TradeHistoryIn(In):
-    from_: int | None = Field(None, alias="from")
-    to: int | None = None
-    offset: int | None = None
-    limit: int | None = None
+    from_: I64 | None = Field(None, alias="from")
+    to: I64 | None = None
+    offset: I64 | None = None
+    limit: I64 | None = None
     status: str | None = None
-    expiry: int | str | None = None
+    expiry: I64 | str | None = None
     currencyPair: str | None = None
 
 
@@ -289,12 +294,12 @@ class ContractOut(Out):
 
 
 class IdsIn(In):
-    ids: list[int] = Field(default_factory=list)
+    ids: list[U32] = Field(default_factory=list, max_length=10_000)
 
 
 class ReferencePricesIn(In):
     currencyPair: str | None = None
-    expiry: int | str | None = None
+    expiry: I64 | str | None = None
 
 
 class ReferencePriceOut(Out):
@@ -320,7 +325,7 @@ class BookOut(Out):
 
 
 class BestBidAskIn(In):
-    contractId: int | None = None
+    contractId: U32 | None = None
 
 
 class BestBidAskOut(Out):
@@ -353,10 +358,10 @@ class PairIn(In):
 class ContractIn(In):
     """A contract in the interchange format (``auction.interchange``)."""
 
-    contractId: int
+    contractId: U32
     payoff: str
     currencyPair: str
-    expiry: int | str
+    expiry: I64 | str
     strike: WireDecimal | None = None
     tickSize: WireDecimal
     lotSize: WireDecimal
@@ -418,12 +423,12 @@ class BatchOut(Out):
 
 
 class ExpiryRunIn(In):
-    expiry: int | str
+    expiry: I64 | str
     pair: str | None = None
 
 
 class SettlementPriceIn(In):
-    expiry: int | str
+    expiry: I64 | str
     pair: str
     price: WireDecimal
     reason: str = ""
