@@ -66,11 +66,16 @@ Authenticate = Callable[[Any, str, int], "tuple[int, str] | None"]
 _CLOSE = object()  # queue sentinel: close the socket after what is before it
 
 
-def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 8078, **kw: Any):
-    """A ``uvicorn.Config`` serving ``app`` with the WebSocket implementation clients need."""
+def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 8078,
+                   settings: Any | None = None, **kw: Any):
+    """A ``uvicorn.Config`` serving ``app`` with the WebSocket implementation clients need
+    (``ws="wsproto"``); with ``settings``, frames beyond 4 × ``ws_max_message_bytes`` (at
+    least 1 MiB) are refused by uvicorn before they are buffered whole."""
     import uvicorn
 
     kw.setdefault("ws", UVICORN_WS)
+    if settings is not None:
+        kw.setdefault("ws_max_size", max(4 * settings.ws_max_message_bytes, 1 << 20))
     kw.setdefault("log_level", "warning")
     return uvicorn.Config(app, host=host, port=port, **kw)
 

@@ -26,7 +26,7 @@ def main(url: str, port: int) -> None:
     settings = load_settings(overrides={"database_url": url})  # + CCP_WS_… from the env
     app = FastAPI()
     register_ws(app, Services(settings, Store.open(url), SystemClock()))
-    server = uvicorn.Server(uvicorn_config(app, port=port, ws_ping_interval=None))
+    server = uvicorn.Server(uvicorn_config(app, port=port, settings=settings, ws_ping_interval=None))
 
     def announce() -> None:
         while not server.started:
