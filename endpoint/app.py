@@ -39,6 +39,7 @@ from endpoint.errors import ApiError
 from endpoint.ratelimit import RateLimiter
 from endpoint.services import Services
 from endpoint.wire import expiry_in, expiry_out, units
+from endpoint.ws import register_ws
 from validator.collateral.funds import Balance, FundsState, LiveOrder
 from validator.collateral.locks import order_lock
 from validator.collateral.lockup import lockup_of
@@ -803,12 +804,7 @@ def create_app(services: Services) -> Any:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    try:
-        from endpoint.ws import register_ws
-    except ImportError:  # the WebSocket half is not merged yet
-        register_ws = None
-    if register_ws is not None:
-        register_ws(app, services)
+    register_ws(app, services)  # the WebSocket of api.md §5 (/wss, /ws)
     return app
 
 
