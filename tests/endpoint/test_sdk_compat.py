@@ -36,7 +36,17 @@ from coordinator.persistence.records import FundLock
 from coordinator.settings import Settings
 from endpoint import eip712
 from endpoint.services import Services
-from tests.endpoint.wsutil import KEYS, ROOT, T0, Server, demo, open_store, seed
+from tests.endpoint.wsutil import (
+    ENGINES,
+    KEYS,
+    ROOT,
+    T0,
+    Server,
+    demo,
+    open_store,
+    pg_server,  # noqa: F401  (fixture)
+    seed,
+)
 
 SDK_PYTHON = ROOT / ".venv-sdk" / "bin" / "python"
 DRIVER = ROOT / "tests" / "endpoint" / "sdk_driver.py"
@@ -90,12 +100,9 @@ def ok(res: dict) -> Any:
     return res.get("payload")
 
 
-@pytest.fixture
-def venue(tmp_path):
-    class R:
-        param = "sqlite"
-
-    store = open_store(R, tmp_path)
+@pytest.fixture(params=ENGINES)
+def venue(request, tmp_path):
+    store = open_store(request, tmp_path)
     clock = ManualClock(T0)
     data = demo()
     data["orders"] = []
