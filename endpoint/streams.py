@@ -308,6 +308,7 @@ class Hub:
         self._contracts: dict[int, Contract] = {}
         self._currencies: dict[str, Currency] = {}
         self.failures = 0  # rounds that failed (store unavailable …); the hub keeps going
+        self._round_started = 0.0
 
     # -- control ----------------------------------------------------------------------------
     @property
@@ -366,6 +367,11 @@ class Hub:
         if not self._requests.empty():
             return
         poll = self.settings.ws_poll_seconds
+        # Coalesce: under a stream of commits (a NOTIFY each) rounds come at most every
+        # min(poll, 50 ms), each taking everything committed meanwhile.
+        rest = min(poll, 0.05) - (time.monotonic() - self._round_started)
+        if rest > 0:
+            self._stop.wait(rest)
         if waiter.listens:
             deadline = time.monotonic() + max(poll, 0.5)
             while not self._wake.is_set() and not self._stop.is_set():
@@ -389,6 +395,7 @@ class Hub:
 
     def round(self) -> int:
         """Serve book requests, then every event after the cursor; returns events handled."""
+        self._round_started = time.monotonic()
         if self.position is None:
             self._begin()
         handled = 0

@@ -41,7 +41,11 @@ def resting_orders(tx: Tx, contract_ids: Iterable[int]) -> list[RestingOrder]:
     ids = sorted(set(contract_ids))
     if not ids:
         return []
-    with_leg = select(t.order_legs.c.order_id).where(t.order_legs.c.contract_id.in_(ids))
+    # Driven from the live orders (the PK of order_legs starts with order_id; the legs of
+    # historical orders, which only grow, are never scanned).
+    with_leg = (select(t.order_legs.c.order_id)
+                .join(t.orders, t.orders.c.order_id == t.order_legs.c.order_id)
+                .where(t.order_legs.c.contract_id.in_(ids)))
     q = (select(t.orders.c.order_id, t.orders.c.pair, t.orders.c.total_net_price,
                 t.orders.c.packages, t.orders.c.filled_packages, t.order_legs.c.contract_id,
                 t.order_legs.c.side, t.order_legs.c.lots)
