@@ -20,7 +20,7 @@ from typing import Any
 from auction.book import BookError
 from auction.interchange import book_from_dict
 from auction.orders import Order, OrderStatus
-from auction.products import DEFAULT_CURRENCIES
+from auction.products import DEFAULT_CURRENCIES, Contract
 from auction.units import PrecisionError, parse_decimal
 from coordinator.admission import Admission, Rejection, admit
 from coordinator.clock import Clock
@@ -136,7 +136,8 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
 def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading: timedelta,
                  client_order_ids: Sequence[int] | None = None,
                  gtd_ms: Sequence[int | None] | None = None, keep_rejected: bool = True,
-                 extra_events: Sequence[Event] = ()) -> Admission:
+                 extra_events: Sequence[Event] = (),
+                 contracts: Mapping[int, Contract] | None = None) -> Admission:
     """The one way orders enter the store (``ccp orders import`` and the client API).
 
     Inside the caller's write transaction: serialise with every other intake (PostgreSQL:
@@ -151,6 +152,7 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     :func:`~coordinator.persistence.clientapi.next_order_ids`): one per order; an id its client
     used before (in the store or earlier in the request) is rejected ``DUPLICATE_ORDER_ID``,
     unstored. ``gtd_ms``: per order, the expiry of a GOOD_TILL_DATE order (epoch ms).
+    ``contracts``: the listed contracts when the caller holds them current (else read here).
     """
     lock_intake(tx)
     orders = list(orders)
@@ -174,10 +176,15 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
         orders = kept
     clients = {o.client_id for o in orders}
     balances = tx.fund_locks(clients)
-    existing = tx.order_exists(o.order_id for o in orders)
-    adm = admit(orders, contracts=tx.contracts(), currencies=tx.currencies(), balances=balances,
-                live=tx.live_orders(client_ids=clients), existing_ids=existing, now_ms=now_ms,
-                end_of_trading=end_of_trading)
+    # Venue ids (client API) are fresh by construction under the intake lock.
+    existing = set() if client_order_ids is not None else tx.order_exists(
+        o.order_id for o in orders)
+    # The funds check needs the stored fund values only: orderValue already holds the lock of
+    # every live order, so the live orders themselves are not read (a client with thousands
+    # of resting orders would otherwise pay for all of them on every new one).
+    adm = admit(orders, contracts=tx.contracts() if contracts is None else contracts,
+                currencies=tx.currencies(), balances=balances, live=(), existing_ids=existing,
+                now_ms=now_ms, end_of_trading=end_of_trading)
     stored = adm.orders
     history = adm.history
     if coids or gtd:

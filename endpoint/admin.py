@@ -165,7 +165,8 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
                 lot_units = to_units(lot, qc.precision, "lotSize")
             except PrecisionError as e:
                 raise ApiError("INVALID_ORDER_QTY_PRECISION", str(e)) from None
-            repo.set_tick_lot(tx, contract_id, num_units(tx, c, tick, "tickSize"), lot_units)
+            repo.set_tick_lot(tx, contract_id, num_units(tx, c, tick, "tickSize"), lot_units,
+                              clock.now_ms())
             gone = repo.delisted(tx)
         return ok(contract_row(new, gone))
 

@@ -292,9 +292,11 @@ def create_app(services: Services) -> Any:
 
     # ---- §3 orders -----------------------------------------------------------------------
 
+    cache = ords.ReferenceCache()
+
     def reference() -> tuple[dict, dict]:
         with store.read() as tx:
-            return tx.contracts(), dict(tx.currencies())
+            return cache.get(tx)
 
     def parse(body: m.OrderIn, who: Caller, contracts, currencies, *,
               check_address: bool = True) -> ords.WireOrder:
@@ -309,7 +311,7 @@ def create_app(services: Services) -> Any:
         contracts, currencies = reference()
         w = parse(body, who, contracts, currencies)
         ords.verify_signature(settings, w, who.address)
-        out = ords.submit(store, settings, [w], now(), all_or_nothing=True)[0]
+        out = ords.submit(store, settings, [w], now(), all_or_nothing=True, cache=cache)[0]
         return ok({"clientOrderId": out.client_order_id, "orderId": out.order_id,
                    "orderStatus": out.status}, clientOrderId=out.client_order_id)
 
@@ -341,7 +343,8 @@ def create_app(services: Services) -> Any:
             except ApiError as e:
                 results.setdefault(key, e.code)
         if good:
-            for out in ords.submit(store, settings, good, now(), all_or_nothing=False):
+            for out in ords.submit(store, settings, good, now(), all_or_nothing=False,
+                                   cache=cache):
                 results.setdefault(str(out.client_order_id), out.code)
         return ok(results)
 

@@ -10,6 +10,7 @@ answered exactly like an id that does not exist.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -33,6 +34,27 @@ from endpoint.wire import dec, qty_currency, signed_text, units
 
 MAX_CLIENT_ORDER_ID = 2**63
 CANCEL_REASON = "CLIENT_CANCEL"
+
+
+class ReferenceCache:
+    """The listed contracts and currencies, read again only when
+    :func:`~coordinator.persistence.clientapi.reference_fingerprint` changes (building every
+    contract on each order was a tenth of the intake time)."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value: tuple[dict[int, Contract], dict[str, Currency]] = ({}, {})
+        self._lock = threading.Lock()
+
+    def get(self, tx) -> tuple[dict[int, Contract], dict[str, Currency]]:
+        key = repo.reference_fingerprint(tx)
+        with self._lock:
+            if key == self._key:
+                return self._value
+        value = (tx.contracts(), dict(tx.currencies()))
+        with self._lock:
+            self._key, self._value = key, value
+        return value
 
 
 @dataclass(frozen=True)
@@ -167,7 +189,7 @@ class Outcome:
 
 
 def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms: int,
-           *, all_or_nothing: bool) -> list[Outcome]:
+           *, all_or_nothing: bool, cache: ReferenceCache | None = None) -> list[Outcome]:
     """Admit ``orders`` (verified) in one transaction. ``all_or_nothing`` (newOrder): any
     rejection rolls everything back and raises it."""
     eot = timedelta(hours=settings.end_of_trading_hours)
@@ -203,7 +225,8 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
         placed = [replace(w.order, order_id=oid) for w, oid in zip(todo, ids, strict=True)]
         adm = admit_orders(tx, placed, now_ms=now_ms, end_of_trading=eot,
                            client_order_ids=[w.client_order_id for w in todo],
-                           gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False)
+                           gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
+                           contracts=None if cache is None else cache.get(tx)[0])
         if all_or_nothing and adm.rejections:
             r = adm.rejections[0]
             raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))

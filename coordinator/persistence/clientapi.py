@@ -175,9 +175,11 @@ def set_reference(tx: Tx, contract_id: int, now_ms: int, *, price: int | None = 
         t.reference_prices.c.contract_id == contract_id).values(**values))
 
 
-def set_tick_lot(tx: Tx, contract_id: int, tick_units: int, lot_units: int) -> None:
+def set_tick_lot(tx: Tx, contract_id: int, tick_units: int, lot_units: int,
+                 now_ms: int) -> None:
     tx.conn.execute(t.contracts.update().where(t.contracts.c.contract_id == contract_id)
                     .values(tick_size=tick_units, lot_size=lot_units))
+    set_reference(tx, contract_id, now_ms)  # the change shows in reference_fingerprint
 
 
 def contract_in_use(tx: Tx, contract_id: int) -> bool:
@@ -225,3 +227,14 @@ def movements_of(tx: Tx, client_id: int, origin: str) -> list[tuple[str, int, in
          .order_by(t.cash_movements.c.id))
     return [(r.pair, r.origin_id, r.underlying_amount, r.strike_amount)
             for r in tx.conn.execute(q)]
+
+
+def reference_fingerprint(tx: Tx) -> tuple:
+    """Changes whenever a currency or contract is added or a contract's terms, reference price
+    or band change (the tick/lot update touches ``reference_prices.updated_ms`` too)."""
+    return tuple(tx.conn.execute(select(
+        select(func.count()).select_from(t.currencies).scalar_subquery(),
+        select(func.count()).select_from(t.contracts).scalar_subquery(),
+        select(func.max(t.contracts.c.listed_ms)).scalar_subquery(),
+        select(func.max(t.reference_prices.c.updated_ms)).scalar_subquery(),
+        select(func.count()).select_from(t.reference_prices).scalar_subquery())).one())
