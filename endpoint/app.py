@@ -240,6 +240,13 @@ def create_app(services: Services) -> Any:
         except (ValueError, UnicodeDecodeError) as e:
             raise ApiError("INVALID_REQUEST_DATA", f"body is not JSON: {e}") from None
 
+    def committed() -> None:
+        """Events were committed in this process: wake the WebSocket hub (no poll delay)."""
+        fanout = getattr(app.state, "ws", None)
+        hub = getattr(fanout, "hub", None)
+        if hub is not None:
+            hub.wake()
+
     Session = Annotated[Caller, Depends(caller)]
     Public = [Depends(anonymous)]
 
@@ -293,6 +300,9 @@ def create_app(services: Services) -> Any:
     # ---- §3 orders -----------------------------------------------------------------------
 
     cache = ords.ReferenceCache()
+    intake = ords.GroupCommit(store, settings, clock, cache)
+    app.state.intake = intake
+    app.router.on_shutdown.append(intake.stop)
 
     def reference() -> tuple[dict, dict]:
         with store.read() as tx:
@@ -311,7 +321,10 @@ def create_app(services: Services) -> Any:
         contracts, currencies = reference()
         w = parse(body, who, contracts, currencies)
         ords.verify_signature(settings, w, who.address)
-        out = ords.submit(store, settings, [w], now(), all_or_nothing=True, cache=cache)[0]
+        out = intake.submit([w])[0]
+        committed()
+        if out.code != "OK":
+            raise ApiError(out.code, out.details)
         return ok({"clientOrderId": out.client_order_id, "orderId": out.order_id,
                    "orderStatus": out.status}, clientOrderId=out.client_order_id)
 
@@ -343,14 +356,15 @@ def create_app(services: Services) -> Any:
             except ApiError as e:
                 results.setdefault(key, e.code)
         if good:
-            for out in ords.submit(store, settings, good, now(), all_or_nothing=False,
-                                   cache=cache):
+            for out in intake.submit(good):
                 results.setdefault(str(out.client_order_id), out.code)
+            committed()
         return ok(results)
 
     @app.post(f"{CL}/orderCancel", response_model=m.Ok[m.OrderOut], tags=["orders"])
     def order_cancel(body: Annotated[m.ClientOrderIdIn, Body()], who: Session) -> Any:
         so = ords.cancel(store, who.client_id, body.clientOrderId, now())
+        committed()
         contracts, currencies = reference()
         return ok(ords.order_out(so, contracts, currencies))
 
@@ -367,6 +381,7 @@ def create_app(services: Services) -> Any:
             return contains.lower() in text.lower()
 
         done = ords.cancel_all(store, who.client_id, now(), keep)
+        committed()
         return ok([ords.order_out(so, contracts, currencies) for so in done])
 
     @app.post(f"{CL}/orderStatus", response_model=m.Ok[m.OrderOut], tags=["orders"])

@@ -341,3 +341,43 @@ def test_import_and_api_share_the_admission_path(venue):
     assert (imported.lock_underlying, imported.lock_numeraire) == (api.lock_underlying,
                                                                    api.lock_numeraire)
     assert api.lock_numeraire == 60_000 * 10**4 - 0  # SELL put K=60,000 locks K
+
+
+def test_concurrent_orders_are_admitted_as_one_after_the_other(venue):
+    """Requests in flight together share commits (group commit) but are admitted exactly as
+    sequential requests would be: every order once, funds locked to the unit, duplicates
+    refused, and a client's funds never over-committed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from coordinator.persistence.records import FundLock
+
+    with venue.store.write() as tx:  # client 3 can afford exactly 10 orders of 2,000 USDC
+        tx.put_fund_locks([FundLock(3, "USDC", 20_000 * 10**4)], NOW)
+    traders = [venue.trader(n) for n in (1, 2, 3)]
+    for t in traders:
+        _ok(t.login())
+    bodies = [(t, t.order_body(1000 + i, [(1, "BUY", "1.00")], "2000")) for t in traders
+              for i in range(16)]
+    bodies += [(traders[0], bodies[0][1])] * 4  # the same order again, concurrently
+
+    def send(tb):
+        t, body = tb
+        return t.client_id, body["clientOrderId"], t.post("clientapi/newOrder", body).json()
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(send, bodies))
+    codes = {}
+    for cid, coid, r in results:
+        codes.setdefault((cid, coid), []).append(r["result"])
+    assert sorted(codes[(1, 1000)]) == ["DUPLICATE_ORDER_ID"] * 4 + ["OK"]
+    assert all(v == ["OK"] for k, v in codes.items() if k[0] == 2)
+    assert sum(v == ["OK"] for k, v in codes.items() if k[0] == 3) == 10
+    assert sum(v == ["INSUFFICIENT_FUNDS"] for k, v in codes.items() if k[0] == 3) == 6
+    with venue.store.read() as tx:
+        live = tx.live_orders()
+        funds = tx.fund_locks()
+    assert len(live) == 16 + 16 + 10
+    assert len({so.order_id for so in live}) == len(live)
+    for client in (1, 2, 3):
+        mine = [so for so in live if so.client_id == client]
+        assert funds[(client, "USDC")].order_value == sum(so.lock_numeraire for so in mine)
