@@ -44,7 +44,6 @@ from tests.endpoint.wsutil import (
     Server,
     demo,
     open_store,
-    pg_server,  # noqa: F401  (fixture)
     seed,
 )
 

@@ -28,7 +28,6 @@ from tests.endpoint.wsutil import (
     client_frame,
     free_port,
     open_store,
-    pg_server,  # noqa: F401  (fixture)
     raw_upgrade,
     read_frame,
     read_http_head,
@@ -401,7 +400,7 @@ def test_slow_consumer_is_told_to_reconnect_and_never_slows_the_others(sqlite_st
 
 
 @pytest.mark.postgres
-def test_another_process_wakes_the_hub_by_notify(pg_server, tmp_path, clock):  # noqa: F811
+def test_another_process_wakes_the_hub_by_notify(pg_server, tmp_path, clock):
     """The server runs in its own process and would poll only every 30 s: an event committed
     by this process reaches its socket at once, by PostgreSQL NOTIFY."""
     class R:

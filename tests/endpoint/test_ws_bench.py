@@ -29,7 +29,6 @@ from tests.endpoint.wsutil import (
     T0,
     free_port,
     open_store,
-    pg_server,  # noqa: F401  (fixture)
     seed,
 )
 

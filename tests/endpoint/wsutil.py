@@ -31,7 +31,6 @@ from coordinator.settings import Settings
 from endpoint import auth, eip712
 from endpoint.services import Services
 from endpoint.ws import register_ws, uvicorn_config
-from tests.pg import PgServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scenarios" / "demo.json"
@@ -51,20 +50,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    try:
-        server = PgServer.start()
-    except Exception as e:  # never a skip: CI installs PostgreSQL
-        pytest.fail(f"cannot start the throwaway PostgreSQL server: {e}", pytrace=False)
-    yield server
-    server.stop()
-
-
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def open_store(request, tmp_path) -> Store:
+    """A store with the current schema on ``request.param``'s engine (PostgreSQL: a database of
+    the session's throwaway server, the ``pg_server`` fixture of ``tests/endpoint/conftest``)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ccp.sqlite3'}"
     else:
