@@ -12,6 +12,7 @@ status, and the operations the venue supplies (expiry fixing, keepers, alerts, s
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -143,8 +144,6 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
             raise ApiError("INVALID_ORDER_PRICE_PRECISION", str(e)) from None
 
     def check(c: Contract, **changes: Any) -> Contract:
-        from dataclasses import replace
-
         try:
             return replace(c, **changes)
         except ValueError as e:

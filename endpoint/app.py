@@ -19,9 +19,11 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
+from eth_utils import to_checksum_address
 from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -30,11 +32,13 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from auction.orders import Side
 from coordinator.persistence import Conflict, NotFound, StoreError, StoreUnavailable
 from coordinator.persistence import clientapi as repo
 from endpoint import auth, views
 from endpoint import models as m
 from endpoint import orders as ords
+from endpoint.admin import admin_router
 from endpoint.errors import ApiError
 from endpoint.ratelimit import RateLimiter
 from endpoint.services import Services
@@ -42,7 +46,7 @@ from endpoint.wire import expiry_in, expiry_out, units
 from endpoint.ws import register_ws
 from validator.collateral.funds import Balance, FundsState, LiveOrder
 from validator.collateral.locks import order_lock
-from validator.collateral.lockup import lockup_of
+from validator.collateral.lockup import exposures, lockup_of
 from validator.collateral.positions import Positions, bucket_of
 from validator.collateral.pretrade import LegRequest, TradeRequest, validate_trade
 
@@ -591,7 +595,6 @@ def create_app(services: Services) -> Any:
         keys = {bucket_of(who.client_id, contracts[leg.contract_id])
                 for o in orders for leg in o.legs}
         und_amt = num_amt = Decimal(0)
-        from validator.collateral.lockup import exposures
         for key in keys:
             b = lockup_of(exposures(before.bucket(key, contracts)), key.pair, currencies)
             a = lockup_of(exposures(after.bucket(key, contracts)), key.pair, currencies)
@@ -639,7 +642,6 @@ def create_app(services: Services) -> Any:
             contracts = tx.contracts()
             currencies = dict(tx.currencies())
             held = Positions(dict(tx.position_states([who.client_id])))
-        from validator.collateral.lockup import exposures
         out = []
         for key in sorted(held.buckets(contracts)):
             if currencyPair and key.pair != currencyPair:
@@ -652,10 +654,6 @@ def create_app(services: Services) -> Any:
 
     @app.post(f"{CL}/validateTrade", response_model=m.Ok[m.ValidateTradeOut], tags=["what-if"])
     def validate_trade_route(body: Annotated[m.OrderIn, Body()], who: Session) -> Any:
-        from datetime import UTC, datetime, timedelta
-
-        from auction.orders import Side
-
         legs = []
         for leg in body.legs:
             if leg.side not in ("BUY", "SELL"):
@@ -801,8 +799,6 @@ def create_app(services: Services) -> Any:
 
     # ---- §7 administration ---------------------------------------------------------------
 
-    from endpoint.admin import admin_router
-
     app.include_router(admin_router(services, next_auction_ms), prefix=f"{API}/admin")
 
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
@@ -827,29 +823,22 @@ def create_app(services: Services) -> Any:
 
 
 def _checksum(address: str) -> str:
-    from eth_utils import to_checksum_address
-
     try:
         return to_checksum_address(address)
     except ValueError:
         return address
 
 
-def _day_ms(day) -> int:
-    from datetime import UTC, datetime, time
-
+def _day_ms(day: date) -> int:
     return int(datetime.combine(day, time(0), tzinfo=UTC).timestamp() * 1000)
 
 
 def _date_ms(yyyymmdd: int) -> int:
-    from datetime import datetime
-
     return _day_ms(datetime.strptime(str(yyyymmdd), "%Y%m%d").date())
 
 
-def _order_or_none(tx, order_id: int):
+def _order_or_none(tx: Any, order_id: int) -> Any:
     try:
         return tx.order(order_id)
     except NotFound:
         return None
-

@@ -43,15 +43,19 @@ class ReferenceCache:
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        self._value: tuple[dict[int, Contract], dict[str, Currency]] = ({}, {})
+        self._value: tuple[dict[int, Contract], dict[str, Currency], set[int]] = ({}, {}, set())
         self._lock = threading.Lock()
 
     def get(self, tx) -> tuple[dict[int, Contract], dict[str, Currency]]:
+        return self.get_all(tx)[:2]
+
+    def get_all(self, tx) -> tuple[dict[int, Contract], dict[str, Currency], set[int]]:
+        """(contracts, currencies, delisted contract ids)."""
         key = repo.reference_fingerprint(tx)
         with self._lock:
             if key == self._key:
                 return self._value
-        value = (tx.contracts(), dict(tx.currencies()))
+        value = (tx.contracts(), dict(tx.currencies()), repo.delisted(tx))
         with self._lock:
             self._key, self._value = key, value
         return value
@@ -152,6 +156,11 @@ def parse_order(body: OrderIn, *, client_id: int, address: str | None,
     return WireOrder(order, coid, gtd, typed_for, body.signature, bool(body.reduceOnly))
 
 
+#: Per address, the dialect (index into :func:`endpoint.auth.domains`) its last valid order
+#: signature used: tried first, so a client of either dialect costs one key recovery.
+_LAST_DIALECT: dict[str, int] = {}
+
+
 def verify_signature(settings: Settings, w: WireOrder, address: str) -> None:
     if not w.signature:
         raise ApiError("INVALID_SIGNATURE", "signature missing")
@@ -159,9 +168,15 @@ def verify_signature(settings: Settings, w: WireOrder, address: str) -> None:
         eip712.parse_signature(w.signature)
     except eip712.SignatureError as e:
         raise ApiError("INVALID_SIGNATURE", str(e)) from None
-    for domain in domains(settings):
+    both = domains(settings)
+    first = _LAST_DIALECT.get(address, 0)
+    for i in (first, 1 - first):
         try:
-            if eip712.recover(w.typed_for(domain), w.signature) == address:
+            if eip712.recover(w.typed_for(both[i]), w.signature) == address:
+                if i != first:
+                    if len(_LAST_DIALECT) > 100_000:
+                        _LAST_DIALECT.clear()
+                    _LAST_DIALECT[address] = i
                 return
         except ValueError:  # SignatureError, or a field the typed data cannot carry
             continue
@@ -208,7 +223,8 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
                 else:
                     kept.append(w)
             todo = kept
-        delisted = repo.delisted(tx)
+        ref = None if cache is None else cache.get_all(tx)
+        delisted = repo.delisted(tx) if ref is None else ref[2]
         kept = []
         for w in todo:
             gone = [leg.contract_id for leg in w.order.legs if leg.contract_id in delisted]
@@ -226,7 +242,7 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
         adm = admit_orders(tx, placed, now_ms=now_ms, end_of_trading=eot,
                            client_order_ids=[w.client_order_id for w in todo],
                            gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
-                           contracts=None if cache is None else cache.get(tx)[0])
+                           contracts=None if ref is None else ref[0])
         if all_or_nothing and adm.rejections:
             r = adm.rejections[0]
             raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, or_, select, text, union_all
 
 from coordinator.persistence import tables as t
 from coordinator.persistence.records import StoredOrder
@@ -27,14 +27,19 @@ SCHEDULE_CADENCE_MS = "schedule.cadence_ms"  # missing: the settings' cadence
 
 
 def lock_intake(tx: Tx) -> None:
-    if tx.conn.dialect.name == "postgresql":
+    """Take the intake lock for the rest of the transaction (once per transaction)."""
+    if tx.conn.dialect.name == "postgresql" and not getattr(tx, "_intake_locked", False):
         tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INTAKE_LOCK})
+        tx._intake_locked = True  # type: ignore[attr-defined]
 
 
 def next_order_ids(tx: Tx, n: int) -> list[int]:
     """``n`` venue order ids above every stored one (call under :func:`lock_intake`)."""
-    top = max(tx.conn.scalar(select(func.coalesce(func.max(t.orders.c.order_id), 0))),
-              tx.conn.scalar(select(func.coalesce(func.max(t.historical_orders.c.order_id), 0))))
+    live, done = tx.conn.execute(select(
+        select(func.coalesce(func.max(t.orders.c.order_id), 0)).scalar_subquery(),
+        select(func.coalesce(func.max(t.historical_orders.c.order_id), 0)).scalar_subquery()
+    )).one()
+    top = max(live, done)
     return list(range(int(top) + 1, int(top) + 1 + n))
 
 
@@ -47,11 +52,12 @@ def client_order_ids_used(tx: Tx, keys: Iterable[tuple[int, int]]) -> set[tuple[
     by_client: dict[int, list[int]] = defaultdict(list)
     for c, coid in keys:
         by_client[c].append(coid)
+    parts = []
     for table in (t.orders, t.historical_orders):
         cond = or_(*(and_(table.c.client_id == c, table.c.client_order_id.in_(ids))
                      for c, ids in by_client.items()))
-        found |= {(int(r[0]), int(r[1])) for r in tx.conn.execute(
-            select(table.c.client_id, table.c.client_order_id).where(cond))}
+        parts.append(select(table.c.client_id, table.c.client_order_id).where(cond))
+    found |= {(int(r[0]), int(r[1])) for r in tx.conn.execute(union_all(*parts))}
     return found
 
 
@@ -230,11 +236,13 @@ def movements_of(tx: Tx, client_id: int, origin: str) -> list[tuple[str, int, in
 
 
 def reference_fingerprint(tx: Tx) -> tuple:
-    """Changes whenever a currency or contract is added or a contract's terms, reference price
-    or band change (the tick/lot update touches ``reference_prices.updated_ms`` too)."""
+    """Changes whenever a currency or contract is added, a contract's terms, reference price
+    or band change (the tick/lot update touches ``reference_prices.updated_ms`` too) or a
+    contract is delisted."""
     return tuple(tx.conn.execute(select(
         select(func.count()).select_from(t.currencies).scalar_subquery(),
         select(func.count()).select_from(t.contracts).scalar_subquery(),
         select(func.max(t.contracts.c.listed_ms)).scalar_subquery(),
         select(func.max(t.reference_prices.c.updated_ms)).scalar_subquery(),
-        select(func.count()).select_from(t.reference_prices).scalar_subquery())).one())
+        select(func.count()).select_from(t.reference_prices).scalar_subquery(),
+        select(func.count()).select_from(t.contract_delistings).scalar_subquery())).one())
