@@ -381,3 +381,28 @@ def test_concurrent_orders_are_admitted_as_one_after_the_other(venue):
     for client in (1, 2, 3):
         mine = [so for so in live if so.client_id == client]
         assert funds[(client, "USDC")].order_value == sum(so.lock_numeraire for so in mine)
+
+
+@pytest.fixture
+def ithaca_venue(tmp_path):
+    from tests.endpoint.conftest import make_venue
+
+    v = make_venue(f"sqlite:///{tmp_path / 'ithaca.sqlite3'}", api_wire_dialect="ithaca",
+                   api_https=True, api_chain_id=1337)
+    yield v
+    v.served.stop()
+    v.store.dispose()
+
+
+def test_ithaca_wire_dialect_secure_cookie_and_chain(ithaca_venue):
+    v = ithaca_venue
+    t = v.trader(1)
+    cl = _ok(t.post("clientapi/contractList"))["payload"]
+    assert {c["economics"]["expiry"] for c in cl} == {260327120}
+    assert _ok(t.post("clientapi/systemInfo"))["payload"]["chainId"] == 1337
+    # Elektro signatures verify for the configured chain only
+    r = t.login("elektro", 1)
+    assert r.json()["result"] == "INVALID_SIGNATURE"
+    r = t.login("elektro", 1337)
+    assert _ok(r)["payload"]["clientId"] == 1
+    assert "Secure" in r.headers["set-cookie"]
