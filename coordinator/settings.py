@@ -85,6 +85,38 @@ class Settings:
     * ``chain_mine_seconds`` — on a local dev chain only, mine an empty block this often
       (auto-mining nodes make blocks only for transactions, so confirmations would never come
       on an idle chain); 0 = never.
+    Client API (``endpoint``; api.md):
+
+    * ``api_admin_token`` — the bearer credential of the admin routes (``/api/v1/admin/…``);
+      empty: the admin API answers 401 to everyone.
+    * ``api_chain_id`` — the chainId of the Elektro EIP-712 domain (and of ``systemInfo`` when
+      the venue supplies no chain).
+    * ``api_domain_elektro`` / ``api_domain_ithaca`` / ``api_domain_version`` — the EIP-712
+      domain names of the two dialects and their version.
+    * ``api_wire_dialect`` — ``elektro`` (expiry ``yyyymmdd``) or ``ithaca`` (``yymmddHHM``):
+      the expiry format the venue writes; it reads both.
+    * ``api_nonce_seconds`` — a login nonce's lifetime; ``api_session_seconds`` — a session's.
+    * ``api_https`` — the venue is served behind https (the session cookie gets ``Secure``).
+    * ``api_max_body_bytes`` — the largest request body accepted.
+    * ``api_max_batch_orders`` — the most orders of one ``newOrders`` request.
+    * ``api_rate_per_client`` / ``api_rate_burst_client`` — per authenticated client: sustained
+      requests (orders count one each) per second and burst; ``api_rate_per_address`` /
+      ``api_rate_burst_address`` — the same per Ethereum address of the login calls, and per
+      remote address for calls without a session. Past them: ``RATE_LIMITED`` + ``Retry-After``.
+
+    WebSocket streams (``endpoint/ws.py``, ``endpoint/streams.py``; api.md §5):
+
+    * ``ws_queue_size`` — messages waiting for one socket; a consumer that falls this far
+      behind is told ``RECONNECT_REQUIRED`` and closed (the others never wait for it).
+    * ``ws_close_seconds`` — how long such a socket gets to take that message before it is cut.
+    * ``ws_heartbeat_seconds`` — a socket that was sent nothing for this long gets a
+      ``HEARTBEAT`` (the Python SDK drops a socket silent for 60 s; at most 30).
+    * ``ws_messages_per_second`` / ``ws_message_burst`` — what one socket may send (sustained
+      rate, burst); past them it gets an error and is closed.
+    * ``ws_max_subscriptions`` — book and trade-report subscriptions of one socket.
+    * ``ws_max_message_bytes`` — the largest message a client may send.
+    * ``ws_poll_seconds`` — how often the stream hub looks for new outbox events when nothing
+      wakes it (SQLite; PostgreSQL's NOTIFY wakes it at once).
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -142,6 +174,31 @@ class Settings:
     chain_max_log_range: int = 2_000
     chain_max_movements: int = 1_000
     chain_mine_seconds: float = 0.0
+    # --- endpoint (client API) ---
+    api_admin_token: str = ""
+    api_chain_id: int = 1
+    api_domain_elektro: str = "Elektro"
+    api_domain_ithaca: str = "Ithaca"
+    api_domain_version: str = "0.1"
+    api_wire_dialect: str = "elektro"
+    api_nonce_seconds: float = 300.0
+    api_session_seconds: float = 86400.0
+    api_https: bool = False
+    api_max_body_bytes: int = 1_000_000
+    api_max_batch_orders: int = 500
+    api_rate_per_client: float = 200.0
+    api_rate_burst_client: int = 1000
+    api_rate_per_address: float = 20.0
+    api_rate_burst_address: int = 100
+    # --- endpoint (WebSocket streams) ---
+    ws_queue_size: int = 2000
+    ws_close_seconds: float = 5.0
+    ws_heartbeat_seconds: float = 25.0
+    ws_messages_per_second: float = 20.0
+    ws_message_burst: int = 100
+    ws_max_subscriptions: int = 500
+    ws_max_message_bytes: int = 65536
+    ws_poll_seconds: float = 0.1
 
     def __post_init__(self) -> None:
         self._check_chain()
@@ -155,6 +212,24 @@ class Settings:
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise SettingsError(f"database_url must be a sqlite:// or postgresql:// URL, "
                                 f"got {self.database_url!r}")
+        for name in ("api_nonce_seconds", "api_session_seconds", "api_max_body_bytes",
+                     "api_max_batch_orders", "api_rate_per_client", "api_rate_burst_client",
+                     "api_rate_per_address", "api_rate_burst_address"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.api_wire_dialect not in ("elektro", "ithaca"):
+            raise SettingsError(f"api_wire_dialect must be elektro or ithaca, "
+                                f"got {self.api_wire_dialect!r}")
+        if self.api_chain_id < 0:
+            raise SettingsError("api_chain_id must not be negative")
+        for name in ("ws_queue_size", "ws_close_seconds", "ws_heartbeat_seconds",
+                     "ws_messages_per_second", "ws_message_burst", "ws_max_subscriptions",
+                     "ws_max_message_bytes", "ws_poll_seconds"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.ws_heartbeat_seconds > 30:
+            raise SettingsError(f"ws_heartbeat_seconds must be at most 30 (clients drop silent "
+                                f"sockets), got {self.ws_heartbeat_seconds}")
         object.__setattr__(self, "solver", dict(self.solver))
         self._check_background()
 
