@@ -22,6 +22,7 @@ from auction.interchange import contract_from_dict, contract_to_dict
 from auction.products import Contract, Currency, CurrencyPair
 from auction.units import PrecisionError
 from coordinator.persistence import clientapi as repo
+from coordinator.persistence.settlement import backlog
 from coordinator.persistence.store import to_units
 from endpoint import models as m
 from endpoint.errors import ApiError
@@ -246,7 +247,9 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
     def batch_out(b, settlement: dict[str, int]) -> dict[str, Any]:
         return {"batchId": b.batch_id, "status": b.status, "solveStatus": b.solve_status,
                 "orderCount": b.order_count, "fillCount": b.fill_count, "volume": b.volume,
-                "checkOk": b.check_ok, "startedMs": b.started_ms, "finishedMs": b.finished_ms,
+                "checkOk": b.check_ok, "violations": [str(v) for v in b.violations[:20]],
+                "timings": {k: float(v) for k, v in b.timings.items()},
+                "startedMs": b.started_ms, "finishedMs": b.finished_ms,
                 "settlement": settlement}
 
     @r.get("/batches", response_model=m.Ok[list[m.BatchOut]])
@@ -263,6 +266,15 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
                 raise ApiError("INVALID_REQUEST_DATA", f"no batch {batch_id}")
             summary = repo.settlement_summary(tx, [batch_id])
             return ok(batch_out(tx.batch(batch_id), summary.get(batch_id, {})))
+
+    @r.get("/settlement", response_model=m.Ok[m.SettlementOut])
+    def settlement() -> Any:
+        """The settlement queue: movements not yet sent, sent but not seen applied on chain,
+        and the keys of failed ones (operations resubmits or investigates those)."""
+        with store.read() as tx:
+            b = backlog(tx)
+        return ok({"unsent": b.unsent, "inFlight": b.in_flight, "failed": list(b.failed),
+                   "caughtUp": b.caught_up})
 
     # ---- operations (services.operations) ---------------------------------------------------
 

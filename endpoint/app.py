@@ -42,6 +42,7 @@ from endpoint.admin import admin_router
 from endpoint.errors import ApiError
 from endpoint.ratelimit import RateLimiter
 from endpoint.services import Services
+from endpoint.web import register_web
 from endpoint.wire import expiry_in, expiry_out, units
 from endpoint.ws import register_ws
 from validator.collateral.funds import Balance, FundsState, LiveOrder
@@ -819,6 +820,7 @@ def create_app(services: Services) -> Any:
     app.openapi = openapi  # type: ignore[method-assign]
 
     register_ws(app, services)  # the WebSocket of api.md §5 (/wss, /ws)
+    register_web(app, services)  # the web page at / (market, trader's desk, operator)
     return app
 
 

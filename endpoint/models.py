@@ -417,9 +417,18 @@ class BatchOut(Out):
     fillCount: int
     volume: int
     checkOk: bool | None
+    violations: list[str]  # the check's first violations (empty when it passed)
+    timings: dict[str, float]  # seconds per step (cut, solve, check, movements, persist, total)
     startedMs: int
     finishedMs: int
     settlement: dict[str, int]
+
+
+class SettlementOut(Out):
+    unsent: int
+    inFlight: int
+    failed: list[str]
+    caughtUp: bool
 
 
 class ExpiryRunIn(In):
