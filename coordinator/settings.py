@@ -16,8 +16,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from solver_models.params import ParamsError, SolverParams
+
 ENV_PREFIX = "CCP_"
 CONFIG_ENV = "CCP_CONFIG"
+MAX_SECONDS = 366 * 24 * 3600.0  # any duration setting: at most a year (finite, not NaN)
 
 
 class SettingsError(ValueError):
@@ -34,7 +37,9 @@ class Settings:
     * ``end_of_trading_hours`` — a contract stops trading this long before its expiry.
     * ``lease_seconds`` — how long the coordinator's lease lasts without renewal.
     * ``lease_wait`` — a second coordinator waits for the lease (true) or exits (false).
-    * ``solver`` — solver parameters (``SolverParams`` keys), recorded with every batch.
+    * ``solver`` — solver parameters (``SolverParams`` keys, ``highs_options`` included),
+      recorded with every batch; checked when the settings load (an unknown key or a bad value
+      is a ``SettingsError`` naming the key and the file).
     * ``check_replication`` / ``check_bands`` — options of the independent check.
     * ``apply_retries`` — how often an auction is re-cut when its book changed under it.
     * ``outbox_poll_seconds`` — how often a publisher without LISTEN/NOTIFY polls.
@@ -53,16 +58,30 @@ class Settings:
 
     def __post_init__(self) -> None:
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
-            if not getattr(self, name) > 0:
-                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.end_of_trading_hours < 0:
-            raise SettingsError("end_of_trading_hours must not be negative")
+            if not 0 < getattr(self, name) <= MAX_SECONDS:
+                raise SettingsError(f"{name} must be positive and at most {MAX_SECONDS:g}, "
+                                    f"got {getattr(self, name)}")
+        if not 0 <= self.end_of_trading_hours <= MAX_SECONDS / 3600:
+            raise SettingsError(f"end_of_trading_hours must be in [0, {MAX_SECONDS / 3600:g}], "
+                                f"got {self.end_of_trading_hours}")
         if self.apply_retries < 0:
             raise SettingsError("apply_retries must not be negative")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise SettingsError(f"database_url must be a sqlite:// or postgresql:// URL, "
                                 f"got {self.database_url!r}")
+        if not isinstance(self.solver, Mapping):
+            raise SettingsError(f"solver: expected a table of solver parameters, "
+                                f"got {self.solver!r}")
         object.__setattr__(self, "solver", dict(self.solver))
+        try:  # checked when the settings load, not when the first auction runs
+            SolverParams.from_dict(self.solver)
+        except ParamsError as e:
+            raise SettingsError(f"solver: {e}") from None
+
+    @property
+    def solver_params(self) -> SolverParams:
+        """The ``solver`` table as checked parameters (it was checked when loading)."""
+        return SolverParams.from_dict(self.solver)
 
     @property
     def cadence_ms(self) -> int:
@@ -103,7 +122,7 @@ def _coerce(name: str, value: Any, typ: str, source: str) -> Any:
             if isinstance(value, float) and not value.is_integer():
                 raise bad
             return int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise bad from None
     if typ == "float":
         if isinstance(value, bool):
@@ -134,7 +153,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise SettingsError(f"{p}: cannot read config file: {e.strerror}") from None
     try:
         data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text.decode())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # JSON/TOML syntax, not UTF-8, huge numbers
         raise SettingsError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}") \
             from None
     if not isinstance(data, dict):

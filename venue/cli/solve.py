@@ -21,7 +21,7 @@ from auction.result import ClearingResult, surplus, volume
 from auction.units import fmt
 from coordinator.scenarios import Scenario, ScenarioError, load_scenario
 from solver_models.params import ParamsError, SolverParams
-from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError, problems_text
 
 
 def register(subparsers: Any) -> None:
@@ -74,7 +74,7 @@ def load(path: Path) -> Scenario:
     try:
         return load_scenario(path)
     except ScenarioError as e:
-        raise UsageError(f"bad scenario\n{e}") from None
+        raise UsageError("bad scenario\n" + problems_text(e.problems, f"{e.file}: ")) from None
 
 
 def effective_params(scenario: Scenario, sets: Sequence[str]) -> SolverParams:
