@@ -169,6 +169,11 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
     problems = _Problems()
     if not problems.keys("book", data, _BOOK_KEYS, {"contracts", "orders"}):
         raise BookError(problems.items)
+    for name in ("contracts", "orders"):
+        if not isinstance(data[name] or [], list):
+            problems.add(name, f"expected a list, got {type(data[name]).__name__}")
+    if problems.items:
+        raise BookError(problems.items)
     contracts: dict[int, Contract] = {}
     for i, c in enumerate(data["contracts"] or []):
         path = f"contracts[{i}]"
@@ -183,6 +188,15 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
             problems.add(path, f"duplicate contractId {contract.contract_id}")
             continue
         contracts[contract.contract_id] = contract
+    # a contract with its own problem is not "unknown" to the orders on it: say it once
+    broken = set()
+    known = {str(k) for k in contracts}
+    for c in data["contracts"] or []:
+        cid = c.get("contractId") if isinstance(c, Mapping) else None
+        if isinstance(cid, int | str) and not isinstance(cid, bool) \
+                and str(cid).strip() not in known:
+            broken.add(f"unknown contract {str(cid).strip()}")
+    shown = len(problems.items)
     orders: list[Order] = []
     for i, o in enumerate(data["orders"] or []):
         path = f"orders[{i}]"
@@ -190,6 +204,9 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
             order = _order_from_dict(o, contracts, path, problems)
             if order is not None:
                 orders.append(order)
+    if broken:
+        problems.items[shown:] = [p for p in problems.items[shown:]
+                                  if p.split(": ", 1)[-1] not in broken]
     params = data.get("params") or {}
     if not isinstance(params, Mapping):
         problems.add("params", "expected an object")
@@ -254,13 +271,18 @@ def result_from_dict(book: Book, data: Mapping[str, Any]) -> ClearingResult:
     for key, value in (data.get("prices") or {}).items():
         try:
             cid = _int(key, "contractId")
+            if cid not in book.contracts:
+                raise ValueError(f"no contract {cid} in the book")
             prices[cid] = book.contracts[cid].ticks(parse_decimal(value, "price"))
-        except (ValueError, KeyError) as e:
-            problems.add(f"prices.{key}", str(e) or "unknown contract")
+        except ValueError as e:
+            problems.add(f"prices.{key}", str(e))
     fills: list[Fill] = []
     for i, f in enumerate(data.get("fills") or []):
         try:
-            order = book.order(_int(f["orderId"], "orderId"))
+            oid = _int(f["orderId"], "orderId")
+            if oid not in book._by_id:
+                raise ValueError(f"no order {oid} in the book")
+            order = book.order(oid)
             lots = {int(leg["contractId"]): book.contracts[int(leg["contractId"])].lots(
                 parse_decimal(leg["quantity"], "quantity")) for leg in f["legs"]}
             packages = {lots[leg.contract_id] // abs(a) for a, leg in
@@ -269,8 +291,10 @@ def result_from_dict(book: Book, data: Mapping[str, Any]) -> ClearingResult:
                                          zip(order.ratios, order.legs, strict=True)):
                 raise ValueError("leg quantities are not one whole number of packages")
             fills.append(Fill(order.order_id, packages.pop()))
-        except (ValueError, KeyError) as e:
+        except ValueError as e:
             problems.add(f"fills[{i}]", str(e))
+        except KeyError as e:
+            problems.add(f"fills[{i}]", f"missing field or leg {e}")
     if problems.items:
         raise BookError(problems.items)
     return ClearingResult(prices, tuple(fills), frozenset(data.get("uncleared") or ()))
