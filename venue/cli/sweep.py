@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
               f"{len(tasks) // max(1, len(scenarios) * args.repeat)} combination(s) × "
               f"{args.repeat} repeat(s)")
         if len(summary):
-            print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            print(summary_text(summary))
         for _, r in errors.iterrows():
             print(f"error: {r['scenario']} {dict((k, r[k]) for k in grid)}: {r['error']}")
         if len(failed_checks):
@@ -223,6 +223,18 @@ def run(args: argparse.Namespace) -> int:
         for p in plots:
             print(f"plot       {p}")
     return EXIT_VIOLATION if len(errors) or len(failed_checks) else EXIT_OK
+
+
+def summary_text(summary: Any) -> str:
+    """The summary table: counts and lots (medians of integers) as integers when whole,
+    seconds to four significant digits."""
+    out = summary.copy()
+    for column in out.columns:
+        if column == "median_s" or out[column].dtype.kind != "f":
+            continue
+        if out[column].dropna().map(float.is_integer).all():
+            out[column] = out[column].astype("Int64")
+    return out.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
 def _to_parquet(table: Any, path: Path) -> None:
