@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("auction", help="run auctions: run-once, loop")
     sub = p.add_subparsers(dest="auction_command", required=True, metavar="ACTION")
     once = sub.add_parser("run-once", help="cut the book now and run one auction")
-    once.add_argument("--json", action="store_true")
+    once.add_argument("--json", action="store_true",
+                      help="print the auction's report as one JSON object (batch id, status, "
+                           "orders, fills, volume, violations, timings)")
     add_now_option(once)
     add_settings_options(once)
     once.set_defaults(handler=store_errors(_run_once))

@@ -17,15 +17,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="batch_command", required=True, metavar="ACTION")
     show = sub.add_parser("show", help="prices, fills, movements and timings of a batch")
     show.add_argument("batch_id", metavar="ID", help="batch id (cut-off, epoch ms) or 'last'")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true",
+                      help="print the whole batch as JSON (every price, fill and movement)")
     add_settings_options(show)
     show.set_defaults(handler=store_errors(_show))
     ls = sub.add_parser("list", help="the most recent batches")
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--limit", type=int, default=20, metavar="N",
+                    help="how many batches to list, newest first (default 20)")
     add_settings_options(ls)
     ls.set_defaults(handler=store_errors(_list))
     rp = sub.add_parser("replay", help="re-solve a stored cut book; exit 1 unless identical")
-    rp.add_argument("batch_id", metavar="ID")
+    rp.add_argument("batch_id", metavar="ID",
+                    help="batch id (cut-off, epoch ms) or 'last'")
     add_settings_options(rp)
     rp.set_defaults(handler=store_errors(_replay))
 
