@@ -148,11 +148,13 @@ def _coerce(name: str, value: Any, typ: str, source: str) -> Any:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        text = p.read_bytes()
+        text = p.read_bytes().decode("utf-8")
     except OSError as e:
         raise SettingsError(f"{p}: cannot read config file: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise SettingsError(f"{p}: not a text file (not UTF-8: byte {e.start})") from None
     try:
-        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text.decode())
+        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
     except (ValueError, RecursionError) as e:  # JSON/TOML syntax, not UTF-8, huge numbers
         raise SettingsError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}") \
             from None

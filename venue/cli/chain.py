@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     d.set_defaults(handler=_deploy)
 
     f = sub.add_parser("faucet", help="mint test tokens to an address (local chains)")
-    f.add_argument("address")
+    f.add_argument("address", help="the address to fund (0x and 40 hex digits)")
     f.add_argument("amount", help="in token units, e.g. 1000 or 0.5")
     f.add_argument("token", help="symbol from the deployment file, or a token address")
     f.add_argument("--rpc", metavar="URL", help="JSON-RPC node of a local chain (required)")

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="orders_command", required=True, metavar="ACTION")
     imp = sub.add_parser("import", help="admit the orders of a book file (admission rules and "
                                         "locks as through the API)")
-    imp.add_argument("book", metavar="BOOK.json")
+    imp.add_argument("book", metavar="BOOK.json",
+                     help="a book file (interchange format, optional \"funds\")")
     imp.add_argument("--credit", metavar="CUR=AMOUNT", action="append", default=[],
                      help="give every client of the file this balance where the store has "
                           "none (repeatable)")

@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
                     "row per run), print a summary and draw plots. Keys are solver parameters "
                     "(or highs.<option>), or recipe.<field> for generated scenarios. "
                     "Exit 0 ok, 1 a run failed or a check failed, 2 bad input.")
-    p.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO")
+    p.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO",
+                   help="scenario files (books, YAML books or recipes) to sweep")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a swept key and its values (repeatable; the grid is their product)")
     p.add_argument("--repeat", type=int, default=1, metavar="R",
