@@ -143,20 +143,9 @@ def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list
     """Every rule the book breaks, as messages naming the order or contract and the rule."""
     problems: list[str] = []
     scale, lot_value = lot_values(contracts)
-    # the range of amounts (auction.units): money on this book's scale and quantities on the
-    # scale of its finest lot are held as 64-bit integers by the matcher
-    qty_scale = 10 ** max((_places(c.lot_size) for c in contracts.values()), default=0)
-    max_lots: dict[int, int] = {}
     for cid, c in contracts.items():
         if cid != c.contract_id:
             problems.append(f"contract {cid}: keyed under a different id {c.contract_id}")
-        edge = max(abs(t) for t in c.band_ticks)
-        if lot_value[cid] * edge > MAX_UNITS:
-            problems.append(f"contract {cid}: one lot at the edge of its band is "
-                            f"{lot_value[cid] * edge} on the book's money scale 1/{scale}, "
-                            f"beyond the range of amounts ({MAX_UNITS}; tickSize {c.tick_size}, "
-                            f"lotSize {c.lot_size})")
-        max_lots[cid] = MAX_UNITS // int(Fraction(c.lot_size) * qty_scale)
     seen: set[int] = set()
     for o in orders:
         if o.order_id in seen:
@@ -167,11 +156,6 @@ def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list
         if unknown:
             problems.append(f"order {o.order_id}: unknown contract {unknown[0]}")
             continue
-        big = [leg.contract_id for leg in o.legs if leg.lots > max_lots[leg.contract_id]]
-        if big:
-            problems.append(f"order {o.order_id}: the quantity on contract {big[0]} is beyond "
-                            f"the range of amounts on the book's quantity scale 1/{qty_scale}")
-            continue
         pairs = {contracts[leg.contract_id].pair for leg in o.legs}
         if len(pairs) > 1:
             problems.append(f"order {o.order_id}: legs on more than one currency pair")
@@ -180,14 +164,40 @@ def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list
         q = o.packages
         step = _lattice(map(abs, o.ratios), (leg.contract_id for leg in o.legs), lot_value)
         num, den = o.total_net_price.as_integer_ratio()
-        if abs(num) * scale > MAX_UNITS * den:
-            problems.append(f"order {o.order_id}: totalNetPrice {o.total_net_price} is beyond "
-                            f"the range of amounts on the book's money scale 1/{scale} "
-                            f"(at most {MAX_UNITS} units of it)")
-            continue
         if num * scale % (den * q * step):
             problems.append(
                 f"order {o.order_id}: totalNetPrice {o.total_net_price} over {q} "
                 f"package(s) is {exact(o.limit_per_package)} per package, not on the tick "
                 f"grid of its legs (a multiple of {_step_decimal(step, scale, o, contracts)})")
+    return problems
+
+
+def range_problems(book: Book) -> list[str]:
+    """Where ``book`` leaves the range of amounts (``auction.units``) the matcher holds: it
+    counts money on the book's scale (``money_scale``) and quantities on the scale of the
+    finest lot in 64-bit integers. The domain itself is exact for any numbers; the readers of
+    book files check this (``auction.interchange.book_from_dict``)."""
+    problems: list[str] = []
+    scale, lot_value = book.money_scale, book.lot_value
+    qty_scale = 10 ** max((_places(c.lot_size) for c in book.contracts.values()), default=0)
+    max_lots: dict[int, int] = {}
+    for cid, c in book.contracts.items():
+        edge = max(abs(t) for t in c.band_ticks)
+        if lot_value[cid] * edge > MAX_UNITS:
+            problems.append(f"contract {cid}: one lot at the edge of its band is "
+                            f"{lot_value[cid] * edge} on the book's money scale 1/{scale}, "
+                            f"beyond the range of amounts ({MAX_UNITS}; tickSize {c.tick_size}, "
+                            f"lotSize {c.lot_size})")
+        max_lots[cid] = MAX_UNITS // int(Fraction(c.lot_size) * qty_scale)
+    for o in book.orders:
+        big = [leg.contract_id for leg in o.legs if leg.lots > max_lots[leg.contract_id]]
+        if big:
+            problems.append(f"order {o.order_id}: the quantity on contract {big[0]} is beyond "
+                            f"the range of amounts on the book's quantity scale 1/{qty_scale}")
+            continue
+        num, den = o.total_net_price.as_integer_ratio()
+        if abs(num) * scale > MAX_UNITS * den:
+            problems.append(f"order {o.order_id}: totalNetPrice {o.total_net_price} is beyond "
+                            f"the range of amounts on the book's money scale 1/{scale} "
+                            f"(at most {MAX_UNITS} units of it)")
     return problems

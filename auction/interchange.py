@@ -26,7 +26,7 @@ from fractions import Fraction
 from math import ceil
 from typing import Any
 
-from auction.book import Book, BookError
+from auction.book import Book, BookError, range_problems
 from auction.orders import Leg, Order, Side, TimeInForce
 from auction.products import Contract, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.result import ClearingResult, Fill, surplus, volume
@@ -40,6 +40,7 @@ _ORDER_KEYS = {"orderId", "clientId", "totalNetPrice", "timeInForce", "legs", "a
 _ORDER_REQUIRED = {"orderId", "clientId", "totalNetPrice", "legs"}
 _LEG_KEYS = {"contractId", "side", "quantity"}
 _BOOK_KEYS = {"contracts", "orders", "params"}
+_RESULT_KEYS = {"status", "prices", "fills", "uncleared", "volume", "surplus", "timings", "params"}
 
 
 class _Problems:
@@ -74,7 +75,7 @@ def _int(value: Any, what: str) -> int:
 
 def contract_from_dict(d: Mapping[str, Any]) -> Contract:
     payoff = d["payoff"]
-    if payoff not in Payoff._value2member_map_:
+    if not isinstance(payoff, str) or payoff not in Payoff._value2member_map_:
         raise ValueError(f"payoff {payoff!r} is not one of {', '.join(Payoff)}")
     strike = d.get("strike")
     return Contract(
@@ -212,7 +213,11 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
         problems.add("params", "expected an object")
     if problems.items:
         raise BookError(problems.items)
-    return Book(contracts, tuple(orders)), dict(params)
+    book = Book(contracts, tuple(orders))
+    beyond = range_problems(book)  # the range of amounts the matcher holds (auction.units)
+    if beyond:
+        raise BookError(beyond)
+    return book, dict(params)
 
 
 def order_to_dict(order: Order, contracts: Mapping[int, Contract]) -> dict[str, Any]:
@@ -267,6 +272,14 @@ def result_to_dict(book: Book, result: ClearingResult, *, status: str,
 def result_from_dict(book: Book, data: Mapping[str, Any]) -> ClearingResult:
     """Read a result back against its book (prices to ticks, leg quantities to packages)."""
     problems = _Problems()
+    if not problems.keys("result", data, _RESULT_KEYS, {"prices", "fills"}):
+        raise BookError(problems.items)
+    for name, kind in (("prices", Mapping), ("fills", list), ("uncleared", list)):
+        value = data.get(name)
+        if value is not None and not isinstance(value, kind):
+            problems.add(name, f"expected {'an object' if kind is Mapping else 'a list'}")
+    if problems.items:
+        raise BookError(problems.items)
     prices: dict[int, int] = {}
     for key, value in (data.get("prices") or {}).items():
         try:
