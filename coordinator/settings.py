@@ -59,10 +59,10 @@ class Settings:
     def __post_init__(self) -> None:
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
             if not 0 < getattr(self, name) <= MAX_SECONDS:
-                raise SettingsError(f"{name} must be positive and at most {MAX_SECONDS:g}, "
+                raise SettingsError(f"{name} must be positive and at most {int(MAX_SECONDS)}, "
                                     f"got {getattr(self, name)}")
         if not 0 <= self.end_of_trading_hours <= MAX_SECONDS / 3600:
-            raise SettingsError(f"end_of_trading_hours must be in [0, {MAX_SECONDS / 3600:g}], "
+            raise SettingsError(f"end_of_trading_hours must be in [0, {int(MAX_SECONDS / 3600)}], "
                                 f"got {self.end_of_trading_hours}")
         if self.apply_retries < 0:
             raise SettingsError("apply_retries must not be negative")
