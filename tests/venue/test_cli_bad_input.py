@@ -223,6 +223,15 @@ def test_chain_deploy_with_a_short_token_address_is_bad_input(capsys):
     one_line_error(code, err, "'0x1234' is not an Ethereum address")
 
 
+@pytest.mark.parametrize("amount, needle", [("1e400", "beyond the range of amounts"),
+                                            ("-1", "must be positive"),
+                                            ("abc", "not a decimal number")])
+def test_chain_faucet_amount_out_of_range_is_bad_input(capsys, amount, needle):
+    code, _, err = run(capsys, "chain", "faucet", "0x" + "11" * 20, amount, "USDC", "--rpc",
+                       "http://127.0.0.1:9")
+    one_line_error(code, err, needle)
+
+
 @pytest.mark.parametrize("quantity", ["-1e400", "1e13", "0.0000000000000000000000000000001"])
 def test_collateral_quantity_out_of_range_is_bad_input(tmp_path, capsys, quantity):
     data = {"contracts": [{"contractId": 1, "payoff": "Call", "currencyPair": "WBTC/USDC",

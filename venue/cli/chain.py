@@ -123,6 +123,13 @@ def _faucet(args: argparse.Namespace) -> int:
     if not Web3.is_address(args.address):
         raise UsageError(f"address {args.address!r}: not an Ethereum address (0x and 40 hex "
                          "digits; mixed case must be a valid checksum)")
+    from auction.units import parse_decimal
+
+    try:  # the range of amounts (auction.units); the token's decimals are checked by faucet
+        if parse_decimal(args.amount, "amount") <= 0:
+            raise ValueError(f"amount {args.amount!r} must be positive")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     chain = _connect(args.rpc)
     try:
         result = faucet(chain, dep, args.address, args.amount, args.token)
