@@ -218,6 +218,19 @@ def test_a_file_that_is_not_utf8_is_bad_input_in_every_reader(tmp_path, capsys, 
         assert "UTF-8" in err or "unknown file type" in err, err
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["batch", "show", "99999999999999999999999"], "is not 'last' or an integer in"),
+    (["batch", "replay", "-5"], "is not 'last' or an integer in"),
+    (["batch", "list", "--limit", "-3"], "--limit must be at least 1"),
+    (["auction", "loop", "--max", "0"], "--max must be at least 1"),
+    (["orders", "import", str(DEMO), "--now", "99999999999999999999"], "--now"),
+    (["orders", "import", str(DEMO), "--credit", "USDC=1e400"], "beyond the range of amounts"),
+])
+def test_command_line_numbers_out_of_range_are_bad_input(capsys, store_args, argv, needle):
+    code, _, err = run(capsys, *argv, *store_args)
+    one_line_error(code, err, needle)
+
+
 def test_chain_deploy_with_a_short_token_address_is_bad_input(capsys):
     code, _, err = run(capsys, "chain", "deploy", "--token", "WETH=0x1234")
     one_line_error(code, err, "'0x1234' is not an Ethereum address")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from auction.units import MAX_UNITS
 from coordinator.loop import replay
 from coordinator.persistence import NotFound, Store
 from coordinator.persistence.records import BatchRecord
@@ -43,8 +44,11 @@ def _load(store: Store, ident: str) -> tuple[BatchRecord, dict]:
         else:
             try:
                 bid = int(ident)
+                if not 0 <= bid <= MAX_UNITS:
+                    raise ValueError
             except ValueError:
-                raise UsageError(f"batch id {ident!r} is not an integer or 'last'") from None
+                raise UsageError(f"batch id {ident!r} is not 'last' or an integer in "
+                                 f"[0, {MAX_UNITS}]") from None
         try:
             rec = tx.batch(bid)
         except NotFound as e:
@@ -95,6 +99,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
     store = open_store(settings_from(args))
     try:
         with store.read() as tx:

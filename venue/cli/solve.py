@@ -149,6 +149,8 @@ def run_check(book: Book, result: ClearingResult, params: SolverParams) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise UsageError("--top must not be negative")
     scenario = load(args.scenario)
     params = effective_params(scenario, args.sets)
     book = scenario.book
