@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import web3  # noqa: F401  (raises the recursion limit on import: before hypothesis runs)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
