@@ -30,7 +30,7 @@ from auction.book import Book, BookError, range_problems
 from auction.orders import Leg, Order, Side, TimeInForce
 from auction.products import Contract, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.result import ClearingResult, Fill, surplus, volume
-from auction.units import PrecisionError, fmt, parse_decimal
+from auction.units import MAX_UNITS, PrecisionError, fmt, parse_decimal
 
 _CONTRACT_KEYS = {"contractId", "payoff", "currencyPair", "expiry", "strike", "tickSize",
                   "lotSize", "referencePrice", "lowRange", "highRange"}
@@ -68,9 +68,12 @@ def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"{what}: expected an integer, got {value!r}")
     try:
-        return int(value)
+        n = int(value)
     except ValueError:
-        raise ValueError(f"{what}: expected an integer, got {value!r}") from None
+        raise ValueError(f"{what}: expected an integer, got {str(value)[:40]!r}") from None
+    if not -MAX_UNITS <= n <= MAX_UNITS:  # the store keeps ids as signed 64-bit integers
+        raise ValueError(f"{what}: {n} is beyond the range of ids (a signed 64-bit integer)")
+    return n
 
 
 def contract_from_dict(d: Mapping[str, Any]) -> Contract:

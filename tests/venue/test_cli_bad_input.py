@@ -167,6 +167,14 @@ def test_out_of_range_limits_are_bad_input_for_solve(tmp_path, capsys):
                        else "more than 30 decimal places")
 
 
+def test_ids_beyond_64_bits_are_bad_input(tmp_path, capsys, store_args):
+    book = demo({(1, "orderId"): 10**30, (2, "clientId"): -(10**25)})
+    code, _, err = run(capsys, "orders", "import", write(tmp_path, "ids.json", book),
+                       *store_args, "--now", NOW)
+    one_line_error(code, err, "orders[0]: orderId: 1000000000000000000000000000000 is beyond "
+                   "the range of ids", "orders[1]: clientId")
+
+
 def test_a_tick_too_fine_for_the_matchers_integers_is_bad_input(tmp_path, capsys):
     book = copy.deepcopy(DEMO_DATA)
     book["contracts"][0]["tickSize"] = "0.000000000000000000000000000001"

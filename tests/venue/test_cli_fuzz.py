@@ -65,6 +65,7 @@ def _solved_demo_result(tmp: Path) -> dict[str, Any]:
 
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from([2**63, -(2**63) - 1, 10**30, -(10**25), 2**32, -1, 0]),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
     st.sampled_from(["1e400", "-1e400", "1e-999999999", "NaN", "Infinity", "-0", "0x1234",
                      "3005.00001", "1e15", "-1e20", "", " ", "BUY", "SELL", "Call", "Forward",
