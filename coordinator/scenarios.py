@@ -71,10 +71,17 @@ _Loader.add_constructor("tag:yaml.org,2002:float",
                         lambda loader, node: _YamlDecimal(loader.construct_scalar(node)))
 
 
+_YAML_SPECIAL = {".nan": float("nan"), ".inf": float("inf"), "+.inf": float("inf"),
+                 "-.inf": float("-inf")}
+
+
 def _floats(obj: Any) -> Any:
     """YAML decimals back to floats (for parameters and recipes, which take floats)."""
     if isinstance(obj, _YamlDecimal):
-        return float(obj)
+        try:
+            return float(obj)
+        except ValueError:  # .nan, .inf, 1:30.5 (YAML 1.1 forms Python does not read)
+            return _YAML_SPECIAL.get(obj.lower(), str(obj))
     if isinstance(obj, Mapping):
         return {k: _floats(v) for k, v in obj.items()}
     if isinstance(obj, list):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import web3  # noqa: F401  (raises the recursion limit on import: before hypothesis runs)
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import venue.cli.sweep as sweep_cli
@@ -242,6 +242,27 @@ def test_solve_reads_any_scenario(examples, work):
         call(["solve", str(f), "--quiet", "--out", str(work / "r.json")])
 
     fuzz(examples, st.one_of(st.binary(max_size=200), byte_mutated(text)), check)
+
+
+RECIPE = {"description": "a generated book", "params": {"time_limit": 10},
+          "recipe": {"seed": 1, "orders": 60, "expiries": 1, "strikes_per_expiry": 5,
+                     "spot": "3000", "price_noise": 0.05, "combo_share": 0.2,
+                     "combo_types": ["vertical", "straddle"], "start": 20250103,
+                     "pair": "WETH/USDC"}}
+
+
+def test_solve_reads_any_recipe_scenario(examples, work):
+    import yaml
+
+    def check(data: Any) -> None:
+        recipe = data.get("recipe") if isinstance(data, dict) else None
+        orders = recipe.get("orders") if isinstance(recipe, dict) else None
+        assume(not (isinstance(orders, int) and orders > 2000))  # generation time, not input
+        f = work / "recipe.yaml"
+        f.write_text(yaml.safe_dump(data))
+        call(["solve", str(f), "--quiet", "--out", str(work / "r.json")])
+
+    fuzz(examples, mutated(RECIPE), check)
 
 
 def test_orders_import_reads_any_book(examples, work):
