@@ -189,14 +189,14 @@ def range_problems(book: Book) -> list[str]:
                             f"beyond the range of amounts ({MAX_UNITS}; tickSize {c.tick_size}, "
                             f"lotSize {c.lot_size})")
         max_lots[cid] = MAX_UNITS // int(Fraction(c.lot_size) * qty_scale)
+    limit_bound = Decimal(MAX_UNITS).scaleb(-(len(str(scale)) - 1))  # MAX_UNITS / scale, exact
     for o in book.orders:
         big = [leg.contract_id for leg in o.legs if leg.lots > max_lots[leg.contract_id]]
         if big:
             problems.append(f"order {o.order_id}: the quantity on contract {big[0]} is beyond "
                             f"the range of amounts on the book's quantity scale 1/{qty_scale}")
             continue
-        num, den = o.total_net_price.as_integer_ratio()
-        if abs(num) * scale > MAX_UNITS * den:
+        if abs(o.total_net_price) > limit_bound:  # exact: Decimal comparison never rounds
             problems.append(f"order {o.order_id}: totalNetPrice {o.total_net_price} is beyond "
                             f"the range of amounts on the book's money scale 1/{scale} "
                             f"(at most {MAX_UNITS} units of it)")
