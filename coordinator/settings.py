@@ -79,11 +79,6 @@ class Settings:
             raise SettingsError(f"solver: {e}") from None
 
     @property
-    def solver_params(self) -> SolverParams:
-        """The ``solver`` table as checked parameters (it was checked when loading)."""
-        return SolverParams.from_dict(self.solver)
-
-    @property
     def cadence_ms(self) -> int:
         return round(self.cadence_seconds * 1000)
 
