@@ -58,7 +58,7 @@ class SolverParams:
 
     def __post_init__(self) -> None:
         if not 0 < self.time_limit < math.inf:
-            raise ParamsError(f"time_limit must be a positive number of seconds, "
+            raise ParamsError(f"time_limit must be positive and finite (seconds), "
                               f"got {self.time_limit}")
         if not 0 <= self.mip_gap < 1:
             raise ParamsError(f"mip_gap must be in [0, 1), got {self.mip_gap}")

@@ -126,7 +126,7 @@ def test_highs_option_given_as_text_is_applied_with_its_type(tmp_path, capsys):
     ("highs.threads=1.5", "highs.threads: bad value '1.5' (expected an integer)"),
     ("highs.output_flag=perhaps", "highs.output_flag: bad value 'perhaps' (expected true or"),
     ("random_seed=99999999999", "random_seed must be in [0, 2147483647]"),
-    ("time_limit=inf", "time_limit must be a positive number"),
+    ("time_limit=inf", "time_limit must be positive and finite"),
 ])
 def test_a_highs_option_hiGHS_refuses_is_bad_input(tmp_path, capsys, setting, needle):
     code, _, err = run(capsys, "solve", DEMO, "--quiet", "--out", tmp_path / "r.json",
