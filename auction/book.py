@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from auction.orders import Order
 from auction.products import Contract
-from auction.units import EXACT
+from auction.units import EXACT, MAX_UNITS, PrecisionError, fmt
 
 
 class BookError(ValueError):
@@ -130,6 +130,15 @@ def leg_value(contract: Contract, ticks: int) -> Decimal:
     return EXACT.multiply(EXACT.multiply(contract.lot_size, contract.tick_size), ticks)
 
 
+def exact(value: Fraction) -> str:
+    """A number for a message, never rounded: its decimal digits when it has a finite decimal
+    form, else the exact fraction ``n/d``."""
+    try:
+        return fmt(value)
+    except PrecisionError:
+        return f"{value.numerator}/{value.denominator}"
+
+
 def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list[str]:
     """Every rule the book breaks, as messages naming the order or contract and the rule."""
     problems: list[str] = []
@@ -158,6 +167,37 @@ def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list
         if num * scale % (den * q * step):
             problems.append(
                 f"order {o.order_id}: totalNetPrice {o.total_net_price} over {q} "
-                f"package(s) is {float(o.limit_per_package):g} per package, not on the tick "
+                f"package(s) is {exact(o.limit_per_package)} per package, not on the tick "
                 f"grid of its legs (a multiple of {_step_decimal(step, scale, o, contracts)})")
+    return problems
+
+
+def range_problems(book: Book) -> list[str]:
+    """Where ``book`` leaves the range of amounts (``auction.units``) the matcher holds: it
+    counts money on the book's scale (``money_scale``) and quantities on the scale of the
+    finest lot in 64-bit integers. The domain itself is exact for any numbers; the readers of
+    book files check this (``auction.interchange.book_from_dict``)."""
+    problems: list[str] = []
+    scale, lot_value = book.money_scale, book.lot_value
+    qty_scale = 10 ** max((_places(c.lot_size) for c in book.contracts.values()), default=0)
+    max_lots: dict[int, int] = {}
+    for cid, c in book.contracts.items():
+        edge = max(abs(t) for t in c.band_ticks)
+        if lot_value[cid] * edge > MAX_UNITS:
+            problems.append(f"contract {cid}: one lot at the edge of its band is "
+                            f"{lot_value[cid] * edge} on the book's money scale 1/{scale}, "
+                            f"beyond the range of amounts ({MAX_UNITS}; tickSize {c.tick_size}, "
+                            f"lotSize {c.lot_size})")
+        max_lots[cid] = MAX_UNITS // int(Fraction(c.lot_size) * qty_scale)
+    limit_bound = Decimal(MAX_UNITS).scaleb(-(len(str(scale)) - 1))  # MAX_UNITS / scale, exact
+    for o in book.orders:
+        big = [leg.contract_id for leg in o.legs if leg.lots > max_lots[leg.contract_id]]
+        if big:
+            problems.append(f"order {o.order_id}: the quantity on contract {big[0]} is beyond "
+                            f"the range of amounts on the book's quantity scale 1/{qty_scale}")
+            continue
+        if abs(o.total_net_price) > limit_bound:  # exact: Decimal comparison never rounds
+            problems.append(f"order {o.order_id}: totalNetPrice {o.total_net_price} is beyond "
+                            f"the range of amounts on the book's money scale 1/{scale} "
+                            f"(at most {MAX_UNITS} units of it)")
     return problems

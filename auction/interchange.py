@@ -26,11 +26,11 @@ from fractions import Fraction
 from math import ceil
 from typing import Any
 
-from auction.book import Book, BookError
+from auction.book import Book, BookError, range_problems
 from auction.orders import Leg, Order, Side, TimeInForce
 from auction.products import Contract, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.result import ClearingResult, Fill, surplus, volume
-from auction.units import PrecisionError, fmt, parse_decimal
+from auction.units import MAX_UNITS, PrecisionError, fmt, parse_decimal
 
 _CONTRACT_KEYS = {"contractId", "payoff", "currencyPair", "expiry", "strike", "tickSize",
                   "lotSize", "referencePrice", "lowRange", "highRange"}
@@ -40,6 +40,7 @@ _ORDER_KEYS = {"orderId", "clientId", "totalNetPrice", "timeInForce", "legs", "a
 _ORDER_REQUIRED = {"orderId", "clientId", "totalNetPrice", "legs"}
 _LEG_KEYS = {"contractId", "side", "quantity"}
 _BOOK_KEYS = {"contracts", "orders", "params"}
+_RESULT_KEYS = {"status", "prices", "fills", "uncleared", "volume", "surplus", "timings", "params"}
 
 
 class _Problems:
@@ -67,14 +68,17 @@ def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"{what}: expected an integer, got {value!r}")
     try:
-        return int(value)
+        n = int(value)
     except ValueError:
-        raise ValueError(f"{what}: expected an integer, got {value!r}") from None
+        raise ValueError(f"{what}: expected an integer, got {str(value)[:40]!r}") from None
+    if not -MAX_UNITS <= n <= MAX_UNITS:  # the store keeps ids as signed 64-bit integers
+        raise ValueError(f"{what}: {n} is beyond the range of ids (a signed 64-bit integer)")
+    return n
 
 
 def contract_from_dict(d: Mapping[str, Any]) -> Contract:
     payoff = d["payoff"]
-    if payoff not in Payoff._value2member_map_:
+    if not isinstance(payoff, str) or payoff not in Payoff._value2member_map_:
         raise ValueError(f"payoff {payoff!r} is not one of {', '.join(Payoff)}")
     strike = d.get("strike")
     return Contract(
@@ -169,6 +173,11 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
     problems = _Problems()
     if not problems.keys("book", data, _BOOK_KEYS, {"contracts", "orders"}):
         raise BookError(problems.items)
+    for name in ("contracts", "orders"):
+        if not isinstance(data[name] or [], list):
+            problems.add(name, f"expected a list, got {type(data[name]).__name__}")
+    if problems.items:
+        raise BookError(problems.items)
     contracts: dict[int, Contract] = {}
     for i, c in enumerate(data["contracts"] or []):
         path = f"contracts[{i}]"
@@ -183,6 +192,15 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
             problems.add(path, f"duplicate contractId {contract.contract_id}")
             continue
         contracts[contract.contract_id] = contract
+    # a contract with its own problem is not "unknown" to the orders on it: say it once
+    broken = set()
+    known = {str(k) for k in contracts}
+    for c in data["contracts"] or []:
+        cid = c.get("contractId") if isinstance(c, Mapping) else None
+        if isinstance(cid, int | str) and not isinstance(cid, bool) \
+                and str(cid).strip() not in known:
+            broken.add(f"unknown contract {str(cid).strip()}")
+    shown = len(problems.items)
     orders: list[Order] = []
     for i, o in enumerate(data["orders"] or []):
         path = f"orders[{i}]"
@@ -190,12 +208,19 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
             order = _order_from_dict(o, contracts, path, problems)
             if order is not None:
                 orders.append(order)
+    if broken:
+        problems.items[shown:] = [p for p in problems.items[shown:]
+                                  if p.split(": ", 1)[-1] not in broken]
     params = data.get("params") or {}
     if not isinstance(params, Mapping):
         problems.add("params", "expected an object")
     if problems.items:
         raise BookError(problems.items)
-    return Book(contracts, tuple(orders)), dict(params)
+    book = Book(contracts, tuple(orders))
+    beyond = range_problems(book)  # the range of amounts the matcher holds (auction.units)
+    if beyond:
+        raise BookError(beyond)
+    return book, dict(params)
 
 
 def order_to_dict(order: Order, contracts: Mapping[int, Contract]) -> dict[str, Any]:
@@ -250,17 +275,30 @@ def result_to_dict(book: Book, result: ClearingResult, *, status: str,
 def result_from_dict(book: Book, data: Mapping[str, Any]) -> ClearingResult:
     """Read a result back against its book (prices to ticks, leg quantities to packages)."""
     problems = _Problems()
+    if not problems.keys("result", data, _RESULT_KEYS, {"prices", "fills"}):
+        raise BookError(problems.items)
+    for name, kind in (("prices", Mapping), ("fills", list), ("uncleared", list)):
+        value = data.get(name)
+        if value is not None and not isinstance(value, kind):
+            problems.add(name, f"expected {'an object' if kind is Mapping else 'a list'}")
+    if problems.items:
+        raise BookError(problems.items)
     prices: dict[int, int] = {}
     for key, value in (data.get("prices") or {}).items():
         try:
             cid = _int(key, "contractId")
+            if cid not in book.contracts:
+                raise ValueError(f"no contract {cid} in the book")
             prices[cid] = book.contracts[cid].ticks(parse_decimal(value, "price"))
-        except (ValueError, KeyError) as e:
-            problems.add(f"prices.{key}", str(e) or "unknown contract")
+        except ValueError as e:
+            problems.add(f"prices.{key}", str(e))
     fills: list[Fill] = []
     for i, f in enumerate(data.get("fills") or []):
         try:
-            order = book.order(_int(f["orderId"], "orderId"))
+            oid = _int(f["orderId"], "orderId")
+            if oid not in book._by_id:
+                raise ValueError(f"no order {oid} in the book")
+            order = book.order(oid)
             lots = {int(leg["contractId"]): book.contracts[int(leg["contractId"])].lots(
                 parse_decimal(leg["quantity"], "quantity")) for leg in f["legs"]}
             packages = {lots[leg.contract_id] // abs(a) for a, leg in
@@ -269,8 +307,10 @@ def result_from_dict(book: Book, data: Mapping[str, Any]) -> ClearingResult:
                                          zip(order.ratios, order.legs, strict=True)):
                 raise ValueError("leg quantities are not one whole number of packages")
             fills.append(Fill(order.order_id, packages.pop()))
-        except (ValueError, KeyError) as e:
+        except ValueError as e:
             problems.add(f"fills[{i}]", str(e))
+        except KeyError as e:
+            problems.add(f"fills[{i}]", f"missing field or leg {e}")
     if problems.items:
         raise BookError(problems.items)
     return ClearingResult(prices, tuple(fills), frozenset(data.get("uncleared") or ()))

@@ -3,11 +3,14 @@
 Rules, in order (API codes of ``api.md`` §1): ``DUPLICATE_ORDER_ID`` (the id is in the store or
 earlier in the same request; not stored), ``INVALID_CONTRACT_ID`` (not stored),
 ``INVALID_ORDER_PRICE_PRECISION`` (more digits than the numeraire's precision; not stored),
+``INVALID_ORDER_PRICE`` / ``INVALID_ORDER_QTY`` when the limit or the order's lock is beyond the
+range of amounts (``auction.units``; not stored: the store could not hold it),
 ``TRADING_CLOSED`` (a leg's contract is past its end of trading), ``INSUFFICIENT_FUNDS`` (the
 order's lock, ``validator.collateral.locks``, exceeds ``fundLockValue + settleValue −
 orderValue`` in some currency; ``validator.collateral.funds``). An admitted order moves
 PENDING_NEW → NEW and its lock is added to the client's ``orderValue``; a rejected one moves
-PENDING_NEW → REJECTED and is kept in the historical orders with its reason.
+PENDING_NEW → REJECTED and is kept in the historical orders with its reason; its id stays free
+(an order sent again with it replaces the rejected record).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from auction.orders import Order, OrderStatus, TimeInForce, transition
 from auction.products import Contract, Currency
-from auction.units import check_precision
+from auction.units import RangeError, check_precision, check_units, to_steps
 from coordinator.persistence.records import FundLock, HistoryEntry, StoredOrder
 from validator.collateral.errors import CollateralError, InsufficientFunds
 from validator.collateral.funds import Balance, FundsState, LiveOrder
@@ -126,6 +129,11 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
         num = currencies[legs[0].pair.numeraire]
         try:
             check_precision(o.total_net_price, num.precision, "totalNetPrice")
+            to_steps(o.total_net_price, num.quantum, "totalNetPrice")  # the range of amounts
+        except RangeError as e:
+            rejections.append(Rejection(o.order_id, o.client_id, "INVALID_ORDER_PRICE",
+                                        str(e), False))
+            continue
         except ValueError as e:
             rejections.append(Rejection(o.order_id, o.client_id,
                                         "INVALID_ORDER_PRICE_PRECISION", str(e), False))
@@ -138,8 +146,14 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
             continue
         try:
             _, lu, ln = lock_units(o, contracts, currencies)
+            check_units(lu, "the order's lock of the underlying")
+            check_units(ln, "the order's lock of the numeraire")
         except CollateralError as e:
             reject(o, "INVALID_ORDER_PRICE", str(e), pair)
+            continue
+        except RangeError as e:  # beyond what the store holds: not stored
+            rejections.append(Rejection(o.order_id, o.client_id, "INVALID_ORDER_QTY", str(e),
+                                        False))
             continue
         und_sym, num_sym = pair.split("/")
         lock: dict[str, int] = defaultdict(int)

@@ -21,7 +21,7 @@ from auction.book import BookError
 from auction.interchange import book_from_dict
 from auction.orders import Order, OrderStatus
 from auction.products import DEFAULT_CURRENCIES, Contract
-from auction.units import PrecisionError, parse_decimal
+from auction.units import MAX_UNITS, PrecisionError, parse_decimal
 from coordinator.admission import Admission, Rejection, admit
 from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
@@ -71,7 +71,14 @@ def _parse_funds(raw: Any) -> list[tuple[int, str, Decimal]]:
             amount = parse_decimal(f["amount"], "amount")
             if amount < 0:
                 raise ValueError(f"amount {amount} is negative")
-            out.append((int(f["clientId"]), str(f["currency"]), amount))
+            client = f["clientId"]
+            if isinstance(client, bool) or not isinstance(client, int) \
+                    or not 0 <= client <= MAX_UNITS:
+                raise ValueError(f"clientId: expected an integer in [0, {MAX_UNITS}], "
+                                 f"got {client!r}")
+            if not isinstance(f["currency"], str):
+                raise ValueError(f"currency: expected a symbol, got {f['currency']!r}")
+            out.append((client, f["currency"], amount))
         except (ValueError, TypeError) as e:
             problems.append(f"{path}: {e}")
     if problems:

@@ -17,8 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from solver_models.params import ParamsError, SolverParams
+
 ENV_PREFIX = "CCP_"
 CONFIG_ENV = "CCP_CONFIG"
+MAX_SECONDS = 366 * 24 * 3600.0  # any duration setting: at most a year (finite, not NaN)
 
 
 class SettingsError(ValueError):
@@ -35,7 +38,9 @@ class Settings:
     * ``end_of_trading_hours`` — a contract stops trading this long before its expiry.
     * ``lease_seconds`` — how long the coordinator's lease lasts without renewal.
     * ``lease_wait`` — a second coordinator waits for the lease (true) or exits (false).
-    * ``solver`` — solver parameters (``SolverParams`` keys), recorded with every batch.
+    * ``solver`` — solver parameters (``SolverParams`` keys, ``highs_options`` included),
+      recorded with every batch; checked when the settings load (an unknown key or a bad value
+      is a ``SettingsError`` naming the key and the file).
     * ``check_replication`` / ``check_bands`` — options of the independent check.
     * ``apply_retries`` — how often an auction is re-cut when its book changed under it.
     * ``outbox_poll_seconds`` — how often a publisher without LISTEN/NOTIFY polls.
@@ -203,10 +208,12 @@ class Settings:
     def __post_init__(self) -> None:
         self._check_chain()
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
-            if not getattr(self, name) > 0:
-                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.end_of_trading_hours < 0:
-            raise SettingsError("end_of_trading_hours must not be negative")
+            if not 0 < getattr(self, name) <= MAX_SECONDS:
+                raise SettingsError(f"{name} must be positive and at most {int(MAX_SECONDS)}, "
+                                    f"got {getattr(self, name)}")
+        if not 0 <= self.end_of_trading_hours <= MAX_SECONDS / 3600:
+            raise SettingsError(f"end_of_trading_hours must be in [0, {int(MAX_SECONDS / 3600)}], "
+                                f"got {self.end_of_trading_hours}")
         if self.apply_retries < 0:
             raise SettingsError("apply_retries must not be negative")
         if not self.database_url.startswith(("sqlite", "postgresql")):
@@ -230,7 +237,14 @@ class Settings:
         if self.ws_heartbeat_seconds > 30:
             raise SettingsError(f"ws_heartbeat_seconds must be at most 30 (clients drop silent "
                                 f"sockets), got {self.ws_heartbeat_seconds}")
+        if not isinstance(self.solver, Mapping):
+            raise SettingsError(f"solver: expected a table of solver parameters, "
+                                f"got {self.solver!r}")
         object.__setattr__(self, "solver", dict(self.solver))
+        try:  # checked when the settings load, not when the first auction runs
+            SolverParams.from_dict(self.solver)
+        except ParamsError as e:
+            raise SettingsError(f"solver: {e}") from None
         self._check_background()
 
     def _check_background(self) -> None:
@@ -343,7 +357,7 @@ def _coerce(name: str, value: Any, typ: str, source: str) -> Any:
             if isinstance(value, float) and not value.is_integer():
                 raise bad
             return int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise bad from None
     if typ == "float":
         if isinstance(value, bool):
@@ -369,12 +383,14 @@ def _coerce(name: str, value: Any, typ: str, source: str) -> Any:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        text = p.read_bytes()
+        text = p.read_bytes().decode("utf-8")
     except OSError as e:
         raise SettingsError(f"{p}: cannot read config file: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise SettingsError(f"{p}: not a text file (not UTF-8: byte {e.start})") from None
     try:
-        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text.decode())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, RecursionError) as e:  # JSON/TOML syntax, not UTF-8, huge numbers
         raise SettingsError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}") \
             from None
     if not isinstance(data, dict):

@@ -101,7 +101,9 @@ class Recipe:
             raise RecipeError(f"spot: {self.spot!r} is not a decimal number") from None
         checks: list[tuple[bool, str]] = [
             (isinstance(self.seed, int) and self.seed >= 0, "seed must be a non-negative integer"),
-            (spot.is_finite() and spot > 0, "spot must be a positive decimal"),
+            (spot.is_finite() and Decimal("1e-8") <= spot <= Decimal("1e8"),
+             "spot must be a decimal in [0.00000001, 100000000] (the books it makes stay in "
+             "the range of amounts, auction/units.py)"),
             (1 <= self.expiries <= len(EXPIRY_DAYS),
              f"expiries must be between 1 and {len(EXPIRY_DAYS)}"),
             (3 <= self.strikes_per_expiry <= 101, "strikes_per_expiry must be between 3 and 101"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -22,7 +22,7 @@ from auction.result import ClearingResult, Fill, reference_tick
 from auction.units import fmt
 from solver_models import highs
 from solver_models.market import Component, Market, build_market, components
-from solver_models.outcome import SolveOutcome, SolveStatus, StageReport
+from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageReport
 from solver_models.params import SolverParams
 from solver_models.stages import (
     Allocation,
@@ -52,18 +52,20 @@ class _Progress:
     largest: dict[str, StageReport] = field(default_factory=dict)
 
     def add(self, report: StageReport) -> None:
-        acc = self.stages.setdefault(report.name, [0.0, 0.0, 0])
+        key = report.name + (SPECULATIVE if report.parallel else "")
+        acc = self.stages.setdefault(key, [0.0, 0.0, 0])
         acc[0] += report.build_seconds
         acc[1] += report.solve_seconds
         acc[2] += 1
-        self.largest[report.name] = report
+        self.largest[key] = report
 
     def reports(self) -> tuple[StageReport, ...]:
         out = []
-        for name, (b, s, n) in self.stages.items():
-            last = self.largest[name]
-            out.append(StageReport(name, b, s, last.status, last.objective, last.bound, last.gap,
-                                   f"{n} component(s); last: {last.size}".strip()))
+        for key, (b, s, n) in self.stages.items():
+            last = self.largest[key]
+            out.append(StageReport(last.name, b, s, last.status, last.objective, last.bound,
+                                   last.gap, f"{n} component(s); last: {last.size}".strip(),
+                                   last.parallel))
         return tuple(out)
 
 
@@ -295,8 +297,8 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         if near_ticks is None:
             break
         reports, found = first.result() if n == 0 and first else local(near_ticks)
-        for r in reports:
-            prog.add(r)
+        for r in reports:  # the speculative search ran beside the direct route: not wall time
+            prog.add(replace(r, parallel=True) if n == 0 and first else r)
         if isinstance(found, LocalEquilibrium):
             if found.report.status in ("time_limit", "node_limit"):  # volume not proven
                 prog.timed_out |= found.report.status == "time_limit"

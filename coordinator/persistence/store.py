@@ -327,17 +327,36 @@ class Tx:
                     batch_id=so.batch_id, updated_ms=so.admitted_ms)
 
     def order_exists(self, order_ids: Iterable[int]) -> set[int]:
+        """The ids taken by an order in the store. A REJECTED order does not take its id: the
+        client may send an order with that id again (it then replaces the rejected record)."""
+        return self._ids_in(order_ids, rejected=False)
+
+    def _ids_in(self, order_ids: Iterable[int], rejected: bool) -> set[int]:
+        """Ids of ``order_ids`` in the store: of orders that are not REJECTED, or (``rejected``)
+        of REJECTED ones."""
         ids = list(set(order_ids))
         found: set[int] = set()
-        for table in (t.orders, t.historical_orders):
+        hist = t.historical_orders
+        rejected_status = str(OrderStatus.REJECTED)
+        tables = ((hist, hist.c.status == rejected_status),) if rejected else (
+            (t.orders, None), (hist, hist.c.status != rejected_status))
+        for table, cond in tables:
             for i in range(0, len(ids), 5000):
-                found |= set(self.conn.scalars(select(table.c.order_id).where(
-                    table.c.order_id.in_(ids[i:i + 5000]))))
+                q = select(table.c.order_id).where(table.c.order_id.in_(ids[i:i + 5000]))
+                found |= set(self.conn.scalars(q if cond is None else q.where(cond)))
         return found
 
     def insert_orders(self, stored: Iterable[StoredOrder],
                       history: Iterable[HistoryEntry]) -> None:
-        """New orders (live ones into the book, final ones — rejected — into history)."""
+        """New orders (live ones into the book, final ones — rejected — into history). An order
+        whose id belongs to a REJECTED order replaces that record (its state history stays)."""
+        stored = list(stored)
+        replaced = list(self._ids_in((so.order_id for so in stored), rejected=True))
+        for i in range(0, len(replaced), 5000):
+            chunk = replaced[i:i + 5000]
+            self.conn.execute(delete(t.order_legs).where(t.order_legs.c.order_id.in_(chunk)))
+            self.conn.execute(delete(t.historical_orders).where(
+                t.historical_orders.c.order_id.in_(chunk)))
         live, final, legs = [], [], []
         for so in stored:
             (final if so.status.is_final else live).append(self._order_row(so))

@@ -138,7 +138,7 @@ def test_decimal_places_and_precision_are_exact(context):
 
 def test_to_steps_is_exact(context):
     step = Decimal("0.0123456789012347")
-    n = 10**30 + 7
+    n = 10**17 + 7  # exact beyond a float's 2**53, inside the range of amounts
     assert to_steps(decimal(n * Fraction(step)), step) == n
     with pytest.raises(PrecisionError):
         to_steps(decimal(n * Fraction(step) + Fraction(1, 10**40)), step)

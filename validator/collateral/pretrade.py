@@ -25,6 +25,7 @@ from decimal import Decimal
 from fractions import Fraction
 from math import gcd, lcm
 
+from auction.book import exact
 from auction.orders import Leg, Order, Side
 from auction.products import DEFAULT_CURRENCIES, Contract, Currency, expiry_datetime
 from auction.units import decimal_places
@@ -160,8 +161,8 @@ def validate_trade(request: TradeRequest, contracts: Mapping[int, Contract], fun
             fail("INVALID_ORDER_PRICE", f"totalNetPrice {request.total_net_price} over "
                  f"{order.packages} package(s) is not on the tick grid of the legs")
         elif not lo <= pi <= hi:
-            fail("PRICE_OUTSIDE_BAND", f"limit per package {float(pi):g} outside the bands "
-                 f"[{float(lo):g}, {float(hi):g}]")
+            fail("PRICE_OUTSIDE_BAND", f"limit per package {exact(pi)} outside the bands "
+                 f"[{exact(lo)}, {exact(hi)}]")
         else:
             lock = order_lock(order, contracts, fees=fees)
             try:

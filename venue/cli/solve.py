@@ -10,7 +10,9 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,9 @@ from auction.interchange import result_to_dict
 from auction.result import ClearingResult, surplus, volume
 from auction.units import fmt
 from coordinator.scenarios import Scenario, ScenarioError, load_scenario
+from solver_models.outcome import SPECULATIVE
 from solver_models.params import ParamsError, SolverParams
-from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError, problems_text
 
 
 def register(subparsers: Any) -> None:
@@ -74,7 +77,7 @@ def load(path: Path) -> Scenario:
     try:
         return load_scenario(path)
     except ScenarioError as e:
-        raise UsageError(f"bad scenario\n{e}") from None
+        raise UsageError("bad scenario\n" + problems_text(e.problems, f"{e.file}: ")) from None
 
 
 def effective_params(scenario: Scenario, sets: Sequence[str]) -> SolverParams:
@@ -105,6 +108,36 @@ def contract_label(book: Book, cid: int) -> str:
     return f"{c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}"
 
 
+@contextmanager
+def progress(desc: str, time_limit: float, enabled: bool = True,
+             stream: Any = None) -> Iterator[None]:
+    """While the body runs, a line on a terminal's stderr with the time elapsed against the
+    time limit (like the progress bars of ``bench`` and ``sweep``); nothing when stderr is not
+    a terminal (a pipe, a file, a test) or when ``enabled`` is false."""
+    stream = stream or sys.stderr
+    if not enabled or not stream.isatty():
+        yield
+        return
+    from tqdm import tqdm
+
+    done = threading.Event()
+    bar = tqdm(desc=desc, total=round(time_limit, 1), file=stream, leave=False, unit="s",
+               bar_format="{desc}: {elapsed} elapsed (time limit {total} s)")
+
+    def tick() -> None:
+        while not done.wait(0.5):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+        bar.close()
+
+
 def run_check(book: Book, result: ClearingResult, params: SolverParams) -> Any:
     from validator.equilibrium import check
 
@@ -116,13 +149,17 @@ def run_check(book: Book, result: ClearingResult, params: SolverParams) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise UsageError("--top must not be negative")
     scenario = load(args.scenario)
     params = effective_params(scenario, args.sets)
     book = scenario.book
 
     from solver_models import solve
 
-    outcome = solve(book, params)
+    with progress(f"solve {len(book.orders)} orders", params.time_limit,
+                  enabled=not (args.quiet or args.as_json)):
+        outcome = solve(book, params)
     result = outcome.result
     status = str(outcome.status)
     out_path = args.out or Path("out") / f"{scenario.name}.result.json"
@@ -173,7 +210,11 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(s: dict[str, Any]) -> None:
     t = s["timings"]
-    stages = ", ".join(f"{k} {v:.3f}" for k, v in t.items() if k not in ("build", "solve", "total"))
+    summed = ("build", "solve", "other", "speculative", "total")
+    stages = ", ".join(f"{k} {v:.3f}" for k, v in t.items()
+                       if k not in summed and not k.endswith(SPECULATIVE))
+    beside = ", ".join(f"{k.removesuffix(SPECULATIVE)} {v:.3f}" for k, v in t.items()
+                       if k.endswith(SPECULATIVE))
     print(f"{s['scenario']}: {s['orders']} orders on {s['contracts']} contracts")
     if s["description"]:
         print(f"  {s['description']}")
@@ -183,9 +224,13 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"volume     {s['volume']} lots   surplus {s['surplus']} lots   "
           f"fills {s['fills']} of {s['orders']} orders")
     print(f"timings    total {t.get('total', 0):.3f} s = build {t.get('build', 0):.3f} s "
-          f"+ solve {t.get('solve', 0):.3f} s (+ overhead)")
+          f"+ solve {t.get('solve', 0):.3f} s + other {t.get('other', 0):.3f} s "
+          "(wall clock; other: Python between stages, waiting)")
     if stages:
-        print(f"stages     {stages}")
+        print(f"stages     {stages}  (build + solve of each, in turn)")
+    if beside:
+        print(f"beside     {t.get('speculative', 0):.3f} s of speculative work on another "
+              f"core, not in the total: {beside}")
     if s["top"]:
         print("most traded contracts")
         width = max(len(r["contract"]) for r in s["top"])

@@ -96,3 +96,11 @@ def test_risk_view_four_corners():
     assert rv2.base_value == Decimal(190)
     with pytest.raises(CollateralError):
         risk_view(pos, C, 1, spot={}, volatility={}, now=NOW)
+
+
+def test_price_outside_band_shows_exact_numbers():
+    # never a rounded number in a message (issue 16, item 5): %g would print 1234.56
+    res = check(req("1234.565", (1, "BUY", "0.01")))  # one lot, one package
+    [failure] = res.failures
+    assert failure.code == "PRICE_OUTSIDE_BAND"
+    assert "limit per package 1234.565 outside the bands [0, 20]" in failure.detail
