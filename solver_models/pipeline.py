@@ -18,6 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from auction.book import Book
+from auction.replication import atomic_prices, contract_value, reference_prices, replicate
 from auction.result import ClearingResult, Fill, reference_tick
 from auction.units import fmt
 from solver_models import highs
@@ -79,7 +80,6 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
 
     fills = np.zeros(market.n_orders, dtype=np.int64)
     ticks: dict[int, int] = {}  # contract index -> ticks
-    atomic_price: dict[int, float] = {}
     uncleared: set[int] = set()
     for batch in _batches(market, comps):
         answer = _clear(market, Component.union(batch), params, deadline, prog,
@@ -96,19 +96,28 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                 continue
             fills[comp.orders] = ans.fills
             ticks.update(ans.ticks)
-            atomic_price.update(ans.atomic)
             uncleared.update(int(k) for k in ans.halted)
 
-    prices = _all_prices(market, ticks, atomic_price, uncleared)
+    prices, off_grid = _all_prices(market, ticks, uncleared, params.replication)
+    if off_grid:
+        prog.notes.append(
+            f"{len(off_grid)} contract(s) without orders ({_ids(market, off_grid)}) not priced: "
+            "their replication is off their tick grid or outside their band; listed uncleared")
+        uncleared = uncleared | set(off_grid)
     cid = market.contract_ids
     result = ClearingResult(
         {int(cid[k]): t for k, t in prices.items()},
         tuple(Fill(int(market.order_ids[i]), int(fills[i])) for i in np.flatnonzero(fills)),
         frozenset(int(cid[k]) for k in uncleared))
     status = (SolveStatus.TIME_LIMIT if prog.timed_out else
-              SolveStatus.NOT_CLEARED if uncleared else SolveStatus.OPTIMAL)
+              SolveStatus.NOT_CLEARED if uncleared - set(off_grid) else SolveStatus.OPTIMAL)
     return SolveOutcome(status, result, params, prog.reports(), time.perf_counter() - start,
                         highs.version(), len(comps), tuple(prog.notes))
+
+
+def _ids(market: Market, contracts: list[int]) -> str:
+    ids = [str(int(market.contract_ids[k])) for k in contracts[:8]]
+    return ", ".join(ids) + (", …" if len(contracts) > 8 else "")
 
 
 def _batches(market: Market, comps: list[Component]) -> list[list[Component]]:
@@ -424,24 +433,31 @@ def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndar
     return bool(ok_limits and not itm_unfilled.any())
 
 
-def _all_prices(market: Market, ticks: dict[int, int], atomic: dict[int, float],
-                uncleared: set[int]) -> dict[int, int]:
-    """Every contract's price: solved ones as solved; a contract without orders from its
-    atomic prices (replication), nearest tick in the band; otherwise its reference tick."""
+def _all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], replication: bool
+                ) -> tuple[dict[int, int], list[int]]:
+    """Every contract's price (rule 10): solved ones as solved; every other contract its
+    replication of the atomic prices the solved ones imply, instruments nothing prices at their
+    reference price (auction.replication.atomic_prices, exact); an uncleared contract its
+    reference tick. A contract whose replication is off its tick grid or outside its band
+    keeps its reference tick and is returned in the second list (to be named uncleared)."""
+    book = market.book
+    cid = market.contract_ids
+    solved = {int(cid[k]): t for k, t in ticks.items()}
+    atomic = atomic_prices(book.contracts, solved, reference_prices(book.contracts, replication),
+                           replication)
     out: dict[int, int] = {}
-    terms = market.contract_terms.tocsr()
-    for k, cid in enumerate(market.contract_ids):
+    off: list[int] = []
+    for k, c_id in enumerate(cid.tolist()):
         if k in ticks:
             out[k] = ticks[k]
             continue
-        contract = market.book.contracts[int(cid)]
-        row = slice(terms.indptr[k], terms.indptr[k + 1])
-        atoms, coefs = terms.indices[row], terms.data[row]
-        if k not in uncleared and len(atoms) and all(int(j) in atomic for j in atoms):
-            price = sum(c * atomic[int(j)] for j, c in zip(atoms, coefs, strict=True)) \
-                + float(market.contract_cash[k])
-            t = round(price / float(contract.tick_size))
-            out[k] = int(min(max(t, market.tick_lo[k]), market.tick_hi[k]))
-        else:
-            out[k] = reference_tick(contract)
-    return out
+        contract = book.contracts[c_id]
+        if k not in uncleared:
+            t = contract_value(replicate(contract, replication), atomic) / Fraction(
+                contract.tick_size)
+            if t.denominator == 1 and market.tick_lo[k] <= t <= market.tick_hi[k]:
+                out[k] = int(t)
+                continue
+            off.append(k)
+        out[k] = reference_tick(contract)
+    return out, off

@@ -39,7 +39,7 @@ from fractions import Fraction
 from math import gcd
 from numbers import Integral
 
-from auction.book import Book
+from auction.book import Book, lattice_limit
 from auction.orders import Order, Side
 from auction.replication import Atomic, RoundingAllowance, replicate
 from auction.result import ClearingResult
@@ -140,7 +140,7 @@ def _is_int(v: object) -> bool:
 # --------------------------------------------------------------------------- the check
 
 def check(book: Book, result: ClearingResult, *, replication: bool = True,
-          bands: bool = True, parity: bool = False) -> CheckReport:
+          bands: bool = True, parity: bool = True) -> CheckReport:
     """Verify ``result`` against ``book`` under the clearing rule; collect every violation.
 
     ``replication`` chooses the atomic instruments balance is counted on (§3; off: every contract
@@ -252,7 +252,8 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     money = {cid: (lv_p[cid], lv_hi[cid], lv_lo[cid]) for cid in lv_p if cid not in skip}
     money_get = money.get
     filled_get = filled.get
-    allowance = RoundingAllowance(contracts, replication)
+    allowance = RoundingAllowance(contracts, replication, book.orders)
+    lot_value = book.lot_value  # one lot at one tick, × scale (scale is book.money_scale)
     for pos, o in enumerate(book.orders):
         legs = o.legs
         oid = o.order_id
@@ -260,6 +261,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
         if len(legs) == 1:  # fast path: one leg is ``lots`` packages of ratio ±1
             leg = legs[0]
             q = leg.lots
+            step = lot_value[leg.contract_id]
             v = money_get(leg.contract_id)
             if v is None:
                 m = None
@@ -269,6 +271,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 m, cap = -v[0], -v[2]
         else:
             q = gcd(*[leg.lots for leg in legs])
+            step = gcd(*[leg.lots // q * lot_value[leg.contract_id] for leg in legs])
             m = cap = 0  # a·p and band cap, × scale
             for leg in legs:
                 v = money_get(leg.contract_id)
@@ -292,8 +295,9 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                         f"filled {x} package(s) but touches uncleared contract(s) "
                         f"{', '.join(map(str, touched))}", order_id=oid))
             continue
-        num, den = o.total_net_price.as_integer_ratio()  # π = num / (den·q)
-        vs_limit = m * den * q - num * scale  # sign of a·p − π
+        # rule 11: π read floored onto the lattice of a·p (× scale, exact)
+        lim = lattice_limit(o.total_net_price, q, step, scale)
+        vs_limit = m - lim  # sign of a·p − π
         if bands:
             vs_cap = m - cap  # sign of a·p − band cap
             otm = vs_limit > 0 or vs_cap > 0
@@ -305,24 +309,24 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 out.append(Violation(
                     "limit", f"order {oid}",
                     f"filled {x} package(s) out of the money: a·p = {_show(m, scale)}"
-                    f" > limit {_limit_text(num, den * q, cap, scale, bands)}", order_id=oid))
+                    f" > limit {_limit_text(o, q, lim, cap, scale, bands)}", order_id=oid))
         elif itm:
             # in the money by ``gap``; within the rounding allowance ρ it may stay partly filled
-            gap = Fraction(num * scale, den * q) - m
+            gap = lim - m
             if bands:
-                gap = min(gap, Fraction(cap - m))
+                gap = min(gap, cap - m)
             rho = allowance(o) * scale
             exempt = o.indivisible and (x == 0 or o.all_or_none)
             if gap <= rho:
                 if not o.indivisible:
-                    groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+                    groups[_group_key(legs, q, lim)].append((pos, oid, q, x))
             elif x == q - 1 and x and not o.indivisible:
-                short.append((oid, _group_key(legs, q, num, den)))  # the whole-package allowance
+                short.append((oid, _group_key(legs, q, lim)))  # the whole-package allowance
             elif x != q and not exempt:
                 out.append(Violation(
                     "priority", f"order {oid}",
                     f"in the money (a·p = {_show(m, scale)} < limit "
-                    f"{_limit_text(num, den * q, cap, scale, bands)}) but filled {x} of {q} package(s)"
+                    f"{_limit_text(o, q, lim, cap, scale, bands)}) but filled {x} of {q} package(s)"
                     + (" (an indivisible order fills all or nothing when in the money)"
                        if o.indivisible else " (at most one package short, never unfilled"
                        + (f"; rounding allowance {_show(rho, scale)})" if rho else ")")),
@@ -330,12 +334,12 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
         else:  # at the money
             surplus += (q - x) * (sum(leg.lots for leg in legs) // q)
             if not o.indivisible:
-                groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+                groups[_group_key(legs, q, lim)].append((pos, oid, q, x))
 
     # ---- the whole-package allowance only when needed: no marginal order (at the money or
     # within its allowance) with the same legs and a lower limit trades instead
     if short:
-        lowest: dict[tuple, Fraction] = {}
+        lowest: dict[tuple, int] = {}
         for (legs_key, pi), members in groups.items():
             if any(x for *_, x in members) and pi < lowest.get(legs_key, pi + 1):
                 lowest[legs_key] = pi
@@ -344,7 +348,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 out.append(Violation(
                     "short-priority", f"order {oid}",
                     f"one package short although an order with the same legs at the lower "
-                    f"limit {_show(lowest[legs_key])} per package trades at the money (it "
+                    f"limit {_show(lowest[legs_key], scale)} per package trades at the money (it "
                     "gives way first)", order_id=oid))
 
     # ---- rule 6: pro rata by remaining size, largest remainder, ties by entry then id
@@ -363,7 +367,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
             more = f"; … {len(wrong) - _MAX_LISTED} more" if len(wrong) > _MAX_LISTED else ""
             out.append(Violation(
                 "pro-rata", f"order {wrong[0][0]}",
-                f"at-the-money group [{legs_text}] at π = {_show(key[1])}: "
+                f"at-the-money group [{legs_text}] at π = {_show(key[1], scale)}: "
                 f"{total} of {size} package(s) filled among {len(members)} orders, not split "
                 f"pro rata by size (largest remainder, ties by entry): {listed}{more}",
                 order_id=wrong[0][0]))
@@ -377,20 +381,23 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     return CheckReport(not out, tuple(out), volume, surplus, tuple(oid for oid, _ in short))
 
 
-def _group_key(legs: tuple, q: int, num: int, den: int) -> tuple:
-    """Orders sharing pro rata: identical legs (contract, side, ratio) and limit."""
-    return (tuple((leg.contract_id, leg.side, leg.lots // q) for leg in legs),
-            Fraction(num, den * q))
+def _group_key(legs: tuple, q: int, lim: int) -> tuple:
+    """Orders sharing pro rata: identical legs (contract, side, ratio) and limit (as read by
+    rule 11, × scale)."""
+    return (tuple((leg.contract_id, leg.side, leg.lots // q) for leg in legs), lim)
 
 
-def _limit_text(num: int, den: int, cap: int, scale: int, bands: bool) -> str:
-    """The limit in force for π = num/den and band cap ``cap/scale``, with both shown."""
-    n, rem = divmod(num * scale, den)
-    pi = _show(n, scale) if rem == 0 else _show(Fraction(num, den))
+def _limit_text(o: Order, q: int, lim: int, cap: int, scale: int, bands: bool) -> str:
+    """The limit in force: the lattice limit ``lim / scale`` (rule 11; the client's π beside
+    it when it differs) and, with bands, the band cap ``cap / scale``."""
+    pi = _show(lim, scale)
+    sent = Fraction(o.total_net_price) / q
+    if sent != Fraction(lim, scale):
+        pi += f", as sent {_show(sent)}"
     if not bands:
         return f"π = {pi}"
-    lower = cap * den < num * scale  # the band cap is below π: it is the limit
-    return f"{_show(cap, scale) if lower else pi} (π = {pi}, band cap {_show(cap, scale)})"
+    lower = cap < lim  # the band cap is below π: it is the limit
+    return f"{_show(cap, scale) if lower else _show(lim, scale)} (π = {pi}, band cap {_show(cap, scale)})"
 
 
 def _pro_rata(members: list[tuple[int, int, int, int]], total: int, size: int) -> dict[int, int]:

@@ -266,7 +266,8 @@ def test_parity_of_put_call_forward_prices():
     rep = check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=True)
     assert rules(rep) == ["parity"]
     assert rep.violations[0].contract_id == 3  # the contract closing the contradiction
-    assert check(b, result({1: 200, 2: 202, 3: 2000}, {})).ok  # parity is opt-in
+    assert rules(check(b, result({1: 200, 2: 202, 3: 2000}, {}))) == ["parity"]  # by default
+    assert check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=False).ok  # opt-out
     # uncleared contracts keep their reference price and are exempt
     assert check(b, result({1: 200, 2: 202, 3: 2000}, {}, frozenset({2})), parity=True).ok
 
