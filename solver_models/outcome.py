@@ -40,6 +40,10 @@ class SolveOutcome:
     solver: str = ""
     components: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # auction.md §4a: every use of a relaxation, (orderId, "rounding" | "short"): a divisible
+    # order in the money left partly filled or unfilled within its rounding allowance, or one
+    # package short (the whole-package allowance)
+    relaxations: tuple[tuple[int, str], ...] = ()
 
     def timings(self) -> dict[str, float]:
         """Seconds per stage name (summed over components), plus build/solve/total."""
@@ -53,4 +57,6 @@ class SolveOutcome:
 
     def summary(self) -> dict[str, Any]:
         return {"status": str(self.status), "components": self.components,
-                "solver": self.solver, "timings": self.timings(), "notes": list(self.notes)}
+                "solver": self.solver, "timings": self.timings(), "notes": list(self.notes),
+                "relaxations": [{"orderId": oid, "kind": kind}
+                                for oid, kind in self.relaxations]}

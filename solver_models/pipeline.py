@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from auction.book import Book
 from auction.replication import atomic_prices, contract_value, reference_prices, replicate
 from auction.result import ClearingResult, Fill, reference_tick
-from auction.units import fmt
+from auction.units import decimal_places, fmt
 from solver_models import highs
 from solver_models.market import Component, Market, build_market, components
 from solver_models.outcome import SolveOutcome, SolveStatus, StageReport
@@ -81,6 +81,7 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     fills = np.zeros(market.n_orders, dtype=np.int64)
     ticks: dict[int, int] = {}  # contract index -> ticks
     uncleared: set[int] = set()
+    relaxed: dict[int, str] = {}  # order index -> "rounding" | "short" (auction.md §4a)
     for batch in _batches(market, comps):
         answer = _clear(market, Component.union(batch), params, deadline, prog,
                         searching=len(batch) == 1)
@@ -96,6 +97,7 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                 continue
             fills[comp.orders] = ans.fills
             ticks.update(ans.ticks)
+            relaxed.update(ans.relaxed)
             uncleared.update(int(k) for k in ans.halted)
 
     prices, off_grid = _all_prices(market, ticks, uncleared, params.replication)
@@ -111,8 +113,14 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
         frozenset(int(cid[k]) for k in uncleared))
     status = (SolveStatus.TIME_LIMIT if prog.timed_out else
               SolveStatus.NOT_CLEARED if uncleared - set(off_grid) else SolveStatus.OPTIMAL)
+    uses = tuple((int(market.order_ids[i]), kind) for i, kind in sorted(relaxed.items()))
+    if uses:
+        prog.notes.append(f"§4a relaxations on {len(uses)} of {market.n_orders} orders "
+                          f"({len(uses) / max(market.n_orders, 1):.2%}): "
+                          f"{sum(k == 'rounding' for _, k in uses)} within the rounding "
+                          f"allowance, {sum(k == 'short' for _, k in uses)} one package short")
     return SolveOutcome(status, result, params, prog.reports(), time.perf_counter() - start,
-                        highs.version(), len(comps), tuple(prog.notes))
+                        highs.version(), len(comps), tuple(prog.notes), uses)
 
 
 def _ids(market: Market, contracts: list[int]) -> str:
@@ -182,24 +190,28 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             del prog.notes[notes:]
             return answer.report
     fills_live, prices = answer
+    ticks_live = prices.ticks
+    if len(live.orders):
+        probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
+        if probed is not None:
+            fills_live, ticks_live = probed
     fills = np.zeros(len(o), dtype=np.int64)
     fills[np.searchsorted(o, live.orders)] = fills_live
     priced = ~_touching(market, o, halted)
-    if not _exact_ok(market, _without(market, comp, halted), fills[priced], prices.ticks,
+    if not _exact_ok(market, _without(market, comp, halted), fills[priced], ticks_live,
                      live.contracts):
         del prog.notes[notes:]
         return StageReport("exact_check", status="violated")
-    ticks = {int(k): int(t) for k, t in zip(live.contracts, prices.ticks, strict=True)}
-    atomic = {int(j): float(u) for j, u in zip(live.atomics, prices.atomic, strict=True)}
-    return _Cleared(fills, ticks, atomic, halted)
+    ticks = {int(k): int(t) for k, t in zip(live.contracts, ticks_live, strict=True)}
+    return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
 
 
 @dataclass(frozen=True)
 class _Cleared:
     fills: np.ndarray  # packages per order of the component
     ticks: dict[int, int]  # contract index -> ticks, for the component's cleared contracts
-    atomic: dict[int, float]  # atomic index -> price (numeraire per unit)
     halted: np.ndarray  # contract indices halted: no equilibrium keeps them in their bands
+    relaxed: dict[int, str] = field(default_factory=dict)  # order index -> §4a relaxation
 
 
 @dataclass(frozen=True)
@@ -207,6 +219,81 @@ class _Failed:
     report: StageReport
     atm_indivisible: np.ndarray  # indivisible orders at the money when the allocation failed
     breached: np.ndarray  # contracts whose band no equilibrium keeps (the welfare LP's keepers)
+
+
+def _relaxed(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
+             ) -> dict[int, str]:
+    """The §4a relaxations a component's answer uses, per order index: a divisible order in
+    the money (exact integers, at ``ticks``) not filled completely — ``"short"`` when one
+    package short beyond its rounding allowance, else ``"rounding"``."""
+    o = comp.orders
+    gap = market.limit[o] - market.money(o, comp.contracts) @ ticks
+    q = market.q[o]
+    idx = np.flatnonzero(~market.indivisible[o] & (gap > 0) & (fills < q))
+    return {int(o[i]): "rounding" if gap[i] <= market.allowance[o[i]] else "short"
+            for i in idx}
+
+
+PROBE_COMPONENTS = 64  # atomic instruments probed per component at most (each ± one step)
+
+
+def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+           params: SolverParams, deadline: float, prog: _Progress
+           ) -> tuple[np.ndarray, np.ndarray] | None:
+    """§4a's probe: an answer that uses a relaxation is wrong when moving one atomic
+    instrument's price by one step admits an exact equilibrium. For each instrument of the
+    component and each direction, every contract on it moves by one step of the instrument
+    (the least common multiple of its contracts' ticks, so every price stays on its grid),
+    every order is classified there in exact integers (in, at or out of the money, no
+    allowance) and the allocation MIP looks for whole packages that balance — an exact
+    equilibrium at those prices by construction. The one with the most volume (then the
+    least distance to the reference prices; then the first instrument, up before down)
+    replaces the relaxed answer; None when there is none, or nothing was relaxed."""
+    if not _relaxed(market, comp, fills, ticks):
+        return None
+    o = comp.orders
+    kc = comp.contracts
+    money = market.money(o, kc)
+    limit = market.limit[o]
+    terms = market.contract_terms[kc][:, comp.atomics].tocsc()
+    places = max(decimal_places(market.book.contracts[int(c)].tick_size)
+                 for c in market.contract_ids[kc])
+    tick_units = np.array([int(market.book.contracts[int(c)].tick_size.scaleb(places))
+                           for c in market.contract_ids[kc]], dtype=np.int64)
+    best = None
+    tried = 0
+    for j in range(len(comp.atomics)):
+        rows = terms.indices[terms.indptr[j]:terms.indptr[j + 1]]
+        coefs = terms.data[terms.indptr[j]:terms.indptr[j + 1]]
+        if not len(rows) or tried >= PROBE_COMPONENTS:
+            continue
+        tried += 1
+        step = int(np.lcm.reduce(tick_units[rows]))
+        for sign in (1, -1):
+            t2 = ticks.copy()
+            t2[rows] += sign * coefs * (step // tick_units[rows])
+            if np.any(t2 < market.tick_lo[kc]) or np.any(t2 > market.tick_hi[kc]):
+                continue
+            gap = limit - money @ t2
+            cls = Classification(gap > 0, gap < 0, gap == 0,
+                                 gap * 10.0 ** -market.money_places, t2.astype(float),
+                                 StageReport("probe"))
+            if deadline <= time.perf_counter():
+                return None
+            alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter())
+            prog.add(replace(alloc.report if isinstance(alloc, Allocation) else alloc,
+                             name="probe"))
+            if not isinstance(alloc, Allocation):
+                continue
+            vol = int(market.vol[o] @ alloc.fills)
+            dist = float(np.abs(t2 - market.ref_ticks[kc]).sum())
+            if best is None or (vol, -dist) > best[0]:
+                best = ((vol, -dist), alloc.fills, t2)
+    if best is None:
+        return None
+    prog.notes.append("an exact equilibrium one step away replaced an answer with §4a "
+                      "relaxations")
+    return best[1], best[2]
 
 
 def _touching(market: Market, orders: np.ndarray, contracts: np.ndarray) -> np.ndarray:
@@ -408,7 +495,7 @@ def _sweep(market: Market, comp: Component, prog: _Progress):
                          "no equilibrium"))
     if not res.feasible:
         return StageReport("sweep", status="no equilibrium")
-    return _Cleared(fills, {k: res.tick}, {}, np.zeros(0, dtype=np.int64))
+    return _Cleared(fills, {k: res.tick}, np.zeros(0, dtype=np.int64))
 
 
 def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
