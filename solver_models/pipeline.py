@@ -234,7 +234,7 @@ def _relaxed(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarr
             for i in idx}
 
 
-PROBE_COMPONENTS = 64  # atomic instruments probed per component at most (each ± one step)
+PROBE_SOLVES = 24  # allocation MIPs one component's probe may run at most
 
 
 def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
@@ -246,10 +246,14 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
     (the least common multiple of its contracts' ticks, so every price stays on its grid),
     every order is classified there in exact integers (in, at or out of the money, no
     allowance) and the allocation MIP looks for whole packages that balance — an exact
-    equilibrium at those prices by construction. The one with the most volume (then the
-    least distance to the reference prices; then the first instrument, up before down)
-    replaces the relaxed answer; None when there is none, or nothing was relaxed."""
-    if not _relaxed(market, comp, fills, ticks):
+    equilibrium at those prices by construction. The instruments of the relaxed orders come
+    first; a move that leaves every order's class as it is at the answer's prices (or as at
+    a move already tried) is not solved again, and at most ``PROBE_SOLVES`` MIPs run
+    (deterministic). The exact equilibrium with the most volume (then the least distance to
+    the reference prices; then the first found) replaces the relaxed answer; None when there
+    is none, or nothing was relaxed."""
+    relaxed = _relaxed(market, comp, fills, ticks)
+    if not relaxed:
         return None
     o = comp.orders
     kc = comp.contracts
@@ -260,26 +264,40 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
                  for c in market.contract_ids[kc])
     tick_units = np.array([int(market.book.contracts[int(c)].tick_size.scaleb(places))
                            for c in market.contract_ids[kc]], dtype=np.int64)
+    # the relaxed orders' instruments first, then the others, each in index order
+    exposure = market.exposure[np.array(sorted(relaxed))][:, comp.atomics]
+    mine = np.zeros(len(comp.atomics), dtype=bool)
+    mine[np.unique(exposure.tocoo().col)] = True
+    order = np.concatenate((np.flatnonzero(mine), np.flatnonzero(~mine)))
+
+    def classes(t: np.ndarray) -> tuple[np.ndarray, bytes]:
+        gap = limit - money @ t
+        return gap, np.sign(gap).astype(np.int8).tobytes()
+
+    seen = {classes(ticks)[1]}
     best = None
-    tried = 0
-    for j in range(len(comp.atomics)):
+    solves = 0
+    for j in order:
         rows = terms.indices[terms.indptr[j]:terms.indptr[j + 1]]
         coefs = terms.data[terms.indptr[j]:terms.indptr[j + 1]]
-        if not len(rows) or tried >= PROBE_COMPONENTS:
+        if not len(rows):
             continue
-        tried += 1
         step = int(np.lcm.reduce(tick_units[rows]))
         for sign in (1, -1):
             t2 = ticks.copy()
             t2[rows] += sign * coefs * (step // tick_units[rows])
             if np.any(t2 < market.tick_lo[kc]) or np.any(t2 > market.tick_hi[kc]):
                 continue
-            gap = limit - money @ t2
+            gap, key = classes(t2)
+            if key in seen:
+                continue
+            seen.add(key)
+            if solves >= PROBE_SOLVES or deadline <= time.perf_counter():
+                break
+            solves += 1
             cls = Classification(gap > 0, gap < 0, gap == 0,
                                  gap * 10.0 ** -market.money_places, t2.astype(float),
                                  StageReport("probe"))
-            if deadline <= time.perf_counter():
-                return None
             alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter())
             prog.add(replace(alloc.report if isinstance(alloc, Allocation) else alloc,
                              name="probe"))
