@@ -25,6 +25,6 @@ def test_a_limit_off_the_lattice_is_admitted_as_sent():
     assert [o.status for o in adm.orders] == [OrderStatus.NEW] * 3
     assert [o.order.total_net_price for o in adm.orders] == [
         Decimal("21.9294"), Decimal("7.3333"), Decimal("10")]
-    # the lock is what the orders can pay: the limits as sent when they are decimals per
-    # package, else the lattice limit (3.3 per lot, 9.9 for three)
-    assert adm.funds[0].order_value == 219294 + 73333 + 99000
+    # the lock is what the orders can pay, the limits as sent (10/3 per lot times 3 lots is
+    # the decimal 10; only a part of such an order would lock the lattice limit, 3.3 a lot)
+    assert adm.funds[0].order_value == 219294 + 73333 + 100000
