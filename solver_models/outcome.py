@@ -44,6 +44,7 @@ class SolveOutcome:
     # order in the money left partly filled or unfilled within its rounding allowance, or one
     # package short (the whole-package allowance)
     relaxations: tuple[tuple[int, str], ...] = ()
+    orders_uncleared: int = 0  # orders touching uncleared or halted contracts (not cleared)
 
     def timings(self) -> dict[str, float]:
         """Seconds per stage name (summed over components), plus build/solve/total."""
@@ -59,4 +60,5 @@ class SolveOutcome:
         return {"status": str(self.status), "components": self.components,
                 "solver": self.solver, "timings": self.timings(), "notes": list(self.notes),
                 "relaxations": [{"orderId": oid, "kind": kind}
-                                for oid, kind in self.relaxations]}
+                                for oid, kind in self.relaxations],
+                "orders_uncleared": self.orders_uncleared}

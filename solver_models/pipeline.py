@@ -40,7 +40,6 @@ from solver_models.stages import (
 from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
-LOCAL_SHARE = 0.25  # of the time limit, at most, for one local search
 BATCH_ORDERS = 2000  # smaller components are cleared together, in batches of about this size
 
 
@@ -113,6 +112,12 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
         frozenset(int(cid[k]) for k in uncleared))
     status = (SolveStatus.TIME_LIMIT if prog.timed_out else
               SolveStatus.NOT_CLEARED if uncleared - set(off_grid) else SolveStatus.OPTIMAL)
+    blocked = int(_touching(market, np.arange(market.n_orders),
+                            np.array(sorted(uncleared), dtype=np.int64)).sum())
+    if blocked:
+        prog.notes.append(f"{'TIME LIMIT: ' if prog.timed_out else ''}{blocked} of "
+                          f"{market.n_orders} orders ({blocked / market.n_orders:.1%}) touch "
+                          "uncleared or halted contracts and were not cleared")
     uses = tuple((int(market.order_ids[i]), kind) for i, kind in sorted(relaxed.items()))
     if uses:
         prog.notes.append(f"§4a relaxations on {len(uses)} of {market.n_orders} orders "
@@ -120,7 +125,7 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                           f"{sum(k == 'rounding' for _, k in uses)} within the rounding "
                           f"allowance, {sum(k == 'short' for _, k in uses)} one package short")
     return SolveOutcome(status, result, params, prog.reports(), time.perf_counter() - start,
-                        highs.version(), len(comps), tuple(prog.notes), uses)
+                        highs.version(), len(comps), tuple(prog.notes), uses, blocked)
 
 
 def _ids(market: Market, contracts: list[int]) -> str:
@@ -366,7 +371,9 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         reports of both (they may run on another thread: no shared state) and the answer."""
         found, reports = None, []
         for short in (False, True):
-            budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
+            # limited by ``local_nodes`` (deterministic: the same result on a busy machine,
+            # rule 9); the clock only as the whole solve's deadline
+            budget = t_end - time.perf_counter()
             found = local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel,
                               short)
             reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
@@ -484,7 +491,9 @@ def _give_up(prog: _Progress, comp: Component, market: Market, rep: StageReport)
     else:
         prog.not_cleared = True
     ids = ", ".join(str(int(market.contract_ids[k])) for k in comp.contracts[:8])
-    prog.notes.append(f"component of {len(comp.orders)} orders on contracts [{ids}"
+    share = len(comp.orders) / max(market.n_orders, 1)
+    prog.notes.append(f"{'TIME LIMIT: ' if rep.status == 'time_limit' else ''}component of "
+                      f"{len(comp.orders)} orders ({share:.1%} of the book) on contracts [{ids}"
                       f"{', …' if len(comp.contracts) > 8 else ''}] not cleared: "
                       f"{rep.name} {rep.status}")
 
