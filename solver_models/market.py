@@ -71,6 +71,9 @@ class Market:
     legs: sp.csr_matrix  # orders × contracts, signed lots per package (a)
     exposure: sp.csr_matrix  # orders × atomics, atomic units per package (10^-E), int64
     cash: np.ndarray  # replication cash per package, numeraire (float: LP objective only)
+    # identical orders, found once per book by hashing (no per-stage np.unique over rows):
+    signature: np.ndarray  # i -> id of its legs (contracts and ratios), ordered by that key
+    group: np.ndarray  # i -> id of (legs, effective limit), ordered by (signature, limit)
 
     @property
     def n_orders(self) -> int:
@@ -178,14 +181,17 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     if not bands:
         hi = _far_caps(contracts, ref, limit, l_vals, l_cols, indptr, m)
     order_cash = _order_cash(l_vals, l_cols, indptr, cash, cash_per_lot)
-    allowance = _allowances(book, l_vals, l_cols, indptr, replication, 10**D)
+    sig_first, signature = _signatures(l_vals, l_cols, indptr, len(book.contracts))
+    allowance = _allowances(book, sig_first, signature, replication, 10**D)
+    group = _limit_groups(signature, limit)
     legs = sp.csr_matrix((l_vals, l_cols, indptr), shape=(n, len(contracts)))
     exposure = (legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
     exposure.eliminate_zeros()
     indivisible = aon | (min_packages > 0)
     return Market(book, D, E, contract_ids, m,
                   lot_units, lo, hi, ref, atomics, terms, cash, order_ids, q, vol, aon, min_fill,
-                  indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash)
+                  indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash,
+                  signature, group)
 
 
 def _segment_sums(values: np.ndarray, indptr: np.ndarray, op: np.ufunc = np.add) -> np.ndarray:
@@ -271,12 +277,27 @@ def _order_cash(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, cash: list[
     return out
 
 
-def _allowances(book: Book, a: np.ndarray, cols: np.ndarray, indptr: np.ndarray,
+def _limit_groups(signature: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Group id per order: the same legs (``signature``) and the same effective limit, ids
+    in the order of (signature, limit) — one sort of two integer keys."""
+    n = len(signature)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((limit, signature))
+    s, lim = signature[order], limit[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (s[1:] != s[:-1]) | (lim[1:] != lim[:-1])
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.cumsum(new) - 1
+    return out
+
+
+def _allowances(book: Book, first: np.ndarray, inverse: np.ndarray,
                 replication: bool, money_scale: int) -> np.ndarray:
     """Rule 2's rounding allowance ρ per package (auction.replication.RoundingAllowance),
     floored to money at 10^-D: ``⌊ρ·10^D⌋``. ρ depends only on the order's legs and ratios,
-    so it is computed once per distinct leg signature."""
-    first, inverse = _signatures(a, cols, indptr, len(book.contracts))
+    so it is computed once per distinct leg signature (``first``: an order per signature,
+    ``inverse``: each order's signature)."""
     rho_of = RoundingAllowance(book.contracts, replication, book.orders)
     per_signature = []
     for i in first:

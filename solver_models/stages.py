@@ -100,19 +100,11 @@ class Allocation:
 
 
 def _groups(market: Market, orders: np.ndarray, limits: bool = True) -> np.ndarray:
-    """Group id per order: identical legs (contracts and ratios) and, with ``limits``,
-    identical limit."""
-    legs = market.legs[orders]
-    width = int(np.diff(legs.indptr).max()) if len(orders) else 0
-    keys = np.zeros((len(orders), 2 * width + 1), dtype=np.int64)
-    counts = np.diff(legs.indptr)
-    pos = np.arange(legs.nnz) - np.repeat(legs.indptr[:-1], counts)
-    rows = np.repeat(np.arange(len(orders)), counts)
-    keys[rows, 2 * pos] = legs.indices + 1
-    keys[rows, 2 * pos + 1] = legs.data
-    if limits:
-        keys[:, -1] = market.limit[orders]
-    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    """Group id per order (0 … groups − 1): identical legs (contracts and ratios) and, with
+    ``limits``, identical effective limit — from the book-wide ids the market computed once
+    (one 1-D integer unique here, no row comparisons)."""
+    keys = (market.group if limits else market.signature)[orders]
+    _, inverse = np.unique(keys, return_inverse=True)
     return inverse.ravel()
 
 
