@@ -1,25 +1,24 @@
-"""The mixed benchmark books (scenarios/bench/mixed: two pairs, four expiries, binaries on both
+"""The mixed benchmark books (scenarios/mixed, the books of the suite scenarios/bench/mixed: two pairs, four expiries, binaries on both
 sides, every combo, 5 % all-or-none, limits at USDC precision) clear and pass the check —
 parity and the §4a probe on — with relaxations on at most 1 % of the orders."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 
-from auction.interchange import book_from_dict
+from coordinator.scenarios import load_scenario
 from solver_models import SolverParams, SolveStatus, solve
 from validator.equilibrium import check
 
-MIXED = Path(__file__).resolve().parents[2] / "scenarios" / "bench" / "mixed"
+MIXED = Path(__file__).resolve().parents[2] / "scenarios" / "mixed"
 
 
 @pytest.mark.parametrize("name", ["mixed_2k", "mixed_10k"])
 def test_mixed_book_clears_and_passes_the_check(name):
-    book, _ = book_from_dict(json.loads((MIXED / f"{name}.json").read_text()))
+    book = load_scenario(MIXED / f"{name}.json").book
     t0 = time.perf_counter()
     out = solve(book, SolverParams())
     elapsed = time.perf_counter() - t0
