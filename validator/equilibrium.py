@@ -579,8 +579,13 @@ def _probe(book: Book, prices: dict[int, int], filled: dict[int, int], skip: set
     lv = book.lot_value
     out: list[Violation] = []
     undecided = 0
+    by_part: dict[int, list[Order]] = defaultdict(list)
+    for o in live:
+        root = part_of[o.order_id]
+        if root in parts:
+            by_part[root].append(o)
     for root in sorted(parts):
-        members = [o for o in live if part_of[o.order_id] == root]
+        members = by_part[root]
         # per order: a·p, effective limit, exposure per atom, a·p change per step of each atom
         rows = []
         for o in members:
