@@ -45,6 +45,7 @@ class SolveOutcome:
     # package short (the whole-package allowance)
     relaxations: tuple[tuple[int, str], ...] = ()
     orders_uncleared: int = 0  # orders touching uncleared or halted contracts (not cleared)
+    lp_volume: int = 0  # lots the welfare LP relaxation trades (fractional packages), summed
 
     def timings(self) -> dict[str, float]:
         """Seconds per stage name (summed over components), plus build/solve/total."""
@@ -61,4 +62,4 @@ class SolveOutcome:
                 "solver": self.solver, "timings": self.timings(), "notes": list(self.notes),
                 "relaxations": [{"orderId": oid, "kind": kind}
                                 for oid, kind in self.relaxations],
-                "orders_uncleared": self.orders_uncleared}
+                "orders_uncleared": self.orders_uncleared, "lp_volume": self.lp_volume}

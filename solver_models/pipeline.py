@@ -50,6 +50,8 @@ class _Progress:
     timed_out: bool = False
     not_cleared: bool = False
     largest: dict[str, StageReport] = field(default_factory=dict)
+    lp_volume: dict[int, float] = field(default_factory=dict)  # component -> LP relaxation lots
+    component: int = -1  # the component being cleared (its first order)
 
     def add(self, report: StageReport) -> None:
         acc = self.stages.setdefault(report.name, [0.0, 0.0, 0])
@@ -112,6 +114,11 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
         frozenset(int(cid[k]) for k in uncleared))
     status = (SolveStatus.TIME_LIMIT if prog.timed_out else
               SolveStatus.NOT_CLEARED if uncleared - set(off_grid) else SolveStatus.OPTIMAL)
+    lp_volume = round(sum(prog.lp_volume.values()))
+    traded = int(market.vol @ fills)
+    if lp_volume:
+        prog.notes.append(f"volume {traded} lots; the welfare LP (fractional packages) trades "
+                          f"{lp_volume}: gap {1 - traded / lp_volume:.2%}")
     blocked = int(_touching(market, np.arange(market.n_orders),
                             np.array(sorted(uncleared), dtype=np.int64)).sum())
     if blocked:
@@ -125,7 +132,8 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                           f"{sum(k == 'rounding' for _, k in uses)} within the rounding "
                           f"allowance, {sum(k == 'short' for _, k in uses)} one package short")
     return SolveOutcome(status, result, params, prog.reports(), time.perf_counter() - start,
-                        highs.version(), len(comps), tuple(prog.notes), uses, blocked)
+                        highs.version(), len(comps), tuple(prog.notes), uses, blocked,
+                        lp_volume)
 
 
 def _ids(market: Market, contracts: list[int]) -> str:
@@ -169,8 +177,12 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     orders wait for the next auction) and the rest starts over."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
+    prog.component = int(comp.orders[0])
     if _sweepable(market, comp):
-        return _sweep(market, comp, prog)
+        swept = _sweep(market, comp, prog)
+        if isinstance(swept, _Cleared):  # exact: a sweep is its own relaxation
+            prog.lp_volume[prog.component] = float(market.vol[comp.orders] @ swept.fills)
+        return swept
     o = comp.orders
     live = comp
     halted = np.zeros(0, dtype=np.int64)
@@ -365,6 +377,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     prog.add(rep)
     if not isinstance(cls, Classification):
         return _Failed(rep, none, none)
+    prog.lp_volume[prog.component] = cls.lp_volume  # the last one of a component counts
 
     def local(near_ticks: int, cancel: highs.Cancel | None = None):
         """The local search, and with the whole-package allowance if it is infeasible: the

@@ -31,6 +31,7 @@ class Classification:
     report: StageReport
     # contracts (indices) whose band no equilibrium keeps: their keepers traded (see welfare_lp)
     breached: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lp_volume: float = 0.0  # lots the welfare LP (the relaxation of whole packages) trades
 
 
 def welfare_lp(market: Market, comp: Component, params: SolverParams,
@@ -88,7 +89,9 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     tol = 1e-7 * scale
     itm, otm = (reduced > tol)[group], (reduced < -tol)[group]
     tick, cash, terms = market.linking(comp.contracts, comp.atomics)
-    return Classification(itm, otm, ~(itm | otm), reduced[group], (cash + terms @ p) / tick, report)
+    lp_volume = float(market.vol[comp.orders[first]] @ sol.x[:n])
+    return Classification(itm, otm, ~(itm | otm), reduced[group], (cash + terms @ p) / tick, report,
+                          lp_volume=lp_volume)
 
 
 @dataclass(frozen=True)
