@@ -54,6 +54,33 @@ def _lattice(ratios: Iterable[int], cids: Iterable[int], lot_value: Mapping[int,
     return gcd(*[a * lot_value[cid] for a, cid in zip(ratios, cids, strict=True)])
 
 
+def lattice_limit(total_net_price: Decimal, packages: int, step: int, scale: int) -> int:
+    """Rule 11 (auction.md §4): the limit per package read on the lattice of ``a·p``.
+
+    ``a·p`` over whole ticks is always a multiple of ``step / scale`` (the gcd over legs of
+    ``|a_l|·lot_l·tick_l``, :meth:`Book.price_lattice`), so a limit ``π = totalNetPrice / q``
+    at currency precision is exactly equivalent to ``π`` floored onto that lattice: a buyer
+    pays at most, a seller receives at least, the nearest lattice price inside its limit. The
+    signed limit is floored (toward minus infinity) whatever its sign. Returned as an integer
+    number of ``1 / scale`` (a multiple of ``step``); the client's ``totalNetPrice`` is kept as
+    sent everywhere else. Exact (Python integers).
+
+    The one definition: the book, the matcher's arrays, the check and admission call it.
+    """
+    num, den = total_net_price.as_integer_ratio()
+    return num * scale // (den * packages * step) * step
+
+
+def read_limit(order: Order, contracts: Mapping[int, Contract]) -> Fraction:
+    """The order's limit per package as the clearing rule reads it (rule 11,
+    :func:`lattice_limit`), in the numeraire, from its legs' contracts alone (admission and
+    locks use it before the order is in a book)."""
+    scale, lot_value = lot_values({leg.contract_id: contracts[leg.contract_id]
+                                   for leg in order.legs})
+    step = _lattice(map(abs, order.ratios), (leg.contract_id for leg in order.legs), lot_value)
+    return Fraction(lattice_limit(order.total_net_price, order.packages, step, scale), scale)
+
+
 def _step_decimal(step: int, scale: int, order: Order,
                   contracts: Mapping[int, Contract]) -> Decimal:
     """``step / scale`` as an exact Decimal, written with as many places as the order's legs'
@@ -114,9 +141,21 @@ class Book:
             total += a * self.lot_value[leg.contract_id] * (hi if a > 0 else lo)
         return Fraction(total, self.money_scale)
 
+    def limit(self, order: Order) -> Fraction:
+        """The limit per package as the clearing rule reads it (rule 11): π floored onto the
+        lattice of the order's ``a·p`` (:func:`lattice_limit`)."""
+        return Fraction(self.limit_units(order), self.money_scale)
+
+    def limit_units(self, order: Order) -> int:
+        """:meth:`limit` times ``money_scale``: an exact integer."""
+        step = _lattice(map(abs, order.ratios), (leg.contract_id for leg in order.legs),
+                        self.lot_value)
+        return lattice_limit(order.total_net_price, order.packages, step, self.money_scale)
+
     def effective_limit(self, order: Order) -> Fraction:
-        """The limit the clearing rule uses: π clipped to the band cap."""
-        return min(order.limit_per_package, self.band_cap(order))
+        """The limit the clearing rule uses: the lattice limit (rule 11) clipped to the band
+        cap."""
+        return min(self.limit(order), self.band_cap(order))
 
     def price_lattice(self, order: Order) -> Decimal:
         """The step of a·p over whole ticks: gcd over legs of |a_l|·lot_l·tick_l (exact)."""
@@ -142,7 +181,6 @@ def exact(value: Fraction) -> str:
 def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list[str]:
     """Every rule the book breaks, as messages naming the order or contract and the rule."""
     problems: list[str] = []
-    scale, lot_value = lot_values(contracts)
     for cid, c in contracts.items():
         if cid != c.contract_id:
             problems.append(f"contract {cid}: keyed under a different id {c.contract_id}")
@@ -160,15 +198,7 @@ def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list
         if len(pairs) > 1:
             problems.append(f"order {o.order_id}: legs on more than one currency pair")
             continue
-        # π = num / (den·q) is a multiple of step/scale iff num·scale ≡ 0 mod den·q·step
-        q = o.packages
-        step = _lattice(map(abs, o.ratios), (leg.contract_id for leg in o.legs), lot_value)
-        num, den = o.total_net_price.as_integer_ratio()
-        if num * scale % (den * q * step):
-            problems.append(
-                f"order {o.order_id}: totalNetPrice {o.total_net_price} over {q} "
-                f"package(s) is {exact(o.limit_per_package)} per package, not on the tick "
-                f"grid of its legs (a multiple of {_step_decimal(step, scale, o, contracts)})")
+        # a limit off the lattice of its legs is read floored onto it (rule 11), never refused
     return problems
 
 

@@ -45,6 +45,12 @@ class SolveOutcome:
     solver: str = ""
     components: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # auction.md §4a: every use of a relaxation, (orderId, "rounding" | "short"): a divisible
+    # order in the money left partly filled or unfilled within its rounding allowance, or one
+    # package short (the whole-package allowance)
+    relaxations: tuple[tuple[int, str], ...] = ()
+    orders_uncleared: int = 0  # orders touching uncleared or halted contracts (not cleared)
+    lp_volume: int = 0  # lots the welfare LP relaxation trades (fractional packages), summed
 
     def timings(self) -> dict[str, float]:
         """Wall-clock seconds that add up: ``total = build + solve + other``.
@@ -74,4 +80,7 @@ class SolveOutcome:
 
     def summary(self) -> dict[str, Any]:
         return {"status": str(self.status), "components": self.components,
-                "solver": self.solver, "timings": self.timings(), "notes": list(self.notes)}
+                "solver": self.solver, "timings": self.timings(), "notes": list(self.notes),
+                "relaxations": [{"orderId": oid, "kind": kind}
+                                for oid, kind in self.relaxations],
+                "orders_uncleared": self.orders_uncleared, "lp_volume": self.lp_volume}
