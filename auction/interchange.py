@@ -5,7 +5,8 @@ Book::
     {"contracts": [{"contractId", "payoff", "currencyPair", "expiry": "yyyymmdd", "strike"?,
                     "tickSize", "lotSize", "referencePrice", "lowRange", "highRange"}],
      "orders": [{"orderId", "clientId", "totalNetPrice", "timeInForce"?,
-                 "legs": [{"contractId", "side", "quantity"}], "allOrNone"?, "minQuantity"?}],
+                 "legs": [{"contractId", "side", "quantity"}], "allOrNone"?, "minQuantity"?,
+                 "reduceOnly"?, "iocAuctionTime"? (epoch ms, GOOD_TILL_DATE's time)}],
      "params": {...}?}
 
 Result::
@@ -21,6 +22,7 @@ listing every problem with its path (``orders[3].legs[0].quantity: …``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from math import ceil
@@ -36,7 +38,7 @@ _CONTRACT_KEYS = {"contractId", "payoff", "currencyPair", "expiry", "strike", "t
                   "lotSize", "referencePrice", "lowRange", "highRange"}
 _CONTRACT_REQUIRED = _CONTRACT_KEYS - {"strike"}
 _ORDER_KEYS = {"orderId", "clientId", "totalNetPrice", "timeInForce", "legs", "allOrNone",
-               "minQuantity"}
+               "minQuantity", "reduceOnly", "iocAuctionTime"}
 _ORDER_REQUIRED = {"orderId", "clientId", "totalNetPrice", "legs"}
 _LEG_KEYS = {"contractId", "side", "quantity"}
 _BOOK_KEYS = {"contracts", "orders", "params"}
@@ -134,6 +136,10 @@ def _order_from_dict(d: Mapping[str, Any], contracts: Mapping[int, Contract], pa
         aon = d.get("allOrNone", False)
         if not isinstance(aon, bool):
             raise ValueError(f"allOrNone must be true or false, got {aon!r}")
+        reduce_only = d.get("reduceOnly", False)
+        if not isinstance(reduce_only, bool):
+            raise ValueError(f"reduceOnly must be true or false, got {reduce_only!r}")
+        ioc_time = d.get("iocAuctionTime")
         order = Order(
             order_id=_int(d["orderId"], "orderId"),
             client_id=_int(d["clientId"], "clientId"),
@@ -141,6 +147,8 @@ def _order_from_dict(d: Mapping[str, Any], contracts: Mapping[int, Contract], pa
             legs=tuple(legs),
             time_in_force=TimeInForce(tif),
             all_or_none=aon,
+            reduce_only=reduce_only,
+            good_till_ms=None if ioc_time is None else _int(ioc_time, "iocAuctionTime"),
         )
         if "minQuantity" in d:
             order = _with_min_quantity(order, parse_decimal(d["minQuantity"], "minQuantity"),
@@ -160,8 +168,7 @@ def _with_min_quantity(order: Order, min_qty: Decimal, contracts: Mapping[int, C
     packages = ceil(Fraction(min_qty) / per_package)  # exact: no Decimal context
     if packages > order.packages:
         raise ValueError(f"minQuantity {min_qty} exceeds the order's size")
-    return Order(order.order_id, order.client_id, order.total_net_price, order.legs,
-                 order.time_in_force, order.all_or_none, packages)
+    return replace(order, min_packages=packages)
 
 
 def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
@@ -212,6 +219,10 @@ def order_to_dict(order: Order, contracts: Mapping[int, Contract]) -> dict[str, 
         first = order.legs[0]
         d["minQuantity"] = fmt(contracts[first.contract_id].quantity(
             order.min_packages * abs(order.ratios[0])))
+    if order.reduce_only:
+        d["reduceOnly"] = True
+    if order.good_till_ms is not None:
+        d["iocAuctionTime"] = order.good_till_ms
     return d
 
 

@@ -79,8 +79,12 @@ def _parse_funds(raw: Any) -> list[tuple[int, str, Decimal]]:
 
 
 def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timedelta,
-                credit: Mapping[str, Decimal] | None = None) -> ImportReport:
-    """Admit a book file's orders; everything in one transaction."""
+                credit: Mapping[str, Decimal] | None = None,
+                self_match: str = "reject") -> ImportReport:
+    """Admit a book file's orders; everything in one transaction.
+
+    Reduce-only orders are checked against the clients' positions in the store;
+    ``self_match`` is the setting of the same name (``coordinator.admission.admit``)."""
     if not isinstance(data, Mapping):
         raise ImportError_(["book: expected an object"])
     data = dict(data)
@@ -129,9 +133,12 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
         contracts = tx.contracts()
         existing = tx.order_exists(o.order_id for o in book.orders)
         live = tx.live_orders(client_ids=clients)
+        positions = tx.positions(clients) if any(o.reduce_only for o in book.orders) else {}
         adm = admit(book.orders, contracts=contracts, currencies=currencies, balances=balances,
                     live=live, existing_ids=existing, now_ms=now,
-                    end_of_trading=end_of_trading)
+                    end_of_trading=end_of_trading, positions=positions,
+                    self_match=self_match)
+        tx.update_orders(adm.cancelled, now)
         tx.insert_orders(adm.orders, adm.history)
         tx.put_fund_locks(adm.funds, now)
         events = admission_events(adm) + [
@@ -150,6 +157,9 @@ def admission_events(adm: Admission) -> list[Event]:
     events = [Event(EventKind.EXEC_REPORT, {
         "orderId": so.order_id, "clientId": so.client_id, "status": str(so.status),
         "filledPackages": 0, "reason": so.reject_reason}) for so in adm.orders]
+    events += [Event(EventKind.EXEC_REPORT, {
+        "orderId": so.order_id, "clientId": so.client_id, "status": str(so.status),
+        "filledPackages": so.filled_packages, "reason": "SELF_MATCH"}) for so in adm.cancelled]
     events += [Event(EventKind.FUNDS_UPDATED, _funds_payload(f)) for f in adm.funds]
     return events
 

@@ -38,6 +38,9 @@ class Settings:
     * ``check_replication`` / ``check_bands`` — options of the independent check.
     * ``apply_retries`` — how often an auction is re-cut when its book changed under it.
     * ``outbox_poll_seconds`` — how often a publisher without LISTEN/NOTIFY polls.
+    * ``self_match`` — a new single-leg order that would cross the same client's live opposite
+      order on the same contract: ``reject`` it (code SELF_MATCH, the default) or
+      ``cancel_oldest`` (the resting order is cancelled, the new one admitted).
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -50,6 +53,8 @@ class Settings:
     check_bands: bool = True
     apply_retries: int = 3
     outbox_poll_seconds: float = 1.0
+    # --- order types ---
+    self_match: str = "reject"
 
     def __post_init__(self) -> None:
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
@@ -62,6 +67,9 @@ class Settings:
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise SettingsError(f"database_url must be a sqlite:// or postgresql:// URL, "
                                 f"got {self.database_url!r}")
+        if self.self_match not in ("reject", "cancel_oldest"):
+            raise SettingsError(f"self_match must be 'reject' or 'cancel_oldest', "
+                                f"got {self.self_match!r}")
         object.__setattr__(self, "solver", dict(self.solver))
 
     @property

@@ -71,7 +71,7 @@ def _import(args: argparse.Namespace) -> int:
     try:
         report = import_book(store, data, clock_from(args),
                              end_of_trading=timedelta(hours=settings.end_of_trading_hours),
-                             credit=credit)
+                             credit=credit, self_match=settings.self_match)
     except ImportError_ as e:
         raise UsageError(f"{args.book}: " + "; ".join(e.problems[:10])) from None
     finally:
