@@ -74,7 +74,10 @@ class Order:
     good_till_ms: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.legs:
+        legs = self.legs
+        if len(legs) == 1 and legs[0].lots > 0 and 0 <= self.min_packages <= legs[0].lots:
+            return  # one valid leg: nothing else to check (most orders of a large book)
+        if not legs:
             raise ValueError(f"order {self.order_id}: no legs")
         ids = [leg.contract_id for leg in self.legs]
         if len(set(ids)) != len(ids):
