@@ -35,9 +35,11 @@ def test_mixed_books_clear_and_pass_the_check(path, tmp_path, capsys):
     code = main(["solve", str(path), "--check", "--json", "--out", str(out)])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0, summary.get("check")
-    assert summary["status"] == "OPTIMAL" and summary["check"]["ok"]
-    assert summary["unclearedOrders"] == 0
-    assert json.loads(out.read_text())["status"] == "OPTIMAL"
+    assert summary["check"]["ok"], summary["check"]["violations"][:5]
+    # no time limit on these books (a halted contract, rule 7, is a valid NOT_CLEARED)
+    assert summary["status"] in ("OPTIMAL", "NOT_CLEARED")
+    assert summary["volume"] > 0 and summary["unclearedOrders"] < summary["orders"]
+    assert json.loads(out.read_text())["status"] == summary["status"]
 
 
 def test_runtime_books_follow_the_folders_recipe(tmp_path):
