@@ -340,3 +340,27 @@ def test_reduce_only_order_in_a_real_auction_never_flips_the_position(store, clo
         pos = tx.positions([777]).get((777, 1), 0)
         filled = tx.order(9100).filled_packages
     assert filled > 0 and pos == 3 - filled >= 0  # it traded and never went short
+
+
+@settings(max_examples=200, deadline=None)
+@given(pos=st.dictionaries(st.sampled_from([2, 3, 4]), st.integers(-30, 30), max_size=3),
+       orders=st.lists(st.lists(st.tuples(st.sampled_from([2, 3, 4]), st.booleans(),
+                                          st.integers(1, 12)), min_size=1, max_size=3,
+                                unique_by=lambda t: t[0]), min_size=1, max_size=6))
+def test_reduce_only_caps_never_increase_or_flip_a_position(pos, orders):
+    stored = []
+    for i, legs in enumerate(orders):
+        legs = tuple(sorted((Leg(cid, Side.BUY if buy else Side.SELL, lots)
+                             for cid, buy, lots in legs), key=lambda leg: leg.contract_id))
+        stored.append(StoredOrder(Order(i + 1, 1, Decimal(1), legs, reduce_only=True),
+                                  "WETH/USDC", OrderStatus.NEW, T0))
+    caps = reduce_only_caps(stored, Positions.of({(1, c): v for c, v in pos.items()}))
+    after = dict(pos)
+    for so in stored:  # every order filled up to its cap: the worst case
+        x = caps[so.order_id]
+        assert 0 <= x <= so.remaining
+        for a, leg in zip(so.order.ratios, so.order.legs, strict=True):
+            before = after.get(leg.contract_id, 0)
+            now = before + a * x
+            assert abs(now) <= abs(before) and now * before >= 0, (so.order, x)
+            after[leg.contract_id] = now
