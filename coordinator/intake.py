@@ -87,8 +87,12 @@ def _parse_funds(raw: Any) -> list[tuple[int, str, Decimal]]:
 
 
 def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timedelta,
-                credit: Mapping[str, Decimal] | None = None) -> ImportReport:
-    """Admit a book file's orders; everything in one transaction."""
+                credit: Mapping[str, Decimal] | None = None,
+                self_match: str = "reject") -> ImportReport:
+    """Admit a book file's orders; everything in one transaction.
+
+    Reduce-only orders are checked against the clients' positions in the store;
+    ``self_match`` is the setting of the same name (``coordinator.admission.admit``)."""
     if not isinstance(data, Mapping):
         raise ImportError_(["book: expected an object"])
     data = dict(data)
@@ -136,7 +140,7 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
         adm = admit_orders(tx, book.orders, now_ms=now, end_of_trading=end_of_trading,
                            extra_events=[Event(EventKind.FUNDS_UPDATED, _funds_payload(f))
                                          for f in given.values()],
-                           keep_rejected=True)
+                           keep_rejected=True, self_match=self_match)
     return ImportReport(new, len(book.contracts) - new, len(adm.admitted), adm.rejections)
 
 
@@ -144,7 +148,8 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
                  client_order_ids: Sequence[int] | None = None,
                  gtd_ms: Sequence[int | None] | None = None, keep_rejected: bool = True,
                  extra_events: Sequence[Event] = (),
-                 contracts: Mapping[int, Contract] | None = None) -> Admission:
+                 contracts: Mapping[int, Contract] | None = None,
+                 self_match: str = "reject") -> Admission:
     """The one way orders enter the store (``ccp orders import`` and the client API).
 
     Inside the caller's write transaction: serialise with every other intake (PostgreSQL:
@@ -160,6 +165,8 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     used before (in the store or earlier in the request) is rejected ``DUPLICATE_ORDER_ID``,
     unstored. ``gtd_ms``: per order, the expiry of a GOOD_TILL_DATE order (epoch ms).
     ``contracts``: the listed contracts when the caller holds them current (else read here).
+    ``self_match``: the setting of the same name (``coordinator.admission.admit``); reduce-only
+    orders are checked against the clients' positions in the store.
     """
     lock_intake(tx)
     orders = list(orders)
@@ -187,11 +194,16 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     existing = set() if client_order_ids is not None else tx.order_exists(
         o.order_id for o in orders)
     # The funds check needs the stored fund values only: orderValue already holds the lock of
-    # every live order, so the live orders themselves are not read (a client with thousands
-    # of resting orders would otherwise pay for all of them on every new one).
+    # every live order. Of the live orders only those self-match prevention compares with are
+    # read: the clients' orders on the contracts of the new single-leg orders (a client with
+    # thousands of resting orders would otherwise pay for all of them on every new one).
+    single = {o.legs[0].contract_id for o in orders if len(o.legs) == 1}
+    live = tx.live_orders(client_ids=clients, contract_ids=single) if single else ()
+    positions = tx.positions(clients) if any(o.reduce_only for o in orders) else {}
     adm = admit(orders, contracts=tx.contracts() if contracts is None else contracts,
-                currencies=tx.currencies(), balances=balances, live=(), existing_ids=existing,
-                now_ms=now_ms, end_of_trading=end_of_trading)
+                currencies=tx.currencies(), balances=balances, live=live, existing_ids=existing,
+                now_ms=now_ms, end_of_trading=end_of_trading, positions=positions,
+                self_match=self_match)
     stored = adm.orders
     history = adm.history
     if coids or gtd:
@@ -200,7 +212,8 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     if not keep_rejected:
         stored = tuple(so for so in stored if so.status is not OrderStatus.REJECTED)
         history = tuple(h for h in history if h.to_status is not OrderStatus.REJECTED)
-    adm = Admission(stored, history, adm.funds, (*pre, *adm.rejections))
+    adm = Admission(stored, history, adm.funds, (*pre, *adm.rejections), adm.cancelled)
+    tx.update_orders(adm.cancelled, now_ms)
     tx.insert_orders(adm.orders, adm.history)
     tx.put_fund_locks(adm.funds, now_ms)
     touched = {(a.client_id, a.currency) for a in adm.funds}
@@ -220,6 +233,10 @@ def admission_events(adm: Admission) -> list[Event]:
         "orderId": so.order_id, "clientId": so.client_id, "clientOrderId": so.client_order_id,
         "status": str(so.status), "filledPackages": 0, "reason": so.reject_reason})
         for so in adm.orders]
+    events += [Event(EventKind.EXEC_REPORT, {
+        "orderId": so.order_id, "clientId": so.client_id, "clientOrderId": so.client_order_id,
+        "status": str(so.status), "filledPackages": so.filled_packages, "reason": "SELF_MATCH"})
+        for so in adm.cancelled]
     events += [Event(EventKind.FUNDS_UPDATED, _funds_payload(f)) for f in adm.funds]
     return events
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from auction.book import Book, BookError
-from auction.interchange import book_from_dict
+from auction.interchange import book_from_dict, loads
 from auction.result import ClearingResult, surplus, volume
 from auction.units import parse_decimal
 from solver_models.generator import Recipe, RecipeError, generate_book
@@ -111,10 +111,13 @@ def read_text(path: str | Path) -> str:
         raise ScenarioError(path, [f"not a text file (not UTF-8: byte {e.start})"]) from None
 
 
-def parse_json(path: str | Path, text: str) -> Any:
-    """JSON text of ``path``; any syntax problem becomes a ScenarioError with the position."""
+def parse_json(path: str | Path, text: str, compact: bool = False) -> Any:
+    """JSON text of ``path``; any syntax problem becomes a ScenarioError with the position.
+
+    ``compact``: orders and legs come out in the compact form the book reader takes
+    (``auction.interchange.loads``; a large book without a dict per order)."""
     try:
-        return json.loads(text)
+        return loads(text) if compact else json.loads(text)
     except json.JSONDecodeError as e:
         raise ScenarioError(path, [f"line {e.lineno} column {e.colno}: invalid JSON: "
                                    f"{e.msg}"]) from None
@@ -127,14 +130,17 @@ def read_json(path: str | Path) -> Any:
     return parse_json(path, read_text(path))
 
 
-def read_data(path: Path) -> Any:
-    """Parse a JSON or YAML file; syntax errors become a ScenarioError with the position."""
+def read_data(path: Path, compact: bool = False) -> Any:
+    """Parse a JSON or YAML file; syntax errors become a ScenarioError with the position.
+
+    ``compact``: a JSON file's orders and legs come out in the compact form the book reader
+    takes (``auction.interchange.loads``; a large book without a dict per order)."""
     if path.suffix.lower() not in SUFFIXES:
         raise ScenarioError(path, [f"unknown file type {path.suffix!r} "
                                    f"(expected one of {', '.join(SUFFIXES)})"])
     text = read_text(path)
     if path.suffix.lower() == ".json":
-        return parse_json(path, text)
+        return parse_json(path, text, compact)
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
@@ -214,7 +220,7 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate one scenario file (see the module docstring)."""
     path = Path(path)
-    data = read_data(path)
+    data = read_data(path, compact=True)
     if not isinstance(data, Mapping):
         raise ScenarioError(path, [f"expected an object at the top, got {type(data).__name__}"])
     if "contracts" in data or "orders" in data:  # a bare book
@@ -261,14 +267,14 @@ def _book_section(path: Path, section: Any) -> tuple[Book, dict[str, Any]]:
         if not book_path.exists():
             raise ScenarioError(path, [f"book: file {section!r} not found (looked at "
                                        f"{book_path})"])
-        data = read_data(book_path)
+        data = read_data(book_path, compact=True)
         return _load_book(book_path, data, prefix="")
     return _load_book(path, section, prefix="book.")
 
 
 def _load_book(path: Path, data: Any, prefix: str) -> tuple[Book, dict[str, Any]]:
-    try:
-        book, params = book_from_dict(_plain(data))
+    try:  # YAML decimals to strings (a JSON file has none: no second walk over its orders)
+        book, params = book_from_dict(data if path.suffix.lower() == ".json" else _plain(data))
     except BookError as e:
         raise ScenarioError(path, [_prefixed(prefix, p) for p in e.problems]) from None
     return book, params

@@ -122,6 +122,9 @@ class Settings:
     * ``ws_max_message_bytes`` — the largest message a client may send.
     * ``ws_poll_seconds`` — how often the stream hub looks for new outbox events when nothing
       wakes it (SQLite; PostgreSQL's NOTIFY wakes it at once).
+    * ``self_match`` — a new single-leg order that would cross the same client's live opposite
+      order on the same contract: ``reject`` it (code SELF_MATCH, the default) or
+      ``cancel_oldest`` (the resting order is cancelled, the new one admitted).
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -204,6 +207,8 @@ class Settings:
     ws_max_subscriptions: int = 500
     ws_max_message_bytes: int = 65536
     ws_poll_seconds: float = 0.1
+    # --- order types ---
+    self_match: str = "reject"
 
     def __post_init__(self) -> None:
         self._check_chain()
@@ -240,6 +245,9 @@ class Settings:
         if not isinstance(self.solver, Mapping):
             raise SettingsError(f"solver: expected a table of solver parameters, "
                                 f"got {self.solver!r}")
+        if self.self_match not in ("reject", "cancel_oldest"):
+            raise SettingsError(f"self_match must be 'reject' or 'cancel_oldest', "
+                                f"got {self.self_match!r}")
         object.__setattr__(self, "solver", dict(self.solver))
         try:  # checked when the settings load, not when the first auction runs
             SolverParams.from_dict(self.solver)

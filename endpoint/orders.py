@@ -139,7 +139,8 @@ def parse_order(body: OrderIn, *, client_id: int, address: str | None,
     legs.sort(key=lambda leg: leg.contract_id)
     try:
         order = Order(0, client_id, price, tuple(legs), tif, bool(body.allOrNone),
-                      body.minQuantity or 0)
+                      body.minQuantity or 0, reduce_only=bool(body.reduceOnly),
+                      good_till_ms=gtd if tif is TimeInForce.GOOD_TILL_DATE else None)
     except ValueError as e:
         raise ApiError("INVALID_ORDER_QTY", str(e).replace("order 0: ", "")) from None
     signed_legs = [(leg.contractId, leg.side, signed_text(leg.quantity)) for leg in body.legs]
@@ -184,16 +185,6 @@ def verify_signature(settings: Settings, w: WireOrder, address: str) -> None:
                    "(fields are signed as sent: price and quantities as strings)")
 
 
-def _reduce_only_violation(w: WireOrder, positions: Mapping[tuple[int, int], int]) -> str | None:
-    for leg in w.order.legs:
-        have = positions.get((w.order.client_id, leg.contract_id), 0)
-        if (leg.side is Side.BUY and not (have < 0 and leg.lots <= -have)) or \
-                (leg.side is Side.SELL and not (have > 0 and leg.lots <= have)):
-            return f"contract {leg.contract_id}: a reduce-only {leg.side} of {leg.lots} lot(s) " \
-                   f"does not reduce the position of {have}"
-    return None
-
-
 @dataclass(frozen=True)
 class Outcome:
     client_order_id: int
@@ -211,18 +202,6 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
     outcomes: dict[int, Outcome] = {}
     with store.write() as tx:
         todo = list(orders)
-        if any(w.reduce_only for w in todo):
-            positions = tx.positions({w.order.client_id for w in todo})
-            kept = []
-            for w in todo:
-                why = _reduce_only_violation(w, positions) if w.reduce_only else None
-                if why:
-                    if all_or_nothing:
-                        raise ApiError("REDUCE_ONLY_VIOLATION", why)
-                    outcomes[id(w)] = Outcome(w.client_order_id, "REDUCE_ONLY_VIOLATION", why)
-                else:
-                    kept.append(w)
-            todo = kept
         ref = None if cache is None else cache.get_all(tx)
         delisted = repo.delisted(tx) if ref is None else ref[2]
         kept = []
@@ -242,7 +221,8 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
         adm = admit_orders(tx, placed, now_ms=now_ms, end_of_trading=eot,
                            client_order_ids=[w.client_order_id for w in todo],
                            gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
-                           contracts=None if ref is None else ref[0])
+                           contracts=None if ref is None else ref[0],
+                           self_match=settings.self_match)
         if all_or_nothing and adm.rejections:
             r = adm.rejections[0]
             raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))

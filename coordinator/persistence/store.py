@@ -34,6 +34,7 @@ from auction.orders import Leg, Order, OrderStatus, Side, TimeInForce
 from auction.products import Contract, Currency, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.units import PrecisionError, to_steps
 from coordinator.events import Event, EventKind
+from coordinator.persistence import order_types
 from coordinator.persistence import tables as t
 from coordinator.persistence.engine import is_sqlite, make_engine
 from coordinator.persistence.errors import (
@@ -368,6 +369,7 @@ class Tx:
             self.conn.execute(insert(t.historical_orders), final)
         if legs:
             self.conn.execute(insert(t.order_legs), legs)
+        order_types.insert_flags(self.conn, stored)
         self.add_history(history)
 
     def add_history(self, history: Iterable[HistoryEntry]) -> None:
@@ -395,12 +397,14 @@ class Tx:
                 where if where is not None else text("1=1"))))
         for r in self.conn.execute(lq):
             legs[r.order_id].append(Leg(r.contract_id, Side(r.side), r.lots))
+        reduce_only = order_types.reduce_only_ids(self.conn, ids)
         out = []
         for r in rows:
             prec = self.numeraire_precision(r.pair)
             order = Order(r.order_id, r.client_id, from_units(r.total_net_price, prec),
                           tuple(legs[r.order_id]), TimeInForce(r.time_in_force),
                           bool(r.all_or_none), r.min_packages)
+            order = order_types.with_flags(order, r.order_id in reduce_only, r.expire_ms)
             out.append(StoredOrder(order=order, pair=r.pair, status=OrderStatus(r.status),
                                    admitted_ms=r.admitted_ms, filled_packages=r.filled_packages,
                                    expire_ms=r.expire_ms, lock_underlying=r.lock_underlying,
@@ -411,9 +415,14 @@ class Tx:
         return out
 
     def live_orders(self, admitted_before_ms: int | None = None,
-                    client_ids: Iterable[int] | None = None) -> list[StoredOrder]:
-        """The live book in entry order (admission time, then id)."""
+                    client_ids: Iterable[int] | None = None,
+                    contract_ids: Iterable[int] | None = None) -> list[StoredOrder]:
+        """The live book in entry order (admission time, then id); ``contract_ids``: only the
+        orders with a leg on one of them."""
         conds = []
+        if contract_ids is not None:
+            conds.append(t.orders.c.order_id.in_(select(t.order_legs.c.order_id).where(
+                t.order_legs.c.contract_id.in_(set(contract_ids)))))
         if admitted_before_ms is not None:
             conds.append(t.orders.c.admitted_ms < admitted_before_ms)
         if client_ids is not None:

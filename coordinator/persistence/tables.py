@@ -510,3 +510,12 @@ contract_delistings = Table(
            autoincrement=False),
     Column("delisted_ms", BigInteger, nullable=False),
 )
+
+# --- order types ---
+# Order flags beyond the original columns, one row per order that has one (reduce-only orders);
+# keyed by order id, so the row follows the order from the live book into the history.
+order_flags = Table(
+    "order_flags", metadata,
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("reduce_only", Boolean, nullable=False, server_default=false()),
+)

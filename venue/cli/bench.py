@@ -1,7 +1,10 @@
 """``ccp bench`` — solve a benchmark suite, compare with a baseline.
 
 A suite is a directory of scenario files (``scenarios/bench/<name>/``; ``standard`` by
-default, ``smoke`` for a quick run). Per book: generation time, wall time of ``solve`` (median
+default, ``smoke`` for a quick run, ``mixed`` for books mixed as real ones are — two pairs,
+binaries both sides, every combo kind, limits at currency precision; issue 17). A suite may
+add books generated at run time and never committed (:data:`RUNTIME_BOOKS`: ``mixed`` adds
+100,000 orders unless the folder has that book, and 1,000,000). Per book: generation time, wall time of ``solve`` (median
 of R runs), build vs solve time, volume, the equilibrium check, and — where enabled — the
 reference model (``formulation=bigm``; by default only on books of at most 2,000 orders).
 
@@ -31,6 +34,16 @@ from venue.cli.solve import load, run_check
 DEFAULT_REPEAT = 3
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
+#: Books a suite generates at run time (too large to commit): suite → (book name, orders).
+#: Each is the suite's largest recipe scenario with only its number of orders changed (same
+#: seed and mix, parameters and bench options), or — in a folder without a recipe — the
+#: generator's default recipe with seed :data:`RUNTIME_SEED`. A scenario file of the same name
+#: in the folder wins.
+RUNTIME_BOOKS: dict[str, tuple[tuple[str, int], ...]] = {
+    "mixed": (("mixed_100k", 100_000), ("mixed_1m", 1_000_000)),
+}
+RUNTIME_SEED = 17
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -43,6 +56,8 @@ def register(subparsers: Any) -> None:
                    help="scenarios/bench/NAME, or a directory (default standard)")
     p.add_argument("--only", action="append", default=[], metavar="BOOK",
                    help="run only this book of the suite (repeatable)")
+    p.add_argument("--max-orders", type=int, metavar="N",
+                   help="skip the suite's books with more than N orders")
     p.add_argument("--repeat", type=int, metavar="R",
                    help=f"runs per book (default: the scenario's bench.repeat, else "
                         f"{DEFAULT_REPEAT})")
@@ -82,6 +97,35 @@ def suite_dir(name: str) -> Path:
         if (REPO_SCENARIOS / "bench").is_dir() else []
     raise UsageError(f"--suite {name}: no such suite (known: {', '.join(known)}, "
                      "or a directory)")
+
+
+def suite_scenarios(directory: Path) -> list[Scenario]:
+    """The suite's scenario files plus its run-time books (:data:`RUNTIME_BOOKS`)."""
+    from dataclasses import replace
+
+    from coordinator.scenarios import BenchOptions
+    from solver_models.generator import Recipe
+    from solver_models.params import SolverParams
+
+    scenarios = [load(p) for p in scenario_files(directory)]
+    runtime = RUNTIME_BOOKS.get(directory.resolve().name, ())
+    names = {s.name for s in scenarios}
+    recipes = [s for s in scenarios if s.recipe is not None]
+    template = max(recipes, key=lambda s: (s.size, s.name)) if recipes else None
+    for name, orders in runtime:
+        if name in names:
+            continue
+        if template is not None:
+            assert template.recipe is not None
+            recipe = replace(template.recipe, orders=orders)
+            params, bench, what = template.params, template.bench, template.name
+        else:
+            recipe = Recipe(seed=RUNTIME_SEED, orders=orders)
+            params, bench, what = SolverParams(), BenchOptions(repeat=1), "the default recipe"
+        scenarios.append(Scenario(directory / f"{name}.generated", name,
+                                  f"{orders:,} orders generated at run time ({what} with "
+                                  f"orders={orders})", params, recipe, bench=bench))
+    return scenarios
 
 
 def machine() -> dict[str, Any]:
@@ -221,7 +265,9 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             raise UsageError(f"--baseline {args.baseline}: not a bench report ({problem})")
     directory = suite_dir(args.suite)
-    scenarios = [load(p) for p in scenario_files(directory)]
+    scenarios = suite_scenarios(directory)
+    if args.max_orders is not None:
+        scenarios = [s for s in scenarios if s.size <= args.max_orders]
     if args.only:
         missing = sorted(set(args.only) - {s.name for s in scenarios})
         if missing:

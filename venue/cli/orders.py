@@ -80,7 +80,7 @@ def _import(args: argparse.Namespace) -> int:
     try:
         report = import_book(store, data, clock_from(args),
                              end_of_trading=timedelta(hours=settings.end_of_trading_hours),
-                             credit=credit)
+                             credit=credit, self_match=settings.self_match)
     except ImportError_ as e:
         raise UsageError(problems_text(e.problems, f"{args.book}: ")) from None
     finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from auction.book import Book
-from auction.interchange import result_to_dict
+from auction.interchange import result_json_chunks
 from auction.result import ClearingResult, surplus, volume
 from auction.units import fmt
 from coordinator.scenarios import Scenario, ScenarioError, load_scenario
@@ -88,18 +88,26 @@ def effective_params(scenario: Scenario, sets: Sequence[str]) -> SolverParams:
 
 
 def traded(book: Book, result: ClearingResult) -> dict[int, tuple[Decimal, Decimal]]:
-    """Per contract: (bought, sold) quantity over all fills."""
-    out: dict[int, list[Decimal]] = {}
+    """Per contract: (bought, sold) quantity over all fills (lots summed as integers)."""
+    out: dict[int, list[int]] = {}
     filled = result.filled()
     for o in book.orders:
         x = filled.get(o.order_id)
         if not x:
             continue
         for a, leg in zip(o.ratios, o.legs, strict=True):
-            q = book.contracts[leg.contract_id].quantity(abs(a) * x)
-            acc = out.setdefault(leg.contract_id, [Decimal(0), Decimal(0)])
-            acc[0 if a > 0 else 1] += q
-    return {cid: (b, s) for cid, (b, s) in out.items()}
+            acc = out.setdefault(leg.contract_id, [0, 0])
+            acc[0 if a > 0 else 1] += abs(a) * x
+    return {cid: (book.contracts[cid].quantity(b), book.contracts[cid].quantity(s))
+            for cid, (b, s) in out.items()}
+
+
+def uncleared_orders(book: Book, result: ClearingResult) -> int:
+    """How many orders touch a contract the result left uncleared (they could not trade)."""
+    if not result.uncleared:
+        return 0
+    gone = result.uncleared
+    return sum(1 for o in book.orders if any(leg.contract_id in gone for leg in o.legs))
 
 
 def contract_label(book: Book, cid: int) -> str:
@@ -163,10 +171,13 @@ def run(args: argparse.Namespace) -> int:
     result = outcome.result
     status = str(outcome.status)
     out_path = args.out or Path("out") / f"{scenario.name}.result.json"
-    data = result_to_dict(book, result, status=status, timings=outcome.timings(),
-                          params=outcome.params.to_dict())
+    vol, surp = volume(book, result), surplus(book, result)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(data, indent=1) + "\n")
+    with out_path.open("w") as f:  # streamed: no dict of the whole result in memory
+        f.writelines(result_json_chunks(book, result, status=status, timings=outcome.timings(),
+                                        params=outcome.params.to_dict(), volume_lots=vol,
+                                        surplus_lots=surp))
+    lost = uncleared_orders(book, result)
     if args.csv:
         write_csv(args.csv, book, result)
 
@@ -181,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "scenario": str(args.scenario), "description": scenario.description,
         "orders": len(book.orders), "contracts": len(book.contracts),
-        "status": status, "volume": volume(book, result), "surplus": surplus(book, result),
+        "status": status, "volume": vol, "surplus": surp,
         "fills": len(result.fills), "uncleared": sorted(result.uncleared),
+        "unclearedOrders": lost,
         "timings": outcome.timings(), "components": outcome.components,
         "notes": list(outcome.notes),
         "top": [{"contractId": c, "contract": contract_label(book, c),
@@ -196,7 +208,16 @@ def run(args: argparse.Namespace) -> int:
         summary["check"] = {"ok": report.ok, "violations": [str(v) for v in report.violations]}
     if scenario.expect is not None:
         summary["expectations"] = {"met": not missed, "missed": missed}
-    failed = (report is not None and not report.ok) or bool(missed)
+    # No silent loss: a time limit that left orders uncleared fails the command, loudly.
+    incomplete = status == "TIME_LIMIT" and lost > 0
+    failed = (report is not None and not report.ok) or bool(missed) or incomplete
+    if lost:
+        share = lost / len(book.orders)
+        print(f"{'INCOMPLETE' if incomplete else 'WARNING'}: status {status}: "
+              f"{len(result.uncleared)} of {len(book.contracts)} contract(s) left uncleared, "
+              f"{lost:,} of {len(book.orders):,} orders ({share:.1%}) not cleared"
+              + (" — the time limit cut the solve short; raise time_limit (--set "
+                 "time_limit=SECONDS)" if incomplete else ""), file=sys.stderr)
 
     if args.as_json:
         print(json.dumps(summary, indent=1))
