@@ -214,6 +214,8 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
+            prog.notes[notes:] = [n for n in prog.notes[notes:]  # no longer true
+                                  if "left one package short" not in n]
     fills = np.zeros(len(o), dtype=np.int64)
     fills[np.searchsorted(o, live.orders)] = fills_live
     priced = ~_touching(market, o, halted)

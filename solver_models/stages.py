@@ -580,8 +580,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     (same legs and limit, hence the same class) are one unit, shared pro rata afterwards
     (rule 8). With ``short`` (the whole-package allowance, for when the search without it is
     infeasible) a binary S_h per group of far orders in the money takes one package off it
-    (``− Σ_h B_h S_h`` in the balance), each costing more than all the near volume: the fewest
-    first.
+    (``− Σ_h B_h S_h`` in the balance), each costing more than all the near volume, in
+    proportion to its reduced cost (how far in the money): the least priority loss first.
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -683,8 +683,13 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn + n_s, bool)))
     c = np.zeros(ncol)
     c[X:X + nn] = market.vol[o[units]]
-    # a package short costs more than any volume the near orders can add: fewest first
-    c[ncol - n_s:] = -(market.vol[o[s_first]] + float(market.vol[o[units]] @ uq) + 1.0)
+    # a package short costs more than any volume the near orders can add, in proportion to
+    # how far in the money it is (§4a: the least priority loss before the volume)
+    if n_s:
+        loss = np.maximum(reduced[s_first], 0.0)
+        loss = np.maximum(loss, loss[loss > 0].min() if np.any(loss > 0) else 1.0)
+        c[ncol - n_s:] = -(market.vol[o[s_first]] + float(market.vol[o[units]] @ uq) + 1.0) \
+            * loss / loss.min()
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
     build = time.perf_counter() - t0
     sol = highs.solve(model, params, time_limit, cancel, {"mip_max_nodes": params.local_nodes})

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from auction.book import Book
 from auction.products import Payoff
+from auction.replication import contract_value, reference_prices, replicate
 from auction.result import volume
 from solver_models import SolverParams, SolveStatus, solve
 from tests.solver_models.bruteforce import max_equilibrium_volume
@@ -131,7 +132,8 @@ def _objectives(b: Book, result) -> tuple[int, Fraction, int, Fraction]:
     rounding ``Σ (unfilled packages)·(π − a·p)⁺`` over orders not filled completely (rule 2's
     allowance); unfilled lots of divisible orders not strictly out of the money (rule 5 — an
     order within its allowance counts like one at the money); distance of the prices of the
-    contracts with orders to their references (rule 6). ``auction.result.surplus`` counts only
+    contracts with orders to their references (rule 6; references per rule 10, the
+    replication of the instruments' reference prices). ``auction.result.surplus`` counts only
     orders exactly at the money, so on ties between the two kinds it may differ."""
     filled = result.filled()
     rounding, unfilled_lots = Fraction(0), 0
@@ -145,8 +147,10 @@ def _objectives(b: Book, result) -> tuple[int, Fraction, int, Fraction]:
             unfilled_lots += o.packages * o.lots_per_package
     c = b.contracts
     priced = {leg.contract_id for o in b.orders for leg in o.legs}
-    distance = sum(abs(result.prices[k] - Fraction(c[k].reference_price) / Fraction(c[k].tick_size))
-                   for k in priced)
+    # rule 10: a contract's reference is the replication of its instruments' references
+    atomic_ref = reference_prices(c)
+    distance = sum(abs(result.prices[k] - contract_value(replicate(c[k]), atomic_ref)
+                       / Fraction(c[k].tick_size)) for k in priced)
     return volume(b, result), rounding, unfilled_lots, distance
 
 
