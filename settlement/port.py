@@ -233,6 +233,9 @@ class InMemorySettlementStore:
         states = [s for (k, _), s in self.status.items() if k == movement_key]
         if not states:
             return None
+        # a part recorded in a batch that has not moved yet is still pending
+        states += [SettleStatus.PENDING for bid, b in self.batches.items() for p in b.parts
+                   if p.movement_key == movement_key and (movement_key, bid) not in self.status]
         for s in (SettleStatus.FAILED, SettleStatus.PENDING, SettleStatus.REPLACED):
             if s in states:
                 return s
