@@ -43,6 +43,7 @@ from coordinator.admission import lock_units
 from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
 from coordinator.persistence import Conflict, LeaseHeld, LeaseLost, Store, Tx
+from coordinator.persistence.clientapi import schedule
 from coordinator.persistence.records import (
     BatchRecord,
     FillRecord,
@@ -344,9 +345,15 @@ class Coordinator:
         self.lease = renewed
 
     # -- one auction ------------------------------------------------------------------------
+    def schedule(self) -> tuple[bool, int]:
+        """(paused, cadence ms): the operators' schedule (admin API), else the settings'."""
+        with self.store.read() as tx:
+            paused, cadence = schedule(tx)
+        return paused, cadence or self.settings.cadence_ms
+
     def next_cutoff(self) -> int:
         """The next cut-off on the cadence grid, after now and after the last batch."""
-        cadence = self.settings.cadence_ms
+        cadence = self.schedule()[1]
         now = self.clock.now_ms()
         nxt = (now // cadence + 1) * cadence
         with self.store.read() as tx:
@@ -563,7 +570,9 @@ class Coordinator:
     def loop(self, max_auctions: int | None = None,
              should_stop: Callable[[], bool] = lambda: False,
              on_report: Callable[[AuctionReport], None] = lambda r: None) -> int:
-        """Run auctions on the cadence; returns how many ran."""
+        """Run auctions on the cadence (the operators' schedule: a paused venue skips its
+        cut-offs, a cadence set through the admin API replaces the settings'); returns how
+        many ran."""
         self.acquire()
         n = 0
         while not should_stop() and (max_auctions is None or n < max_auctions):
@@ -571,6 +580,8 @@ class Coordinator:
             self._sleep_renewing(cutoff, should_stop)
             if should_stop():
                 break
+            if self.schedule()[0]:  # paused by operations: no auction, the orders wait
+                continue
             report = self.run_once(cutoff)
             on_report(report)
             n += 1

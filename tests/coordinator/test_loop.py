@@ -275,3 +275,28 @@ def test_cli_run_once_show_replay(db_url, capsys, tmp_path):
 
 def test_checker_is_the_real_one_by_default():
     assert Steps().check is default_check
+
+
+def test_the_loop_follows_the_operators_schedule(store, clock):
+    """Pause (admin API) skips cut-offs without an auction; resume runs them again; a cadence
+    set by operations replaces the settings' on the cut-off grid."""
+    from coordinator.persistence.clientapi import set_schedule
+
+    seed(store, clock)
+    co = coordinator(store, clock, settings={"cadence_seconds": 60})
+    assert co.next_cutoff() % 60_000 == 0
+    with store.write() as tx:
+        set_schedule(tx, clock.now_ms(), paused=True, cadence_ms=7_000)
+    assert co.schedule() == (True, 7_000)
+    assert co.next_cutoff() % 7_000 == 0 and co.next_cutoff() > clock.now_ms()
+    start = clock.now_ms()
+    ran = co.loop(should_stop=lambda: clock.now_ms() > start + 3 * 7_000)
+    assert ran == 0 and clock.now_ms() > start + 3 * 7_000  # three cut-offs went by
+    with store.read() as tx:
+        assert tx.last_batch_id() is None  # paused: no batch was cut
+    with store.write() as tx:
+        set_schedule(tx, clock.now_ms(), paused=False)
+    start = clock.now_ms()
+    assert co.loop(should_stop=lambda: clock.now_ms() > start + 3 * 7_000) >= 2
+    with store.read() as tx:
+        assert tx.last_batch_id() % 7_000 == 0
