@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -132,14 +130,10 @@ def test_sign_recover_round_trip(key, nonce, chain):
         assert eip712.recover(typed, eip712.sign(typed, key)) == eip712.address_of(key).lower()
 
 
-def test_recovery_is_fast():
-    """Recovery is on the hot path: hashing + recovery well under a millisecond each."""
+@pytest.mark.bench
+def test_recovery_bench(benchmark):
+    """Recovery is on the hot path (hashing + ecrecover): an opt-in benchmark, not a timed
+    assertion."""
     typed = _order(elektro(1), **ORDER_VECTORS[0][1])
     sig = ORDER_VECTORS[0][2]
-    n = 500
-    t0 = time.perf_counter()
-    for _ in range(n):
-        eip712.recover(typed, sig)
-    per = (time.perf_counter() - t0) / n
-    print(f"recover (hash + ecrecover): {per * 1e6:.0f} µs")
-    assert per < 0.002
+    assert benchmark(eip712.recover, typed, sig) == eip712.recover(typed, sig)
