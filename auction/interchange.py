@@ -34,7 +34,7 @@ from auction.book import Book, BookError, range_problems
 from auction.orders import Leg, Order, Side, TimeInForce
 from auction.products import Contract, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.result import ClearingResult, Fill, surplus, volume
-from auction.units import MAX_UNITS, PrecisionError, fmt, parse_decimal
+from auction.units import MAX_PLACES, MAX_UNITS, PrecisionError, fmt, parse_decimal
 
 _CONTRACT_KEYS = {"contractId", "payoff", "currencyPair", "expiry", "strike", "tickSize",
                   "lotSize", "referencePrice", "lowRange", "highRange"}
@@ -280,7 +280,8 @@ class _FastOrders:
     def order(self, raw: RawOrder) -> Order | None:
         oid, client, tnp, tif, raw_legs, aon, min_qty, reduce_only, ioc = raw
         if (type(oid) is not int or type(client) is not int or type(tnp) is not str
-                or min_qty is not _ABSENT):
+                or min_qty is not _ABSENT or not -MAX_UNITS <= oid <= MAX_UNITS
+                or not -MAX_UNITS <= client <= MAX_UNITS):  # the strict reader names the problem
             return None
         if tif is _ABSENT:
             tif = TimeInForce.GOOD_TILL_CANCEL
@@ -310,7 +311,8 @@ class _FastOrders:
             price = Decimal(tnp)
         except ArithmeticError:
             return None
-        if not price.is_finite():
+        if not price.is_finite() or price.as_tuple().exponent < -MAX_PLACES \
+                or price.adjusted() >= 13:  # near the range of amounts: the strict reader says
             return None
         try:
             return Order(oid, client, price, legs, tif, aon, 0, reduce_only, ioc)

@@ -308,15 +308,22 @@ def test_a_first_import_at_the_wrong_time_does_not_spoil_the_store(tmp_path, cap
 
 # ---------------------------------------------------------------- 5. never a rounded number
 
-def test_the_tick_grid_message_shows_the_exact_limit(tmp_path, capsys):
+def test_limits_off_the_lattice_clear_and_messages_show_exact_numbers(tmp_path, capsys):
+    """Item 5 after rule 11: a limit off the tick lattice is no longer an error (it is read
+    floored onto the lattice); where a message shows a limit it shows it exactly."""
+    from fractions import Fraction
+
+    from auction.book import exact
+
     three = [{"contractId": 1, "side": "BUY", "quantity": "0.3"}]  # 3 packages
-    for price, exact in (("3005.00001", "300.500001 per package"),
-                         ("3005.1", "300.51 per package"), ("1000.1", "10001/30 per package")):
+    for price in ("3005.00001", "3005.1", "1000.1"):
         book = demo({(1, "totalNetPrice"): price})
         if price == "1000.1":
             book = demo({(1, "totalNetPrice"): price, (1, "legs"): three})
         code, _, err = run(capsys, "solve", write(tmp_path, "g.json", book), "--quiet")
-        one_line_error(code, err, exact)
+        assert code == 0, err
+    assert exact(Fraction("3005.00001") / 10) == "300.500001"
+    assert exact(Fraction("1000.1") / 3) == "10001/30"
 
 
 # ---------------------------------------------------------------- 6. sweep plots and summary

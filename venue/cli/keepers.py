@@ -24,15 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="keepers_command", required=True, metavar="ACTION")
     add = sub.add_parser("add", help="register a webhook URL")
-    add.add_argument("url")
+    add.add_argument("url", help="the webhook URL (http or https) that receives signed POSTs")
     add.add_argument("--secret", help="HMAC key (default: generated, printed once)")
     add.add_argument("--event", action="append", default=[], metavar="KIND",
                      help="outbox event kind to deliver (repeatable; default ALERT and "
                           "EXPIRY_SETTLED)")
     ls = sub.add_parser("list", help="registered keepers and their deliveries")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rm = sub.add_parser("remove", help="stop delivering to a keeper")
-    rm.add_argument("keeper_id", type=int, metavar="ID")
+    rm.add_argument("keeper_id", type=int, metavar="ID", help="the keeper's id (ccp keepers list)")
     for q in (add, ls, rm):
         add_settings_options(q)
     add.set_defaults(handler=store_errors(_add))
