@@ -38,6 +38,15 @@ class Settings:
     * ``check_replication`` / ``check_bands`` — options of the independent check.
     * ``apply_retries`` — how often an auction is re-cut when its book changed under it.
     * ``outbox_poll_seconds`` — how often a publisher without LISTEN/NOTIFY polls.
+
+    The venue's process roles (``ccp run``, ``ccp serve``; ``venue/``):
+
+    * ``venue_host`` / ``venue_port`` — where ``ccp serve api`` listens (``--port`` overrides).
+    * ``chain_rpc_url`` — the JSON-RPC node of ``ccp serve`` (``http(s)://…``); empty: none.
+    * ``chain_deployment`` — the deployment JSON (``ccp chain deploy --out FILE``): FundLock,
+      Ledger and token addresses, the block to start reading events from.
+    * ``chain_operator_key`` — the key that signs settlement batches (best from the environment,
+      ``CCP_CHAIN_OPERATOR_KEY``); empty on a local dev chain: its development accounts.
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -50,6 +59,12 @@ class Settings:
     check_bands: bool = True
     apply_retries: int = 3
     outbox_poll_seconds: float = 1.0
+    # --- venue ---
+    venue_host: str = "127.0.0.1"
+    venue_port: int = 8078
+    chain_rpc_url: str = ""
+    chain_deployment: str = ""
+    chain_operator_key: str = ""
 
     def __post_init__(self) -> None:
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
@@ -63,6 +78,11 @@ class Settings:
             raise SettingsError(f"database_url must be a sqlite:// or postgresql:// URL, "
                                 f"got {self.database_url!r}")
         object.__setattr__(self, "solver", dict(self.solver))
+        if not 0 < self.venue_port < 65536:
+            raise SettingsError(f"venue_port must be a TCP port, got {self.venue_port}")
+        if self.chain_rpc_url and not self.chain_rpc_url.startswith(("http://", "https://")):
+            raise SettingsError(f"chain_rpc_url must be an http(s):// URL, got "
+                                f"{self.chain_rpc_url!r}")
 
     @property
     def cadence_ms(self) -> int:
