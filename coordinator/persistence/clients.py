@@ -14,7 +14,7 @@ from coordinator.persistence.store import Tx
 
 def client_id_of(tx: Tx, address: str) -> int | None:
     return tx.conn.scalar(select(t.clients.c.client_id)
-                          .where(t.clients.c.eth_address == address.lower()))
+                          .where(func.lower(t.clients.c.eth_address) == address.lower()))
 
 
 def address_of(tx: Tx, client_id: int) -> str | None:
