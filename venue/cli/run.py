@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import fields, replace
 from pathlib import Path
 
+from coordinator.settings import Settings
 from venue.cli import UsageError
 from venue.wiring import add_settings_options, settings_from, store_errors
 
@@ -30,6 +32,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=store_errors(_run))
 
 
+#: ``ccp run``'s own defaults where they differ from production's: the local chain has one
+#: block a second and never re-orgs, so one confirmation and a monitor one block behind the head
+#: are safe; prices every 5 s so that a newcomer sees them move.
+RUN_DEFAULTS = {"chain_confirmations": 1, "chain_monitor_depth": 1, "chain_poll_seconds": 0.5,
+                "price_poll_seconds": 5.0}
+
+
+def embedded_defaults(settings: Settings) -> Settings:
+    """Apply :data:`RUN_DEFAULTS` to every setting still at its production default (a value
+    from a settings file, the environment or the command line wins)."""
+    base = Settings()
+    known = {f.name for f in fields(Settings)}
+    given = {k: v for k, v in RUN_DEFAULTS.items()
+             if k in known and getattr(settings, k) == getattr(base, k)}
+    return replace(settings, **given) if given else settings
+
+
 def _run(args: argparse.Namespace) -> int:
     from venue.run import RunOptions, run
 
@@ -42,7 +61,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {data}: not a folder")
     data.mkdir(parents=True, exist_ok=True)
     db = args.database_url or f"sqlite:///{(data / 'ccp.sqlite3').resolve()}"
-    settings = settings_from(args, database_url=db, cadence_seconds=args.cadence_seconds)
+    settings = embedded_defaults(settings_from(args, database_url=db,
+                                               cadence_seconds=args.cadence_seconds))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(RunOptions(data_dir=data, host=args.host, port=args.port,
