@@ -86,9 +86,9 @@ def start_chain(data_dir: Path, use_anvil: bool = True, out: TextIO = sys.stdout
             anvil.stop()
             raise
         return LocalChain(chain, dep, anvil, kept=True)
-    print("ccp run: anvil is not installed (npm packages missing): using an in-process EVM "
-          "whose state is NOT kept — on-chain balances and positions start from zero at every "
-          "start", file=out, flush=True)
+    print("ccp run: using an in-process EVM (anvil not installed, or --in-process-chain): its "
+          "state is NOT kept — the chain and the store (ccp-ephemeral.sqlite3) start empty at "
+          "every start", file=out, flush=True)
     chain = Chain.in_process()
     dep, _ = localchain.open_deployment(chain, data_dir, fresh_chain=True)
     return LocalChain(chain, dep, None, kept=False)

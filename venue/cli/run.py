@@ -60,11 +60,22 @@ def _run(args: argparse.Namespace) -> int:
     if data.exists() and not data.is_dir():
         raise UsageError(f"--data {data}: not a folder")
     data.mkdir(parents=True, exist_ok=True)
-    db = args.database_url or f"sqlite:///{(data / 'ccp.sqlite3').resolve()}"
+    from venue.localchain import anvil_binary
+
+    use_anvil = not args.in_process_chain and anvil_binary() is not None
+    if use_anvil:
+        db = args.database_url or f"sqlite:///{(data / 'ccp.sqlite3').resolve()}"
+    else:
+        # The in-process chain ends with the process, so the store must too: a store that
+        # outlived its chain would disagree with the next one (funds, positions, the edge).
+        ephemeral = data / "ccp-ephemeral.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{ephemeral}{suffix}").unlink(missing_ok=True)
+        db = args.database_url or f"sqlite:///{ephemeral.resolve()}"
     settings = embedded_defaults(settings_from(args, database_url=db,
                                                cadence_seconds=args.cadence_seconds))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(RunOptions(data_dir=data, host=args.host, port=args.port,
                           cadence_seconds=args.cadence_seconds, demo_traders=args.demo_traders,
-                          use_anvil=not args.in_process_chain), settings)
+                          use_anvil=use_anvil), settings)
