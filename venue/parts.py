@@ -114,8 +114,9 @@ def coordinator_part(store: Store, settings: Settings, clock: Clock,
                 log.info("coordinator %s: lease taken; auctions every %g s", co.holder,
                          settings.cadence_seconds)
                 co.loop(should_stop=stop.is_set, on_report=on_report)
-            except LeaseLost as e:
+            except (LeaseLost, LeaseHeld) as e:
                 log.warning("coordinator lost the lease (%s); standing by", e)
+                stop.wait(1.0)
             finally:
                 with contextlib.suppress(Exception):  # the lease may be gone already
                     co.release()
