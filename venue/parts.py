@@ -74,11 +74,11 @@ def api_part(services: Any, host: str, port: int) -> Part:
     """The FastAPI app (REST + WebSocket) under uvicorn."""
     import uvicorn
     from endpoint.app import create_app
+    from endpoint.ws import uvicorn_config  # the WebSocket implementation clients need
 
     app = create_app(services)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                            ws_ping_interval=20, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, host=host, port=port,
+                                           timeout_graceful_shutdown=5))
     # Signals belong to the owner (one handler for every part); uvicorn must not take them.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
