@@ -42,11 +42,7 @@ class Settings:
     The venue's process roles (``ccp run``, ``ccp serve``; ``venue/``):
 
     * ``venue_host`` / ``venue_port`` — where ``ccp serve api`` listens (``--port`` overrides).
-    * ``chain_rpc_url`` — the JSON-RPC node of ``ccp serve`` (``http(s)://…``); empty: none.
-    * ``chain_deployment`` — the deployment JSON (``ccp chain deploy --out FILE``): FundLock,
-      Ledger and token addresses, the block to start reading events from.
-    * ``chain_operator_key`` — the key that signs settlement batches (best from the environment,
-      ``CCP_CHAIN_OPERATOR_KEY``); empty on a local dev chain: its development accounts.
+      The chain of ``ccp serve`` comes from the ``chain_…`` settings of settlement.
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -62,9 +58,6 @@ class Settings:
     # --- venue ---
     venue_host: str = "127.0.0.1"
     venue_port: int = 8078
-    chain_rpc_url: str = ""
-    chain_deployment: str = ""
-    chain_operator_key: str = ""
 
     def __post_init__(self) -> None:
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
@@ -80,9 +73,6 @@ class Settings:
         object.__setattr__(self, "solver", dict(self.solver))
         if not 0 < self.venue_port < 65536:
             raise SettingsError(f"venue_port must be a TCP port, got {self.venue_port}")
-        if self.chain_rpc_url and not self.chain_rpc_url.startswith(("http://", "https://")):
-            raise SettingsError(f"chain_rpc_url must be an http(s):// URL, got "
-                                f"{self.chain_rpc_url!r}")
 
     @property
     def cadence_ms(self) -> int:
