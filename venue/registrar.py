@@ -90,8 +90,8 @@ class DemoRegistrar:
                 fl = self.chain.contract("FundLock", self.dep.fund_lock)
                 if not self.chain.call(fl.functions.isClient(to_checksum_address(address))):
                     self._fund(address)
-            with self.store.write() as tx:
-                cid = register_client(tx, address, self.clock.now_ms())
+            with self.store.write() as tx:  # stored checksummed, as the chain monitor does
+                cid = register_client(tx, to_checksum_address(address), self.clock.now_ms())
             log.info("registered %s as client %d with demo funds", address, cid)
             if self.on_register is not None:
                 self.on_register(cid, address)

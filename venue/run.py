@@ -122,7 +122,7 @@ class Venue:
         chain, dep = self.local.chain, self.local.deployment
         listed = ensure_listed(self.store, clock.now_ms(), spots=latest_spots(self.store))
         chain_lock = threading.Lock()
-        funder = chain.accounts[2]
+        funder = chain.accounts[0]  # the deployer: the test tokens' minter
         registrar = DemoRegistrar(self.store, chain, dep, clock, funder, chain_lock=chain_lock)
         from endpoint.services import Services
 

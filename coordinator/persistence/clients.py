@@ -1,6 +1,6 @@
 """Clients by eth address: look up, register (idempotent). Functions over a :class:`Tx`.
 
-Addresses are stored lower-cased (api.md §0: compare lower-cased). A client id is the next
+Addresses are compared lower-cased (api.md §0) and stored as given (EIP-55: web3 needs it). A client id is the next
 integer after the largest; registering an address twice returns the first id.
 """
 
@@ -28,6 +28,6 @@ def register_client(tx: Tx, address: str, now_ms: int) -> int:
     if have is not None:
         return have
     nxt = (tx.conn.scalar(select(func.max(t.clients.c.client_id))) or 0) + 1
-    tx.conn.execute(insert(t.clients).values(client_id=nxt, eth_address=address.lower(),
+    tx.conn.execute(insert(t.clients).values(client_id=nxt, eth_address=address,
                                              registered_ms=now_ms))
     return nxt
