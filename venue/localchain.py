@@ -56,7 +56,7 @@ class AnvilProcess:
     """One anvil child process (own session, so a terminal's Ctrl-C does not reach it first)."""
 
     def __init__(self, binary: Path, *, state: Path | None = None, port: int | None = None,
-                 block_time: float = 1.0, state_interval: int = 5,
+                 block_time: int = 1, state_interval: int = 5,
                  log: Path | None = None) -> None:
         self.binary = binary
         self.state = state
@@ -102,9 +102,13 @@ class AnvilProcess:
         """Mine a block every ``block_time`` seconds from now on (deploying ran on automine, a
         block per transaction, which is much faster)."""
         if self.block_time > 0:
-            requests.post(self.url, json={"jsonrpc": "2.0", "id": 1,
-                                          "method": "evm_setIntervalMining",
-                                          "params": [self.block_time]}, timeout=5).raise_for_status()
+            r = requests.post(self.url, json={"jsonrpc": "2.0", "id": 1,
+                                              "method": "evm_setIntervalMining",
+                                              "params": [max(1, round(self.block_time))]},
+                              timeout=5)
+            r.raise_for_status()
+            if "error" in r.json():
+                raise ChainStartError(f"anvil refused interval mining: {r.json()['error']}")
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (anvil dumps its state), then SIGKILL after ``timeout``."""

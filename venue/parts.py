@@ -14,7 +14,7 @@ from typing import Any
 
 from coordinator.clock import Clock
 from coordinator.loop import AuctionReport, Coordinator
-from coordinator.persistence import LeaseHeld, LeaseLost, Store
+from coordinator.persistence import LeaseHeld, LeaseLost, Store, StoreError
 from coordinator.settings import Settings
 from settlement.chain import Chain
 from settlement.deploy import Deployment
@@ -117,6 +117,12 @@ def coordinator_part(store: Store, settings: Settings, clock: Clock,
             except (LeaseLost, LeaseHeld) as e:
                 log.warning("coordinator lost the lease (%s); standing by", e)
                 stop.wait(1.0)
+            except (StoreError, ValueError) as e:
+                # An auction that cannot run (a store error, a book the cut refuses) must not
+                # take the venue down: logged, and tried again at the next cut-off.
+                log.exception("auction failed: %s; trying again in %g s", e,
+                              settings.cadence_seconds)
+                stop.wait(settings.cadence_seconds)
             finally:
                 with contextlib.suppress(Exception):  # the lease may be gone already
                     co.release()

@@ -4,6 +4,7 @@ deployment reused, a lost chain state refused with a clear message."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -32,6 +33,9 @@ def test_anvil_state_and_deployment_survive_a_restart(tmp_path):
         dep, new = open_deployment(chain, tmp_path)
         assert new and (tmp_path / DEPLOYMENT_FILE).exists()
         a.start_interval_mining()
+        head = chain.block_number()
+        time.sleep(2.5)
+        assert chain.block_number() >= head + 1  # a block a second without transactions
         head = chain.block_number()
     finally:
         a.stop()

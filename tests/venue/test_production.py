@@ -100,6 +100,12 @@ def q(value: Decimal, digits: int) -> str:
     return str(value.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR))
 
 
+def total(unit: Decimal, s: Spec, size: Decimal, sign: int = 1) -> str:
+    """A signed total premium on the tick grid: the unit price floored to the tick, × size."""
+    ticks = max((unit / s.tick).to_integral_value(ROUND_FLOOR), 1)
+    return q(sign * ticks * s.tick * size, s.price_precision)
+
+
 def status_of(c: VenueClient, coid: int) -> str:
     st = c.order_status(coid)
     if isinstance(st, list):
@@ -111,7 +117,8 @@ class WsListener:
     """A WebSocket session (api.md §5) collecting every message in a thread."""
 
     def __init__(self, base_url: str, token: str) -> None:
-        self.ws = connect(base_url.replace("http://", "ws://") + "/wss", open_timeout=10)
+        self.ws = connect(base_url.replace("http://", "ws://") + "/wss", open_timeout=10,
+                          legacy=True)
         self.messages: list[dict] = []
         self.ws.send(json.dumps({"action": "VALIDATE_AUTH_TOKEN", "payload": {"authToken": token}}))
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -149,24 +156,29 @@ def test_a_trading_day_on_the_production_layout(venue: ProductionVenue):
     for rnd in range(3):
         p = refs[c1.contract_id]
         sell = a.new_order([LegSpec(c1.contract_id, "SELL", qty)],
-                           q(-p * Decimal("0.9") * size, c1.price_precision))
+                           total(p * Decimal("0.9"), c1, size, -1))
         buy = b.new_order([LegSpec(c1.contract_id, "BUY", qty)],
-                          q(p * Decimal("1.1") * size, c1.price_precision),
+                          total(p * Decimal("1.1"), c1, size),
                           time_in_force="IMMEDIATE_OR_CANCEL")
         orders += [(a, sell["clientOrderId"]), (b, buy["clientOrderId"])]
         if rnd > 0:  # a call vertical: a sells it, b buys it
             spread = max(refs[c1.contract_id] - refs[c2.contract_id], c1.tick)
             sv = a.new_order([LegSpec(c1.contract_id, "SELL", qty),
                               LegSpec(c2.contract_id, "BUY", qty)],
-                             q(-spread * Decimal("0.5") * size, c1.price_precision))
+                             total(spread * Decimal("0.5"), c1, size, -1))
             bv = b.new_order([LegSpec(c1.contract_id, "BUY", qty),
                               LegSpec(c2.contract_id, "SELL", qty)],
-                             q(spread * Decimal("1.5") * size, c1.price_precision))
+                             total(spread * Decimal("1.5"), c1, size))
             orders += [(a, sv["clientOrderId"]), (b, bv["clientOrderId"])]
         batch = orders[-4:] if rnd > 0 else orders[-2:]
-        wait_for(f"round {rnd + 1} filled",
-                 lambda batch=batch: all(status_of(c, o) == "FILLED" for c, o in batch),
-                 timeout=CADENCE * 10, every=1)
+        try:
+            wait_for(f"round {rnd + 1} filled",
+                     lambda batch=batch: all(status_of(c, o) == "FILLED" for c, o in batch),
+                     timeout=CADENCE * 10, every=1)
+        except TimeoutError as e:
+            raise AssertionError(
+                f"{e}: {[c.order_status(o) for c, o in batch]}\n"
+                f"{venue.procs['coordinator'].output()[-2000:]}") from None
     # the fills arrived on a's WebSocket (connected to the other api process than b's orders)
     wait_for("a's fills on the WebSocket",
              lambda: {r["payload"]["clientOrderId"] for r in ws.of("EXEC_REPORT")
@@ -185,9 +197,17 @@ def test_a_trading_day_on_the_production_layout(venue: ProductionVenue):
 
     wait_for("a's position on the Ledger", on_ledger, timeout=60, every=1)
     # balances: FundLock on chain equals the API's fundLockValue, to the precision unit
-    wait_for("settlement caught up (balances equal)",
-             lambda: all(venue.fund_lock_balance(c.address, "USDC") == fund_lock_value(c, "USDC")
-                         for c in (a, b)), timeout=90, every=1)
+    seen: list = []
+
+    def balances_equal() -> bool:
+        seen[:] = [(venue.fund_lock_balance(c.address, "USDC"), fund_lock_value(c, "USDC"),
+                    c.fund_lock_state()) for c in (a, b)]
+        return all(x == y for x, y, _ in seen)
+
+    try:
+        wait_for("settlement caught up (balances equal)", balances_equal, timeout=90, every=1)
+    except TimeoutError as e:
+        raise AssertionError(f"{e}: chain vs API {seen}") from None
     assert fund_lock_value(a, "USDC") > FUNDS["USDC"]  # a sold premium
     # withdraw
     before = fund_lock_value(a, "USDC")
@@ -236,15 +256,17 @@ class Load:
         if self.rng.random() < 0.25:  # a vertical or a strangle-like pair of the same kind
             others = [o for o in self.specs if o.payoff is s.payoff and o is not s]
             o = self.rng.choice(others)
-            net = (ref + self.refs.get(o.contract_id, o.tick * 10)) * size
+            unit = ref + self.refs.get(o.contract_id, o.tick * 10)
             side = self.rng.choice(["BUY", "SELL"])
             sign = 1 if side == "BUY" else -1
-            limit = net * (Decimal("1.3") if side == "BUY" else Decimal("0.7")) * sign
+            limit = total(unit * (Decimal("1.3") if side == "BUY" else Decimal("0.7")), s, size,
+                          sign)
             return t.order_body([LegSpec(s.contract_id, side, qty),
-                                 LegSpec(o.contract_id, side, qty)], q(limit, s.price_precision))
+                                 LegSpec(o.contract_id, side, qty)], limit)
         side = self.rng.choice(["BUY", "SELL"])
-        limit = ref * size * (Decimal("1.2") if side == "BUY" else Decimal("-0.8"))
-        return t.order_body([LegSpec(s.contract_id, side, qty)], q(limit, s.price_precision),
+        sign = 1 if side == "BUY" else -1
+        limit = total(ref * (Decimal("1.2") if side == "BUY" else Decimal("0.8")), s, size, sign)
+        return t.order_body([LegSpec(s.contract_id, side, qty)], limit,
                             time_in_force=self.rng.choice(["GOOD_TILL_CANCEL",
                                                            "IMMEDIATE_OR_CANCEL"]))
 
