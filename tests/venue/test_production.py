@@ -202,18 +202,25 @@ def test_a_trading_day_on_the_production_layout(venue: ProductionVenue):
     def balances_equal() -> bool:
         seen[:] = [(venue.fund_lock_balance(c.address, "USDC"), fund_lock_value(c, "USDC"),
                     c.fund_lock_state()) for c in (a, b)]
-        return all(x == y for x, y, _ in seen)
+        settled = all(Decimal(str(r.get("settleValue", 0))) == 0 for _, _, st in seen
+                      for r in st)
+        return settled and all(x == y for x, y, _ in seen)
 
     try:
-        wait_for("settlement caught up (balances equal)", balances_equal, timeout=90, every=1)
+        wait_for("settlement caught up (nothing to settle, balances equal)", balances_equal,
+                 timeout=90, every=1)
     except TimeoutError as e:
         raise AssertionError(f"{e}: chain vs API {seen}") from None
     assert fund_lock_value(a, "USDC") > FUNDS["USDC"]  # a sold premium
     # withdraw
     before = fund_lock_value(a, "USDC")
     venue.withdraw(ka, "USDC", Decimal("1000"))
-    wait_for("the withdrawal in a's funds",
-             lambda: fund_lock_value(a, "USDC") == before - 1000, timeout=60, every=1)
+    try:
+        wait_for("the withdrawal in a's funds",
+                 lambda: fund_lock_value(a, "USDC") == before - 1000, timeout=60, every=1)
+    except TimeoutError as e:
+        raise AssertionError(f"{e}: before {before}, now {a.fund_lock_state()}, on chain "
+                             f"{venue.fund_lock_balance(a.address, 'USDC')}") from None
     code, out = venue.reconcile()
     assert code == 0, out[-3000:]
     for c in (a, b):
