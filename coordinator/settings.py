@@ -13,6 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,32 @@ class Settings:
 
     * ``venue_host`` / ``venue_port`` — where ``ccp serve api`` listens (``--port`` overrides).
       The chain of ``ccp serve`` comes from the ``chain_…`` settings of settlement.
+
+    Background (spot prices, expiry, keepers; ``docs/operations.md``):
+
+    * ``price_sources`` — comma-separated spot sources: ``simulated`` (the embedded default),
+      ``coinbase``, ``binance``, ``gemini``.
+    * ``price_poll_seconds`` — time between two spot price rounds.
+    * ``price_timeout_seconds`` — an HTTP source's answer must arrive within this.
+    * ``price_retries`` — retries of a failed request (429, 5xx, timeout), with back-off.
+    * ``price_backoff_seconds`` — first back-off; doubles on every retry.
+    * ``price_staleness_seconds`` — a quote older than this is ignored.
+    * ``price_deviation_percent`` — a quote further than this from the median is ignored.
+    * ``price_quorum`` — quotes needed for a price (capped at the number of sources).
+    * ``price_coinbase_url`` / ``price_binance_url`` / ``price_gemini_url`` — base URLs.
+    * ``price_coinbase_symbols`` / ``price_binance_symbols`` / ``price_gemini_symbols`` —
+      pair → the exchange's symbol.
+    * ``price_simulated_seed`` / ``price_simulated_start`` (pair → start price) /
+      ``price_simulated_step_percent`` (per-minute step) — the simulated random walk.
+    * ``price_replay_file`` — a JSON replay file for the simulated source (``{pair:
+      [[epoch_ms, "price"], ...]}``); empty: the random walk.
+    * ``expiry_delay_minutes`` — the expiry job runs this long after 12:00 UTC.
+    * ``expiry_poll_seconds`` — how often the expiry job and the readiness check run.
+    * ``expiry_readiness_hours`` — buckets expiring within this are checked for readiness.
+    * ``keeper_timeout_seconds`` — a webhook must answer within this.
+    * ``keeper_retries`` — delivery attempts after the first, with back-off.
+    * ``keeper_backoff_seconds`` — first back-off of a failed delivery; doubles each time.
+    * ``keeper_poll_seconds`` — how often pending deliveries are sent.
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -58,6 +85,36 @@ class Settings:
     # --- venue ---
     venue_host: str = "127.0.0.1"
     venue_port: int = 8078
+    # --- background (prices, expiry, keepers) ---
+    price_sources: str = "simulated"
+    price_poll_seconds: float = 10.0
+    price_timeout_seconds: float = 5.0
+    price_retries: int = 2
+    price_backoff_seconds: float = 0.5
+    price_staleness_seconds: float = 60.0
+    price_deviation_percent: float = 2.0
+    price_quorum: int = 2
+    price_coinbase_url: str = "https://api.exchange.coinbase.com"
+    price_binance_url: str = "https://api.binance.com"
+    price_gemini_url: str = "https://api.gemini.com"
+    price_coinbase_symbols: Mapping[str, Any] = field(default_factory=lambda: {
+        "WBTC/USDC": "BTC-USD", "WETH/USDC": "ETH-USD"})
+    price_binance_symbols: Mapping[str, Any] = field(default_factory=lambda: {
+        "WBTC/USDC": "BTCUSDT", "WETH/USDC": "ETHUSDT"})
+    price_gemini_symbols: Mapping[str, Any] = field(default_factory=lambda: {
+        "WBTC/USDC": "btcusd", "WETH/USDC": "ethusd"})
+    price_simulated_seed: int = 1
+    price_simulated_start: Mapping[str, Any] = field(default_factory=lambda: {
+        "WBTC/USDC": "60000", "WETH/USDC": "3000"})
+    price_simulated_step_percent: float = 0.05
+    price_replay_file: str = ""
+    expiry_delay_minutes: float = 10.0
+    expiry_poll_seconds: float = 60.0
+    expiry_readiness_hours: float = 24.0
+    keeper_timeout_seconds: float = 5.0
+    keeper_retries: int = 5
+    keeper_backoff_seconds: float = 1.0
+    keeper_poll_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
@@ -73,6 +130,48 @@ class Settings:
         object.__setattr__(self, "solver", dict(self.solver))
         if not 0 < self.venue_port < 65536:
             raise SettingsError(f"venue_port must be a TCP port, got {self.venue_port}")
+        self._check_background()
+
+    def _check_background(self) -> None:
+        known = {"simulated", "coinbase", "binance", "gemini"}
+        names = [n.strip() for n in self.price_sources.split(",") if n.strip()]
+        if not names or set(names) - known or len(set(names)) != len(names):
+            raise SettingsError(f"price_sources must list distinct sources of "
+                                f"{', '.join(sorted(known))}, got {self.price_sources!r}")
+        for name in ("price_poll_seconds", "price_timeout_seconds", "price_staleness_seconds",
+                     "price_deviation_percent", "expiry_poll_seconds", "expiry_readiness_hours",
+                     "keeper_timeout_seconds", "keeper_poll_seconds",
+                     "price_simulated_step_percent"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("price_retries", "price_backoff_seconds", "expiry_delay_minutes",
+                     "keeper_retries", "keeper_backoff_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.price_quorum < 1:
+            raise SettingsError(f"price_quorum must be at least 1, got {self.price_quorum}")
+        for name in ("price_coinbase_url", "price_binance_url", "price_gemini_url"):
+            if not getattr(self, name).startswith(("http://", "https://")):
+                raise SettingsError(f"{name} must be an http(s) URL, got {getattr(self, name)!r}")
+        for name in ("price_coinbase_symbols", "price_binance_symbols", "price_gemini_symbols",
+                     "price_simulated_start"):
+            value = dict(getattr(self, name))
+            if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in
+                       value.items()):
+                raise SettingsError(f"{name} must map pairs to non-empty strings")
+            object.__setattr__(self, name, value)
+        for pair, text in self.price_simulated_start.items():
+            try:
+                ok = Decimal(text) > 0
+            except (ArithmeticError, ValueError):
+                ok = False
+            if not ok:
+                raise SettingsError(f"price_simulated_start: {pair}: not a positive price "
+                                    f"{text!r}")
+
+    @property
+    def price_source_names(self) -> list[str]:
+        return [n.strip() for n in self.price_sources.split(",") if n.strip()]
 
     @property
     def cadence_ms(self) -> int:
@@ -81,6 +180,9 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["solver"] = dict(self.solver)
+        for k, v in d.items():
+            if isinstance(v, Mapping):
+                d[k] = dict(v)
         return d
 
     @classmethod

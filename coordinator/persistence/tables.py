@@ -297,3 +297,108 @@ coordinator_lease = Table(
     Column("token", BigInteger, nullable=False),  # fencing token: +1 on every takeover
     Column("expires_ms", BigInteger, nullable=False),
 )
+
+# --- background (spot prices, expiry, readiness alerts, keepers) ---
+
+# One row per aggregation (a spot round or a fixing) of a pair: the rule, every source's
+# answer (price or failure, used or why ignored) and the outcome. A price it produced is
+# also in spot_prices (``spot_price_id``); NO_QUORUM rows leave the last price standing.
+price_aggregations = Table(
+    "price_aggregations", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("pair", String(40), ForeignKey("currency_pairs.pair"), nullable=False),
+    Column("kind", String(16), nullable=False),  # SPOT | FIXING
+    Column("status", String(16), nullable=False),  # OK | NO_QUORUM
+    Column("price", BigInteger),  # numeraire units; NULL without quorum
+    Column("observed_ms", BigInteger, nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("spot_price_id", BigInteger),
+    Index(None, "pair", "observed_ms"),
+)
+
+# The settlement price of a (pair, expiry): from the fixing or set by hand (who and why).
+settlement_prices = Table(
+    "settlement_prices", metadata,
+    Column("pair", String(40), ForeignKey("currency_pairs.pair"), primary_key=True),
+    Column("expiry", Integer, primary_key=True, autoincrement=False),  # yyyymmdd
+    Column("price", BigInteger, nullable=False),  # numeraire units
+    Column("method", String(16), nullable=False),  # FIXING | MANUAL
+    Column("rule", String(200), nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_ms", BigInteger, nullable=False),
+)
+
+# A settled (pair, expiry): written in the transaction that wrote its movements.
+expiry_runs = Table(
+    "expiry_runs", metadata,
+    Column("pair", String(40), ForeignKey("currency_pairs.pair"), primary_key=True),
+    Column("expiry", Integer, primary_key=True, autoincrement=False),
+    Column("price", BigInteger, nullable=False),
+    Column("clients", Integer, nullable=False),
+    Column("movements", Integer, nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("settled_ms", BigInteger, nullable=False),
+)
+
+# Contracts out of contractList (settled at expiry); historicalContracts lists them.
+expired_contracts = Table(
+    "expired_contracts", metadata,
+    Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
+           autoincrement=False),
+    Column("settlement_price", BigInteger, nullable=False),
+    Column("expired_ms", BigInteger, nullable=False),
+)
+
+# Operations alerts; an active alert (cleared_ms NULL) is raised once per key.
+alerts = Table(
+    "alerts", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("key", String(200), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("raised_ms", BigInteger, nullable=False),
+    Column("cleared_ms", BigInteger),
+    Index(None, "key"),
+)
+
+keepers = Table(
+    "keepers", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("url", String(500), nullable=False),
+    Column("secret", String(200), nullable=False),  # HMAC key of the signature
+    Column("events", JSON, nullable=False),  # outbox event kinds delivered
+    Column("active", Boolean, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# One delivery per (keeper, outbox event); its attempts are logged below.
+keeper_deliveries = Table(
+    "keeper_deliveries", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("keeper_id", BigInteger, ForeignKey("keepers.id"), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("body", Text, nullable=False),  # the exact bytes signed and sent (UTF-8 JSON)
+    Column("status", String(16), nullable=False),  # PENDING | DELIVERED | FAILED
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger),
+    Index(None, "status", "next_attempt_ms"),
+    Index(None, "keeper_id", "event_seq", unique=True),
+)
+
+keeper_attempts = Table(
+    "keeper_attempts", metadata,
+    Column("id", SerialId, primary_key=True),
+    Column("delivery_id", BigInteger, ForeignKey("keeper_deliveries.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Index(None, "delivery_id"),
+)
