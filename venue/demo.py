@@ -196,10 +196,10 @@ class DemoTraders:
             self._refresh_specs(lead)
         spots = self._spots(lead)
         now = datetime.now(tz=UTC)
-        chains = sorted({(s.pair, s.expiry) for s in self.specs})
+        chains = sorted({(s.expiry, s.pair) for s in self.specs})  # nearest expiries first
         if not chains:
             return
-        pair, expiry = self.rng.choice(chains[: max(2, len(chains) // 2)])
+        expiry, pair = self.rng.choice(chains[: max(2, len(chains) // 2)])
         chain = [s for s in self.specs if s.pair == pair and s.expiry == expiry]
         m = _market(pair)
         vol = m.volatility if m else 0.6

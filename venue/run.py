@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -120,7 +121,7 @@ class Venue:
         upgrade(self.store.engine)
         self.local = start_chain(o.data_dir, o.use_anvil, self.out)
         chain, dep = self.local.chain, self.local.deployment
-        listed = ensure_listed(self.store, clock.now_ms(), spots=latest_spots(self.store))
+        listed = ensure_listed(self.store, clock.now_ms(), spots=self._spots())
         chain_lock = threading.Lock()
         funder = chain.accounts[0]  # the deployer: the test tokens' minter
         registrar = DemoRegistrar(self.store, chain, dep, clock, funder, chain_lock=chain_lock)
@@ -141,6 +142,13 @@ class Venue:
         for p in self.parts:
             p.start(self.stop_event)
         self._banner(listed)
+
+    def _spots(self) -> dict[str, Decimal]:
+        """Spot prices for fair values of new listings: the latest stored, else where the
+        simulated source starts."""
+        assert self.store is not None
+        start = {p: Decimal(v) for p, v in self.settings.price_simulated_start.items()}
+        return {**start, **latest_spots(self.store)}
 
     def _run_demo(self, stop: threading.Event) -> None:
         assert self.demo is not None
@@ -185,8 +193,7 @@ class Venue:
             if time.monotonic() - last_list > LIST_EVERY_S and self.store is not None:
                 last_list = time.monotonic()
                 try:
-                    ensure_listed(self.store, SystemClock().now_ms(),
-                                  spots=latest_spots(self.store))
+                    ensure_listed(self.store, SystemClock().now_ms(), spots=self._spots())
                 except Exception:  # retried at the next round
                     log.exception("listing the next expiries failed")
 
