@@ -325,6 +325,8 @@ class DemoTraders:
             t0 = time.monotonic()
             try:
                 self.round()
+            except httpx.HTTPError as e:  # the API is starting or stopping
+                log.warning("demo traders: round skipped: %s", e)
             except Exception:  # a demo round must never stop the venue
                 log.exception("demo traders: round failed")
             wait = self.cadence_seconds

@@ -83,9 +83,7 @@ def api_part(services: Any, host: str, port: int) -> Part:
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     def target(stop: threading.Event) -> None:
-        watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit",
-                                                                        True)), daemon=True)
-        watcher.start()
+        # Stopped by ``on_stop`` (the owner stops the API last, after the parts that use it).
         server.run()
         if not stop.is_set() and not server.should_exit:
             raise RuntimeError(f"the API server on {host}:{port} stopped")

@@ -35,7 +35,7 @@ MINT_ROUNDS = 10_000  # the registrar mints this many clients' worth at a time
 class DemoRegistrar:
     def __init__(self, store: Store, chain: Chain, deployment: Deployment, clock: Clock,
                  funder: LocalAccount, *, funds: Mapping[str, Decimal] = DEMO_FUNDS,
-                 chain_lock: threading.Lock | None = None,
+                 chain_lock: threading.RLock | None = None,
                  on_register: Callable[[int, str], None] | None = None) -> None:
         self.store = store
         self.chain = chain
@@ -43,7 +43,7 @@ class DemoRegistrar:
         self.clock = clock
         self.funder = funder
         self.funds = {s: a for s, a in funds.items() if s in deployment.tokens}
-        self.chain_lock = chain_lock or threading.Lock()
+        self.chain_lock = chain_lock or threading.RLock()
         self.on_register = on_register
         self._lock = threading.Lock()
 

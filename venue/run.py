@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -68,6 +68,7 @@ class LocalChain:
     deployment: Deployment
     anvil: localchain.AnvilProcess | None
     kept: bool  # its state survives a restart
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def stop(self) -> None:
         if self.anvil is not None:
@@ -91,8 +92,33 @@ def start_chain(data_dir: Path, use_anvil: bool = True, out: TextIO = sys.stdout
           "state is NOT kept — the chain and the store (ccp-ephemeral.sqlite3) start empty at "
           "every start", file=out, flush=True)
     chain = Chain.in_process()
+    lock = serialise(chain)
     dep, _ = localchain.open_deployment(chain, data_dir, fresh_chain=True)
-    return LocalChain(chain, dep, None, kept=False)
+    return LocalChain(chain, dep, None, kept=False, lock=lock)
+
+
+def serialise(chain: Chain) -> threading.RLock:
+    """The in-process EVM is not thread-safe: every request to it (settlement and its mining,
+    the registrar) takes one lock."""
+    lock = threading.RLock()
+    provider = chain.w3.provider
+    inner = provider.make_request
+
+    def make_request(method, params):
+        with lock:
+            return inner(method, params)
+
+    provider.make_request = make_request
+    tester = provider.ethereum_tester  # mining goes to the tester directly, not the provider
+    for name in ("mine_blocks", "time_travel"):
+        direct = getattr(tester, name)
+
+        def locked(*args, _direct=direct, **kw):
+            with lock:
+                return _direct(*args, **kw)
+
+        setattr(tester, name, locked)
+    return lock
 
 
 @dataclass
@@ -114,15 +140,20 @@ class Venue:
         return f"http://{self.options.host}:{self.options.port}"
 
     def start(self) -> None:
-        o, s = self.options, self.settings
+        o = self.options
         clock = SystemClock()
         o.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = Store.open(s.database_url)
+        self.store = Store.open(self.settings.database_url)
         upgrade(self.store.engine)
         self.local = start_chain(o.data_dir, o.use_anvil, self.out)
+        if self.local.anvil is None and self.settings.chain_mine_seconds <= 0:
+            # No interval mining in the in-process EVM: settlement mines a block a second
+            # itself, so that confirmations come without new transactions.
+            self.settings = replace(self.settings, chain_mine_seconds=MINE_EVERY_S)
+        s = self.settings
         chain, dep = self.local.chain, self.local.deployment
         listed = ensure_listed(self.store, clock.now_ms(), spots=self._spots())
-        chain_lock = threading.Lock()
+        chain_lock = self.local.lock
         funder = chain.accounts[0]  # the deployer: the test tokens' minter
         registrar = DemoRegistrar(self.store, chain, dep, clock, funder, chain_lock=chain_lock)
         from endpoint.services import Services
@@ -133,8 +164,6 @@ class Venue:
                       coordinator_part(self.store, s, clock, on_report=self._report),
                       settlement_part(self.store, s, chain, dep, clock),
                       background_part(self.store, s, clock)]
-        if self.local.anvil is None:
-            self.parts.append(Part("miner", lambda stop: _mine(chain, chain_lock, stop)))
         if o.demo_traders:
             self.accounts = demo_accounts(o.data_dir)
             self.demo = DemoTraders(self.base_url, self.accounts, s.cadence_seconds)
@@ -205,7 +234,7 @@ class Venue:
         Returns the names of parts that failed or did not stop in time."""
         self.stop_event.set()
         problems = []
-        order = ["demo-traders", "coordinator", "background", "settlement", "miner", "api"]
+        order = ["demo-traders", "coordinator", "background", "settlement", "api"]
         deadline = time.monotonic() + timeout
         for name in order:
             for p in (p for p in self.parts if p.name == name):
@@ -219,12 +248,6 @@ class Venue:
         if self.store is not None:
             self.store.dispose()
         return problems
-
-
-def _mine(chain: Chain, lock: threading.Lock, stop: threading.Event) -> None:
-    while not stop.wait(MINE_EVERY_S):
-        with lock:
-            chain.mine(1)
 
 
 def _wait_http(base_url: str, stop: threading.Event, timeout: float = 60.0) -> None:
