@@ -105,7 +105,7 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
         currencies = tx.currencies()
         clients = {o.client_id for o in book.orders} | {c for c, _, _ in funds}
         tx.ensure_clients(clients, now)
-        balances = tx.fund_locks(clients)
+        balances = tx.fund_locks(clients, for_update=True)  # the monitor writes them too
         given: dict[tuple[int, str], FundLock] = {}
         try:
             for client, cur, amount in funds:

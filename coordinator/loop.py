@@ -462,7 +462,7 @@ class Coordinator:
         clients = {so.client_id for so in plan.orders} | {m.client_id for m in moves}
         if not clients:
             return []
-        current = tx.fund_locks(clients)
+        current = tx.fund_locks(clients, for_update=True)
         order_values = tx.order_values(clients)
         settle: dict[tuple[int, str], int] = defaultdict(int)
         for m in moves:

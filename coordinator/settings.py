@@ -70,6 +70,26 @@ class Settings:
     * ``keeper_retries`` — delivery attempts after the first, with back-off.
     * ``keeper_backoff_seconds`` — first back-off of a failed delivery; doubles each time.
     * ``keeper_poll_seconds`` — how often pending deliveries are sent.
+    Settlement and the chain monitor (``chain_…``; docs/settlement.md):
+
+    * ``chain_rpc_url`` — the JSON-RPC node (empty: the venue's embedded local chain).
+    * ``chain_deployment`` — the deployment JSON written by ``ccp chain deploy``.
+    * ``chain_operator_key`` — hex key that signs the Ledger batches (``CCP_CHAIN_OPERATOR_KEY``;
+      empty: on a local dev chain, the development account named operator in the deployment).
+    * ``chain_confirmations`` — blocks on top of a batch's block before SETTLE_CONFIRMED.
+    * ``chain_finality_depth`` — how deep a confirmed batch is still watched for re-orgs.
+    * ``chain_monitor_depth`` — the monitor reads events only this many blocks below the head
+      (re-org-safe): deposits, withdrawals and applied batches reach the funds state then.
+    * ``chain_poll_seconds`` — time between settlement rounds (submit, receipts, events).
+    * ``chain_gas_budget`` — gas per batch transaction (movements are packed under it).
+    * ``chain_stuck_after_seconds`` — a transaction pending this long is re-priced.
+    * ``chain_fee_bump_percent`` — fee increase of a re-priced transaction (≥ 10).
+    * ``chain_max_resubmissions`` — resubmissions of a dropped or re-orged batch.
+    * ``chain_max_log_range`` — blocks per ``eth_getLogs`` query of the monitor.
+    * ``chain_max_movements`` — cash movements taken per settlement round.
+    * ``chain_mine_seconds`` — on a local dev chain only, mine an empty block this often
+      (auto-mining nodes make blocks only for transactions, so confirmations would never come
+      on an idle chain); 0 = never.
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -115,8 +135,24 @@ class Settings:
     keeper_retries: int = 5
     keeper_backoff_seconds: float = 1.0
     keeper_poll_seconds: float = 2.0
+    # --- settlement (chain_) ---
+    chain_rpc_url: str = ""
+    chain_deployment: str = ""
+    chain_operator_key: str = field(default="", repr=False)
+    chain_confirmations: int = 3
+    chain_finality_depth: int = 64
+    chain_monitor_depth: int = 12
+    chain_poll_seconds: float = 1.0
+    chain_gas_budget: int = 10_000_000
+    chain_stuck_after_seconds: float = 120.0
+    chain_fee_bump_percent: int = 25
+    chain_max_resubmissions: int = 5
+    chain_max_log_range: int = 2_000
+    chain_max_movements: int = 1_000
+    chain_mine_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        self._check_chain()
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
             if not getattr(self, name) > 0:
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
@@ -173,6 +209,31 @@ class Settings:
     def price_source_names(self) -> list[str]:
         return [n.strip() for n in self.price_sources.split(",") if n.strip()]
 
+    def _check_chain(self) -> None:
+        if self.chain_rpc_url and not self.chain_rpc_url.startswith(("http://", "https://")):
+            raise SettingsError(f"chain_rpc_url must be an http(s):// URL, got "
+                                f"{self.chain_rpc_url!r}")
+        if self.chain_confirmations < 1:
+            raise SettingsError("chain_confirmations must be at least 1")
+        if self.chain_finality_depth < self.chain_confirmations:
+            raise SettingsError("chain_finality_depth must be at least chain_confirmations")
+        for name in ("chain_monitor_depth", "chain_max_resubmissions"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must not be negative")
+        for name in ("chain_poll_seconds", "chain_stuck_after_seconds", "chain_max_log_range",
+                     "chain_max_movements"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.chain_gas_budget < 150_000:
+            raise SettingsError("chain_gas_budget must be at least 150000 (one movement)")
+        if self.chain_fee_bump_percent < 10:
+            raise SettingsError("chain_fee_bump_percent must be at least 10 (node rule)")
+        if self.chain_mine_seconds < 0:
+            raise SettingsError("chain_mine_seconds must not be negative")
+        key = self.chain_operator_key.removeprefix("0x")
+        if key and (len(key) != 64 or any(c not in "0123456789abcdefABCDEF" for c in key)):
+            raise SettingsError("chain_operator_key must be 32 bytes of hex")
+
     @property
     def cadence_ms(self) -> int:
         return round(self.cadence_seconds * 1000)
@@ -183,6 +244,8 @@ class Settings:
         for k, v in d.items():
             if isinstance(v, Mapping):
                 d[k] = dict(v)
+        if self.chain_operator_key:
+            d["chain_operator_key"] = "(set, not shown)"
         return d
 
     @classmethod

@@ -215,14 +215,18 @@ class Chain:
                    local=True)
 
     @classmethod
-    def connect(cls, url: str, keys: Iterable[str] = (), timeout: float = 10.0) -> Chain:
+    def connect(cls, url: str, keys: Iterable[str] = (), timeout: float = 10.0, *,
+                read_only: bool = False) -> Chain:
         """A JSON-RPC node. Without ``keys``, a local dev chain (chain id 31337/1337) gets
-        anvil's development accounts; any other chain needs explicit keys."""
+        anvil's development accounts; any other chain needs explicit keys — unless
+        ``read_only`` (reconciliation, monitoring: nothing is signed)."""
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
         chain_id = _guard(lambda: w3.eth.chain_id)
         local = chain_id in LOCAL_CHAIN_IDS
         accounts = tuple(Account.from_key(k) for k in keys)
         if not accounts:
+            if not local and read_only:
+                return cls(w3, (), kind="rpc", local=False, rpc_url=url)
             if not local:
                 raise NotLocalChain(f"chain {chain_id} at {url} is not a local dev chain: "
                                     "give the keys to sign with")
@@ -278,10 +282,13 @@ class Chain:
         return _guard(lambda: self.w3.eth.get_transaction_count(
             to_checksum_address(address), block))
 
-    def get_logs(self, addresses: Sequence[str], from_block: int, to_block: int) -> list[Any]:
-        return _guard(lambda: self.w3.eth.get_logs({
-            "address": [to_checksum_address(a) for a in addresses],
-            "fromBlock": from_block, "toBlock": to_block}))
+    def get_logs(self, addresses: Sequence[str], from_block: int, to_block: int,
+                 topics: Sequence[str | None] | None = None) -> list[Any]:
+        query: dict[str, Any] = {"address": [to_checksum_address(a) for a in addresses],
+                                 "fromBlock": from_block, "toBlock": to_block}
+        if topics:
+            query["topics"] = list(topics)
+        return _guard(lambda: self.w3.eth.get_logs(query))
 
     def replay_reason(self, tx_hash: str) -> str:
         """Why a mined transaction reverted: replay it as a call on the state before its block."""

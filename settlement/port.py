@@ -55,6 +55,30 @@ class SettlementTransition:
     block_number: int | None = None
     reason: str = ""
     attempt: int = 1
+    resubmissions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SentTx:
+    """A signed transaction of a batch, recorded before it is sent (write-ahead)."""
+
+    tx_hash: str
+    nonce: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    replacement: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBatch:
+    """A batch not yet final, as the store remembers it (what a restarted service resumes)."""
+
+    record: BatchRecord
+    status: SettleStatus | None  # None: recorded, no transition yet (perhaps sent: see txs)
+    txs: tuple[SentTx, ...] = ()
+    attempt: int = 0
+    resubmissions: int = 0
+    reason: str = ""
 
 
 @runtime_checkable
@@ -70,8 +94,23 @@ class SettlementPort(Protocol):
     def record_batch(self, batch: BatchRecord) -> None:
         """Persist a batch's composition before it is first sent."""
 
+    def record_batches(self, batches: Sequence[BatchRecord]) -> None:
+        """Persist several batches at once (all or none: one submission's batches)."""
+
     def record_transition(self, t: SettlementTransition) -> None:
         """Persist one status change of a movement part."""
+
+    def record_transitions(self, ts: Sequence[SettlementTransition]) -> None:
+        """Persist the same status change of every part of a batch — all or none."""
+
+    def record_tx(self, backend_id: int, tx: SentTx) -> None:
+        """Persist a signed transaction of the batch BEFORE it is sent."""
+
+    def record_final(self, backend_id: int) -> None:
+        """The batch is past the finality depth: no need to watch it after a restart."""
+
+    def open_batches(self) -> Sequence[OpenBatch]:
+        """Every batch not yet final, in backendId order (a restarted service resumes them)."""
 
 
 @runtime_checkable
@@ -113,6 +152,9 @@ class InMemorySettlementStore:
         self.fund_lock_value: dict[tuple[str, str], int] = defaultdict(int)
         self.pending_withdrawals: dict[tuple[str, str], int] = defaultdict(int)
         self.final_batches: dict[int, int] = {}  # backendId → block
+        self.txs: dict[int, list[SentTx]] = defaultdict(list)
+        self.attempts: dict[int, tuple[int, int, str]] = {}  # backendId → attempt, resub, reason
+        self.finals: set[int] = set()  # past the service's finality depth
         self.chain_positions: dict[tuple[str, int, str], int] = {}
 
     @classmethod
@@ -142,6 +184,13 @@ class InMemorySettlementStore:
             raise ValueError(f"batch {batch.backend_id} recorded twice")
         self.batches[batch.backend_id] = batch
 
+    def record_batches(self, batches: Sequence[BatchRecord]) -> None:
+        for b in batches:
+            if b.backend_id in self.batches:
+                raise ValueError(f"batch {b.backend_id} recorded twice")
+        for b in batches:
+            self.record_batch(b)
+
     def record_transition(self, t: SettlementTransition) -> None:
         key = (t.movement_key, t.backend_id)
         current = self.status.get(key)
@@ -149,6 +198,35 @@ class InMemorySettlementStore:
             raise ValueError(f"{key}: recorded status {current}, transition says {t.previous}")
         self.status[key] = transition(current, t.status)
         self.transitions.append(t)
+        self.attempts[t.backend_id] = (t.attempt, t.resubmissions, t.reason)
+
+    def record_transitions(self, ts: Sequence[SettlementTransition]) -> None:
+        for t in ts:
+            current = self.status.get((t.movement_key, t.backend_id))
+            if current != t.previous:
+                raise ValueError(f"{t.movement_key}: recorded status {current}, transition "
+                                 f"says {t.previous}")
+            transition(current, t.status)
+        for t in ts:
+            self.record_transition(t)
+
+    def record_tx(self, backend_id: int, tx: SentTx) -> None:
+        if tx not in self.txs[backend_id]:
+            self.txs[backend_id].append(tx)
+
+    def record_final(self, backend_id: int) -> None:
+        self.finals.add(backend_id)
+
+    def open_batches(self) -> Sequence[OpenBatch]:
+        out = []
+        for bid in sorted(self.batches):
+            if bid in self.finals:
+                continue
+            b = self.batches[bid]
+            status = self.status.get((b.parts[0].movement_key, bid)) if b.parts else None
+            attempt, resub, reason = self.attempts.get(bid, (0, 0, ""))
+            out.append(OpenBatch(b, status, tuple(self.txs[bid]), attempt, resub, reason))
+        return out
 
     def movement_status(self, movement_key: str) -> SettleStatus | None:
         """A movement's status over all its parts: CONFIRMED only when every part is."""

@@ -1,7 +1,8 @@
 """Reconciliation: positions and balances on chain against the store's view.
 
 Differences are returned (for an alert); nothing is ever written back — neither to the chain
-nor to the store.
+nor to the store. A balance keyed by the FundLock's own address is the clearing-house account:
+the FundLock's ``collateral`` of the token.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ def reconcile(chain: Chain, deployment: Deployment, view: ReconciliationView,
     fl = chain.contract("FundLock", deployment.fund_lock)
     for (address, cur), expected in sorted(view.expected_balances().items()):
         c = deployment.currencies[cur]
-        native = int(chain.call(fl.functions.balances(address, deployment.tokens[cur]), block))
+        token = deployment.tokens[cur]
+        if address.lower() == deployment.fund_lock.lower():  # the clearing-house account
+            native = int(chain.call(fl.functions.collateral(token), block))
+        else:
+            native = int(chain.call(fl.functions.balances(address, token), block))
         on_chain = native // 10 ** (c.decimals - c.precision)
         if on_chain != expected:
             diffs.append(Difference("balance", (address, cur), on_chain, expected))

@@ -10,7 +10,9 @@
   ``stuck_after_seconds`` is re-priced with the same nonce (``SETTLE_REPLACED``).
 * Confirmed batches stay watched for re-orgs until ``finality_depth`` blocks deep.
 
-Every status change of every movement part goes through ``SettlementPort.record_transition``.
+Every status change of a batch goes, for all its movement parts at once, through
+``SettlementPort.record_transitions``; every signed transaction is recorded (``record_tx``)
+before it is sent, and ``restore()`` resumes the batches the port remembers as not final.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
 
 from auction.cash import CashMovement
+from settlement import artifacts
 from settlement.chain import Chain, Fees, Receipt
 from settlement.deploy import Deployment
 from settlement.errors import (
@@ -32,7 +37,14 @@ from settlement.errors import (
     ChainUnavailable,
     SettlementError,
 )
-from settlement.port import BatchRecord, MovementPart, SettlementPort, SettlementTransition
+from settlement.port import (
+    BatchRecord,
+    MovementPart,
+    OpenBatch,
+    SentTx,
+    SettlementPort,
+    SettlementTransition,
+)
 from settlement.status import SettleStatus, transition
 
 # Gas model for packing (upper bounds measured on the contracts; see docs/settlement.md).
@@ -164,17 +176,43 @@ class SettlementService:
     # ------------------------------------------------------------------ submitting
 
     def submit(self, movements: Iterable[CashMovement]) -> list[BatchReport]:
+        """Plan, record every batch of the submission in one go (all or none), then send."""
+        records = [BatchRecord(self.port.next_backend_id(), pair, self.dep.ledgers[pair],
+                               tuple(chunk), estimate_gas(chunk))
+                   for pair, parts in self.plan(movements) for chunk in self._fit(pair, parts)]
+        if not records:
+            return []
+        self.port.record_batches(records)
         reports = []
-        for pair, parts in self.plan(movements):
-            for chunk in self._fit(pair, parts):
-                rec = BatchRecord(self.port.next_backend_id(), pair, self.dep.ledgers[pair],
-                                  tuple(chunk), estimate_gas(chunk))
-                self.port.record_batch(rec)
-                f = _Flight(rec)
-                self.flights[rec.backend_id] = f
-                self._send(f)
-                reports.append(self._report(f))
+        for rec in records:
+            f = _Flight(rec)
+            self.flights[rec.backend_id] = f
+            self._send(f)
+            reports.append(self._report(f))
         return reports
+
+    def restore(self) -> int:
+        """Resume the batches the store remembers as not final (after a restart); returns how
+        many. A batch recorded but never moved is resent on the next poll unless one of its
+        recorded transactions reached the node (or the Ledger shows it applied)."""
+        n = 0
+        for ob in self.port.open_batches():
+            if ob.record.backend_id in self.flights:
+                continue
+            self.flights[ob.record.backend_id] = self._flight_of(ob)
+            n += 1
+        return n
+
+    def _flight_of(self, ob: OpenBatch) -> _Flight:
+        f = _Flight(ob.record, status=ob.status, tx_hashes=[t.tx_hash for t in ob.txs],
+                    resubmissions=ob.resubmissions, attempt=max(ob.attempt, len(ob.txs)),
+                    reason=ob.reason)
+        if ob.txs:
+            last = ob.txs[-1]
+            f.nonce = last.nonce
+            f.fees = Fees(last.max_fee_per_gas, last.max_priority_fee_per_gas)
+            f.sent_at = self.clock()  # the stuck timer starts again
+        return f
 
     def _fit(self, pair: str, parts: list[MovementPart]) -> list[list[MovementPart]]:
         """Check the model against the node's estimate; halve a batch that does not fit."""
@@ -202,6 +240,10 @@ class SettlementService:
             else:
                 fees, nonce = self.chain.fees(), self.chain.nonce(self.operator.address)
             signed = self.chain.sign(call, self.operator, nonce=nonce, gas=gas, fees=fees)
+            # write-ahead: a crash after sending can never lose sight of the transaction
+            self.port.record_tx(f.backend_id, SentTx(
+                _hex(signed.hash), nonce, fees.max_fee_per_gas, fees.max_priority_fee_per_gas,
+                replace))
             tx_hash = self.chain.send_signed(signed)
         except ChainReverted as e:
             self._not_sent(f, replace, f"reverted: {e.reason}")
@@ -210,7 +252,8 @@ class SettlementService:
             # not sent: FAILED (retried by poll()), or a replacement left to the original
             self._not_sent(f, replace, f"not sent: {e}")
             return
-        f.tx_hashes.append(tx_hash)
+        if tx_hash not in f.tx_hashes:
+            f.tx_hashes.append(tx_hash)
         f.nonce, f.fees, f.sent_at, f.receipt = nonce, fees, self.clock(), None
         self._move(f, SettleStatus.REPLACED if replace else SettleStatus.PENDING,
                    tx_hash=tx_hash)
@@ -228,10 +271,10 @@ class SettlementService:
               block: int | None = None, reason: str = "") -> None:
         previous = f.status
         transition(previous, new)  # raises on an illegal move, before anything is recorded
-        for part in f.record.parts:
-            self.port.record_transition(SettlementTransition(
-                part.movement_key, f.backend_id, previous, new, tx_hash, block, reason,
-                f.attempt))
+        # every part of the batch in one go: a crash never leaves a batch half moved
+        self.port.record_transitions([SettlementTransition(
+            part.movement_key, f.backend_id, previous, new, tx_hash, block, reason,
+            f.attempt, f.resubmissions) for part in f.record.parts])
         f.status, f.reason = new, reason
 
     # ------------------------------------------------------------------ tracking
@@ -259,7 +302,9 @@ class SettlementService:
 
     def _track(self, f: _Flight, head: int) -> None:
         st = f.status
-        if st in (SettleStatus.PENDING, SettleStatus.REPLACED):
+        if st is None:
+            self._track_unsent(f)
+        elif st in (SettleStatus.PENDING, SettleStatus.REPLACED):
             self._track_pending(f, head)
         elif st is SettleStatus.CONFIRMED:
             self._track_confirmed(f, head)
@@ -268,41 +313,65 @@ class SettlementService:
             f.resubmissions += 1
             self._send(f)
 
+    def _track_unsent(self, f: _Flight) -> None:
+        """Recorded before a crash without a transition: sent after all, or send it now."""
+        for h in reversed(f.tx_hashes):
+            if self.chain.is_known(h):
+                self._move(f, SettleStatus.PENDING, tx_hash=h, reason="found after a restart")
+                return
+        won = self._applied_receipt(f)
+        if won is not None:
+            self._move(f, SettleStatus.PENDING, tx_hash=won.tx_hash,
+                       reason="found applied after a restart")
+            return
+        self._send(f)
+
     def _track_pending(self, f: _Flight, head: int) -> None:
         receipt = None
         for h in reversed(f.tx_hashes):  # the replacement, or the original if it won
             receipt = self.chain.receipt(h)
             if receipt is not None:
                 break
-        if receipt is not None:
-            f.receipt = receipt
-            if receipt.status != 1:
-                reason = self.chain.replay_reason(receipt.tx_hash)
-                if reason.startswith("DuplicateBackendId") and self._applied(f):
-                    # an earlier transaction of this batch landed after all (re-org re-include)
-                    reason = f"{reason}: applied by an earlier transaction"
+        if receipt is not None and receipt.status != 1:
+            reason = self.chain.replay_reason(receipt.tx_hash)
+            won = self._applied_receipt(f) if reason.startswith("DuplicateBackendId") else None
+            if won is None:
+                f.receipt = receipt
                 self._move(f, SettleStatus.FAILED, tx_hash=receipt.tx_hash,
                            block=receipt.block_number, reason=f"reverted: {reason}")
                 return
+            receipt = won  # an earlier transaction of this batch applied it: track that one
+        if receipt is None and not any(self.chain.is_known(h) for h in f.tx_hashes):
+            receipt = self._applied_receipt(f)  # landed through a transaction lost from sight
+            if receipt is None:
+                self._dropped(f)
+                return
+        if receipt is not None:
+            f.receipt = receipt
             if head - receipt.block_number + 1 >= self.config.confirmations:
                 self._move(f, SettleStatus.CONFIRMED, tx_hash=receipt.tx_hash,
                            block=receipt.block_number)
             return
-        if not any(self.chain.is_known(h) for h in f.tx_hashes):
-            if self._applied(f):
-                return  # landed through a transaction we lost sight of; the monitor confirms
-            self._move(f, SettleStatus.FAILED, tx_hash=f.tx_hashes[-1],
-                       reason="dropped: the node no longer knows the transaction")
+        if self.clock() - f.sent_at >= self.config.stuck_after_seconds:
+            self._send(f, replace=True)
+
+    def _dropped(self, f: _Flight) -> None:
+        self._move(f, SettleStatus.FAILED, tx_hash=f.tx_hashes[-1] if f.tx_hashes else None,
+                   reason="dropped: the node no longer knows the transaction")
+        if f.resubmissions < self.config.max_resubmissions:
+            f.resubmissions += 1
+            self._send(f)
+
+    def _track_confirmed(self, f: _Flight, head: int) -> None:
+        r = f.receipt
+        if r is None:  # restored after a restart: find the transaction that applied it
+            r = f.receipt = self._applied_receipt(f)
+        if r is None:
+            self._move(f, SettleStatus.FAILED, reason="re-org: the batch is no longer applied")
             if f.resubmissions < self.config.max_resubmissions:
                 f.resubmissions += 1
                 self._send(f)
             return
-        if self.clock() - f.sent_at >= self.config.stuck_after_seconds:
-            self._send(f, replace=True)
-
-    def _track_confirmed(self, f: _Flight, head: int) -> None:
-        r = f.receipt
-        assert r is not None
         canonical = self.chain.block_hash(r.block_number)
         if canonical != r.block_hash or self.chain.receipt(r.tx_hash) is None:
             self._move(f, SettleStatus.FAILED, tx_hash=r.tx_hash, block=r.block_number,
@@ -312,11 +381,35 @@ class SettlementService:
                 self._send(f)
             return
         if head - r.block_number >= self.config.finality_depth:
-            f.final = True
+            self._final(f)
+
+    def _final(self, f: _Flight) -> None:
+        f.final = True
+        self.port.record_final(f.backend_id)
 
     def _applied(self, f: _Flight) -> bool:
         ledger = self.chain.contract("Ledger", f.record.ledger)
         return bool(self.chain.call(ledger.functions.applied(f.backend_id)))
+
+    def _applied_receipt(self, f: _Flight) -> Receipt | None:
+        """The receipt of the transaction that applied the batch, if the Ledger applied it:
+        one of ours that succeeded, else the one whose ``PositionsUpdated(backendId)`` log
+        the Ledger emitted (a transaction sent before a crash and never recorded)."""
+        if not self._applied(f):
+            return None
+        for h in f.tx_hashes:
+            r = self.chain.receipt(h)
+            if r is not None and r.status == 1:
+                return r
+        topic = "0x" + event_abi_to_log_topic(_positions_updated_abi()).hex()
+        logs = self.chain.get_logs([f.record.ledger], self.dep.start_block,
+                                   self.chain.block_number(),
+                                   topics=[topic, "0x" + f"{f.backend_id:064x}"])
+        for log in reversed(logs):
+            r = self.chain.receipt(_hex(log["transactionHash"]))
+            if r is not None and r.status == 1:
+                return r
+        return None
 
     # ------------------------------------------------------------------ other entry points
 
@@ -327,9 +420,10 @@ class SettlementService:
             return
         if f.status in (SettleStatus.PENDING, SettleStatus.REPLACED):
             self._move(f, SettleStatus.CONFIRMED, block=block_number,
+                       tx_hash=f.receipt.tx_hash if f.receipt is not None else None,
                        reason="seen by the chain monitor")
         if f.status is SettleStatus.CONFIRMED:
-            f.final = True
+            self._final(f)
 
     def retry(self, backend_id: int) -> BatchReport:
         """Resubmit a reverted batch (same backendId) once its cause has been fixed."""
@@ -360,9 +454,16 @@ class SettlementService:
         for f in self.flights.values():
             retryable = f.status is SettleStatus.FAILED and not f.reason.startswith(
                 "reverted") and f.resubmissions < self.config.max_resubmissions
-            if f.status in (SettleStatus.PENDING, SettleStatus.REPLACED) or retryable:
+            if f.status in (None, SettleStatus.PENDING, SettleStatus.REPLACED) or retryable:
                 out.append(self._report(f))
         return out
+
+    def prune_final(self) -> int:
+        """Forget batches past finality (a long-running process; the store keeps them)."""
+        done = [bid for bid, f in self.flights.items() if f.final]
+        for bid in done:
+            del self.flights[bid]
+        return len(done)
 
     def reports(self) -> list[BatchReport]:
         return [self._report(f) for f in self.flights.values()]
@@ -372,3 +473,13 @@ class SettlementService:
                            f.tx_hashes[-1] if f.tx_hashes else None,
                            f.receipt.block_number if f.receipt else None, f.reason,
                            f.resubmissions, tuple(p.movement_key for p in f.record.parts))
+
+
+def _hex(b) -> str:
+    return b.to_0x_hex() if hasattr(b, "to_0x_hex") else str(b)
+
+
+@cache
+def _positions_updated_abi() -> dict:
+    return next(e for e in artifacts.load("Ledger").abi
+                if e.get("type") == "event" and e["name"] == "PositionsUpdated")

@@ -252,11 +252,15 @@ class Tx:
         if new:
             self.conn.execute(insert(t.clients), new)
 
-    def fund_locks(self, client_ids: Iterable[int] | None = None) -> dict[tuple[int, str],
-                                                                          FundLock]:
+    def fund_locks(self, client_ids: Iterable[int] | None = None, *,
+                   for_update: bool = False) -> dict[tuple[int, str], FundLock]:
+        """``for_update``: lock the rows (PostgreSQL) for a read-modify-write — the settlement
+        monitor changes fundLockValue and settleValue concurrently."""
         q = select(t.fund_locks)
         if client_ids is not None:
             q = q.where(t.fund_locks.c.client_id.in_(set(client_ids)))
+        if for_update:
+            q = q.order_by(t.fund_locks.c.client_id, t.fund_locks.c.currency).with_for_update()
         return {(r.client_id, r.currency): FundLock(r.client_id, r.currency, r.fund_lock_value,
                                                     r.order_value, r.settle_value)
                 for r in self.conn.execute(q)}

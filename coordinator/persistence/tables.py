@@ -402,3 +402,78 @@ keeper_attempts = Table(
     Column("duration_ms", BigInteger, nullable=False),
     Index(None, "delivery_id"),
 )
+
+# --- settlement ---
+# A settlement batch: one Ledger.updatePositions call with its idempotency key (backendId).
+settlement_batches = Table(
+    "settlement_batches", metadata,
+    Column("backend_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("pair", String(40), nullable=False),
+    Column("ledger", String(42), nullable=False),
+    Column("gas_limit", BigInteger, nullable=False),  # modelled gas of the batch
+    Column("status", String(24)),  # SETTLE_* of every part; NULL = recorded, not yet sent
+    Column("reason", Text),  # why it failed (revert reason, dropped, re-org)
+    Column("attempt", Integer, nullable=False, server_default="0"),  # transactions signed
+    Column("resubmissions", Integer, nullable=False, server_default="0"),
+    Column("final", Boolean, nullable=False, server_default=false()),  # past finality depth
+    Column("applied_block", BigInteger),  # where the chain monitor saw PositionsUpdated
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index(None, "final"),
+)
+
+# The share of one cash movement carried by one batch (a movement may span batches).
+settlement_parts = Table(
+    "settlement_parts", metadata,
+    Column("backend_id", BigInteger, ForeignKey("settlement_batches.backend_id"),
+           primary_key=True, autoincrement=False),
+    Column("part_no", Integer, primary_key=True, autoincrement=False),
+    Column("movement_id", BigInteger, ForeignKey("cash_movements.id"), nullable=False),
+    Column("address", String(42), nullable=False),
+    Column("underlying_amount", BigInteger, nullable=False),  # precision units, + pays
+    Column("strike_amount", BigInteger, nullable=False),
+    Column("status", String(24)),  # SETTLE_* of this part; NULL = not yet sent
+    Index(None, "movement_id"),
+)
+
+settlement_part_positions = Table(
+    "settlement_part_positions", metadata,
+    Column("backend_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("part_no", Integer, primary_key=True, autoincrement=False),
+    Column("contract_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),  # precision units of the quantity currency
+)
+
+# Every transaction signed for a batch, written BEFORE it is sent (write-ahead): a crash
+# between sending and recording never loses sight of a transaction.
+settlement_txs = Table(
+    "settlement_txs", metadata,
+    Column("tx_hash", String(80), primary_key=True),
+    Column("backend_id", BigInteger, ForeignKey("settlement_batches.backend_id"),
+           nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("max_fee_per_gas", BigInteger, nullable=False),  # wei
+    Column("max_priority_fee_per_gas", BigInteger, nullable=False),
+    Column("replacement", Boolean, nullable=False),
+    Column("sent_ms", BigInteger, nullable=False),
+    Index(None, "backend_id"),
+)
+
+# Chain events the monitor applied (one row per log: a log can never be applied twice).
+# Native token amounts can exceed 64 bits: kept as decimal strings.
+chain_events = Table(
+    "chain_events", metadata,
+    Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("tx_hash", String(80), nullable=False),
+    Column("block_hash", String(80), nullable=False),
+    Column("kind", String(24), nullable=False),  # REGISTERED, DEPOSIT, …, BATCH_APPLIED
+    Column("address", String(42)),  # the client (NULL for a batch)
+    Column("client_id", BigInteger),
+    Column("currency", String(42)),
+    Column("amount", String(80)),  # native units, decimal
+    Column("balance", String(80)),  # free balance after the event, native units
+    Column("backend_id", BigInteger),
+    Column("applied_ms", BigInteger, nullable=False),
+    Index(None, "address"),
+)

@@ -8,6 +8,11 @@
 * ``ccp chain faucet ADDRESS AMOUNT TOKEN --rpc URL [--deployment FILE]`` mints AMOUNT (token
   units, e.g. ``1000.5``) of TOKEN (a symbol listed in the deployment file, or an address) to
   ADDRESS on a local chain, plus 10 ETH for gas when it has less than 1.
+* ``ccp chain reconcile [--db URL] [--rpc URL] [--deployment FILE] [--json]`` compares, at the
+  chain monitor's edge, every client's FundLock balance with the store's ``fundLockValue`` (to
+  the base unit), the clearing house's collateral, and every Ledger position with the store's
+  (``coordinator.settling.reconcile_store``). Exit 0 clean, 1 on a difference or a movement in
+  SETTLE_FAILED, 2 bad input. Writes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 from pathlib import Path
 
 from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
 
 def register(subparsers) -> None:
@@ -42,8 +48,17 @@ def register(subparsers) -> None:
     f.add_argument("--deployment", type=Path, help="the JSON printed by `ccp chain deploy`")
     f.set_defaults(handler=_faucet)
 
+    r = sub.add_parser("reconcile", help="compare FundLock balances and Ledger positions on "
+                       "chain with the store (exit 1 on a difference)")
+    add_settings_options(r)
+    r.add_argument("--rpc", metavar="URL", help="JSON-RPC node (default: chain_rpc_url)")
+    r.add_argument("--deployment", type=Path,
+                   help="the JSON printed by `ccp chain deploy` (default: chain_deployment)")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.set_defaults(handler=_reconcile)
 
-def _connect(url: str | None, keys: list[str] | None = None):
+
+def _connect(url: str | None, keys: list[str] | None = None, *, read_only: bool = False):
     from settlement.chain import Chain
     from settlement.errors import ChainUnavailable, NotLocalChain
 
@@ -52,7 +67,7 @@ def _connect(url: str | None, keys: list[str] | None = None):
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--rpc {url!r}: expected an http(s):// URL")
     try:
-        return Chain.connect(url, keys or ())
+        return Chain.connect(url, keys or (), read_only=read_only)
     except ChainUnavailable as e:
         raise UsageError(f"--rpc {url}: {e}") from None
     except NotLocalChain as e:
@@ -116,3 +131,58 @@ def _faucet(args: argparse.Namespace) -> int:
         return EXIT_VIOLATION
     print(json.dumps(result, indent=2))
     return EXIT_OK
+
+
+def _load_deployment(path: Path):
+    from settlement.deploy import Deployment
+    from settlement.errors import SettlementError
+
+    try:
+        return Deployment.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, SettlementError, AttributeError) as e:
+        raise UsageError(f"{path}: {e}") from None
+
+
+@store_errors
+def _reconcile(args: argparse.Namespace) -> int:
+    from coordinator.clock import SystemClock
+    from coordinator.settling import SettlementSetupError, reconcile_store
+    from settlement.errors import SettlementError
+
+    settings = settings_from(args)
+    url = args.rpc or settings.chain_rpc_url
+    if not url:
+        raise UsageError("no node: give --rpc URL or set chain_rpc_url")
+    dep_path = args.deployment or (Path(settings.chain_deployment)
+                                   if settings.chain_deployment else None)
+    if dep_path is None:
+        raise UsageError("no deployment: give --deployment FILE or set chain_deployment")
+    dep = _load_deployment(dep_path)
+    chain = _connect(url, read_only=True)
+    if chain.chain_id != dep.chain_id:
+        raise UsageError(f"the node at {url} is chain {chain.chain_id}, the deployment is for "
+                         f"chain {dep.chain_id}")
+    store = open_store(settings)
+    try:
+        rec = reconcile_store(store, chain, dep, SystemClock())
+    except SettlementSetupError as e:
+        raise UsageError(str(e)) from None
+    except SettlementError as e:
+        print(f"ccp chain reconcile: {e}", file=sys.stderr)
+        return EXIT_VIOLATION
+    finally:
+        store.dispose()
+    if args.json:
+        print(json.dumps(rec.to_dict(), indent=2))
+    else:
+        for d in rec.differences:
+            print(f"DIFFERENCE {d}")
+        for key in rec.backlog.failed:
+            print(f"FAILED movement {key} (SETTLE_FAILED: see its trackings)")
+        b = rec.backlog
+        state = "caught up" if b.caught_up else (f"{b.unsent} movement(s) not yet sent, "
+                                                 f"{b.in_flight} in flight")
+        verdict = "clean" if rec.clean else (f"{len(rec.differences)} difference(s), "
+                                             f"{len(b.failed)} failed movement(s)")
+        print(f"reconciled at block {rec.block}: {verdict}; settlement {state}")
+    return EXIT_OK if rec.clean else EXIT_VIOLATION

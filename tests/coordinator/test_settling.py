@@ -1,0 +1,230 @@
+"""Settlement in the venue: the auction loop's batches settle on a real EVM (py-evm in-process)
+through the SQL store, on SQLite and PostgreSQL; deposits register clients; the monitor
+resumes at its edge; a crash between sending and recording loses and repeats nothing."""
+
+from __future__ import annotations
+
+import pytest
+from eth_utils import event_abi_to_log_topic
+
+from auction.cash import MovementOrigin
+from coordinator.persistence import settlement as sq
+from coordinator.persistence import tables as t
+from coordinator.settling import SettlementRunner, reconcile_store
+from settlement import artifacts
+from settlement.chain import Chain
+from settlement.deploy import deploy
+from settlement.status import SettleStatus
+from tests.coordinator.conftest import coordinator, demo_data, seed
+from tests.coordinator.settle_helpers import (
+    PAIR,
+    client_account,
+    fee_movements,
+    fund_on_chain,
+    register,
+    runner_settings,
+    write_movements,
+)
+
+pytestmark = pytest.mark.chain
+S = SettleStatus
+DEMO_IDS = sorted({o["clientId"] for o in demo_data()["orders"]})
+FUNDS = {"WETH": 10_000, "USDC": 10_000_000}
+
+
+@pytest.fixture(scope="module")
+def _funded():
+    chain = Chain.in_process()
+    dep = deploy(chain, (PAIR,))
+    fund_on_chain(chain, dep, [client_account(c) for c in DEMO_IDS], FUNDS)
+    return chain, dep
+
+
+@pytest.fixture
+def evm(_funded):
+    chain, dep = _funded
+    tester = chain.w3.provider.ethereum_tester
+    snap = tester.take_snapshot()
+    yield chain, dep
+    tester.enable_auto_mine_transactions()
+    tester.revert_to_snapshot(snap)
+
+
+def _runner(store, clock, chain, dep, **kw):
+    return SettlementRunner(store, runner_settings(**kw), chain, dep, clock)
+
+
+def _chain_balance(chain, dep, address, sym):
+    fl = chain.contract("FundLock", dep.fund_lock)
+    scale = 10 ** (dep.currencies[sym].decimals - dep.currencies[sym].precision)
+    return chain.call(fl.functions.balances(address, dep.tokens[sym])) // scale
+
+
+def _applied_backend_ids(chain, dep) -> list[int]:
+    """Every PositionsUpdated(backendId) the Ledger emitted, in chain order."""
+    topic = "0x" + event_abi_to_log_topic(next(
+        e for e in artifacts.load("Ledger").abi if e.get("name") == "PositionsUpdated")).hex()
+    logs = chain.get_logs([dep.ledgers[PAIR]], dep.start_block, chain.block_number(),
+                          topics=[topic])
+    return [int.from_bytes(bytes(lg["topics"][1]), "big") for lg in logs]
+
+
+def test_auction_batches_settle_confirm_and_reconcile(store, clock, evm):
+    chain, dep = evm
+    accts = register(store, clock, DEMO_IDS)
+    runner = _runner(store, clock, chain, dep)
+    runner.run_until_caught_up(timeout=60)
+    with store.read() as tx:  # the deposits reached the funds state
+        funds = tx.fund_locks()
+    for cid in DEMO_IDS:
+        assert funds[(cid, "USDC")].fund_lock_value == FUNDS["USDC"] * 10**4
+        assert funds[(cid, "WETH")].fund_lock_value == FUNDS["WETH"] * 10**7
+    seed(store, clock, credit=None)  # the demo book, against the funds from chain
+    rep = coordinator(store, clock).run_once()
+    assert rep.fills > 0
+    with store.read() as tx:
+        moves = tx.movements()
+    assert moves and all(state == S.PENDING for _, state, _ in moves)
+
+    backlog = runner.run_until_caught_up(timeout=120)
+    assert backlog.caught_up
+    with store.read() as tx:
+        moves = tx.movements()
+        assert {state for _, state, _ in moves} == {S.CONFIRMED}
+        for mid, _, m in moves:
+            steps = [(a, b) for a, b, _ in tx.trackings(mid)]
+            if m.client_id == 0:
+                assert steps == [(None, S.PENDING), (S.PENDING, S.CONFIRMED)]
+            else:
+                assert steps == [(None, S.PENDING), (None, S.PENDING),
+                                 (S.PENDING, S.CONFIRMED)], (m.key, steps)
+        hashes = tx.conn.execute(t.cash_movement_trackings.select().where(
+            t.cash_movement_trackings.c.tx_hash.is_not(None))).all()
+        assert len(hashes) == 2 * sum(1 for _, _, m in moves if m.client_id)
+        funds = tx.fund_locks()
+        positions = {k: v for k, v in tx.positions().items() if v}
+    # funds follow: nothing left unsettled, fundLockValue is the chain's balance
+    assert all(f.settle_value == 0 for f in funds.values()), funds
+    for cid, a in accts.items():
+        for sym in ("USDC", "WETH"):
+            assert funds[(cid, sym)].fund_lock_value == _chain_balance(chain, dep, a.address, sym)
+    # positions on the Ledger equal the store's (lots × lot size, precision units)
+    ledger = chain.contract("Ledger", dep.ledgers[PAIR])
+    with store.read() as tx:
+        contracts = tx.contracts()
+    assert any(c.payoff.is_binary for c in contracts.values())
+    for (cid, k), lots in positions.items():
+        c = contracts[k]  # binaries count in the numeraire (USDC, 4 digits), others in WETH (7)
+        unit = 10 ** (4 if c.payoff.is_binary else 7)
+        units = chain.call(ledger.functions.positions(k, accts[cid].address))
+        assert units == lots * int(c.lot_size * unit), (cid, k)
+    rec = reconcile_store(store, chain, dep, clock)
+    assert rec.clean and rec.backlog.caught_up and rec.differences == ()
+
+
+def test_expiry_movements_settle_like_batch_movements(store, clock, evm):
+    chain, dep = evm
+    register(store, clock, DEMO_IDS[:4])
+    seed(store, clock, credit=None)  # contracts and currencies
+    runner = _runner(store, clock, chain, dep)
+    write_movements(store, clock, fee_movements(20250131, DEMO_IDS[:4], 7,
+                                                origin=MovementOrigin.EXPIRY))
+    runner.run_until_caught_up(timeout=60)
+    with store.read() as tx:
+        moves = tx.movements(origin=MovementOrigin.EXPIRY)
+        funds = tx.fund_locks()
+    assert {s for _, s, _ in moves} == {S.CONFIRMED} and len(moves) == 5
+    assert funds[(0, "USDC")].fund_lock_value == 4 * 7  # the clearing house: FundLock collateral
+    assert funds[(DEMO_IDS[0], "USDC")].fund_lock_value == FUNDS["USDC"] * 10**4 - 7
+    assert reconcile_store(store, chain, dep, clock).clean
+
+
+def test_deposits_register_withdrawals_debit_and_the_monitor_resumes_at_its_edge(
+        store, clock, evm):
+    chain, dep = evm
+    newcomer = client_account(999)
+    runner = _runner(store, clock, chain, dep, chain_monitor_depth=0, chain_mine_seconds=0)
+    runner.step()
+    with store.read() as tx:
+        first_edge = tx.edge(runner.port.edge_name)
+        n_events = tx.count("chain_events")
+        ids = sq.addresses(tx)
+    assert len(ids) == len(DEMO_IDS) and n_events == 3 * len(DEMO_IDS)  # registered, 2 deposits
+    fund_on_chain(chain, dep, [newcomer], {"USDC": 500})
+    fl = chain.contract("FundLock", dep.fund_lock)
+    who = client_account(DEMO_IDS[0])
+    chain.execute(fl.functions.withdraw(dep.tokens["USDC"], 1_000 * 10**6), who)
+    # a restart: a new runner on the same store and chain resumes at the edge
+    again = _runner(store, clock, chain, dep, chain_monitor_depth=0, chain_mine_seconds=0)
+    assert again.step().events == 3  # the newcomer registered + deposited, one withdrawal
+    assert again.step().events == 0
+    with store.read() as tx:
+        assert tx.edge(runner.port.edge_name) > first_edge
+        assert tx.count("chain_events") == n_events + 3
+        cid = sq.client_of_address(tx, newcomer.address)
+        funds = tx.fund_locks()
+        kinds = [r.kind for r in tx.conn.execute(t.chain_events.select().order_by(
+            t.chain_events.c.block_number, t.chain_events.c.log_index))][-3:]
+    assert cid == max(ids) + 1  # the first deposit created the client
+    assert funds[(cid, "USDC")].fund_lock_value == 500 * 10**4
+    who_id = next(k for k, v in ids.items() if v == who.address)
+    assert funds[(who_id, "USDC")].fund_lock_value == (FUNDS["USDC"] - 1_000) * 10**4
+    assert kinds == ["REGISTERED", "DEPOSIT", "WITHDRAW"]
+    assert reconcile_store(store, chain, dep, clock).clean
+
+
+class Crash(BaseException):
+    """A process dying at this point (nothing after it runs)."""
+
+
+def test_a_crash_between_sending_and_recording_loses_and_repeats_nothing(store, clock, evm):
+    chain, dep = evm
+    ids = DEMO_IDS[:6]
+    register(store, clock, ids)
+    seed(store, clock, credit=None)
+    runner = _runner(store, clock, chain, dep)
+    runner.step()
+    write_movements(store, clock, fee_movements(1, ids[:3], 3))
+    write_movements(store, clock, fee_movements(2, ids[3:], 5))
+
+    # crash 1: the transaction went out, its PENDING transition was never recorded
+    real = runner.port.record_transitions
+
+    def dies(ts):
+        raise Crash()
+
+    runner.port.record_transitions = dies
+    with pytest.raises(Crash):
+        runner.step()
+    runner.port.record_transitions = real
+    # crash 2 (after a restart): the next batch is signed and recorded, never sent
+    restarted = _runner(store, clock, chain, dep)
+    assert restarted.restored == 1
+    sent = chain.send_signed
+
+    def lost(signed):
+        raise Crash()
+
+    chain.send_signed = lost
+    try:
+        write_movements(store, clock, fee_movements(3, ids, 2))
+        with pytest.raises(Crash):
+            restarted._submit_new()
+    finally:
+        chain.send_signed = sent
+    third = _runner(store, clock, chain, dep)
+    assert third.restored == 2
+    third.run_until_caught_up(timeout=60)
+    with store.read() as tx:
+        assert {s for _, s, _ in tx.movements()} == {S.CONFIRMED}
+        batches = tx.conn.execute(t.settlement_batches.select()).all()
+        funds = tx.fund_locks()
+    assert len(batches) == 2 and all(b.applied_block is not None for b in batches)
+    # each backendId applied once on chain; each client paid each fee once
+    assert _applied_backend_ids(chain, dep) == sorted(b.backend_id for b in batches)
+    for i, cid in enumerate(ids):
+        paid = (3 if i < 3 else 5) + 2
+        assert funds[(cid, "USDC")].fund_lock_value == FUNDS["USDC"] * 10**4 - paid
+        assert funds[(cid, "USDC")].settle_value == 0
+    assert funds[(0, "USDC")].fund_lock_value == 3 * 3 + 3 * 5 + 6 * 2
+    assert reconcile_store(store, chain, dep, clock).clean
