@@ -20,7 +20,7 @@ from eth_utils import to_checksum_address
 
 from coordinator.clock import Clock
 from coordinator.persistence import Store
-from coordinator.persistence.clients import client_id_of, register_client
+from coordinator.persistence.settlement import client_of_address, register_client
 from settlement.chain import Chain
 from settlement.deploy import Deployment
 
@@ -80,7 +80,7 @@ class DemoRegistrar:
         """The client id of ``address``; a new address is registered and funded on chain."""
         with self._lock:
             with self.store.read() as tx:
-                have = client_id_of(tx, address)
+                have = client_of_address(tx, address)
             if have is not None:
                 return have
             # Fund first, then record: a crash in between leaves an address with funds on chain
