@@ -50,8 +50,6 @@ def embedded_defaults(settings: Settings) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from venue.run import RunOptions, run
-
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: not a TCP port")
     if args.cadence_seconds is not None and not args.cadence_seconds > 0:
@@ -74,6 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         db = args.database_url or f"sqlite:///{ephemeral.resolve()}"
     settings = embedded_defaults(settings_from(args, database_url=db,
                                                cadence_seconds=args.cadence_seconds))
+    from venue.run import RunOptions, run
+
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(RunOptions(data_dir=data, host=args.host, port=args.port,

@@ -36,9 +36,11 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format=f"%(asctime)s {args.role} %(levelname)s %(name)s: %(message)s")
     store = open_store(settings)
+    from settlement.errors import SettlementError
+
     try:
         return serve(args.role, settings, store, port=args.port)
-    except ValueError as e:
+    except (ValueError, SettlementError) as e:
         raise UsageError(str(e)) from None
     finally:
         store.dispose()
