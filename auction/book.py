@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from auction.orders import Order
 from auction.products import Contract
-from auction.units import EXACT
+from auction.units import EXACT, MAX_UNITS, PrecisionError, fmt
 
 
 class BookError(ValueError):
@@ -52,6 +52,33 @@ def lot_values(contracts: Mapping[int, Contract]) -> tuple[int, dict[int, int]]:
 def _lattice(ratios: Iterable[int], cids: Iterable[int], lot_value: Mapping[int, int]) -> int:
     """gcd over legs of |a_l|·lot_value_l: the step of ``a·p`` over whole ticks, × the scale."""
     return gcd(*[a * lot_value[cid] for a, cid in zip(ratios, cids, strict=True)])
+
+
+def lattice_limit(total_net_price: Decimal, packages: int, step: int, scale: int) -> int:
+    """Rule 11 (auction.md §4): the limit per package read on the lattice of ``a·p``.
+
+    ``a·p`` over whole ticks is always a multiple of ``step / scale`` (the gcd over legs of
+    ``|a_l|·lot_l·tick_l``, :meth:`Book.price_lattice`), so a limit ``π = totalNetPrice / q``
+    at currency precision is exactly equivalent to ``π`` floored onto that lattice: a buyer
+    pays at most, a seller receives at least, the nearest lattice price inside its limit. The
+    signed limit is floored (toward minus infinity) whatever its sign. Returned as an integer
+    number of ``1 / scale`` (a multiple of ``step``); the client's ``totalNetPrice`` is kept as
+    sent everywhere else. Exact (Python integers).
+
+    The one definition: the book, the matcher's arrays, the check and admission call it.
+    """
+    num, den = total_net_price.as_integer_ratio()
+    return num * scale // (den * packages * step) * step
+
+
+def read_limit(order: Order, contracts: Mapping[int, Contract]) -> Fraction:
+    """The order's limit per package as the clearing rule reads it (rule 11,
+    :func:`lattice_limit`), in the numeraire, from its legs' contracts alone (admission and
+    locks use it before the order is in a book)."""
+    scale, lot_value = lot_values({leg.contract_id: contracts[leg.contract_id]
+                                   for leg in order.legs})
+    step = _lattice(map(abs, order.ratios), (leg.contract_id for leg in order.legs), lot_value)
+    return Fraction(lattice_limit(order.total_net_price, order.packages, step, scale), scale)
 
 
 def _step_decimal(step: int, scale: int, order: Order,
@@ -114,9 +141,21 @@ class Book:
             total += a * self.lot_value[leg.contract_id] * (hi if a > 0 else lo)
         return Fraction(total, self.money_scale)
 
+    def limit(self, order: Order) -> Fraction:
+        """The limit per package as the clearing rule reads it (rule 11): π floored onto the
+        lattice of the order's ``a·p`` (:func:`lattice_limit`)."""
+        return Fraction(self.limit_units(order), self.money_scale)
+
+    def limit_units(self, order: Order) -> int:
+        """:meth:`limit` times ``money_scale``: an exact integer."""
+        step = _lattice(map(abs, order.ratios), (leg.contract_id for leg in order.legs),
+                        self.lot_value)
+        return lattice_limit(order.total_net_price, order.packages, step, self.money_scale)
+
     def effective_limit(self, order: Order) -> Fraction:
-        """The limit the clearing rule uses: π clipped to the band cap."""
-        return min(order.limit_per_package, self.band_cap(order))
+        """The limit the clearing rule uses: the lattice limit (rule 11) clipped to the band
+        cap."""
+        return min(self.limit(order), self.band_cap(order))
 
     def price_lattice(self, order: Order) -> Decimal:
         """The step of a·p over whole ticks: gcd over legs of |a_l|·lot_l·tick_l (exact)."""
@@ -130,10 +169,18 @@ def leg_value(contract: Contract, ticks: int) -> Decimal:
     return EXACT.multiply(EXACT.multiply(contract.lot_size, contract.tick_size), ticks)
 
 
+def exact(value: Fraction) -> str:
+    """A number for a message, never rounded: its decimal digits when it has a finite decimal
+    form, else the exact fraction ``n/d``."""
+    try:
+        return fmt(value)
+    except PrecisionError:
+        return f"{value.numerator}/{value.denominator}"
+
+
 def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list[str]:
     """Every rule the book breaks, as messages naming the order or contract and the rule."""
     problems: list[str] = []
-    scale, lot_value = lot_values(contracts)
     for cid, c in contracts.items():
         if cid != c.contract_id:
             problems.append(f"contract {cid}: keyed under a different id {c.contract_id}")
@@ -151,13 +198,36 @@ def validate(contracts: Mapping[int, Contract], orders: Iterable[Order]) -> list
         if len(pairs) > 1:
             problems.append(f"order {o.order_id}: legs on more than one currency pair")
             continue
-        # π = num / (den·q) is a multiple of step/scale iff num·scale ≡ 0 mod den·q·step
-        q = o.packages
-        step = _lattice(map(abs, o.ratios), (leg.contract_id for leg in o.legs), lot_value)
-        num, den = o.total_net_price.as_integer_ratio()
-        if num * scale % (den * q * step):
-            problems.append(
-                f"order {o.order_id}: totalNetPrice {o.total_net_price} over {q} "
-                f"package(s) is {float(o.limit_per_package):g} per package, not on the tick "
-                f"grid of its legs (a multiple of {_step_decimal(step, scale, o, contracts)})")
+        # a limit off the lattice of its legs is read floored onto it (rule 11), never refused
+    return problems
+
+
+def range_problems(book: Book) -> list[str]:
+    """Where ``book`` leaves the range of amounts (``auction.units``) the matcher holds: it
+    counts money on the book's scale (``money_scale``) and quantities on the scale of the
+    finest lot in 64-bit integers. The domain itself is exact for any numbers; the readers of
+    book files check this (``auction.interchange.book_from_dict``)."""
+    problems: list[str] = []
+    scale, lot_value = book.money_scale, book.lot_value
+    qty_scale = 10 ** max((_places(c.lot_size) for c in book.contracts.values()), default=0)
+    max_lots: dict[int, int] = {}
+    for cid, c in book.contracts.items():
+        edge = max(abs(t) for t in c.band_ticks)
+        if lot_value[cid] * edge > MAX_UNITS:
+            problems.append(f"contract {cid}: one lot at the edge of its band is "
+                            f"{lot_value[cid] * edge} on the book's money scale 1/{scale}, "
+                            f"beyond the range of amounts ({MAX_UNITS}; tickSize {c.tick_size}, "
+                            f"lotSize {c.lot_size})")
+        max_lots[cid] = MAX_UNITS // int(Fraction(c.lot_size) * qty_scale)
+    limit_bound = Decimal(MAX_UNITS).scaleb(-(len(str(scale)) - 1))  # MAX_UNITS / scale, exact
+    for o in book.orders:
+        big = [leg.contract_id for leg in o.legs if leg.lots > max_lots[leg.contract_id]]
+        if big:
+            problems.append(f"order {o.order_id}: the quantity on contract {big[0]} is beyond "
+                            f"the range of amounts on the book's quantity scale 1/{qty_scale}")
+            continue
+        if abs(o.total_net_price) > limit_bound:  # exact: Decimal comparison never rounds
+            problems.append(f"order {o.order_id}: totalNetPrice {o.total_net_price} is beyond "
+                            f"the range of amounts on the book's money scale 1/{scale} "
+                            f"(at most {MAX_UNITS} units of it)")
     return problems

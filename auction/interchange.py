@@ -5,7 +5,8 @@ Book::
     {"contracts": [{"contractId", "payoff", "currencyPair", "expiry": "yyyymmdd", "strike"?,
                     "tickSize", "lotSize", "referencePrice", "lowRange", "highRange"}],
      "orders": [{"orderId", "clientId", "totalNetPrice", "timeInForce"?,
-                 "legs": [{"contractId", "side", "quantity"}], "allOrNone"?, "minQuantity"?}],
+                 "legs": [{"contractId", "side", "quantity"}], "allOrNone"?, "minQuantity"?,
+                 "reduceOnly"?, "iocAuctionTime"? (epoch ms, GOOD_TILL_DATE's time)}],
      "params": {...}?}
 
 Result::
@@ -20,26 +21,30 @@ listing every problem with its path (``orders[3].legs[0].quantity: …``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
-from math import ceil
+from math import ceil, gcd
 from typing import Any
 
-from auction.book import Book, BookError
+from auction.book import Book, BookError, range_problems
 from auction.orders import Leg, Order, Side, TimeInForce
 from auction.products import Contract, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.result import ClearingResult, Fill, surplus, volume
-from auction.units import PrecisionError, fmt, parse_decimal
+from auction.units import MAX_UNITS, PrecisionError, fmt, parse_decimal
 
 _CONTRACT_KEYS = {"contractId", "payoff", "currencyPair", "expiry", "strike", "tickSize",
                   "lotSize", "referencePrice", "lowRange", "highRange"}
 _CONTRACT_REQUIRED = _CONTRACT_KEYS - {"strike"}
 _ORDER_KEYS = {"orderId", "clientId", "totalNetPrice", "timeInForce", "legs", "allOrNone",
-               "minQuantity"}
+               "minQuantity", "reduceOnly", "iocAuctionTime"}
 _ORDER_REQUIRED = {"orderId", "clientId", "totalNetPrice", "legs"}
 _LEG_KEYS = {"contractId", "side", "quantity"}
 _BOOK_KEYS = {"contracts", "orders", "params"}
+_RESULT_KEYS = {"status", "prices", "fills", "uncleared", "volume", "surplus", "timings", "params"}
 
 
 class _Problems:
@@ -67,14 +72,17 @@ def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(f"{what}: expected an integer, got {value!r}")
     try:
-        return int(value)
+        n = int(value)
     except ValueError:
-        raise ValueError(f"{what}: expected an integer, got {value!r}") from None
+        raise ValueError(f"{what}: expected an integer, got {str(value)[:40]!r}") from None
+    if not -MAX_UNITS <= n <= MAX_UNITS:  # the store keeps ids as signed 64-bit integers
+        raise ValueError(f"{what}: {n} is beyond the range of ids (a signed 64-bit integer)")
+    return n
 
 
 def contract_from_dict(d: Mapping[str, Any]) -> Contract:
     payoff = d["payoff"]
-    if payoff not in Payoff._value2member_map_:
+    if not isinstance(payoff, str) or payoff not in Payoff._value2member_map_:
         raise ValueError(f"payoff {payoff!r} is not one of {', '.join(Payoff)}")
     strike = d.get("strike")
     return Contract(
@@ -129,11 +137,15 @@ def _order_from_dict(d: Mapping[str, Any], contracts: Mapping[int, Contract], pa
     legs.sort(key=lambda leg: leg.contract_id)
     try:
         tif = d.get("timeInForce", "GOOD_TILL_CANCEL")
-        if tif not in TimeInForce._value2member_map_:
+        if not isinstance(tif, str) or tif not in TimeInForce._value2member_map_:
             raise ValueError(f"timeInForce {tif!r} is not one of {', '.join(TimeInForce)}")
         aon = d.get("allOrNone", False)
         if not isinstance(aon, bool):
             raise ValueError(f"allOrNone must be true or false, got {aon!r}")
+        reduce_only = d.get("reduceOnly", False)
+        if not isinstance(reduce_only, bool):
+            raise ValueError(f"reduceOnly must be true or false, got {reduce_only!r}")
+        ioc_time = d.get("iocAuctionTime")
         order = Order(
             order_id=_int(d["orderId"], "orderId"),
             client_id=_int(d["clientId"], "clientId"),
@@ -141,6 +153,8 @@ def _order_from_dict(d: Mapping[str, Any], contracts: Mapping[int, Contract], pa
             legs=tuple(legs),
             time_in_force=TimeInForce(tif),
             all_or_none=aon,
+            reduce_only=reduce_only,
+            good_till_ms=None if ioc_time is None else _int(ioc_time, "iocAuctionTime"),
         )
         if "minQuantity" in d:
             order = _with_min_quantity(order, parse_decimal(d["minQuantity"], "minQuantity"),
@@ -160,14 +174,219 @@ def _with_min_quantity(order: Order, min_qty: Decimal, contracts: Mapping[int, C
     packages = ceil(Fraction(min_qty) / per_package)  # exact: no Decimal context
     if packages > order.packages:
         raise ValueError(f"minQuantity {min_qty} exceeds the order's size")
-    return Order(order.order_id, order.client_id, order.total_net_price, order.legs,
-                 order.time_in_force, order.all_or_none, packages)
+    return replace(order, min_packages=packages)
+
+
+# ---- the fast path: one pass, integers, shared legs ---------------------------------------
+#
+# A book of a million orders repeats a few thousand distinct legs: the reader turns each
+# distinct leg into one shared :class:`Leg` (lots by integer arithmetic, no Fraction) and each
+# order into one :class:`Order` with its ``totalNetPrice`` as the one Decimal it keeps. Anything
+# unusual (a minQuantity, a value of another type, a problem) goes to the strict path below,
+# which gives the same orders and names every problem with its path.
+
+_ABSENT = object()
+_ORDER_FIELDS = ("orderId", "clientId", "totalNetPrice", "timeInForce", "legs", "allOrNone",
+                 "minQuantity", "reduceOnly", "iocAuctionTime")
+_SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
+_TIFS = {str(t): t for t in TimeInForce}
+
+
+class RawLeg(tuple):
+    """A leg object as :func:`loads` read it: ``(contractId, side, quantity)`` as in the file,
+    of the types int, str, str exactly (anything else stays a dict for the strict path)."""
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(zip(("contractId", "side", "quantity"), self, strict=True))
+
+
+class RawOrder(tuple):
+    """An order object as :func:`loads` read it: its values in ``_ORDER_FIELDS`` order (absent
+    keys as a marker), legs as a tuple of :class:`RawLeg` — a fraction of a dict's memory."""
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in zip(_ORDER_FIELDS, self, strict=True) if v is not _ABSENT}
+        d["legs"] = [leg.as_dict() for leg in d["legs"]]
+        return d
+
+
+def _compact_hook() -> Any:
+    """A ``json`` object hook that keeps orders and legs compact (equal legs shared)."""
+    legs_memo: dict[Any, Any] = {}
+
+    def hook(d: dict[str, Any]) -> Any:
+        if len(d) == 3 and d.keys() == _LEG_KEYS:
+            t = (d["contractId"], d["side"], d["quantity"])
+            if type(t[0]) is not int or type(t[1]) is not str or type(t[2]) is not str:
+                return d  # (True == 1 would share a leg): the strict path says what is wrong
+            leg = legs_memo.get(t)
+            if leg is None:
+                leg = legs_memo[t] = RawLeg(t)
+            return leg
+        legs = d.get("legs")
+        if (type(legs) is list and legs and _ORDER_REQUIRED <= d.keys() <= _ORDER_KEYS
+                and all(type(leg) is RawLeg for leg in legs)):
+            key = tuple(legs)
+            shared = legs_memo.get(key)
+            if shared is None:
+                shared = legs_memo[key] = key
+            get = d.get
+            return RawOrder((d["orderId"], d["clientId"], d["totalNetPrice"],
+                             get("timeInForce", _ABSENT), shared, get("allOrNone", _ABSENT),
+                             get("minQuantity", _ABSENT), get("reduceOnly", _ABSENT),
+                             get("iocAuctionTime", _ABSENT)))
+        return d
+
+    return hook
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` for book files: orders and legs come out compact (:class:`RawOrder`,
+    :class:`RawLeg`, read by :func:`book_from_dict` like the dicts they replace); everything
+    else as ``json.loads`` gives it."""
+    import json
+
+    with _gc_paused():
+        return json.loads(text, object_hook=_compact_hook())
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a large book's objects are made (they form no
+    cycles; otherwise its passes over millions of new objects cost a quarter of the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _FastOrders:
+    """Orders from :class:`RawOrder` values with per-book caches; ``None`` means "take the
+    strict path" (which then reports the problem, if there is one)."""
+
+    def __init__(self, contracts: Mapping[int, Contract]):
+        self.contracts = contracts
+        self.lot = {cid: c.lot_size.as_integer_ratio() for cid, c in contracts.items()}
+        self.legs: dict[tuple[RawLeg, ...], tuple[Leg, ...] | None] = {}
+        self.leg: dict[RawLeg, Leg | None] = {}
+
+    def order(self, raw: RawOrder) -> Order | None:
+        oid, client, tnp, tif, raw_legs, aon, min_qty, reduce_only, ioc = raw
+        if (type(oid) is not int or type(client) is not int or type(tnp) is not str
+                or min_qty is not _ABSENT):
+            return None
+        if tif is _ABSENT:
+            tif = TimeInForce.GOOD_TILL_CANCEL
+        else:
+            tif = _TIFS.get(tif) if type(tif) is str else None
+            if tif is None:
+                return None
+        if aon is _ABSENT:
+            aon = False
+        elif type(aon) is not bool:
+            return None
+        if reduce_only is _ABSENT:
+            reduce_only = False
+        elif type(reduce_only) is not bool:
+            return None
+        if ioc is _ABSENT:
+            ioc = None
+        elif type(ioc) is not int:
+            return None
+        try:
+            legs = self.legs[raw_legs]
+        except KeyError:
+            legs = self.legs[raw_legs] = self._legs(raw_legs)
+        if legs is None:
+            return None
+        try:
+            price = Decimal(tnp)
+        except ArithmeticError:
+            return None
+        if not price.is_finite():
+            return None
+        try:
+            return Order(oid, client, price, legs, tif, aon, 0, reduce_only, ioc)
+        except ValueError:
+            return None
+
+    def _legs(self, raw_legs: tuple[RawLeg, ...]) -> tuple[Leg, ...] | None:
+        out = []
+        for raw in raw_legs:
+            try:
+                leg = self.leg[raw]
+            except KeyError:
+                leg = self.leg[raw] = self._leg(raw)
+            if leg is None:
+                return None
+            out.append(leg)
+        if len(out) > 1:
+            out.sort(key=lambda leg: leg.contract_id)
+        return tuple(out)
+
+    def _leg(self, raw: RawLeg) -> Leg | None:
+        cid, side, qty = raw
+        if type(cid) is not int or cid not in self.contracts or type(qty) is not str:
+            return None
+        side = _SIDES.get(side) if type(side) is str else None
+        if side is None:
+            return None
+        try:
+            q = Decimal(qty)
+        except ArithmeticError:
+            return None
+        if not q.is_finite() or q <= 0:
+            return None
+        n, d = q.as_integer_ratio()
+        ln, ld = self.lot[cid]
+        lots, rem = divmod(n * ld, d * ln)  # quantity / lot_size, exactly
+        return None if rem else Leg(cid, side, lots)
+
+
+def _raw_order(o: Any) -> RawOrder | None:
+    """A plain order dict in the compact form (None: not the usual shape)."""
+    if type(o) is RawOrder:
+        return o
+    if not isinstance(o, Mapping) or not _ORDER_REQUIRED <= o.keys() <= _ORDER_KEYS:
+        return None
+    legs = o["legs"]
+    if type(legs) is not list or not legs:
+        return None
+    raw_legs = []
+    for leg in legs:
+        if not isinstance(leg, Mapping) or leg.keys() != _LEG_KEYS:
+            return None
+        t = RawLeg((leg["contractId"], leg["side"], leg["quantity"]))
+        if type(t[0]) is not int or type(t[1]) is not str or type(t[2]) is not str:
+            return None  # only exact types: equal RawLegs must mean equal legs (True == 1)
+        raw_legs.append(t)
+    return RawOrder(o.get(k, _ABSENT) if k != "legs" else tuple(raw_legs)
+                    for k in _ORDER_FIELDS)
 
 
 def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
-    """Parse a book; returns the book and its optional ``params`` (raw, for the solver)."""
+    """Parse a book; returns the book and its optional ``params`` (raw, for the solver).
+
+    Orders may be dicts or, from :func:`loads`, compact :class:`RawOrder` values."""
+    with _gc_paused():
+        return _book_from_dict(data)
+
+
+def _book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
     problems = _Problems()
     if not problems.keys("book", data, _BOOK_KEYS, {"contracts", "orders"}):
+        raise BookError(problems.items)
+    for name in ("contracts", "orders"):
+        if not isinstance(data[name] or [], list):
+            problems.add(name, f"expected a list, got {type(data[name]).__name__}")
+    if problems.items:
         raise BookError(problems.items)
     contracts: dict[int, Contract] = {}
     for i, c in enumerate(data["contracts"] or []):
@@ -183,19 +402,48 @@ def book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
             problems.add(path, f"duplicate contractId {contract.contract_id}")
             continue
         contracts[contract.contract_id] = contract
+    # a contract with its own problem is not "unknown" to the orders on it: say it once
+    broken = set()
+    known = {str(k) for k in contracts}
+    for c in data["contracts"] or []:
+        cid = c.get("contractId") if isinstance(c, Mapping) else None
+        if isinstance(cid, int | str) and not isinstance(cid, bool) \
+                and str(cid).strip() not in known:
+            broken.add(f"unknown contract {str(cid).strip()}")
+    shown = len(problems.items)
     orders: list[Order] = []
+    fast = _FastOrders(contracts)
+    append = orders.append
     for i, o in enumerate(data["orders"] or []):
+        raw = _raw_order(o)
+        if raw is not None:
+            order = fast.order(raw)
+            if order is not None:
+                append(order)
+                continue
+            if type(o) is RawOrder:
+                o = o.as_dict()
+        if isinstance(o, Mapping) and isinstance(o.get("legs"), list):  # RawLegs to dicts
+            o = {**o, "legs": [leg.as_dict() if type(leg) is RawLeg else leg
+                               for leg in o["legs"]]}
         path = f"orders[{i}]"
         if problems.keys(path, o, _ORDER_KEYS, _ORDER_REQUIRED):
             order = _order_from_dict(o, contracts, path, problems)
             if order is not None:
                 orders.append(order)
+    if broken:
+        problems.items[shown:] = [p for p in problems.items[shown:]
+                                  if p.split(": ", 1)[-1] not in broken]
     params = data.get("params") or {}
     if not isinstance(params, Mapping):
         problems.add("params", "expected an object")
     if problems.items:
         raise BookError(problems.items)
-    return Book(contracts, tuple(orders)), dict(params)
+    book = Book(contracts, tuple(orders))
+    beyond = range_problems(book)  # the range of amounts the matcher holds (auction.units)
+    if beyond:
+        raise BookError(beyond)
+    return book, dict(params)
 
 
 def order_to_dict(order: Order, contracts: Mapping[int, Contract]) -> dict[str, Any]:
@@ -212,6 +460,10 @@ def order_to_dict(order: Order, contracts: Mapping[int, Contract]) -> dict[str, 
         first = order.legs[0]
         d["minQuantity"] = fmt(contracts[first.contract_id].quantity(
             order.min_packages * abs(order.ratios[0])))
+    if order.reduce_only:
+        d["reduceOnly"] = True
+    if order.good_till_ms is not None:
+        d["iocAuctionTime"] = order.good_till_ms
     return d
 
 
@@ -247,20 +499,94 @@ def result_to_dict(book: Book, result: ClearingResult, *, status: str,
     }
 
 
+def result_json_chunks(book: Book, result: ClearingResult, *, status: str,
+                       timings: Mapping[str, float] | None = None,
+                       params: Mapping[str, Any] | None = None,
+                       volume_lots: int | None = None, surplus_lots: int | None = None,
+                       batch: int = 4096) -> Iterator[str]:
+    """The text of ``json.dumps(result_to_dict(...), indent=1) + "\n"``, in pieces, without
+    building the result's dict: the fills are written ``batch`` at a time, each distinct
+    leg's text made once. ``volume_lots`` / ``surplus_lots`` when the caller has them already.
+    Byte for byte the same file (the tests compare both on every golden scenario)."""
+    import json
+
+    def field(key: str, value: Any, last: bool = False) -> str:
+        text = json.dumps(value, indent=1).replace("\n", "\n ")
+        return f" {json.dumps(key)}: {text}" + ("\n" if last else ",\n")
+
+    prices = {str(cid): fmt(book.contracts[cid].price(t)) for cid, t in result.prices.items()}
+    yield "{\n" + field("status", status) + field("prices", prices)
+    if not result.fills:
+        yield ' "fills": [],\n'
+    else:
+        yield ' "fills": [\n'
+        legs_text: dict[tuple[int, str, int], str] = {}
+        contracts = book.contracts
+        order_of = book.order
+        parts: list[str] = []
+        for n, f in enumerate(result.fills):
+            order_legs = order_of(f.order_id).legs
+            if len(order_legs) == 1:  # one leg: a package is one lot
+                leg = order_legs[0]
+                keys = [(leg.contract_id, leg.side, f.packages)]
+            else:
+                q = gcd(*[leg.lots for leg in order_legs])
+                keys = [(leg.contract_id, leg.side, leg.lots // q * f.packages)
+                        for leg in order_legs]
+            legs = []
+            for key in keys:
+                text = legs_text.get(key)
+                if text is None:
+                    quantity = fmt(contracts[key[0]].quantity(key[2]))
+                    text = legs_text[key] = (
+                        f'    {{\n     "contractId": {key[0]},\n     "side": '
+                        f'{json.dumps(str(key[1]))},\n     "quantity": {json.dumps(quantity)}'
+                        '\n    }')
+                legs.append(text)
+            parts.append(f'  {{\n   "orderId": {f.order_id},\n   "legs": [\n'
+                         + ",\n".join(legs) + "\n   ]\n  }")
+            if len(parts) == batch:
+                yield ",\n".join(parts) + (",\n" if n + 1 < len(result.fills) else "\n")
+                parts = []
+        if parts:
+            yield ",\n".join(parts) + "\n"
+        yield " ],\n"
+    yield (field("uncleared", sorted(result.uncleared))
+           + field("volume", fmt(Decimal(volume(book, result) if volume_lots is None
+                                         else volume_lots)))
+           + field("surplus", fmt(Decimal(surplus(book, result) if surplus_lots is None
+                                          else surplus_lots)))
+           + field("timings", dict(timings or {})) + field("params", dict(params or {}),
+                                                           last=True) + "}\n")
+
+
 def result_from_dict(book: Book, data: Mapping[str, Any]) -> ClearingResult:
     """Read a result back against its book (prices to ticks, leg quantities to packages)."""
     problems = _Problems()
+    if not problems.keys("result", data, _RESULT_KEYS, {"prices", "fills"}):
+        raise BookError(problems.items)
+    for name, kind in (("prices", Mapping), ("fills", list), ("uncleared", list)):
+        value = data.get(name)
+        if value is not None and not isinstance(value, kind):
+            problems.add(name, f"expected {'an object' if kind is Mapping else 'a list'}")
+    if problems.items:
+        raise BookError(problems.items)
     prices: dict[int, int] = {}
     for key, value in (data.get("prices") or {}).items():
         try:
             cid = _int(key, "contractId")
+            if cid not in book.contracts:
+                raise ValueError(f"no contract {cid} in the book")
             prices[cid] = book.contracts[cid].ticks(parse_decimal(value, "price"))
-        except (ValueError, KeyError) as e:
-            problems.add(f"prices.{key}", str(e) or "unknown contract")
+        except ValueError as e:
+            problems.add(f"prices.{key}", str(e))
     fills: list[Fill] = []
     for i, f in enumerate(data.get("fills") or []):
         try:
-            order = book.order(_int(f["orderId"], "orderId"))
+            oid = _int(f["orderId"], "orderId")
+            if oid not in book._by_id:
+                raise ValueError(f"no order {oid} in the book")
+            order = book.order(oid)
             lots = {int(leg["contractId"]): book.contracts[int(leg["contractId"])].lots(
                 parse_decimal(leg["quantity"], "quantity")) for leg in f["legs"]}
             packages = {lots[leg.contract_id] // abs(a) for a, leg in
@@ -269,8 +595,10 @@ def result_from_dict(book: Book, data: Mapping[str, Any]) -> ClearingResult:
                                          zip(order.ratios, order.legs, strict=True)):
                 raise ValueError("leg quantities are not one whole number of packages")
             fills.append(Fill(order.order_id, packages.pop()))
-        except (ValueError, KeyError) as e:
+        except ValueError as e:
             problems.add(f"fills[{i}]", str(e))
+        except KeyError as e:
+            problems.add(f"fills[{i}]", f"missing field or leg {e}")
     if problems.items:
         raise BookError(problems.items)
     return ClearingResult(prices, tuple(fills), frozenset(data.get("uncleared") or ()))

@@ -57,7 +57,10 @@ class Order:
     ``total_net_price`` is ``Σ sign·quantity·price`` in the numeraire: positive, the client pays at
     most this; negative, it receives at least its absolute value. ``min_packages`` (> 0) and
     ``all_or_none`` make an order *indivisible*: it fills with at least that many packages, or
-    fully, or not at all.
+    fully, or not at all. ``reduce_only``: the order may only bring the client's positions
+    towards zero (every leg against the position in its contract, never beyond it).
+    ``good_till_ms``: for ``GOOD_TILL_DATE``, the wire's ``iocAuctionTime`` (epoch ms) at which
+    the order expires.
     """
 
     order_id: int
@@ -67,9 +70,14 @@ class Order:
     time_in_force: TimeInForce = TimeInForce.GOOD_TILL_CANCEL
     all_or_none: bool = False
     min_packages: int = 0
+    reduce_only: bool = False
+    good_till_ms: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.legs:
+        legs = self.legs
+        if len(legs) == 1 and legs[0].lots > 0 and 0 <= self.min_packages <= legs[0].lots:
+            return  # one valid leg: nothing else to check (most orders of a large book)
+        if not legs:
             raise ValueError(f"order {self.order_id}: no legs")
         ids = [leg.contract_id for leg in self.legs]
         if len(set(ids)) != len(ids):

@@ -43,6 +43,8 @@ class CurrencyPair:
 
     @classmethod
     def parse(cls, text: str) -> CurrencyPair:
+        if not isinstance(text, str):
+            raise ValueError(f"currency pair {text!r} is not of the form UNDERLYING/NUMERAIRE")
         parts = text.split("/")
         if len(parts) != 2 or not all(p and p.isalnum() for p in parts):
             raise ValueError(f"currency pair {text!r} is not of the form UNDERLYING/NUMERAIRE")

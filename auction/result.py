@@ -8,7 +8,7 @@ from fractions import Fraction
 from math import ceil, gcd
 from types import MappingProxyType
 
-from auction.book import Book
+from auction.book import Book, lattice_limit
 from auction.orders import Order, Side
 from auction.products import Contract
 
@@ -57,8 +57,8 @@ def surplus(book: Book, result: ClearingResult) -> int:
     contract are left out, and an order on a contract without a price raises KeyError.
 
     Exact and fast: money is carried as integers on the book's scale (``a·p`` and the band cap
-    times ``book.money_scale``) and compared with ``π = num / (den·q)`` by cross-multiplication,
-    so no Fraction or Decimal is built per order.
+    times ``book.money_scale``) and compared with π floored onto the order's lattice (rule 11,
+    :func:`auction.book.lattice_limit`), so no Fraction or Decimal is built per order.
     """
     scale = book.money_scale
     lot_value = book.lot_value
@@ -85,12 +85,14 @@ def surplus(book: Book, result: ClearingResult) -> int:
                 _unpriced(o, result)
                 continue
             q = size = leg.lots
+            step = lot_value[leg.contract_id]
             if leg.side is buy:
                 m, cap = v[0], v[1]
             else:
                 m, cap = -v[0], -v[2]
         else:
             q = gcd(*[leg.lots for leg in legs])
+            step = gcd(*[leg.lots // q * lot_value[leg.contract_id] for leg in legs])
             m = cap = size = 0  # a·p and the band cap (× scale), the order's lots
             for leg in legs:
                 v = money_get(leg.contract_id)
@@ -109,8 +111,8 @@ def surplus(book: Book, result: ClearingResult) -> int:
                 continue
         if m > cap:
             continue  # beyond the band cap: out of the money
-        num, den = o.total_net_price.as_integer_ratio()  # π = num / (den·q)
-        vs_limit = m * den * q - num * scale  # the sign of a·p − π
+        # the sign of a·p − π, π read on the lattice of a·p (rule 11)
+        vs_limit = m - lattice_limit(o.total_net_price, q, step, scale)
         if vs_limit > 0 or (vs_limit and m != cap):
             continue  # out of the money, or in the money (below both π and the cap)
         total += size - filled_get(o.order_id, 0) * (size // q)

@@ -33,8 +33,33 @@ EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN,
                 traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded])
 
 
+#: **The range of amounts — said once, here.** Every amount the venue holds is an integer
+#: count of its step (ticks of a price, lots of a quantity, precision units of a currency, a
+#: book's money scale) and that count fits a signed 64-bit integer, |n| <= ``MAX_UNITS``: the
+#: store's BIGINT columns, the matcher's int64 arrays and the chain's int256 all hold it.
+#: :func:`to_steps` (every conversion to steps) refuses a count beyond it, and
+#: :func:`parse_decimal` (every decimal read from a file, the API or the command line) refuses
+#: a decimal beyond ``MAX_AMOUNT`` in size or with more than ``MAX_PLACES`` digits after the
+#: point before any arithmetic is done with it.
+MAX_UNITS = 2**63 - 1
+MAX_AMOUNT = Decimal(10**12)
+MAX_PLACES = 30
+
+
 class PrecisionError(ValueError):
     """A decimal value is not a whole multiple of its step (tick, lot, currency precision)."""
+
+
+class RangeError(PrecisionError):
+    """An amount beyond the range of amounts (``MAX_AMOUNT``, ``MAX_PLACES``, ``MAX_UNITS``)."""
+
+
+def check_units(n: int, what: str = "value") -> int:
+    """``n`` when it is within the range of amounts in steps, else RangeError."""
+    if not -MAX_UNITS <= n <= MAX_UNITS:
+        raise RangeError(f"{what}: {n} steps is beyond the range of amounts "
+                         f"(at most {MAX_UNITS} steps)")
+    return n
 
 
 def parse_decimal(value: object, what: str = "value") -> Decimal:
@@ -51,6 +76,12 @@ def parse_decimal(value: object, what: str = "value") -> Decimal:
         raise ValueError(f"{what}: {value!r} is not a decimal number") from None
     if not d.is_finite():
         raise ValueError(f"{what}: {value!r} is not a finite number")
+    exp = d.as_tuple().exponent
+    if isinstance(exp, int) and exp < -MAX_PLACES and decimal_places(d) > MAX_PLACES:
+        raise RangeError(f"{what}: {value!r} has more than {MAX_PLACES} decimal places")
+    if d.adjusted() >= 13 or abs(d) > MAX_AMOUNT:  # adjusted() first: no huge arithmetic
+        raise RangeError(f"{what}: {value!r} is beyond the range of amounts "
+                         f"(at most {fmt(MAX_AMOUNT)} in absolute value)")
     return d
 
 
@@ -61,7 +92,7 @@ def to_steps(value: Decimal, step: Decimal, what: str = "value") -> int:
     n, rem = divmod(Fraction(value), Fraction(step))
     if rem:
         raise PrecisionError(f"{what}: {value} is not a multiple of {step}")
-    return int(n)
+    return check_units(int(n), what)
 
 
 def steps_floor(value: Decimal | Fraction, step: Decimal) -> int:

@@ -11,7 +11,7 @@ where the store has none (for demos and benchmarks).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -19,13 +19,14 @@ from typing import Any
 
 from auction.book import BookError
 from auction.interchange import book_from_dict
-from auction.orders import Order
-from auction.products import DEFAULT_CURRENCIES
-from auction.units import PrecisionError, parse_decimal
+from auction.orders import Order, OrderStatus
+from auction.products import DEFAULT_CURRENCIES, Contract
+from auction.units import MAX_UNITS, PrecisionError, parse_decimal
 from coordinator.admission import Admission, Rejection, admit
 from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
-from coordinator.persistence import Store
+from coordinator.persistence import Store, Tx
+from coordinator.persistence.clientapi import client_order_ids_used, lock_intake
 from coordinator.persistence.records import FundLock
 from coordinator.persistence.store import to_units
 
@@ -70,7 +71,14 @@ def _parse_funds(raw: Any) -> list[tuple[int, str, Decimal]]:
             amount = parse_decimal(f["amount"], "amount")
             if amount < 0:
                 raise ValueError(f"amount {amount} is negative")
-            out.append((int(f["clientId"]), str(f["currency"]), amount))
+            client = f["clientId"]
+            if isinstance(client, bool) or not isinstance(client, int) \
+                    or not 0 <= client <= MAX_UNITS:
+                raise ValueError(f"clientId: expected an integer in [0, {MAX_UNITS}], "
+                                 f"got {client!r}")
+            if not isinstance(f["currency"], str):
+                raise ValueError(f"currency: expected a symbol, got {f['currency']!r}")
+            out.append((client, f["currency"], amount))
         except (ValueError, TypeError) as e:
             problems.append(f"{path}: {e}")
     if problems:
@@ -79,8 +87,12 @@ def _parse_funds(raw: Any) -> list[tuple[int, str, Decimal]]:
 
 
 def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timedelta,
-                credit: Mapping[str, Decimal] | None = None) -> ImportReport:
-    """Admit a book file's orders; everything in one transaction."""
+                credit: Mapping[str, Decimal] | None = None,
+                self_match: str = "reject") -> ImportReport:
+    """Admit a book file's orders; everything in one transaction.
+
+    Reduce-only orders are checked against the clients' positions in the store;
+    ``self_match`` is the setting of the same name (``coordinator.admission.admit``)."""
     if not isinstance(data, Mapping):
         raise ImportError_(["book: expected an object"])
     data = dict(data)
@@ -125,20 +137,90 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
             raise ImportError_([str(e)]) from None
         if given:
             tx.put_fund_locks(given.values(), now)
-            balances = {**balances, **given}
-        contracts = tx.contracts()
-        existing = tx.order_exists(o.order_id for o in book.orders)
-        live = tx.live_orders(client_ids=clients)
-        adm = admit(book.orders, contracts=contracts, currencies=currencies, balances=balances,
-                    live=live, existing_ids=existing, now_ms=now,
-                    end_of_trading=end_of_trading)
-        tx.insert_orders(adm.orders, adm.history)
-        tx.put_fund_locks(adm.funds, now)
-        events = admission_events(adm) + [
-            Event(EventKind.FUNDS_UPDATED, _funds_payload(f)) for f in given.values()
-            if (f.client_id, f.currency) not in {(a.client_id, a.currency) for a in adm.funds}]
-        tx.append_events(events, now)
+        adm = admit_orders(tx, book.orders, now_ms=now, end_of_trading=end_of_trading,
+                           extra_events=[Event(EventKind.FUNDS_UPDATED, _funds_payload(f))
+                                         for f in given.values()],
+                           keep_rejected=True, self_match=self_match)
     return ImportReport(new, len(book.contracts) - new, len(adm.admitted), adm.rejections)
+
+
+def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading: timedelta,
+                 client_order_ids: Sequence[int] | None = None,
+                 gtd_ms: Sequence[int | None] | None = None, keep_rejected: bool = True,
+                 extra_events: Sequence[Event] = (),
+                 contracts: Mapping[int, Contract] | None = None,
+                 self_match: str = "reject") -> Admission:
+    """The one way orders enter the store (``ccp orders import`` and the client API).
+
+    Inside the caller's write transaction: serialise with every other intake (PostgreSQL:
+    :func:`~coordinator.persistence.clientapi.lock_intake`; SQLite's writer lock already does),
+    admit ``orders`` in the given order with :func:`coordinator.admission.admit` against the
+    store's contracts, funds and live orders, store what it admits (and, with
+    ``keep_rejected``, the REJECTED orders it keeps), the new fund values, and the outbox
+    events (``EXEC_REPORT`` per stored order, ``FUNDS_UPDATED`` per touched balance, and
+    ``extra_events`` for balances the caller set whose values admission did not touch).
+
+    ``client_order_ids`` (the client API; the orders then carry venue ids from
+    :func:`~coordinator.persistence.clientapi.next_order_ids`): one per order; an id its client
+    used before (in the store or earlier in the request) is rejected ``DUPLICATE_ORDER_ID``,
+    unstored. ``gtd_ms``: per order, the expiry of a GOOD_TILL_DATE order (epoch ms).
+    ``contracts``: the listed contracts when the caller holds them current (else read here).
+    ``self_match``: the setting of the same name (``coordinator.admission.admit``); reduce-only
+    orders are checked against the clients' positions in the store.
+    """
+    lock_intake(tx)
+    orders = list(orders)
+    pre: list[Rejection] = []
+    coids: dict[int, int] = {}
+    gtd: dict[int, int] = {}
+    if gtd_ms is not None:
+        gtd = {o.order_id: ms for o, ms in zip(orders, gtd_ms, strict=True) if ms is not None}
+    if client_order_ids is not None:
+        used = client_order_ids_used(tx, {(o.client_id, c) for o, c
+                                          in zip(orders, client_order_ids, strict=True)})
+        kept = []
+        for o, coid in zip(orders, client_order_ids, strict=True):
+            if (o.client_id, coid) in used:
+                pre.append(Rejection(o.order_id, o.client_id, "DUPLICATE_ORDER_ID",
+                                     f"clientOrderId {coid} exists already", False))
+                continue
+            used.add((o.client_id, coid))
+            coids[o.order_id] = coid
+            kept.append(o)
+        orders = kept
+    clients = {o.client_id for o in orders}
+    balances = tx.fund_locks(clients)
+    # Venue ids (client API) are fresh by construction under the intake lock.
+    existing = set() if client_order_ids is not None else tx.order_exists(
+        o.order_id for o in orders)
+    # The funds check needs the stored fund values only: orderValue already holds the lock of
+    # every live order. Of the live orders only those self-match prevention compares with are
+    # read: the clients' orders on the contracts of the new single-leg orders (a client with
+    # thousands of resting orders would otherwise pay for all of them on every new one).
+    single = {o.legs[0].contract_id for o in orders if len(o.legs) == 1}
+    live = tx.live_orders(client_ids=clients, contract_ids=single) if single else ()
+    positions = tx.positions(clients) if any(o.reduce_only for o in orders) else {}
+    adm = admit(orders, contracts=tx.contracts() if contracts is None else contracts,
+                currencies=tx.currencies(), balances=balances, live=live, existing_ids=existing,
+                now_ms=now_ms, end_of_trading=end_of_trading, positions=positions,
+                self_match=self_match)
+    stored = adm.orders
+    history = adm.history
+    if coids or gtd:
+        stored = tuple(so.evolve(client_order_id=coids.get(so.order_id),
+                                 expire_ms=gtd.get(so.order_id, so.expire_ms)) for so in stored)
+    if not keep_rejected:
+        stored = tuple(so for so in stored if so.status is not OrderStatus.REJECTED)
+        history = tuple(h for h in history if h.to_status is not OrderStatus.REJECTED)
+    adm = Admission(stored, history, adm.funds, (*pre, *adm.rejections), adm.cancelled)
+    tx.update_orders(adm.cancelled, now_ms)
+    tx.insert_orders(adm.orders, adm.history)
+    tx.put_fund_locks(adm.funds, now_ms)
+    touched = {(a.client_id, a.currency) for a in adm.funds}
+    tx.append_events(admission_events(adm) + [
+        e for e in extra_events if e.kind is not EventKind.FUNDS_UPDATED
+        or (e.payload.get("clientId"), e.payload.get("currency")) not in touched], now_ms)
+    return adm
 
 
 def _funds_payload(f: FundLock) -> dict[str, Any]:
@@ -148,8 +230,13 @@ def _funds_payload(f: FundLock) -> dict[str, Any]:
 
 def admission_events(adm: Admission) -> list[Event]:
     events = [Event(EventKind.EXEC_REPORT, {
-        "orderId": so.order_id, "clientId": so.client_id, "status": str(so.status),
-        "filledPackages": 0, "reason": so.reject_reason}) for so in adm.orders]
+        "orderId": so.order_id, "clientId": so.client_id, "clientOrderId": so.client_order_id,
+        "status": str(so.status), "filledPackages": 0, "reason": so.reject_reason})
+        for so in adm.orders]
+    events += [Event(EventKind.EXEC_REPORT, {
+        "orderId": so.order_id, "clientId": so.client_id, "clientOrderId": so.client_order_id,
+        "status": str(so.status), "filledPackages": so.filled_packages, "reason": "SELF_MATCH"})
+        for so in adm.cancelled]
     events += [Event(EventKind.FUNDS_UPDATED, _funds_payload(f)) for f in adm.funds]
     return events
 

@@ -73,6 +73,7 @@ class Reason(StrEnum):
     END_OF_TRADING = "END_OF_TRADING"
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"  # lock re-check at the cut
     SINGLE_AUCTION = "SINGLE_AUCTION"  # IOC / AT_AUCTION_ONLY leftover
+    REDUCE_ONLY_VIOLATION = "REDUCE_ONLY_VIOLATION"  # reduce-only, nothing left to reduce
 
 
 # ---- the pure steps, replaceable (tests inject faulty solvers) ----------------------------
@@ -160,10 +161,52 @@ def cut_book(batch_id: int, contracts: Mapping[int, Contract], live: Iterable[St
             need[num] -= so.lock_numeraire
             dropped.add(so.order_id)
             cancels.append((so, Reason.INSUFFICIENT_FUNDS))
-    in_book = tuple(so for so in keep if so.order_id not in dropped)
-    book = Book(tradable, tuple(so.remaining_order() for so in in_book), batch_id)
-    return Cut(batch_id, book, in_book, tuple(cancels), positions, funds, currencies,
+    in_book: list[StoredOrder] = []
+    book_orders = []
+    caps = reduce_only_caps([so for so in keep if so.order_id not in dropped], positions)
+    for so in keep:
+        if so.order_id in dropped:
+            continue
+        cap = caps.get(so.order_id)
+        if cap is None or cap >= so.remaining:
+            in_book.append(so)
+            book_orders.append(so.remaining_order())
+        elif cap == 0:
+            cancels.append((so, Reason.REDUCE_ONLY_VIOLATION))
+        elif not so.order.all_or_none:
+            in_book.append(so)
+            book_orders.append(so.remaining_order(cap))
+        # else: an all-or-none reduce-only order larger than the position waits (stays live)
+    book = Book(tradable, tuple(book_orders), batch_id)
+    return Cut(batch_id, book, tuple(in_book), tuple(cancels), positions, funds, currencies,
                contracts)
+
+
+def reduce_only_caps(orders: Iterable[StoredOrder], positions: Positions) -> dict[int, int]:
+    """Per reduce-only order: the most packages it may fill without increasing any absolute
+    position, by the positions at the cut (0: it cannot reduce anything).
+
+    A client's reduce-only orders share its position, in entry order: an earlier order's cap
+    is taken off what the later ones may reduce, so that together they never go beyond zero.
+    """
+    left: dict[tuple[int, int], int] = {}  # signed lots still reducible
+    caps: dict[int, int] = {}
+    for so in orders:
+        o = so.order
+        if not o.reduce_only:
+            continue
+        cap = so.remaining
+        for a, leg in zip(o.ratios, o.legs, strict=True):
+            key = (o.client_id, leg.contract_id)
+            if key not in left:
+                p = positions.holdings.get(key)
+                left[key] = 0 if p is None else p.lots
+            pos = left[key]
+            cap = min(cap, abs(pos) // abs(a)) if pos * a < 0 else 0
+        caps[o.order_id] = cap
+        for a, leg in zip(o.ratios, o.legs, strict=True):
+            left[(o.client_id, leg.contract_id)] += a * cap
+    return caps
 
 
 # ---- applying a result (pure planning) ----------------------------------------------------

@@ -4,8 +4,9 @@
   the net order curve, with the clearing price, the reference price and the band marked.
 * :func:`fills_by_price` — the same orders by limit price: filled and unfilled quantity per
   price level (buyers up, sellers down), the clearing price marked.
-* :func:`sweep_plots` — solve time and volume against each swept parameter, time against
-  book size (from the tidy table of ``ccp sweep``).
+* :func:`sweep_plots` — solve time and volume against each swept parameter (one line per
+  scenario and value of every other swept key), time against book size (from the tidy table
+  of ``ccp sweep``).
 
 Every figure is ``SIZE`` pixels (width, height).
 """
@@ -23,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 from auction.book import Book
@@ -192,21 +194,27 @@ def fills_by_price(book: Book, result: ClearingResult, cid: int, path: Path) -> 
 
 
 def sweep_plots(table: Any, keys: Sequence[str], directory: Path) -> list[Path]:
-    """Time and volume against each swept key; time against book size (pandas table)."""
+    """Time and volume against each swept key — one line per scenario and combination of the
+    other swept keys (a book of 500 orders is never pooled with one of 2,000), each point the
+    median over that combination's repeats; time against book size (pandas table)."""
     paths: list[Path] = []
     for key in keys:
+        others = [k for k in keys if k != key]
         for metric, label in (("wall_seconds", "solve time (s)"), ("volume", "volume (lots)")):
             fig, ax = _figure()
-            for name, group in table.groupby("scenario", sort=True):
+            for line, group in table.groupby(["scenario", *others], sort=True, dropna=False):
                 agg = group.groupby(key, sort=True)[metric].median()
                 x = _positions(agg.index)
-                ax.plot(x[0], agg.to_numpy(dtype=float), marker="o", label=str(name))
+                ax.plot(x[0], agg.to_numpy(dtype=float), marker="o",
+                        label=_line_label(line, others))
                 ax.set_xticks(x[0], x[1])
             ax.set_xlabel(key)
             ax.set_ylabel(f"{label}, median over repeats")
             ax.set_title(f"{label} against {key}", fontsize=11)
             ax.legend(fontsize=8, loc="best")
             ax.grid(alpha=0.3)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+                lambda v, _pos: _number(v)))
             fig.subplots_adjust(left=0.09, right=0.98, bottom=0.12, top=0.9)
             short = "time" if metric == "wall_seconds" else "volume"
             paths.append(_save(fig, directory / f"{short}_vs_{_slug(key)}.png"))
@@ -225,11 +233,28 @@ def sweep_plots(table: Any, keys: Sequence[str], directory: Path) -> list[Path]:
     return paths
 
 
+def _line_label(line: Any, others: Sequence[str]) -> str:
+    """``scenario`` or ``scenario, key=value, …`` for one line of a sweep plot."""
+    values = line if isinstance(line, tuple) else (line,)
+    parts = [str(values[0])] + [f"{k}={_number(v)}" for k, v in zip(others, values[1:],
+                                                                     strict=True)]
+    return ", ".join(parts)
+
+
+def _number(v: Any) -> str:
+    """A swept value or a metric for a label: integers as integers, others as written."""
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        return str(v)
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{float(v):.6g}"
+
+
 def _positions(index: Any) -> tuple[list[float], list[str]]:
     values = list(index)
     if all(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
            for v in values):
-        return [float(v) for v in values], [f"{v:g}" for v in values]
+        return [float(v) for v in values], [_number(v) for v in values]
     return list(range(len(values))), [str(v) for v in values]
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from auction.book import Book, BookError
-from auction.interchange import book_from_dict
+from auction.interchange import book_from_dict, loads
 from auction.result import ClearingResult, surplus, volume
 from auction.units import parse_decimal
 from solver_models.generator import Recipe, RecipeError, generate_book
@@ -71,10 +71,17 @@ _Loader.add_constructor("tag:yaml.org,2002:float",
                         lambda loader, node: _YamlDecimal(loader.construct_scalar(node)))
 
 
+_YAML_SPECIAL = {".nan": float("nan"), ".inf": float("inf"), "+.inf": float("inf"),
+                 "-.inf": float("-inf")}
+
+
 def _floats(obj: Any) -> Any:
     """YAML decimals back to floats (for parameters and recipes, which take floats)."""
     if isinstance(obj, _YamlDecimal):
-        return float(obj)
+        try:
+            return float(obj)
+        except ValueError:  # .nan, .inf, 1:30.5 (YAML 1.1 forms Python does not read)
+            return _YAML_SPECIAL.get(obj.lower(), str(obj))
     if isinstance(obj, Mapping):
         return {k: _floats(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -93,21 +100,47 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def read_data(path: Path) -> Any:
-    """Parse a JSON or YAML file; syntax errors become a ScenarioError with the position."""
+def read_text(path: str | Path) -> str:
+    """A file's text (UTF-8); unreadable or not UTF-8 becomes a ScenarioError naming it."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise ScenarioError(path, [f"cannot read: {e.strerror or e}"]) from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(path, [f"not a text file (not UTF-8: byte {e.start})"]) from None
+
+
+def parse_json(path: str | Path, text: str, compact: bool = False) -> Any:
+    """JSON text of ``path``; any syntax problem becomes a ScenarioError with the position.
+
+    ``compact``: orders and legs come out in the compact form the book reader takes
+    (``auction.interchange.loads``; a large book without a dict per order)."""
+    try:
+        return loads(text) if compact else json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ScenarioError(path, [f"line {e.lineno} column {e.colno}: invalid JSON: "
+                                   f"{e.msg}"]) from None
+    except (ValueError, RecursionError) as e:  # a number of > 4300 digits, nesting too deep
+        raise ScenarioError(path, [f"invalid JSON: {str(e) or type(e).__name__}"]) from None
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file (whatever its name): the one reader of the commands' JSON inputs."""
+    return parse_json(path, read_text(path))
+
+
+def read_data(path: Path, compact: bool = False) -> Any:
+    """Parse a JSON or YAML file; syntax errors become a ScenarioError with the position.
+
+    ``compact``: a JSON file's orders and legs come out in the compact form the book reader
+    takes (``auction.interchange.loads``; a large book without a dict per order)."""
     if path.suffix.lower() not in SUFFIXES:
         raise ScenarioError(path, [f"unknown file type {path.suffix!r} "
                                    f"(expected one of {', '.join(SUFFIXES)})"])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError(path, [f"cannot read: {e.strerror or e}"]) from None
+    text = read_text(path)
     if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ScenarioError(path, [f"line {e.lineno} column {e.colno}: invalid JSON: "
-                                       f"{e.msg}"]) from None
+        return parse_json(path, text, compact)
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
@@ -115,6 +148,8 @@ def read_data(path: Path) -> Any:
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
         raise ScenarioError(path, [f"{where}invalid YAML: "
                                    f"{getattr(e, 'problem', None) or e}"]) from None
+    except (ValueError, RecursionError) as e:  # e.g. a huge integer, nesting too deep
+        raise ScenarioError(path, [f"invalid YAML: {str(e) or type(e).__name__}"]) from None
 
 
 @dataclass(frozen=True)
@@ -185,7 +220,7 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Load and validate one scenario file (see the module docstring)."""
     path = Path(path)
-    data = read_data(path)
+    data = read_data(path, compact=True)
     if not isinstance(data, Mapping):
         raise ScenarioError(path, [f"expected an object at the top, got {type(data).__name__}"])
     if "contracts" in data or "orders" in data:  # a bare book
@@ -232,14 +267,14 @@ def _book_section(path: Path, section: Any) -> tuple[Book, dict[str, Any]]:
         if not book_path.exists():
             raise ScenarioError(path, [f"book: file {section!r} not found (looked at "
                                        f"{book_path})"])
-        data = read_data(book_path)
+        data = read_data(book_path, compact=True)
         return _load_book(book_path, data, prefix="")
     return _load_book(path, section, prefix="book.")
 
 
 def _load_book(path: Path, data: Any, prefix: str) -> tuple[Book, dict[str, Any]]:
-    try:
-        book, params = book_from_dict(_plain(data))
+    try:  # YAML decimals to strings (a JSON file has none: no second walk over its orders)
+        book, params = book_from_dict(data if path.suffix.lower() == ".json" else _plain(data))
     except BookError as e:
         raise ScenarioError(path, [_prefixed(prefix, p) for p in e.problems]) from None
     return book, params

@@ -17,8 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from solver_models.params import ParamsError, SolverParams
+
 ENV_PREFIX = "CCP_"
 CONFIG_ENV = "CCP_CONFIG"
+MAX_SECONDS = 366 * 24 * 3600.0  # any duration setting: at most a year (finite, not NaN)
 
 
 class SettingsError(ValueError):
@@ -35,7 +38,9 @@ class Settings:
     * ``end_of_trading_hours`` — a contract stops trading this long before its expiry.
     * ``lease_seconds`` — how long the coordinator's lease lasts without renewal.
     * ``lease_wait`` — a second coordinator waits for the lease (true) or exits (false).
-    * ``solver`` — solver parameters (``SolverParams`` keys), recorded with every batch.
+    * ``solver`` — solver parameters (``SolverParams`` keys, ``highs_options`` included),
+      recorded with every batch; checked when the settings load (an unknown key or a bad value
+      is a ``SettingsError`` naming the key and the file).
     * ``check_replication`` / ``check_bands`` — options of the independent check.
     * ``apply_retries`` — how often an auction is re-cut when its book changed under it.
     * ``outbox_poll_seconds`` — how often a publisher without LISTEN/NOTIFY polls.
@@ -90,6 +95,41 @@ class Settings:
     * ``chain_mine_seconds`` — on a local dev chain only, mine an empty block this often
       (auto-mining nodes make blocks only for transactions, so confirmations would never come
       on an idle chain); 0 = never.
+    Client API (``endpoint``; api.md):
+
+    * ``api_admin_token`` — the bearer credential of the admin routes (``/api/v1/admin/…``);
+      empty: the admin API answers 401 to everyone.
+    * ``api_chain_id`` — the chainId of the Elektro EIP-712 domain (and of ``systemInfo`` when
+      the venue supplies no chain).
+    * ``api_domain_elektro`` / ``api_domain_ithaca`` / ``api_domain_version`` — the EIP-712
+      domain names of the two dialects and their version.
+    * ``api_wire_dialect`` — ``elektro`` (expiry ``yyyymmdd``) or ``ithaca`` (``yymmddHHM``):
+      the expiry format the venue writes; it reads both.
+    * ``api_nonce_seconds`` — a login nonce's lifetime; ``api_session_seconds`` — a session's.
+    * ``api_https`` — the venue is served behind https (the session cookie gets ``Secure``).
+    * ``api_max_body_bytes`` — the largest request body accepted.
+    * ``api_max_batch_orders`` — the most orders of one ``newOrders`` request.
+    * ``api_rate_per_client`` / ``api_rate_burst_client`` — per authenticated client: sustained
+      requests (orders count one each) per second and burst; ``api_rate_per_address`` /
+      ``api_rate_burst_address`` — the same per Ethereum address of the login calls, and per
+      remote address for calls without a session. Past them: ``RATE_LIMITED`` + ``Retry-After``.
+
+    WebSocket streams (``endpoint/ws.py``, ``endpoint/streams.py``; api.md §5):
+
+    * ``ws_queue_size`` — messages waiting for one socket; a consumer that falls this far
+      behind is told ``RECONNECT_REQUIRED`` and closed (the others never wait for it).
+    * ``ws_close_seconds`` — how long such a socket gets to take that message before it is cut.
+    * ``ws_heartbeat_seconds`` — a socket that was sent nothing for this long gets a
+      ``HEARTBEAT`` (the Python SDK drops a socket silent for 60 s; at most 30).
+    * ``ws_messages_per_second`` / ``ws_message_burst`` — what one socket may send (sustained
+      rate, burst); past them it gets an error and is closed.
+    * ``ws_max_subscriptions`` — book and trade-report subscriptions of one socket.
+    * ``ws_max_message_bytes`` — the largest message a client may send.
+    * ``ws_poll_seconds`` — how often the stream hub looks for new outbox events when nothing
+      wakes it (SQLite; PostgreSQL's NOTIFY wakes it at once).
+    * ``self_match`` — a new single-leg order that would cross the same client's live opposite
+      order on the same contract: ``reject`` it (code SELF_MATCH, the default) or
+      ``cancel_oldest`` (the resting order is cancelled, the new one admitted).
     """
 
     database_url: str = "sqlite:///ccp.sqlite3"
@@ -150,22 +190,79 @@ class Settings:
     chain_max_log_range: int = 2_000
     chain_max_movements: int = 1_000
     chain_mine_seconds: float = 0.0
+    # --- endpoint (client API) ---
+    api_admin_token: str = ""
+    api_chain_id: int = 1
+    api_domain_elektro: str = "Elektro"
+    api_domain_ithaca: str = "Ithaca"
+    api_domain_version: str = "0.1"
+    api_wire_dialect: str = "elektro"
+    api_nonce_seconds: float = 300.0
+    api_session_seconds: float = 86400.0
+    api_https: bool = False
+    api_max_body_bytes: int = 1_000_000
+    api_max_batch_orders: int = 500
+    api_rate_per_client: float = 200.0
+    api_rate_burst_client: int = 1000
+    api_rate_per_address: float = 20.0
+    api_rate_burst_address: int = 100
+    # --- endpoint (WebSocket streams) ---
+    ws_queue_size: int = 2000
+    ws_close_seconds: float = 5.0
+    ws_heartbeat_seconds: float = 25.0
+    ws_messages_per_second: float = 20.0
+    ws_message_burst: int = 100
+    ws_max_subscriptions: int = 500
+    ws_max_message_bytes: int = 65536
+    ws_poll_seconds: float = 0.1
+    # --- order types ---
+    self_match: str = "reject"
 
     def __post_init__(self) -> None:
         self._check_chain()
         for name in ("cadence_seconds", "lease_seconds", "outbox_poll_seconds"):
-            if not getattr(self, name) > 0:
-                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.end_of_trading_hours < 0:
-            raise SettingsError("end_of_trading_hours must not be negative")
+            if not 0 < getattr(self, name) <= MAX_SECONDS:
+                raise SettingsError(f"{name} must be positive and at most {int(MAX_SECONDS)}, "
+                                    f"got {getattr(self, name)}")
+        if not 0 <= self.end_of_trading_hours <= MAX_SECONDS / 3600:
+            raise SettingsError(f"end_of_trading_hours must be in [0, {int(MAX_SECONDS / 3600)}], "
+                                f"got {self.end_of_trading_hours}")
         if self.apply_retries < 0:
             raise SettingsError("apply_retries must not be negative")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise SettingsError(f"database_url must be a sqlite:// or postgresql:// URL, "
                                 f"got {self.database_url!r}")
+        for name in ("api_nonce_seconds", "api_session_seconds", "api_max_body_bytes",
+                     "api_max_batch_orders", "api_rate_per_client", "api_rate_burst_client",
+                     "api_rate_per_address", "api_rate_burst_address"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.api_wire_dialect not in ("elektro", "ithaca"):
+            raise SettingsError(f"api_wire_dialect must be elektro or ithaca, "
+                                f"got {self.api_wire_dialect!r}")
+        if self.api_chain_id < 0:
+            raise SettingsError("api_chain_id must not be negative")
+        for name in ("ws_queue_size", "ws_close_seconds", "ws_heartbeat_seconds",
+                     "ws_messages_per_second", "ws_message_burst", "ws_max_subscriptions",
+                     "ws_max_message_bytes", "ws_poll_seconds"):
+            if not getattr(self, name) > 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.ws_heartbeat_seconds > 30:
+            raise SettingsError(f"ws_heartbeat_seconds must be at most 30 (clients drop silent "
+                                f"sockets), got {self.ws_heartbeat_seconds}")
+        if not isinstance(self.solver, Mapping):
+            raise SettingsError(f"solver: expected a table of solver parameters, "
+                                f"got {self.solver!r}")
+        if self.self_match not in ("reject", "cancel_oldest"):
+            raise SettingsError(f"self_match must be 'reject' or 'cancel_oldest', "
+                                f"got {self.self_match!r}")
         object.__setattr__(self, "solver", dict(self.solver))
         if not 0 < self.venue_port < 65536:
             raise SettingsError(f"venue_port must be a TCP port, got {self.venue_port}")
+        try:  # checked when the settings load, not when the first auction runs
+            SolverParams.from_dict(self.solver)
+        except ParamsError as e:
+            raise SettingsError(f"solver: {e}") from None
         self._check_background()
 
     def _check_background(self) -> None:
@@ -278,7 +375,7 @@ def _coerce(name: str, value: Any, typ: str, source: str) -> Any:
             if isinstance(value, float) and not value.is_integer():
                 raise bad
             return int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise bad from None
     if typ == "float":
         if isinstance(value, bool):
@@ -304,12 +401,14 @@ def _coerce(name: str, value: Any, typ: str, source: str) -> Any:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        text = p.read_bytes()
+        text = p.read_bytes().decode("utf-8")
     except OSError as e:
         raise SettingsError(f"{p}: cannot read config file: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise SettingsError(f"{p}: not a text file (not UTF-8: byte {e.start})") from None
     try:
-        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text.decode())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, RecursionError) as e:  # JSON/TOML syntax, not UTF-8, huge numbers
         raise SettingsError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {e}") \
             from None
     if not isinstance(data, dict):

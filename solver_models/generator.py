@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -37,6 +37,11 @@ from auction.orders import Leg, Order, Side, TimeInForce
 from auction.products import Contract, CurrencyPair, Payoff, parse_expiry
 
 COMBO_TYPES = ("vertical", "calendar", "straddle", "butterfly", "risk_reversal")
+#: further combos a recipe may ask for (not in the default mix, so old recipes keep their books)
+MORE_COMBO_TYPES = ("ratio", "condor", "conversion", "box", "binary_spread")
+ALL_COMBO_TYPES = COMBO_TYPES + MORE_COMBO_TYPES
+#: spot per underlying for the extra pairs of a mixed book (``Recipe.pairs``)
+PAIR_SPOTS = {"WETH": "3000", "WBTC": "60000"}
 EXPIRY_DAYS = (7, 14, 28, 56, 91, 182, 273, 364)
 
 # (tick_size, lot_size) per product family and underlying; lot·tick is the money step of a lot.
@@ -67,6 +72,11 @@ class Recipe:
     * ``band`` — width of the price bands, relative (generous by default).
     * ``cross`` — False: every limit is strictly worse than fair (a book with no cross).
     * ``clients`` — number of distinct client ids (0: one per 20 orders, at least 10).
+    * ``pairs`` — further pairs (e.g. ``("WBTC/USDC",)``, spot from ``PAIR_SPOTS``), each its
+      own chain with its own ticks and lots; the orders are split evenly over all pairs.
+    * ``limit_places`` — 0: every limit on the tick lattice of its legs; n > 0: the limit drawn
+      at n decimals of the numeraire (USDC precision is 4), off the lattice as real clients'
+      SDKs send them (auction.md rule 11 reads them floored onto it).
     """
 
     seed: int = 0
@@ -89,6 +99,8 @@ class Recipe:
     include_forwards: bool = True
     cross: bool = True
     clients: int = 0
+    pairs: tuple[str, ...] = ()
+    limit_places: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -101,7 +113,9 @@ class Recipe:
             raise RecipeError(f"spot: {self.spot!r} is not a decimal number") from None
         checks: list[tuple[bool, str]] = [
             (isinstance(self.seed, int) and self.seed >= 0, "seed must be a non-negative integer"),
-            (spot.is_finite() and spot > 0, "spot must be a positive decimal"),
+            (spot.is_finite() and Decimal("1e-8") <= spot <= Decimal("1e8"),
+             "spot must be a decimal in [0.00000001, 100000000] (the books it makes stay in "
+             "the range of amounts, auction/units.py)"),
             (1 <= self.expiries <= len(EXPIRY_DAYS),
              f"expiries must be between 1 and {len(EXPIRY_DAYS)}"),
             (3 <= self.strikes_per_expiry <= 101, "strikes_per_expiry must be between 3 and 101"),
@@ -118,13 +132,23 @@ class Recipe:
             (self.clients >= 0, "clients must be non-negative"),
             (bool(self.combo_types) or self.combo_share == 0,
              "combo_types must not be empty when combo_share > 0"),
+            (0 <= self.limit_places <= 8, "limit_places must be between 0 and 8"),
         ]
         for ok, message in checks:
             if not ok:
                 raise RecipeError(message)
         for t in self.combo_types:
-            if t not in COMBO_TYPES:
-                raise RecipeError(f"combo_types: {t!r} is not one of {', '.join(COMBO_TYPES)}")
+            if t not in ALL_COMBO_TYPES:
+                raise RecipeError(f"combo_types: {t!r} is not one of "
+                                  f"{', '.join(ALL_COMBO_TYPES)}")
+        for extra in self.pairs:
+            try:
+                und = CurrencyPair.parse(extra).underlying
+            except (ValueError, AttributeError) as e:
+                raise RecipeError(f"pairs: {e}") from None
+            if und not in PAIR_SPOTS or extra == self.pair:
+                raise RecipeError(f"pairs: {extra!r} must be another pair with an underlying "
+                                  f"in {', '.join(PAIR_SPOTS)}")
         try:
             parse_expiry(self.start)
         except ValueError as e:
@@ -149,6 +173,7 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["combo_types"] = list(self.combo_types)
+        d["pairs"] = list(self.pairs)
         return d
 
     def scaled(self, orders: int) -> Recipe:
@@ -325,13 +350,50 @@ def _sizes(rng: np.random.Generator, n: int, median: float, cap: int) -> np.ndar
 
 
 def generate_book(recipe: Recipe) -> Book:
-    """The book described by ``recipe`` (deterministic for a recipe)."""
+    """The book described by ``recipe`` (deterministic for a recipe).
+
+    With ``pairs``, one book per pair (the recipe's orders split evenly, seeds ``seed``,
+    ``seed + 1`` …) joined into one: contract and order ids renumbered in sequence, the orders
+    interleaved so that entry order mixes the pairs.
+    """
+    if not recipe.pairs:
+        return _generate_one(recipe)
+    pairs = (recipe.pair, *recipe.pairs)
+    books = []
+    for j, pair in enumerate(pairs):
+        n = recipe.orders // len(pairs) + (j < recipe.orders % len(pairs))
+        spot = recipe.spot if j == 0 else PAIR_SPOTS[CurrencyPair.parse(pair).underlying]
+        books.append(_generate_one(Recipe(**{**asdict(recipe), "pair": pair, "spot": spot,
+                                             "pairs": (), "seed": recipe.seed + j,
+                                             "orders": max(n, 1)})))
+    contracts: dict[int, Contract] = {}
+    renumber: list[dict[int, int]] = []
+    for b in books:
+        ids = {}
+        for cid in sorted(b.contracts):
+            new = len(contracts) + 1
+            ids[cid] = new
+            contracts[new] = replace(b.contracts[cid], contract_id=new)
+        renumber.append(ids)
+    merged: list[tuple[int, int, Order]] = []
+    for j, b in enumerate(books):
+        merged.extend((i, j, o) for i, o in enumerate(b.orders))
+    merged.sort(key=lambda t: (t[0], t[1]))
+    orders = []
+    for oid, (_, j, o) in enumerate(merged[:recipe.orders], start=1):
+        legs = tuple(Leg(renumber[j][leg.contract_id], leg.side, leg.lots) for leg in o.legs)
+        orders.append(replace(o, order_id=oid, legs=legs))
+    return Book(contracts, tuple(orders))
+
+
+def _generate_one(recipe: Recipe) -> Book:
+    """One pair's book."""
     r = recipe
     rng = np.random.default_rng(r.seed)
     ch = _chain(r)
     n, ne, nk = r.orders, r.expiries, r.strikes_per_expiry
-    legs_c = np.full((n, 3), -1, dtype=np.int64)  # contract index per leg, -1 unused
-    legs_a = np.zeros((n, 3), dtype=np.int64)  # base ratio per leg
+    legs_c = np.full((n, 4), -1, dtype=np.int64)  # contract index per leg, -1 unused
+    legs_a = np.zeros((n, 4), dtype=np.int64)  # base ratio per leg
 
     # expiry and strike of the first leg: front expiries and strikes near the money trade more
     ew = 1.0 / (1.0 + np.arange(ne))
@@ -360,7 +422,10 @@ def generate_book(recipe: Recipe) -> Book:
 
     # ---- multi-leg orders
     types = [t for t in r.combo_types if (t != "calendar" or ne >= 2)
-             and (t not in ("straddle", "risk_reversal") or r.include_puts)] or ["vertical"]
+             and (t not in ("straddle", "risk_reversal", "box") or r.include_puts)
+             and (t != "conversion" or (r.include_puts and r.include_forwards))
+             and (t != "binary_spread" or r.include_binaries)
+             and (t != "condor" or nk >= 4)] or ["vertical"]
     ctype = rng.choice(len(types), size=n)
     width = 1 + np.minimum(rng.geometric(0.6, n) - 1, nk - 2)  # strike distance ≥ 1
     grid = np.where(use_put[:, None, None], ch.put[None], ch.call[None])
@@ -384,10 +449,28 @@ def generate_book(recipe: Recipe) -> Book:
             wd = np.minimum(wd, (nk - 1) // 2)
             mid = np.clip(k, wd, nk - 1 - wd)
             legs = [(g[idx, e, mid - wd], 1), (g[idx, e, mid], -2), (g[idx, e, mid + wd], 1)]
-        else:  # risk reversal: +1 call above, −1 put below (or at) the money
+        elif t == "risk_reversal":  # +1 call above, −1 put below (or at) the money
             hi = np.clip(k + (wd + 1) // 2, 0, nk - 1)
             lo = np.clip(k - wd // 2, 0, nk - 1)
             legs = [(ch.call[e, hi], 1), (ch.put[e, lo], -1)]
+        elif t == "ratio":  # +1 lower strike, −2 higher strike (a 1×2 ratio spread)
+            lo = np.clip(k, 0, nk - 1 - wd)
+            legs = [(g[idx, e, lo], 1), (g[idx, e, lo + wd], -2)]
+        elif t == "condor":  # +1, −1, −1, +1 on four equidistant strikes
+            wd = np.minimum(wd, (nk - 1) // 3)
+            lo = np.clip(k - wd, 0, nk - 1 - 3 * wd)
+            legs = [(g[idx, e, lo], 1), (g[idx, e, lo + wd], -1), (g[idx, e, lo + 2 * wd], -1),
+                    (g[idx, e, lo + 3 * wd], 1)]
+        elif t == "conversion":  # +1 call, −1 put, −1 forward: no net exposure at all
+            legs = [(ch.call[e, k], 1), (ch.put[e, k], -1), (ch.fwd[e], -1)]
+        elif t == "box":  # +C(k1) −P(k1) −C(k2) +P(k2): a bond paying k2 − k1
+            lo = np.clip(k, 0, nk - 1 - wd)
+            legs = [(ch.call[e, lo], 1), (ch.put[e, lo], -1), (ch.call[e, lo + wd], -1),
+                    (ch.put[e, lo + wd], 1)]
+        else:  # binary spread: +1 binary lower strike, −1 higher, same side
+            bg = np.where(use_put[sel][:, None, None], ch.bput[None], ch.bcall[None])
+            lo = np.clip(k, 0, nk - 1 - wd)
+            legs = [(bg[idx, e, lo], 1), (bg[idx, e, lo + wd], -1)]
         for j, (cols, a) in enumerate(legs):
             legs_c[rows[sel], j] = cols
             legs_a[rows[sel], j] = a
@@ -418,6 +501,10 @@ def generate_book(recipe: Recipe) -> Book:
     limit = np.where(single_priced & ~buy, np.clip(limit, -top, -one_tick), limit)
     if not r.cross:  # strictly worse than fair value: the largest lattice point below it
         limit = np.minimum(limit, step * (np.ceil(value / step).astype(np.int64) - 1))
+    if r.limit_places:  # at currency precision, off the lattice: up to one step either way
+        off = rng.random(n) - 0.5
+        limit_q = np.rint((limit + off * step) * float(ch.unit) * 10**r.limit_places * size)
+        fine = limit_q.astype(np.int64)
     aon = rng.random(n) < r.aon_share
     n_clients = r.clients or max(10, n // 20)
     client = rng.integers(1, n_clients + 1, n)
@@ -429,6 +516,7 @@ def generate_book(recipe: Recipe) -> Book:
     sides = {1: Side.BUY, -1: Side.SELL}
     unit_dec = ch.unit
     total = (limit * size).tolist()
+    fine_l = fine.tolist() if r.limit_places else None
     legs_c_l, a_l, size_l = legs_c.tolist(), a.tolist(), size.tolist()
     client_l, aon_l, tif_l = client.tolist(), aon.tolist(), tif_codes.tolist()
     orders = []
@@ -438,7 +526,8 @@ def generate_book(recipe: Recipe) -> Book:
                       if c >= 0)
         orders.append(Order(
             order_id=i + 1, client_id=client_l[i],
-            total_net_price=(Decimal(total[i]) * unit_dec).normalize() + 0,
+            total_net_price=(Decimal(total[i]) * unit_dec).normalize() + 0 if not fine_l
+            else Decimal(fine_l[i]).scaleb(-r.limit_places).normalize() + 0,
             legs=tuple(Leg(cid, sides[1 if ai > 0 else -1], abs(ai) * q) for cid, ai in legs),
             time_in_force=tifs[tif_l[i]], all_or_none=aon_l[i]))
     return Book(ch.contracts, tuple(orders))

@@ -87,13 +87,15 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float,
     if cancel is not None and not cancel.attach(h):
         return Solution("cancelled", None, None, None, None, None, 0.0, False)
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
-    h.setOptionValue("threads", int(params.threads))
-    h.setOptionValue("random_seed", int(params.random_seed))
-    h.setOptionValue("presolve", params.presolve)
-    h.setOptionValue("mip_rel_gap", float(params.mip_gap))
-    for key, value in {**(options or {}), **params.highs_options}.items():
-        h.setOptionValue(key, value)
+    given = {"time_limit": max(float(time_limit), 1e-3), "threads": int(params.threads),
+             "random_seed": int(params.random_seed), "presolve": params.presolve,
+             "mip_rel_gap": float(params.mip_gap), **(options or {}), **params.highs_options}
+    for key, value in given.items():
+        # SolverParams checked every option against HiGHS already: a refusal here is a bug,
+        # reported as the solve's outcome rather than a silently different model
+        if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+            return Solution(f"error: HiGHS refused option {key}={value!r}", None, None, None,
+                            None, None, 0.0, False)
 
     lp = highspy.HighsLp()
     n_row, n_col = model.a.shape

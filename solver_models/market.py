@@ -16,15 +16,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from auction.book import Book
+from auction.book import Book, lattice_limit
 from auction.orders import Order
-from auction.replication import Atomic, RoundingAllowance, replicate
+from auction.replication import (
+    Atomic,
+    RoundingAllowance,
+    contract_value,
+    reference_prices,
+    replicate,
+)
 from auction.units import EXACT, decimal_places
 
 
@@ -48,7 +55,8 @@ class Market:
     lot_units: np.ndarray  # k -> atomic units of one lot (10^-E)
     tick_lo: np.ndarray  # k -> band, ticks (without bands: 0 and far above every limit, _far_caps)
     tick_hi: np.ndarray
-    ref_ticks: np.ndarray  # k -> reference price in ticks (float, for distances only)
+    ref_ticks: np.ndarray  # k -> reference price in ticks (float, for distances only): the
+    # replication of the atomic instruments' reference prices (rule 10)
     atomics: tuple[Atomic, ...]
     contract_terms: sp.csr_matrix  # contracts × atomics, coefficient (±1)
     contract_cash: list[Decimal]  # k -> replication cash per unit (K for a put, 1 for a BP)
@@ -63,6 +71,9 @@ class Market:
     legs: sp.csr_matrix  # orders × contracts, signed lots per package (a)
     exposure: sp.csr_matrix  # orders × atomics, atomic units per package (10^-E), int64
     cash: np.ndarray  # replication cash per package, numeraire (float: LP objective only)
+    # identical orders, found once per book by hashing (no per-stage np.unique over rows):
+    signature: np.ndarray  # i -> id of its legs (contracts and ratios), ordered by that key
+    group: np.ndarray  # i -> id of (legs, effective limit), ordered by (signature, limit)
 
     @property
     def n_orders(self) -> int:
@@ -123,7 +134,11 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     else:  # no bands: prices stay non-negative (the upper bounds follow once limits are known)
         lo = np.zeros(len(contracts), dtype=np.int64)
         hi = np.zeros(len(contracts), dtype=np.int64)
-    ref = np.array([float(c.reference_ticks) for c in contracts], dtype=float)
+    # rule 10: prices belong to atomic instruments; a contract's reference is the replication
+    # of its instruments' reference prices (its own when it is the instrument's anchor)
+    atomic_ref = reference_prices(book.contracts, replication)
+    ref = np.array([float(contract_value(replicate(c, replication), atomic_ref)
+                          / Fraction(c.tick_size)) for c in contracts], dtype=float)
 
     atomic_index: dict[Atomic, int] = {}
     t_rows, t_cols, t_vals, cash = [], [], [], []
@@ -160,18 +175,23 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     l_vals = leg_sign * leg_lots // np.repeat(q, n_legs)  # a: signed lots per package
     vol = _segment_sums(np.abs(l_vals), indptr)
     min_fill = np.where(aon, q, np.maximum(min_packages, 1))
-    limit = _limits(orders, q, D, _band_caps(l_vals, l_cols, indptr, m, lo, hi) if bands else None)
+    step = _segment_sums(np.abs(l_vals) * m[l_cols], indptr, np.gcd)  # a·p's lattice step
+    limit = _limits(orders, q, step, D,
+                    _band_caps(l_vals, l_cols, indptr, m, lo, hi) if bands else None)
     if not bands:
         hi = _far_caps(contracts, ref, limit, l_vals, l_cols, indptr, m)
     order_cash = _order_cash(l_vals, l_cols, indptr, cash, cash_per_lot)
-    allowance = _allowances(book, l_vals, l_cols, indptr, replication, 10**D)
+    sig_first, signature = _signatures(l_vals, l_cols, indptr, len(book.contracts))
+    allowance = _allowances(book, sig_first, signature, replication, 10**D)
+    group = _limit_groups(signature, limit)
     legs = sp.csr_matrix((l_vals, l_cols, indptr), shape=(n, len(contracts)))
     exposure = (legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
     exposure.eliminate_zeros()
     indivisible = aon | (min_packages > 0)
     return Market(book, D, E, contract_ids, m,
                   lot_units, lo, hi, ref, atomics, terms, cash, order_ids, q, vol, aon, min_fill,
-                  indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash)
+                  indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash,
+                  signature, group)
 
 
 def _segment_sums(values: np.ndarray, indptr: np.ndarray, op: np.ufunc = np.add) -> np.ndarray:
@@ -213,20 +233,19 @@ def _far_caps(contracts: list, ref: np.ndarray, limit: np.ndarray, a: np.ndarray
     return np.where(one > 0, one, 4 * top + 10)
 
 
-def _limits(orders: tuple[Order, ...], q: np.ndarray, places: int,
+def _limits(orders: tuple[Order, ...], q: np.ndarray, step: np.ndarray, places: int,
             caps: np.ndarray | None) -> np.ndarray:
-    """Effective limit per package, money (10^-D), int64: ``π = totalNetPrice·10^D // q``
-    (exact: the limit is on its tick lattice; a totalNetPrice not exact at 10^-D raises),
+    """Effective limit per package, money (10^-D), int64: ``π`` floored onto the lattice of
+    the order's ``a·p`` (rule 11, :func:`auction.book.lattice_limit`: exact, a limit at
+    currency precision off the lattice is read as the nearest lattice price inside it),
     clipped to the band cap when ``caps`` is given (a limit beyond the band counts at the band).
     """
-    scaled = [_scaled(o.total_net_price, places) for o in orders]
-    try:
-        pi = np.array(scaled, dtype=np.int64) // q
-    except OverflowError:  # a limit beyond int64: only the clip can bring it back
-        pi = np.array([s // int(g) for s, g in zip(scaled, q, strict=True)], dtype=object)
+    scale = 10**places
+    pi = [lattice_limit(o.total_net_price, g, s, scale)
+          for o, g, s in zip(orders, q.tolist(), step.tolist(), strict=True)]
     if caps is not None:
-        pi = np.minimum(pi, caps)
-    return np.asarray(pi.tolist() if pi.dtype == object else pi, dtype=np.int64)
+        pi = [min(p, int(c)) for p, c in zip(pi, caps.tolist(), strict=True)]
+    return np.asarray(pi, dtype=np.int64)
 
 
 def _order_cash(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, cash: list[Decimal],
@@ -258,13 +277,28 @@ def _order_cash(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, cash: list[
     return out
 
 
-def _allowances(book: Book, a: np.ndarray, cols: np.ndarray, indptr: np.ndarray,
+def _limit_groups(signature: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Group id per order: the same legs (``signature``) and the same effective limit, ids
+    in the order of (signature, limit) — one sort of two integer keys."""
+    n = len(signature)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((limit, signature))
+    s, lim = signature[order], limit[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (s[1:] != s[:-1]) | (lim[1:] != lim[:-1])
+    out = np.empty(n, dtype=np.int64)
+    out[order] = np.cumsum(new) - 1
+    return out
+
+
+def _allowances(book: Book, first: np.ndarray, inverse: np.ndarray,
                 replication: bool, money_scale: int) -> np.ndarray:
     """Rule 2's rounding allowance ρ per package (auction.replication.RoundingAllowance),
     floored to money at 10^-D: ``⌊ρ·10^D⌋``. ρ depends only on the order's legs and ratios,
-    so it is computed once per distinct leg signature."""
-    first, inverse = _signatures(a, cols, indptr, len(book.contracts))
-    rho_of = RoundingAllowance(book.contracts, replication)
+    so it is computed once per distinct leg signature (``first``: an order per signature,
+    ``inverse``: each order's signature)."""
+    rho_of = RoundingAllowance(book.contracts, replication, book.orders)
     per_signature = []
     for i in first:
         rho = rho_of(book.orders[int(i)])

@@ -28,6 +28,11 @@ class StageReport:
     bound: float | None = None
     gap: float | None = None
     size: str = ""  # e.g. "rows=12 cols=3400 nnz=9000"
+    parallel: bool = False  # ran beside the main route (speculative): not part of wall time
+
+
+#: the suffix of a speculative stage's name in :meth:`SolveOutcome.timings`
+SPECULATIVE = " (speculative)"
 
 
 @dataclass(frozen=True)
@@ -40,17 +45,42 @@ class SolveOutcome:
     solver: str = ""
     components: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # auction.md §4a: every use of a relaxation, (orderId, "rounding" | "short"): a divisible
+    # order in the money left partly filled or unfilled within its rounding allowance, or one
+    # package short (the whole-package allowance)
+    relaxations: tuple[tuple[int, str], ...] = ()
+    orders_uncleared: int = 0  # orders touching uncleared or halted contracts (not cleared)
+    lp_volume: int = 0  # lots the welfare LP relaxation trades (fractional packages), summed
 
     def timings(self) -> dict[str, float]:
-        """Seconds per stage name (summed over components), plus build/solve/total."""
+        """Wall-clock seconds that add up: ``total = build + solve + other``.
+
+        Per stage name (summed over components) the seconds of the stages that ran one after
+        the other; ``build`` and ``solve`` are their sums and ``other`` the rest of the wall
+        time (Python work between stages, waiting for a speculative search). Work that ran
+        beside them on another core (the speculative local search) is reported apart:
+        ``<stage> (speculative)`` per stage and ``speculative`` in all — not part of ``total``.
+        """
         out: dict[str, float] = {}
-        for s in self.stages:
+        main = [s for s in self.stages if not s.parallel]
+        side = [s for s in self.stages if s.parallel]
+        for s in main:
             out[s.name] = out.get(s.name, 0.0) + s.build_seconds + s.solve_seconds
-        out["build"] = sum(s.build_seconds for s in self.stages)
-        out["solve"] = sum(s.solve_seconds for s in self.stages)
+        for s in side:
+            name = s.name + SPECULATIVE
+            out[name] = out.get(name, 0.0) + s.build_seconds + s.solve_seconds
+        build = sum(s.build_seconds for s in main)
+        solve = sum(s.solve_seconds for s in main)
+        out["build"], out["solve"] = build, solve
+        out["other"] = max(0.0, self.wall_seconds - build - solve)
+        if side:
+            out["speculative"] = sum(s.build_seconds + s.solve_seconds for s in side)
         out["total"] = self.wall_seconds
         return {k: round(v, 6) for k, v in out.items()}
 
     def summary(self) -> dict[str, Any]:
         return {"status": str(self.status), "components": self.components,
-                "solver": self.solver, "timings": self.timings(), "notes": list(self.notes)}
+                "solver": self.solver, "timings": self.timings(), "notes": list(self.notes),
+                "relaxations": [{"orderId": oid, "kind": kind}
+                                for oid, kind in self.relaxations],
+                "orders_uncleared": self.orders_uncleared, "lp_volume": self.lp_volume}

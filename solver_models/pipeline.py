@@ -12,17 +12,18 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
 
 from auction.book import Book
+from auction.replication import atomic_prices, contract_value, reference_prices, replicate
 from auction.result import ClearingResult, Fill, reference_tick
-from auction.units import fmt
+from auction.units import decimal_places, fmt
 from solver_models import highs
 from solver_models.market import Component, Market, build_market, components
-from solver_models.outcome import SolveOutcome, SolveStatus, StageReport
+from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageReport
 from solver_models.params import SolverParams
 from solver_models.stages import (
     Allocation,
@@ -39,7 +40,6 @@ from solver_models.stages import (
 from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
-LOCAL_SHARE = 0.25  # of the time limit, at most, for one local search
 BATCH_ORDERS = 2000  # smaller components are cleared together, in batches of about this size
 
 
@@ -50,20 +50,24 @@ class _Progress:
     timed_out: bool = False
     not_cleared: bool = False
     largest: dict[str, StageReport] = field(default_factory=dict)
+    lp_volume: dict[int, float] = field(default_factory=dict)  # component -> LP relaxation lots
+    component: int = -1  # the component being cleared (its first order)
 
     def add(self, report: StageReport) -> None:
-        acc = self.stages.setdefault(report.name, [0.0, 0.0, 0])
+        key = report.name + (SPECULATIVE if report.parallel else "")
+        acc = self.stages.setdefault(key, [0.0, 0.0, 0])
         acc[0] += report.build_seconds
         acc[1] += report.solve_seconds
         acc[2] += 1
-        self.largest[report.name] = report
+        self.largest[key] = report
 
     def reports(self) -> tuple[StageReport, ...]:
         out = []
-        for name, (b, s, n) in self.stages.items():
-            last = self.largest[name]
-            out.append(StageReport(name, b, s, last.status, last.objective, last.bound, last.gap,
-                                   f"{n} component(s); last: {last.size}".strip()))
+        for key, (b, s, n) in self.stages.items():
+            last = self.largest[key]
+            out.append(StageReport(last.name, b, s, last.status, last.objective, last.bound,
+                                   last.gap, f"{n} component(s); last: {last.size}".strip(),
+                                   last.parallel))
         return tuple(out)
 
 
@@ -79,8 +83,8 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
 
     fills = np.zeros(market.n_orders, dtype=np.int64)
     ticks: dict[int, int] = {}  # contract index -> ticks
-    atomic_price: dict[int, float] = {}
     uncleared: set[int] = set()
+    relaxed: dict[int, str] = {}  # order index -> "rounding" | "short" (auction.md §4a)
     for batch in _batches(market, comps):
         answer = _clear(market, Component.union(batch), params, deadline, prog,
                         searching=len(batch) == 1)
@@ -96,19 +100,47 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                 continue
             fills[comp.orders] = ans.fills
             ticks.update(ans.ticks)
-            atomic_price.update(ans.atomic)
+            relaxed.update(ans.relaxed)
             uncleared.update(int(k) for k in ans.halted)
 
-    prices = _all_prices(market, ticks, atomic_price, uncleared)
+    prices, off_grid = _all_prices(market, ticks, uncleared, params.replication)
+    if off_grid:
+        prog.notes.append(
+            f"{len(off_grid)} contract(s) without orders ({_ids(market, off_grid)}) not priced: "
+            "their replication is off their tick grid or outside their band; listed uncleared")
+        uncleared = uncleared | set(off_grid)
     cid = market.contract_ids
     result = ClearingResult(
         {int(cid[k]): t for k, t in prices.items()},
         tuple(Fill(int(market.order_ids[i]), int(fills[i])) for i in np.flatnonzero(fills)),
         frozenset(int(cid[k]) for k in uncleared))
     status = (SolveStatus.TIME_LIMIT if prog.timed_out else
-              SolveStatus.NOT_CLEARED if uncleared else SolveStatus.OPTIMAL)
+              SolveStatus.NOT_CLEARED if uncleared - set(off_grid) else SolveStatus.OPTIMAL)
+    lp_volume = round(sum(prog.lp_volume.values()))
+    traded = int(market.vol @ fills)
+    if lp_volume:
+        prog.notes.append(f"volume {traded} lots; the welfare LP (fractional packages) trades "
+                          f"{lp_volume}: gap {1 - traded / lp_volume:.2%}")
+    blocked = int(_touching(market, np.arange(market.n_orders),
+                            np.array(sorted(uncleared), dtype=np.int64)).sum())
+    if blocked:
+        prog.notes.append(f"{'TIME LIMIT: ' if prog.timed_out else ''}{blocked} of "
+                          f"{market.n_orders} orders ({blocked / market.n_orders:.1%}) touch "
+                          "uncleared or halted contracts and were not cleared")
+    uses = tuple((int(market.order_ids[i]), kind) for i, kind in sorted(relaxed.items()))
+    if uses:
+        prog.notes.append(f"§4a relaxations on {len(uses)} of {market.n_orders} orders "
+                          f"({len(uses) / max(market.n_orders, 1):.2%}): "
+                          f"{sum(k == 'rounding' for _, k in uses)} within the rounding "
+                          f"allowance, {sum(k == 'short' for _, k in uses)} one package short")
     return SolveOutcome(status, result, params, prog.reports(), time.perf_counter() - start,
-                        highs.version(), len(comps), tuple(prog.notes))
+                        highs.version(), len(comps), tuple(prog.notes), uses, blocked,
+                        lp_volume)
+
+
+def _ids(market: Market, contracts: list[int]) -> str:
+    ids = [str(int(market.contract_ids[k])) for k in contracts[:8]]
+    return ", ".join(ids) + (", …" if len(contracts) > 8 else "")
 
 
 def _batches(market: Market, comps: list[Component]) -> list[list[Component]]:
@@ -147,8 +179,12 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     orders wait for the next auction) and the rest starts over."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
+    prog.component = int(comp.orders[0])
     if _sweepable(market, comp):
-        return _sweep(market, comp, prog)
+        swept = _sweep(market, comp, prog)
+        if isinstance(swept, _Cleared):  # exact: a sweep is its own relaxation
+            prog.lp_volume[prog.component] = float(market.vol[comp.orders] @ swept.fills)
+        return swept
     o = comp.orders
     live = comp
     halted = np.zeros(0, dtype=np.int64)
@@ -173,24 +209,28 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             del prog.notes[notes:]
             return answer.report
     fills_live, prices = answer
+    ticks_live = prices.ticks
+    if len(live.orders):
+        probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
+        if probed is not None:
+            fills_live, ticks_live = probed
     fills = np.zeros(len(o), dtype=np.int64)
     fills[np.searchsorted(o, live.orders)] = fills_live
     priced = ~_touching(market, o, halted)
-    if not _exact_ok(market, _without(market, comp, halted), fills[priced], prices.ticks,
+    if not _exact_ok(market, _without(market, comp, halted), fills[priced], ticks_live,
                      live.contracts):
         del prog.notes[notes:]
         return StageReport("exact_check", status="violated")
-    ticks = {int(k): int(t) for k, t in zip(live.contracts, prices.ticks, strict=True)}
-    atomic = {int(j): float(u) for j, u in zip(live.atomics, prices.atomic, strict=True)}
-    return _Cleared(fills, ticks, atomic, halted)
+    ticks = {int(k): int(t) for k, t in zip(live.contracts, ticks_live, strict=True)}
+    return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
 
 
 @dataclass(frozen=True)
 class _Cleared:
     fills: np.ndarray  # packages per order of the component
     ticks: dict[int, int]  # contract index -> ticks, for the component's cleared contracts
-    atomic: dict[int, float]  # atomic index -> price (numeraire per unit)
     halted: np.ndarray  # contract indices halted: no equilibrium keeps them in their bands
+    relaxed: dict[int, str] = field(default_factory=dict)  # order index -> §4a relaxation
 
 
 @dataclass(frozen=True)
@@ -198,6 +238,99 @@ class _Failed:
     report: StageReport
     atm_indivisible: np.ndarray  # indivisible orders at the money when the allocation failed
     breached: np.ndarray  # contracts whose band no equilibrium keeps (the welfare LP's keepers)
+
+
+def _relaxed(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
+             ) -> dict[int, str]:
+    """The §4a relaxations a component's answer uses, per order index: a divisible order in
+    the money (exact integers, at ``ticks``) not filled completely — ``"short"`` when one
+    package short beyond its rounding allowance, else ``"rounding"``."""
+    o = comp.orders
+    gap = market.limit[o] - market.money(o, comp.contracts) @ ticks
+    q = market.q[o]
+    idx = np.flatnonzero(~market.indivisible[o] & (gap > 0) & (fills < q))
+    return {int(o[i]): "rounding" if gap[i] <= market.allowance[o[i]] else "short"
+            for i in idx}
+
+
+PROBE_SOLVES = 24  # allocation MIPs one component's probe may run at most
+
+
+def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+           params: SolverParams, deadline: float, prog: _Progress
+           ) -> tuple[np.ndarray, np.ndarray] | None:
+    """§4a's probe: an answer that uses a relaxation is wrong when moving one atomic
+    instrument's price by one step admits an exact equilibrium. For each instrument of the
+    component and each direction, every contract on it moves by one step of the instrument
+    (the least common multiple of its contracts' ticks, so every price stays on its grid),
+    every order is classified there in exact integers (in, at or out of the money, no
+    allowance) and the allocation MIP looks for whole packages that balance — an exact
+    equilibrium at those prices by construction. The instruments of the relaxed orders come
+    first; a move that leaves every order's class as it is at the answer's prices (or as at
+    a move already tried) is not solved again, and at most ``PROBE_SOLVES`` MIPs run
+    (deterministic). The exact equilibrium with the most volume (then the least distance to
+    the reference prices; then the first found) replaces the relaxed answer; None when there
+    is none, or nothing was relaxed."""
+    relaxed = _relaxed(market, comp, fills, ticks)
+    if not relaxed:
+        return None
+    o = comp.orders
+    kc = comp.contracts
+    money = market.money(o, kc)
+    limit = market.limit[o]
+    terms = market.contract_terms[kc][:, comp.atomics].tocsc()
+    places = max(decimal_places(market.book.contracts[int(c)].tick_size)
+                 for c in market.contract_ids[kc])
+    tick_units = np.array([int(market.book.contracts[int(c)].tick_size.scaleb(places))
+                           for c in market.contract_ids[kc]], dtype=np.int64)
+    # the relaxed orders' instruments first, then the others, each in index order
+    exposure = market.exposure[np.array(sorted(relaxed))][:, comp.atomics]
+    mine = np.zeros(len(comp.atomics), dtype=bool)
+    mine[np.unique(exposure.tocoo().col)] = True
+    order = np.concatenate((np.flatnonzero(mine), np.flatnonzero(~mine)))
+
+    def classes(t: np.ndarray) -> tuple[np.ndarray, bytes]:
+        gap = limit - money @ t
+        return gap, np.sign(gap).astype(np.int8).tobytes()
+
+    seen = {classes(ticks)[1]}
+    best = None
+    solves = 0
+    for j in order:
+        rows = terms.indices[terms.indptr[j]:terms.indptr[j + 1]]
+        coefs = terms.data[terms.indptr[j]:terms.indptr[j + 1]]
+        if not len(rows):
+            continue
+        step = int(np.lcm.reduce(tick_units[rows]))
+        for sign in (1, -1):
+            t2 = ticks.copy()
+            t2[rows] += sign * coefs * (step // tick_units[rows])
+            if np.any(t2 < market.tick_lo[kc]) or np.any(t2 > market.tick_hi[kc]):
+                continue
+            gap, key = classes(t2)
+            if key in seen:
+                continue
+            seen.add(key)
+            if solves >= PROBE_SOLVES or deadline <= time.perf_counter():
+                break
+            solves += 1
+            cls = Classification(gap > 0, gap < 0, gap == 0,
+                                 gap * 10.0 ** -market.money_places, t2.astype(float),
+                                 StageReport("probe"))
+            alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter())
+            prog.add(replace(alloc.report if isinstance(alloc, Allocation) else alloc,
+                             name="probe"))
+            if not isinstance(alloc, Allocation):
+                continue
+            vol = int(market.vol[o] @ alloc.fills)
+            dist = float(np.abs(t2 - market.ref_ticks[kc]).sum())
+            if best is None or (vol, -dist) > best[0]:
+                best = ((vol, -dist), alloc.fills, t2)
+    if best is None:
+        return None
+    prog.notes.append("an exact equilibrium one step away replaced an answer with §4a "
+                      "relaxations")
+    return best[1], best[2]
 
 
 def _touching(market: Market, orders: np.ndarray, contracts: np.ndarray) -> np.ndarray:
@@ -246,13 +379,16 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     prog.add(rep)
     if not isinstance(cls, Classification):
         return _Failed(rep, none, none)
+    prog.lp_volume[prog.component] = cls.lp_volume  # the last one of a component counts
 
     def local(near_ticks: int, cancel: highs.Cancel | None = None):
         """The local search, and with the whole-package allowance if it is infeasible: the
         reports of both (they may run on another thread: no shared state) and the answer."""
         found, reports = None, []
         for short in (False, True):
-            budget = min(t_end - time.perf_counter(), LOCAL_SHARE * params.time_limit)
+            # limited by ``local_nodes`` (deterministic: the same result on a busy machine,
+            # rule 9); the clock only as the whole solve's deadline
+            budget = t_end - time.perf_counter()
             found = local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel,
                               short)
             reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
@@ -295,8 +431,8 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         if near_ticks is None:
             break
         reports, found = first.result() if n == 0 and first else local(near_ticks)
-        for r in reports:
-            prog.add(r)
+        for r in reports:  # the speculative search ran beside the direct route: not wall time
+            prog.add(replace(r, parallel=True) if n == 0 and first else r)
         if isinstance(found, LocalEquilibrium):
             if found.report.status in ("time_limit", "node_limit"):  # volume not proven
                 prog.timed_out |= found.report.status == "time_limit"
@@ -370,7 +506,9 @@ def _give_up(prog: _Progress, comp: Component, market: Market, rep: StageReport)
     else:
         prog.not_cleared = True
     ids = ", ".join(str(int(market.contract_ids[k])) for k in comp.contracts[:8])
-    prog.notes.append(f"component of {len(comp.orders)} orders on contracts [{ids}"
+    share = len(comp.orders) / max(market.n_orders, 1)
+    prog.notes.append(f"{'TIME LIMIT: ' if rep.status == 'time_limit' else ''}component of "
+                      f"{len(comp.orders)} orders ({share:.1%} of the book) on contracts [{ids}"
                       f"{', …' if len(comp.contracts) > 8 else ''}] not cleared: "
                       f"{rep.name} {rep.status}")
 
@@ -399,7 +537,7 @@ def _sweep(market: Market, comp: Component, prog: _Progress):
                          "no equilibrium"))
     if not res.feasible:
         return StageReport("sweep", status="no equilibrium")
-    return _Cleared(fills, {k: res.tick}, {}, np.zeros(0, dtype=np.int64))
+    return _Cleared(fills, {k: res.tick}, np.zeros(0, dtype=np.int64))
 
 
 def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
@@ -424,24 +562,31 @@ def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndar
     return bool(ok_limits and not itm_unfilled.any())
 
 
-def _all_prices(market: Market, ticks: dict[int, int], atomic: dict[int, float],
-                uncleared: set[int]) -> dict[int, int]:
-    """Every contract's price: solved ones as solved; a contract without orders from its
-    atomic prices (replication), nearest tick in the band; otherwise its reference tick."""
+def _all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], replication: bool
+                ) -> tuple[dict[int, int], list[int]]:
+    """Every contract's price (rule 10): solved ones as solved; every other contract its
+    replication of the atomic prices the solved ones imply, instruments nothing prices at their
+    reference price (auction.replication.atomic_prices, exact); an uncleared contract its
+    reference tick. A contract whose replication is off its tick grid or outside its band
+    keeps its reference tick and is returned in the second list (to be named uncleared)."""
+    book = market.book
+    cid = market.contract_ids
+    solved = {int(cid[k]): t for k, t in ticks.items()}
+    atomic = atomic_prices(book.contracts, solved, reference_prices(book.contracts, replication),
+                           replication)
     out: dict[int, int] = {}
-    terms = market.contract_terms.tocsr()
-    for k, cid in enumerate(market.contract_ids):
+    off: list[int] = []
+    for k, c_id in enumerate(cid.tolist()):
         if k in ticks:
             out[k] = ticks[k]
             continue
-        contract = market.book.contracts[int(cid)]
-        row = slice(terms.indptr[k], terms.indptr[k + 1])
-        atoms, coefs = terms.indices[row], terms.data[row]
-        if k not in uncleared and len(atoms) and all(int(j) in atomic for j in atoms):
-            price = sum(c * atomic[int(j)] for j, c in zip(atoms, coefs, strict=True)) \
-                + float(market.contract_cash[k])
-            t = round(price / float(contract.tick_size))
-            out[k] = int(min(max(t, market.tick_lo[k]), market.tick_hi[k]))
-        else:
-            out[k] = reference_tick(contract)
-    return out
+        contract = book.contracts[c_id]
+        if k not in uncleared:
+            t = contract_value(replicate(contract, replication), atomic) / Fraction(
+                contract.tick_size)
+            if t.denominator == 1 and market.tick_lo[k] <= t <= market.tick_hi[k]:
+                out[k] = int(t)
+                continue
+            off.append(k)
+        out[k] = reference_tick(contract)
+    return out, off

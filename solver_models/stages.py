@@ -31,6 +31,7 @@ class Classification:
     report: StageReport
     # contracts (indices) whose band no equilibrium keeps: their keepers traded (see welfare_lp)
     breached: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lp_volume: float = 0.0  # lots the welfare LP (the relaxation of whole packages) trades
 
 
 def welfare_lp(market: Market, comp: Component, params: SolverParams,
@@ -88,7 +89,9 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     tol = 1e-7 * scale
     itm, otm = (reduced > tol)[group], (reduced < -tol)[group]
     tick, cash, terms = market.linking(comp.contracts, comp.atomics)
-    return Classification(itm, otm, ~(itm | otm), reduced[group], (cash + terms @ p) / tick, report)
+    lp_volume = float(market.vol[comp.orders[first]] @ sol.x[:n])
+    return Classification(itm, otm, ~(itm | otm), reduced[group], (cash + terms @ p) / tick, report,
+                          lp_volume=lp_volume)
 
 
 @dataclass(frozen=True)
@@ -100,19 +103,11 @@ class Allocation:
 
 
 def _groups(market: Market, orders: np.ndarray, limits: bool = True) -> np.ndarray:
-    """Group id per order: identical legs (contracts and ratios) and, with ``limits``,
-    identical limit."""
-    legs = market.legs[orders]
-    width = int(np.diff(legs.indptr).max()) if len(orders) else 0
-    keys = np.zeros((len(orders), 2 * width + 1), dtype=np.int64)
-    counts = np.diff(legs.indptr)
-    pos = np.arange(legs.nnz) - np.repeat(legs.indptr[:-1], counts)
-    rows = np.repeat(np.arange(len(orders)), counts)
-    keys[rows, 2 * pos] = legs.indices + 1
-    keys[rows, 2 * pos + 1] = legs.data
-    if limits:
-        keys[:, -1] = market.limit[orders]
-    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    """Group id per order (0 … groups − 1): identical legs (contracts and ratios) and, with
+    ``limits``, identical effective limit — from the book-wide ids the market computed once
+    (one 1-D integer unique here, no row comparisons)."""
+    keys = (market.group if limits else market.signature)[orders]
+    _, inverse = np.unique(keys, return_inverse=True)
     return inverse.ravel()
 
 

@@ -36,10 +36,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from math import gcd
+from math import gcd, lcm
 from numbers import Integral
 
-from auction.book import Book
+from auction.book import Book, lattice_limit
 from auction.orders import Order, Side
 from auction.replication import Atomic, RoundingAllowance, replicate
 from auction.result import ClearingResult
@@ -79,6 +79,8 @@ class CheckReport:
     volume: int
     surplus: int
     short: tuple[int, ...] = ()
+    rounded: tuple[int, ...] = ()  # in the money within ρ, not filled completely (§4a)
+    probes_undecided: int = 0  # §4a probes this check could not decide (see _probe)
 
     @property
     def rules(self) -> frozenset[str]:
@@ -90,7 +92,11 @@ class CheckReport:
     def __str__(self) -> str:
         head = (f"equilibrium check {'OK' if self.ok else 'FAILED'}: volume {self.volume}, "
                 f"surplus {self.surplus}, {len(self.violations)} violation(s)"
-                + (f", {len(self.short)} order(s) one package short" if self.short else ""))
+                + (f", {len(self.short)} order(s) one package short" if self.short else "")
+                + (f", {len(self.rounded)} order(s) within the rounding allowance"
+                   if self.rounded else "")
+                + (f", {self.probes_undecided} §4a probe(s) undecided"
+                   if self.probes_undecided else ""))
         return "\n".join([head, *(f"  {v}" for v in self.violations)])
 
 
@@ -140,7 +146,7 @@ def _is_int(v: object) -> bool:
 # --------------------------------------------------------------------------- the check
 
 def check(book: Book, result: ClearingResult, *, replication: bool = True,
-          bands: bool = True, parity: bool = False) -> CheckReport:
+          bands: bool = True, parity: bool = True, probe: bool = True) -> CheckReport:
     """Verify ``result`` against ``book`` under the clearing rule; collect every violation.
 
     ``replication`` chooses the atomic instruments balance is counted on (§3; off: every contract
@@ -247,12 +253,14 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     groups: dict[tuple, list[tuple[int, int, int, int]]] = defaultdict(list)
     surplus = 0
     short: list[tuple[int, tuple]] = []  # (order, group key): one package short
+    rounded: list[int] = []  # orders in the money within ρ left partly filled or unfilled
     buy = Side.BUY
     # per priced, cleared contract: one lot's money at the price, at the band top, at the bottom
     money = {cid: (lv_p[cid], lv_hi[cid], lv_lo[cid]) for cid in lv_p if cid not in skip}
     money_get = money.get
     filled_get = filled.get
-    allowance = RoundingAllowance(contracts, replication)
+    allowance = RoundingAllowance(contracts, replication, book.orders)
+    lot_value = book.lot_value  # one lot at one tick, × scale (scale is book.money_scale)
     for pos, o in enumerate(book.orders):
         legs = o.legs
         oid = o.order_id
@@ -260,6 +268,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
         if len(legs) == 1:  # fast path: one leg is ``lots`` packages of ratio ±1
             leg = legs[0]
             q = leg.lots
+            step = lot_value[leg.contract_id]
             v = money_get(leg.contract_id)
             if v is None:
                 m = None
@@ -269,6 +278,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 m, cap = -v[0], -v[2]
         else:
             q = gcd(*[leg.lots for leg in legs])
+            step = gcd(*[leg.lots // q * lot_value[leg.contract_id] for leg in legs])
             m = cap = 0  # a·p and band cap, × scale
             for leg in legs:
                 v = money_get(leg.contract_id)
@@ -292,8 +302,9 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                         f"filled {x} package(s) but touches uncleared contract(s) "
                         f"{', '.join(map(str, touched))}", order_id=oid))
             continue
-        num, den = o.total_net_price.as_integer_ratio()  # π = num / (den·q)
-        vs_limit = m * den * q - num * scale  # sign of a·p − π
+        # rule 11: π read floored onto the lattice of a·p (× scale, exact)
+        lim = lattice_limit(o.total_net_price, q, step, scale)
+        vs_limit = m - lim  # sign of a·p − π
         if bands:
             vs_cap = m - cap  # sign of a·p − band cap
             otm = vs_limit > 0 or vs_cap > 0
@@ -305,24 +316,26 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 out.append(Violation(
                     "limit", f"order {oid}",
                     f"filled {x} package(s) out of the money: a·p = {_show(m, scale)}"
-                    f" > limit {_limit_text(num, den * q, cap, scale, bands)}", order_id=oid))
+                    f" > limit {_limit_text(o, q, lim, cap, scale, bands)}", order_id=oid))
         elif itm:
             # in the money by ``gap``; within the rounding allowance ρ it may stay partly filled
-            gap = Fraction(num * scale, den * q) - m
+            gap = lim - m
             if bands:
-                gap = min(gap, Fraction(cap - m))
+                gap = min(gap, cap - m)
             rho = allowance(o) * scale
             exempt = o.indivisible and (x == 0 or o.all_or_none)
             if gap <= rho:
                 if not o.indivisible:
-                    groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+                    groups[_group_key(legs, q, lim)].append((pos, oid, q, x))
+                    if x < q:
+                        rounded.append(oid)  # §4a rounding: in the money, not filled
             elif x == q - 1 and x and not o.indivisible:
-                short.append((oid, _group_key(legs, q, num, den)))  # the whole-package allowance
+                short.append((oid, _group_key(legs, q, lim)))  # the whole-package allowance
             elif x != q and not exempt:
                 out.append(Violation(
                     "priority", f"order {oid}",
                     f"in the money (a·p = {_show(m, scale)} < limit "
-                    f"{_limit_text(num, den * q, cap, scale, bands)}) but filled {x} of {q} package(s)"
+                    f"{_limit_text(o, q, lim, cap, scale, bands)}) but filled {x} of {q} package(s)"
                     + (" (an indivisible order fills all or nothing when in the money)"
                        if o.indivisible else " (at most one package short, never unfilled"
                        + (f"; rounding allowance {_show(rho, scale)})" if rho else ")")),
@@ -330,12 +343,12 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
         else:  # at the money
             surplus += (q - x) * (sum(leg.lots for leg in legs) // q)
             if not o.indivisible:
-                groups[_group_key(legs, q, num, den)].append((pos, oid, q, x))
+                groups[_group_key(legs, q, lim)].append((pos, oid, q, x))
 
     # ---- the whole-package allowance only when needed: no marginal order (at the money or
     # within its allowance) with the same legs and a lower limit trades instead
     if short:
-        lowest: dict[tuple, Fraction] = {}
+        lowest: dict[tuple, int] = {}
         for (legs_key, pi), members in groups.items():
             if any(x for *_, x in members) and pi < lowest.get(legs_key, pi + 1):
                 lowest[legs_key] = pi
@@ -344,7 +357,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
                 out.append(Violation(
                     "short-priority", f"order {oid}",
                     f"one package short although an order with the same legs at the lower "
-                    f"limit {_show(lowest[legs_key])} per package trades at the money (it "
+                    f"limit {_show(lowest[legs_key], scale)} per package trades at the money (it "
                     "gives way first)", order_id=oid))
 
     # ---- rule 6: pro rata by remaining size, largest remainder, ties by entry then id
@@ -363,7 +376,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
             more = f"; … {len(wrong) - _MAX_LISTED} more" if len(wrong) > _MAX_LISTED else ""
             out.append(Violation(
                 "pro-rata", f"order {wrong[0][0]}",
-                f"at-the-money group [{legs_text}] at π = {_show(key[1])}: "
+                f"at-the-money group [{legs_text}] at π = {_show(key[1], scale)}: "
                 f"{total} of {size} package(s) filled among {len(members)} orders, not split "
                 f"pro rata by size (largest remainder, ties by entry): {listed}{more}",
                 order_id=wrong[0][0]))
@@ -374,23 +387,33 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     if parity and replication:
         out.extend(_parity(book, prices, uncleared))
 
-    return CheckReport(not out, tuple(out), volume, surplus, tuple(oid for oid, _ in short))
+    undecided = 0
+    if probe and (short or rounded):
+        found, undecided = _probe(book, prices, filled, skip, bands, replication, scale,
+                                  lot_scale, {oid for oid, _ in short} | set(rounded))
+        out.extend(found)
+
+    return CheckReport(not out, tuple(out), volume, surplus, tuple(oid for oid, _ in short),
+                       tuple(rounded), undecided)
 
 
-def _group_key(legs: tuple, q: int, num: int, den: int) -> tuple:
-    """Orders sharing pro rata: identical legs (contract, side, ratio) and limit."""
-    return (tuple((leg.contract_id, leg.side, leg.lots // q) for leg in legs),
-            Fraction(num, den * q))
+def _group_key(legs: tuple, q: int, lim: int) -> tuple:
+    """Orders sharing pro rata: identical legs (contract, side, ratio) and limit (as read by
+    rule 11, × scale)."""
+    return (tuple((leg.contract_id, leg.side, leg.lots // q) for leg in legs), lim)
 
 
-def _limit_text(num: int, den: int, cap: int, scale: int, bands: bool) -> str:
-    """The limit in force for π = num/den and band cap ``cap/scale``, with both shown."""
-    n, rem = divmod(num * scale, den)
-    pi = _show(n, scale) if rem == 0 else _show(Fraction(num, den))
+def _limit_text(o: Order, q: int, lim: int, cap: int, scale: int, bands: bool) -> str:
+    """The limit in force: the lattice limit ``lim / scale`` (rule 11; the client's π beside
+    it when it differs) and, with bands, the band cap ``cap / scale``."""
+    pi = _show(lim, scale)
+    sent = Fraction(o.total_net_price) / q
+    if sent != Fraction(lim, scale):
+        pi += f", as sent {_show(sent)}"
     if not bands:
         return f"π = {pi}"
-    lower = cap * den < num * scale  # the band cap is below π: it is the limit
-    return f"{_show(cap, scale) if lower else pi} (π = {pi}, band cap {_show(cap, scale)})"
+    lower = cap < lim  # the band cap is below π: it is the limit
+    return f"{_show(cap, scale) if lower else _show(lim, scale)} (π = {pi}, band cap {_show(cap, scale)})"
 
 
 def _pro_rata(members: list[tuple[int, int, int, int]], total: int, size: int) -> dict[int, int]:
@@ -499,3 +522,167 @@ def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> li
         else:
             parent[ru], offset[ru] = rv, d + ov - ou
     return out
+
+
+_PROBE_STATES = 200_000  # reachable sums per instrument a probe enumerates at most
+
+
+def _probe(book: Book, prices: dict[int, int], filled: dict[int, int], skip: set,
+           bands: bool, replication: bool, scale: int, lot_scale: int, relaxed: set[int]
+           ) -> tuple[list[Violation], int]:
+    """§4a: a relaxed answer is wrong when moving one instrument's price by one step admits an
+    exact equilibrium (no relaxation at all).
+
+    For every connected part of the book (instruments linked by orders) with a relaxed order,
+    every instrument j of it and both directions: every contract on j moves by one step of j
+    (the least common multiple of the ticks of the contracts with orders on j, so every price
+    stays on its grid; a move leaving a band is not a candidate), each order of the part is
+    classified there exactly, and the probe asks whether whole packages balance with orders in
+    the money filled completely (divisible), out of the money not at all, at the money (and
+    indivisible orders in or at the money: none or at least their minimum) free. Decided
+    exactly when every free order with an exposure has it on one instrument: per instrument
+    the reachable sums are enumerated (at most ``_PROBE_STATES``); otherwise the probe counts
+    as undecided (``CheckReport.probes_undecided``), never as a violation.
+    """
+    contracts = book.contracts
+    atoms: dict[Atomic, int] = {}
+    terms: dict[int, tuple[tuple[int, int, int], ...]] = {}  # cid -> (atom, coef, coef·lot)
+    t_places = max((_places(c.tick_size) for c in contracts.values()), default=0)
+    tick_units = {cid: _scaled(c.tick_size, 10**t_places) for cid, c in contracts.items()}
+    for cid, c in contracts.items():
+        lot = _scaled(c.lot_size, lot_scale)
+        terms[cid] = tuple((atoms.setdefault(atom, len(atoms)), coef, coef * lot)
+                           for atom, coef in replicate(c, replication).terms)
+    parent = list(range(len(atoms)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    live = [o for o in book.orders
+            if not any(leg.contract_id in skip for leg in o.legs)]
+    ordered_on: dict[int, set[int]] = defaultdict(set)  # atom -> contracts with orders on it
+    for o in live:
+        first = None
+        for leg in o.legs:
+            for a, _, _ in terms[leg.contract_id]:
+                ordered_on[a].add(leg.contract_id)
+                if first is None:
+                    first = find(a)
+                else:
+                    parent[find(a)] = first
+    step = {a: lcm(*(tick_units[cid] for cid in cids)) for a, cids in ordered_on.items()}
+    part_of = {o.order_id: find(terms[o.legs[0].contract_id][0][0]) for o in live}
+    parts = {part_of[oid] for oid in relaxed if oid in part_of}
+    lv = book.lot_value
+    out: list[Violation] = []
+    undecided = 0
+    by_part: dict[int, list[Order]] = defaultdict(list)
+    for o in live:
+        root = part_of[o.order_id]
+        if root in parts:
+            by_part[root].append(o)
+    for root in sorted(parts):
+        members = by_part[root]
+        # per order: a·p, effective limit, exposure per atom, a·p change per step of each atom
+        rows = []
+        for o in members:
+            q = gcd(*[leg.lots for leg in o.legs])
+            a_l = [(leg.lots // q) * (1 if leg.side is Side.BUY else -1) for leg in o.legs]
+            m = sum(a * lv[leg.contract_id] * prices[leg.contract_id]
+                    for a, leg in zip(a_l, o.legs, strict=True))
+            stp = gcd(*[abs(a) * lv[leg.contract_id] for a, leg in zip(a_l, o.legs, strict=True)])
+            lim = lattice_limit(o.total_net_price, q, stp, scale)
+            if bands:
+                cap = 0
+                for a, leg in zip(a_l, o.legs, strict=True):
+                    lo, hi = contracts[leg.contract_id].band_ticks
+                    cap += a * lv[leg.contract_id] * (hi if a > 0 else lo)
+                lim = min(lim, cap)
+            exposure: dict[int, int] = defaultdict(int)
+            move: dict[int, int] = defaultdict(int)
+            for a, leg in zip(a_l, o.legs, strict=True):
+                cid = leg.contract_id
+                for atom, coef, units in terms[cid]:
+                    exposure[atom] += a * units
+                    move[atom] += a * lv[cid] * coef * (step[atom] // tick_units[cid])
+            exposure = {k: v for k, v in exposure.items() if v}
+            rows.append((o, q, m, lim, exposure, move))
+        part_atoms = sorted({a for *_, move in rows for a in move})
+        for atom in part_atoms:
+            for sign in (1, -1):
+                moved = {cid: prices[cid] + sign * coef * (step[atom] // tick_units[cid])
+                         for cid in ordered_on[atom] for a, coef, _ in terms[cid] if a == atom}
+                if bands and any(not contracts[cid].band_ticks[0] <= t
+                                 <= contracts[cid].band_ticks[1] for cid, t in moved.items()):
+                    continue
+                verdict = _exact_at(rows, atom, sign)
+                if verdict is None:
+                    undecided += 1
+                elif verdict:
+                    name = next(a for a, i in atoms.items() if i == atom)
+                    n = sum(1 for o, *_ in rows if o.order_id in relaxed)
+                    out.append(Violation(
+                        "probe", str(name),
+                        f"moving it one step {'up' if sign > 0 else 'down'} "
+                        f"({_show(sign * step[atom], 10**t_places)} per unit) admits an exact "
+                        f"equilibrium, yet {n} order(s) of its part of the book use a §4a "
+                        "relaxation (in the money, not filled completely)"))
+                    break
+            else:
+                continue
+            break
+    return out, undecided
+
+
+def _exact_at(rows: list, atom: int, sign: int) -> bool | None:
+    """Whether whole packages balance with every order classified after ``atom`` moved one
+    step in direction ``sign`` (see :func:`_probe`); None when this check cannot decide."""
+    need: dict[int, int] = defaultdict(int)  # −Σ fixed exposure, per atom
+    free: dict[int, list[tuple[int, int, int, bool]]] = defaultdict(list)
+    for o, q, m, lim, exposure, move in rows:
+        gap = lim - (m + sign * move.get(atom, 0))
+        if gap < 0:
+            continue  # out of the money: unfilled
+        if gap > 0 and not o.indivisible:
+            for a, u in exposure.items():
+                need[a] -= u * q
+            continue
+        if not exposure:
+            continue  # no exposure: any fill balances
+        if len(exposure) > 1:
+            return None
+        (a, u), = exposure.items()
+        least = q if o.all_or_none else max(1, o.min_packages) if o.indivisible else 0
+        free[a].append((u, least, q, o.indivisible))
+    for a in set(need) | set(free):
+        target = need.get(a, 0)
+        options = free.get(a, [])
+        if not options:
+            if target:
+                return False
+            continue
+        g = 0
+        for u, *_ in options:
+            g = gcd(g, u)
+        if target % g:
+            return False
+        if all(not ind and abs(u) == g for u, _, _, ind in options):  # an interval
+            lo = sum(u * q for u, _, q, _ in options if u < 0)
+            hi = sum(u * q for u, _, q, _ in options if u > 0)
+            if not lo <= target <= hi:
+                return False
+            continue
+        reachable = {0}
+        for u, least, q, indivisible in options:
+            if len(reachable) * (q + 1) > _PROBE_STATES:
+                return None
+            nxt = set(reachable) if indivisible else set()
+            for x in range(least if indivisible else 0, q + 1):
+                nxt.update(s0 + u * x for s0 in reachable)
+            reachable = nxt
+        if target not in reachable:
+            return False
+    return True

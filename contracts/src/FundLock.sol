@@ -106,14 +106,25 @@ contract FundLock {
     // ----------------------------------------------------------------------------- clients
 
     function deposit(address token, uint256 amount) external {
+        _deposit(msg.sender, token, amount);
+    }
+
+    /// @notice The original venue's ABI (api.md §6): deposit for `client` from the sender's
+    ///  tokens (the sender's allowance pays; `client` is credited and registered).
+    function deposit(address client, address token, uint256 amount) external {
+        if (client == address(0)) revert ZeroAddress();
+        _deposit(client, token, amount);
+    }
+
+    function _deposit(address client, address token, uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
-        if (!isClient[msg.sender]) {
-            isClient[msg.sender] = true;
-            emit ClientRegistered(msg.sender);
+        if (!isClient[client]) {
+            isClient[client] = true;
+            emit ClientRegistered(client);
         }
-        uint256 balance = balances[msg.sender][token] + amount;
-        balances[msg.sender][token] = balance;
-        emit Deposit(msg.sender, token, amount, balance);
+        uint256 balance = balances[client][token] + amount;
+        balances[client][token] = balance;
+        emit Deposit(client, token, amount, balance);
         _safeTransferFrom(token, msg.sender, amount);
     }
 
@@ -240,11 +251,35 @@ contract FundLock {
         }
     }
 
-    function pendingWithdrawals(address client, address token) external view returns (uint256 total) {
+    function pendingWithdrawals(address client, address token) public view returns (uint256 total) {
         Withdrawal[5] storage ws = _withdrawals[client][token];
         for (uint256 i = 0; i < MAX_PENDING_WITHDRAWALS; ++i) {
             total += ws[i].amount;
         }
+    }
+
+    // The original venue's client views (api.md §6; `tradeLock()` and `releaseLock()` are the
+    // public variables above — the same selectors, their values fit the original uint32).
+
+    /// @notice The free balance of `client` in `token` (native units).
+    function balanceSheet(address client, address token) external view returns (uint256) {
+        return balances[client][token];
+    }
+
+    /// @notice The withdrawal request in slot `index` (amount 0: the slot is free).
+    function fundsToWithdraw(address client, address token, uint8 index)
+        external
+        view
+        returns (uint256 amount, uint32 timestamp)
+    {
+        if (index >= MAX_PENDING_WITHDRAWALS) revert NoWithdrawal(index);
+        Withdrawal storage w = _withdrawals[client][token][index];
+        return (w.amount, uint32(w.requestedAt));
+    }
+
+    /// @notice Σ of the pending withdrawal requests of `client` in `token`.
+    function fundsToWithdrawTotal(address client, address token) external view returns (uint256) {
+        return pendingWithdrawals(client, token);
     }
 
     // ----------------------------------------------------------------------------- tokens

@@ -39,9 +39,12 @@ class StoredOrder:
     def remaining(self) -> int:
         return self.order.packages - self.filled_packages
 
-    def remaining_order(self) -> Order:
-        """The unfilled rest as an order of its own (same id, limit and ratios)."""
+    def remaining_order(self, packages: int | None = None) -> Order:
+        """The unfilled rest as an order of its own (same id, limit and ratios); ``packages``
+        (at most the rest) caps it further (a reduce-only order capped by the position)."""
         o, rest = self.order, self.remaining
+        if packages is not None:
+            rest = min(rest, packages)
         if rest == o.packages:
             return o
         if rest <= 0:
@@ -51,7 +54,7 @@ class StoredOrder:
         legs = tuple(Leg(leg.contract_id, leg.side, abs(a) * rest)
                      for a, leg in zip(o.ratios, o.legs, strict=True))
         return Order(o.order_id, o.client_id, price, legs, o.time_in_force, o.all_or_none,
-                     min(o.min_packages, rest))
+                     min(o.min_packages, rest), o.reduce_only, o.good_till_ms)
 
     def evolve(self, **changes: Any) -> StoredOrder:
         return replace(self, **changes)

@@ -34,6 +34,7 @@ from auction.orders import Leg, Order, OrderStatus, Side, TimeInForce
 from auction.products import Contract, Currency, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.units import PrecisionError, to_steps
 from coordinator.events import Event, EventKind
+from coordinator.persistence import order_types
 from coordinator.persistence import tables as t
 from coordinator.persistence.engine import is_sqlite, make_engine
 from coordinator.persistence.errors import (
@@ -327,17 +328,36 @@ class Tx:
                     batch_id=so.batch_id, updated_ms=so.admitted_ms)
 
     def order_exists(self, order_ids: Iterable[int]) -> set[int]:
+        """The ids taken by an order in the store. A REJECTED order does not take its id: the
+        client may send an order with that id again (it then replaces the rejected record)."""
+        return self._ids_in(order_ids, rejected=False)
+
+    def _ids_in(self, order_ids: Iterable[int], rejected: bool) -> set[int]:
+        """Ids of ``order_ids`` in the store: of orders that are not REJECTED, or (``rejected``)
+        of REJECTED ones."""
         ids = list(set(order_ids))
         found: set[int] = set()
-        for table in (t.orders, t.historical_orders):
+        hist = t.historical_orders
+        rejected_status = str(OrderStatus.REJECTED)
+        tables = ((hist, hist.c.status == rejected_status),) if rejected else (
+            (t.orders, None), (hist, hist.c.status != rejected_status))
+        for table, cond in tables:
             for i in range(0, len(ids), 5000):
-                found |= set(self.conn.scalars(select(table.c.order_id).where(
-                    table.c.order_id.in_(ids[i:i + 5000]))))
+                q = select(table.c.order_id).where(table.c.order_id.in_(ids[i:i + 5000]))
+                found |= set(self.conn.scalars(q if cond is None else q.where(cond)))
         return found
 
     def insert_orders(self, stored: Iterable[StoredOrder],
                       history: Iterable[HistoryEntry]) -> None:
-        """New orders (live ones into the book, final ones — rejected — into history)."""
+        """New orders (live ones into the book, final ones — rejected — into history). An order
+        whose id belongs to a REJECTED order replaces that record (its state history stays)."""
+        stored = list(stored)
+        replaced = list(self._ids_in((so.order_id for so in stored), rejected=True))
+        for i in range(0, len(replaced), 5000):
+            chunk = replaced[i:i + 5000]
+            self.conn.execute(delete(t.order_legs).where(t.order_legs.c.order_id.in_(chunk)))
+            self.conn.execute(delete(t.historical_orders).where(
+                t.historical_orders.c.order_id.in_(chunk)))
         live, final, legs = [], [], []
         for so in stored:
             (final if so.status.is_final else live).append(self._order_row(so))
@@ -349,6 +369,7 @@ class Tx:
             self.conn.execute(insert(t.historical_orders), final)
         if legs:
             self.conn.execute(insert(t.order_legs), legs)
+        order_types.insert_flags(self.conn, stored)
         self.add_history(history)
 
     def add_history(self, history: Iterable[HistoryEntry]) -> None:
@@ -376,12 +397,14 @@ class Tx:
                 where if where is not None else text("1=1"))))
         for r in self.conn.execute(lq):
             legs[r.order_id].append(Leg(r.contract_id, Side(r.side), r.lots))
+        reduce_only = order_types.reduce_only_ids(self.conn, ids)
         out = []
         for r in rows:
             prec = self.numeraire_precision(r.pair)
             order = Order(r.order_id, r.client_id, from_units(r.total_net_price, prec),
                           tuple(legs[r.order_id]), TimeInForce(r.time_in_force),
                           bool(r.all_or_none), r.min_packages)
+            order = order_types.with_flags(order, r.order_id in reduce_only, r.expire_ms)
             out.append(StoredOrder(order=order, pair=r.pair, status=OrderStatus(r.status),
                                    admitted_ms=r.admitted_ms, filled_packages=r.filled_packages,
                                    expire_ms=r.expire_ms, lock_underlying=r.lock_underlying,
@@ -392,9 +415,14 @@ class Tx:
         return out
 
     def live_orders(self, admitted_before_ms: int | None = None,
-                    client_ids: Iterable[int] | None = None) -> list[StoredOrder]:
-        """The live book in entry order (admission time, then id)."""
+                    client_ids: Iterable[int] | None = None,
+                    contract_ids: Iterable[int] | None = None) -> list[StoredOrder]:
+        """The live book in entry order (admission time, then id); ``contract_ids``: only the
+        orders with a leg on one of them."""
         conds = []
+        if contract_ids is not None:
+            conds.append(t.orders.c.order_id.in_(select(t.order_legs.c.order_id).where(
+                t.order_legs.c.contract_id.in_(set(contract_ids)))))
         if admitted_before_ms is not None:
             conds.append(t.orders.c.admitted_ms < admitted_before_ms)
         if client_ids is not None:

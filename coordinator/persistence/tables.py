@@ -477,3 +477,45 @@ chain_events = Table(
     Column("applied_ms", BigInteger, nullable=False),
     Index(None, "address"),
 )
+
+# --- endpoint ---
+# Login nonces (api.md §2): single use, expiring; a row is deleted when its nonce is used.
+auth_nonces = Table(
+    "auth_nonces", metadata,
+    Column("nonce", String(120), primary_key=True),
+    Column("eth_address", String(42), nullable=False),  # lower case
+    Column("expires_ms", BigInteger, nullable=False),
+    Index(None, "expires_ms"),
+)
+
+# Sessions: the SHA-256 of the opaque token (a leaked table gives no usable token).
+auth_sessions = Table(
+    "auth_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", BigInteger, ForeignKey("clients.client_id"), nullable=False),
+    Column("eth_address", String(42), nullable=False),  # lower case
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Index(None, "expires_ms"),
+)
+
+# An order is found by its client's id for it (clientOrderId is unique per client).
+Index(None, orders.c.client_id, orders.c.client_order_id)
+Index(None, historical_orders.c.client_id, historical_orders.c.client_order_id)
+
+# Contracts the admin API delisted: no new orders; their live orders were cancelled.
+contract_delistings = Table(
+    "contract_delistings", metadata,
+    Column("contract_id", BigInteger, ForeignKey("contracts.contract_id"), primary_key=True,
+           autoincrement=False),
+    Column("delisted_ms", BigInteger, nullable=False),
+)
+
+# --- order types ---
+# Order flags beyond the original columns, one row per order that has one (reduce-only orders);
+# keyed by order id, so the row follows the order from the live book into the history.
+order_flags = Table(
+    "order_flags", metadata,
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("reduce_only", Boolean, nullable=False, server_default=false()),
+)

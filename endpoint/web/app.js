@@ -402,7 +402,7 @@ async function loadOps() {
       `<td>${Object.entries(b.timings || {}).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ")}</td><td>${show(b.orders ?? b.orderCount)}</td><td>${show(b.volume)}</td></tr>`).join("");
   } catch (e) { $("#admin-msg").textContent = `Console refused: ${e.message}`; $("#ops").hidden = true; return; }
   const section = async (el, path) => { try { $(el).textContent = JSON.stringify(await admin(path), null, 2); } catch (e) { $(el).textContent = e.message; } };
-  await Promise.all([section("#ops-settlement", "settlement"), section("#ops-sources", "spotSources"), section("#ops-expiry", "expiry"), section("#ops-alerts", "alerts")]);
+  await Promise.all([section("#ops-settlement", "settlement"), section("#ops-sources", "spotSources"), section("#ops-expiry", "expiries"), section("#ops-alerts", "alerts")]);
 }
 
 // ---- start -----------------------------------------------------------------------------------

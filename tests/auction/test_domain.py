@@ -55,8 +55,6 @@ def test_wire_example_buy_30_calls_at_total_330():
      "is not a multiple of 0.1"),
     ([{"orderId": 1, "clientId": 1, "totalNetPrice": "1", "legs": [leg(1, "BUY", "-1")]}],
      "quantity -1 is not positive"),
-    ([{"orderId": 1, "clientId": 1, "totalNetPrice": "10", "legs": [leg(1, "BUY", "0.3")]}],
-     "not on the tick grid of its legs"),
     ([{"orderId": 1, "clientId": 1, "totalNetPrice": "11", "legs": [leg(1, "BUY", "0.1")],
        "colour": "red"}], "orders[0]: unknown key 'colour'"),
     ([{"orderId": 1, "clientId": 1, "totalNetPrice": 11.0, "legs": [leg(1, "BUY", "0.1")]}],
@@ -68,6 +66,21 @@ def test_malformed_books_are_rejected_naming_the_order_and_rule(orders, message)
     with pytest.raises(BookError) as e:
         book_from_dict({"contracts": [CALL, PUT], "orders": orders})
     assert message in str(e.value)
+
+
+def test_a_limit_off_the_tick_lattice_is_read_floored_onto_it():
+    """Rule 11: 10 for 3 packages is 3.333… per package; the lattice of one lot of contract 1
+    is the lot's money per tick, so the limit reads as the nearest lattice price below it; a
+    seller's signed limit floors the same way (it receives at least the nearest above)."""
+    b, _ = book_from_dict({"contracts": [CALL, PUT], "orders": [
+        {"orderId": 1, "clientId": 1, "totalNetPrice": "10", "legs": [leg(1, "BUY", "0.3")]},
+        {"orderId": 2, "clientId": 1, "totalNetPrice": "-10", "legs": [leg(1, "SELL", "0.3")]}]})
+    buy, sell = b.orders
+    step = Fraction(b.price_lattice(buy))
+    assert b.limit(buy) == step * (Fraction(10, 3) // step) <= Fraction(10, 3)
+    assert b.limit(buy) > Fraction(10, 3) - step
+    assert b.limit(sell) == step * (Fraction(-10, 3) // step) <= Fraction(-10, 3)
+    assert buy.total_net_price == 10  # the client's limit is kept as sent
 
 
 def test_crossed_band_and_missing_strike_are_rejected():

@@ -79,10 +79,14 @@ def test_price_lattice_and_the_grid_rule_are_exact(context):
     legs = (Leg(1, Side.BUY, 2), Leg(2, Side.SELL, 3))
     book = Book({1: c1, 2: c2}, ())
     assert Fraction(book.price_lattice(Order(1, 1, Decimal(0), legs))) == g
-    # a limit exactly on the grid is admitted; one 1e-40 off the grid is not
-    Book({1: c1, 2: c2}, (Order(1, 1, decimal(5 * g), legs),))
-    with pytest.raises(ValueError, match="not on the tick grid"):
-        Book({1: c1, 2: c2}, (Order(1, 1, decimal(5 * g + Fraction(1, 10**40)), legs),))
+    # a limit exactly on the grid reads as sent; one 1e-40 above reads floored onto it, one
+    # 1e-40 below the next lattice point down (rule 11)
+    on = Book({1: c1, 2: c2}, (Order(1, 1, decimal(5 * g), legs),))
+    assert on.limit(on.orders[0]) == 5 * g
+    up = Book({1: c1, 2: c2}, (Order(1, 1, decimal(5 * g + Fraction(1, 10**40)), legs),))
+    assert up.limit(up.orders[0]) == 5 * g
+    down = Book({1: c1, 2: c2}, (Order(1, 1, decimal(5 * g - Fraction(1, 10**40)), legs),))
+    assert down.limit(down.orders[0]) == 4 * g
 
 
 def test_single_leg_limit_on_the_grid_is_admitted(context):
@@ -138,7 +142,7 @@ def test_decimal_places_and_precision_are_exact(context):
 
 def test_to_steps_is_exact(context):
     step = Decimal("0.0123456789012347")
-    n = 10**30 + 7
+    n = 10**17 + 7  # exact beyond a float's 2**53, inside the range of amounts
     assert to_steps(decimal(n * Fraction(step)), step) == n
     with pytest.raises(PrecisionError):
         to_steps(decimal(n * Fraction(step) + Fraction(1, 10**40)), step)

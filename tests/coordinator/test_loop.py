@@ -220,7 +220,12 @@ def test_admission_rejections(store, clock):
     codes = {r.code for r in rep.rejections}
     assert codes == {"INSUFFICIENT_FUNDS"} and rep.admitted > 0
     again = seed(store, clock)
-    assert {r.code for r in again.rejections} == {"DUPLICATE_ORDER_ID"} and not again.admitted
+    # admitted orders keep their ids; rejected ones do not (issue 16): they are judged again
+    dup = {r.order_id for r in again.rejections if r.code == "DUPLICATE_ORDER_ID"}
+    judged = {r.order_id for r in rep.rejections}
+    assert len(dup) == rep.admitted and not dup & judged
+    assert {r.code for r in again.rejections} <= {"DUPLICATE_ORDER_ID", "INSUFFICIENT_FUNDS"}
+    assert again.admitted + len(again.rejections) - len(dup) == len(judged)
     with store.read() as tx:
         rejected = [so for so in tx.historical_orders() if so.status is OrderStatus.REJECTED]
         assert rejected and all(so.reject_reason == "INSUFFICIENT_FUNDS" for so in rejected)

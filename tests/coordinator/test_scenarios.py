@@ -116,8 +116,6 @@ def test_yaml_book_reads_decimals_exactly(tmp_path):
     ("missing.yaml", ONE_CALL.replace("clientId: 1, ", ""), "orders[0]: missing field 'clientId'"),
     ("bad_side.yaml", ONE_CALL.replace("side: BUY", "side: HOLD"),
      "orders[0].legs[0]: side 'HOLD' is not BUY or SELL"),
-    ("off_grid.yaml", ONE_CALL.replace("105.5", "105.25"),
-     "order 1: totalNetPrice 105.25 over 1 package(s)"),
     ("params.yaml", "book: {contracts: [], orders: []}\nparams: {speed: 11}\n",
      "params: unknown solver parameter(s): speed"),
     ("params_value.yaml", "book: {contracts: [], orders: []}\nparams: {formulation: magic}\n",

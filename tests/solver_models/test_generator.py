@@ -162,8 +162,71 @@ def test_recipe_from_dict_is_strict():
     with pytest.raises(RecipeError, match="combo_share must be in"):
         Recipe.from_dict({"combo_share": 1.5})
     with pytest.raises(RecipeError, match="combo_types"):
-        Recipe.from_dict({"combo_types": ["condor"]})
+        Recipe.from_dict({"combo_types": ["strangle"]})
     with pytest.raises(RecipeError, match="seed"):
         Recipe.from_dict({"seed": True})
     with pytest.raises(RecipeError, match="pair"):
         Recipe(pair="WETH-USDC")
+    with pytest.raises(RecipeError, match="pairs"):
+        Recipe(pairs=("WETH/USDC",))  # the main pair again
+    mixed = Recipe.from_dict({"pairs": ["WBTC/USDC"], "limit_places": 4})
+    assert mixed.pairs == ("WBTC/USDC",) and Recipe.from_dict(mixed.to_dict()) == mixed
+
+
+def _fingerprint(book: Book) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for cid, c in sorted(book.contracts.items()):
+        h.update(repr((cid, str(c.payoff), str(c.strike), str(c.tick_size), str(c.lot_size),
+                       str(c.reference_price), str(c.low_range), str(c.high_range))).encode())
+    for o in book.orders:
+        h.update(repr((o.order_id, o.client_id, str(o.total_net_price),
+                       [(leg.contract_id, str(leg.side), leg.lots) for leg in o.legs],
+                       o.all_or_none, str(o.time_in_force))).encode())
+    return h.hexdigest()[:16]
+
+
+def test_existing_recipes_keep_their_books_bit_for_bit():
+    """The recipes added for mixed books (pairs, new combos, limits at currency precision)
+    leave every earlier recipe's book unchanged (fingerprints taken before they were added)."""
+    assert _fingerprint(generate_book(Recipe(seed=1, orders=3000))) == "030605b7095e642f"
+    assert _fingerprint(generate_book(Recipe(
+        seed=3, orders=2000, combo_share=0.5, aon_share=0.3, pair="WBTC/USDC", spot="60000",
+        expiries=4))) == "375f846b4be32cf5"
+
+
+def test_mixed_book_has_every_recipe():
+    from solver_models.generator import ALL_COMBO_TYPES
+    r = Recipe(seed=17, orders=6000, pairs=("WBTC/USDC",), expiries=4, combo_share=0.3,
+               combo_types=ALL_COMBO_TYPES, aon_share=0.05, limit_places=4)
+    book = generate_book(r)
+    assert len(book.orders) == 6000
+    pairs = {str(c.pair) for c in book.contracts.values()}
+    assert pairs == {"WETH/USDC", "WBTC/USDC"}
+    ticks = {(str(c.pair), c.tick_size, c.lot_size) for c in book.contracts.values()
+             if c.payoff is Payoff.CALL}
+    assert len(ticks) == 2  # different ticks and lots per pair
+    assert len({c.expiry for c in book.contracts.values()}) == 4
+    shapes = Counter()
+    for o in book.orders:
+        cs = [book.contracts[leg.contract_id] for leg in o.legs]
+        kinds = tuple(sorted(str(c.payoff) for c in cs))
+        shapes[(len(o.legs), kinds, tuple(sorted(abs(a) for a in o.ratios)))] += 1
+    legs = Counter(n for n, *_ in shapes.elements())
+    assert legs[4] > 0 and legs[3] > 0  # condors and boxes; butterflies and conversions
+    assert any(k == ("Call", "Forward", "Put") for _, k, _ in shapes)  # conversions
+    assert any(k in (("BinaryCall", "BinaryCall"), ("BinaryPut", "BinaryPut"))
+               for n, k, _ in shapes if n == 2)  # binary spreads
+    assert any(r_ == (1, 2) and n == 2 for n, _, r_ in shapes)  # ratio spreads
+    # binaries on both sides of every strike, bought and sold
+    for side in ("BUY", "SELL"):
+        assert any(len(o.legs) == 1 and o.legs[0].side == side and
+                   book.contracts[o.legs[0].contract_id].payoff is Payoff.BINARY_PUT
+                   for o in book.orders)
+    off = sum((o.limit_per_package / Fraction(book.price_lattice(o))).denominator != 1
+              for o in book.orders)
+    assert off > len(book.orders) // 2  # limits at USDC precision, off the lattice
+    assert all(abs(o.total_net_price.as_tuple().exponent) <= 4 for o in book.orders
+               if o.total_net_price.as_tuple().exponent < 0)
+    aon = sum(o.all_or_none for o in book.orders) / len(book.orders)
+    assert 0.03 < aon < 0.07

@@ -179,9 +179,18 @@ def test_book_with_no_cross_keeps_the_reference():
 
 
 def test_book_without_orders_gives_reference_prices():
-    b = book([contract(1, ref="7"), contract(2, ref="3")], [])
+    b = book([contract(1, ref="7"), contract(2, strike="120", ref="3")], [])
     out, fills = cleared(b)
     assert fills == {} and dict(out.result.prices) == {1: 7, 2: 3}
+
+
+def test_two_contracts_on_one_instrument_publish_one_price():
+    """Rule 10: prices belong to atomic instruments. Two calls on one strike and expiry are one
+    instrument: without orders both publish the reference of its anchor (the lowest id)."""
+    b = book([contract(1, ref="7"), contract(2, ref="3")], [])
+    out, fills = cleared(b)
+    assert fills == {} and dict(out.result.prices) == {1: 7, 2: 7}
+    assert check(b, out.result).ok
 
 
 @pytest.mark.parametrize("split", [True, False])

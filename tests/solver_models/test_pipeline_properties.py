@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
@@ -21,11 +22,19 @@ from validator.equilibrium import check
 CONTRACTS = [contract(1, Payoff.CALL, "100", lo="0", hi="12", ref="6"),
              contract(2, Payoff.CALL, "110", lo="0", hi="12", ref="4"),
              contract(3, Payoff.PUT, "100", lo="0", hi="12", ref="5"),
-             contract(4, Payoff.FORWARD, lo="94", hi="106", ref="100")]
+             contract(4, Payoff.FORWARD, lo="94", hi="106", ref="100"),
+             # binaries on both sides of one strike (tick 0.1, lot 2: other ticks and lots)
+             contract(5, Payoff.BINARY_CALL, "100", lo="0", hi="1", ref="0.5", tick="0.1",
+                      lot="2"),
+             contract(6, Payoff.BINARY_PUT, "100", lo="0", hi="1", ref="0.4", tick="0.1",
+                      lot="2"),
+             # the call at a later expiry (calendars with contract 1)
+             replace(contract(7, Payoff.CALL, "100", lo="0", hi="12", ref="7"),
+                     expiry=contract(1).expiry + timedelta(days=7))]
 
 
 @st.composite
-def tiny_books(draw, contract_ids=(1, 2), max_orders=6):
+def tiny_books(draw, contract_ids=(1, 2), max_orders=6, off_lattice=False):
     ids = list(contract_ids)
     n = draw(st.integers(1, max_orders))
     orders = []
@@ -36,10 +45,12 @@ def tiny_books(draw, contract_ids=(1, 2), max_orders=6):
         for cid in chosen:
             legs.append((cid, draw(st.sampled_from("BS")), draw(st.integers(1, 3))))
         c = {c.contract_id: c for c in CONTRACTS}
-        # a limit on the lattice: a whole price per lot for every leg
-        per_lot = [draw(st.integers(int(c[cid].low_range), int(c[cid].high_range)))
+        # a limit on the lattice: a whole number of ticks per unit for every leg
+        per_lot = [c[cid].tick_size * c[cid].lot_size * draw(st.integers(*c[cid].band_ticks))
                    for cid, _, _ in legs]
         total = sum((1 if s == "B" else -1) * q * p for (_, s, q), p in zip(legs, per_lot, strict=True))
+        if off_lattice and draw(st.booleans()):  # rule 11: at USDC precision, off the lattice
+            total += Decimal(draw(st.integers(-9999, 9999))) / 10000
         aon = draw(st.booleans()) if draw(st.integers(0, 4)) == 0 else False
         orders.append(order(oid, legs, str(total), aon=aon))
     return book([c for c in CONTRACTS if c.contract_id in ids], orders)
@@ -80,6 +91,22 @@ def test_two_calls_match_the_oracle(b):
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_books(contract_ids=(1, 3, 4), max_orders=5))
 def test_put_call_forward_with_replication_match_the_oracle(b):
+    _assert_matches_oracle(b, replication=True)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(5, 6, 1), max_orders=5, off_lattice=True))
+def test_binaries_on_both_sides_match_the_oracle(b):
+    """Binary calls and puts of one strike (one instrument, BP = 1 − BC; other tick and lot
+    than the call beside them), limits at currency precision off the lattice."""
+    _assert_matches_oracle(b, replication=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(1, 7, 3), max_orders=5, off_lattice=True))
+def test_calendars_match_the_oracle(b):
+    """A call at two expiries (calendar spreads across expiries) and the put beside the
+    first."""
     _assert_matches_oracle(b, replication=True)
 
 

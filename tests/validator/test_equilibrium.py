@@ -266,7 +266,8 @@ def test_parity_of_put_call_forward_prices():
     rep = check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=True)
     assert rules(rep) == ["parity"]
     assert rep.violations[0].contract_id == 3  # the contract closing the contradiction
-    assert check(b, result({1: 200, 2: 202, 3: 2000}, {})).ok  # parity is opt-in
+    assert rules(check(b, result({1: 200, 2: 202, 3: 2000}, {}))) == ["parity"]  # by default
+    assert check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=False).ok  # opt-out
     # uncleared contracts keep their reference price and are exempt
     assert check(b, result({1: 200, 2: 202, 3: 2000}, {}, frozenset({2})), parity=True).ok
 
@@ -309,8 +310,17 @@ def test_rounding_allowance_lets_an_order_stay_unfilled_just_in_the_money():
                      single(32, "BUY", "0.1", "2000", cid=3),
                      single(33, "BUY", "0.1", limit, cid=2)])
     fills = {30: 1, 31: 1, 32: 1}
-    assert check(with_put_buyer("101.5"), result(PUT_PRICES, fills)).ok
-    rep = check(with_put_buyer("102"), result(PUT_PRICES, fills))
+    within = check(with_put_buyer("101.5"), result(PUT_PRICES, fills), probe=False)
+    assert within.ok and within.rounded == (33,)
+    # ... but §4a's probe finds the exact equilibrium one call step up (C = P = 100.5: put
+    # buyer 30 out, call seller 31 and put buyer 33 in, forward buyer 32 at the money fills 1)
+    probed = check(with_put_buyer("101.5"), result(PUT_PRICES, fills))
+    assert rules(probed) == ["probe"] and "Call(" in probed.violations[0].subject
+    assert "one step up" in probed.violations[0].message
+    exact = check(with_put_buyer("101.5"), result({1: 201, 2: 201, 3: 2000},
+                                                  {31: 1, 32: 1, 33: 1}))
+    assert exact.ok and exact.rounded == ()  # ... which passes
+    rep = check(with_put_buyer("102"), result(PUT_PRICES, fills), probe=False)
     assert rules(rep) == ["priority"]
     assert rep.violations[0].message == (
         "in the money (a·p = 10 < limit 10.2 (π = 10.2, band cap 15)) but filled 0 of 1 "

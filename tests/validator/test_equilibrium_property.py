@@ -134,7 +134,8 @@ def test_brute_force_equilibria_pass_and_one_package_moved_fails(case):
                 moved[dst] = moved.get(dst, 0) + 1
                 bad = check(b, _result(t, moved))
                 assert not bad.ok, (t, fills, src, dst)
-                assert bad.rules <= {"pro-rata", "priority", "limit", "short-priority"}, bad
+                assert bad.rules <= {"pro-rata", "priority", "limit", "short-priority",
+                                     "probe"}, bad
                 assert "balance" not in bad.rules
 
 

@@ -53,7 +53,7 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert "--contract 99: no such contract" in capsys.readouterr().err
     other = GOLDEN / "single_call_cross.yaml"  # a result that does not belong to this book
     assert main(["plot", str(other), str(result), "-o", str(tmp_path)]) == 2
-    assert "does not fit the book" in capsys.readouterr().err
+    assert "the result does not belong to the book" in capsys.readouterr().err
     assert main(["plot", str(DEMO), str(tmp_path / "missing.json")]) == 2
     (tmp_path / "junk.json").write_text("{not json")
     assert main(["plot", str(DEMO), str(tmp_path / "junk.json")]) == 2

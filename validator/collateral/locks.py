@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from auction.book import read_limit
 from auction.orders import Order
 from auction.products import Contract, Currency
 from validator.collateral.errors import CollateralError, UnitsError
@@ -80,12 +81,20 @@ def order_lock(order: Order, contracts: Mapping[int, Contract], *,
     # One package (legs a_l lots, limit π) is exact in decimals; x packages are x times it.
     one = [Exposure(c, Fraction(a * c.lot_size)) for a, c in zip(order.ratios, legs, strict=True)]
     u, c = package_collateral(one)
-    c += max(ZERO, order.limit_per_package)
     if fees is not None:
         c += fees.order_fee([(ct, Fraction(abs(a) * ct.lot_size), None)
                              for a, ct in zip(order.ratios, legs, strict=True)])
+    c_sent = c + max(ZERO, order.limit_per_package)
+    # rule 11: a limit at currency precision may not divide into a decimal per package; the
+    # limit read on the lattice (never above it) is then what the order can pay
+    c += max(ZERO, read_limit(order, contracts))
+    pair = pairs.pop()
     try:
-        return OrderLock(pairs.pop(), to_decimal(u * x), to_decimal(c * x))
+        return OrderLock(pair, to_decimal(u * x), to_decimal(c_sent * x))
+    except UnitsError:
+        pass
+    try:
+        return OrderLock(pair, to_decimal(u * x), to_decimal(c * x))
     except UnitsError:
         raise CollateralError(f"order {order.order_id}: limit per package "
                               f"{order.total_net_price}/{q} is not a decimal amount") from None

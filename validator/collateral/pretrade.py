@@ -9,8 +9,8 @@ failures with their API codes, in this order:
 ``EXPIRED_SERIES`` (at or after 12:00 UTC of the expiry date), ``TRADING_CLOSED`` (at or after
 the end of trading, default 12 h before expiry), ``INVALID_ORDER_QTY_PRECISION`` (more digits than
 the quantity currency accepts), ``INVALID_ORDER_QTY`` (not positive or not a whole number of
-lots), ``INVALID_ORDER_PRICE_PRECISION`` (more digits than the numeraire accepts),
-``INVALID_ORDER_PRICE`` (the limit per package is not on the tick lattice of the legs),
+lots), ``INVALID_ORDER_PRICE_PRECISION`` (more digits than the numeraire accepts; a limit
+off the tick lattice of the legs is not refused: it is read floored onto it, auction.md rule 11),
 ``PRICE_OUTSIDE_BAND`` (the limit per package lies outside what the legs' price bands allow),
 ``INSUFFICIENT_FUNDS`` (the lock of §2 exceeds what is available). The funds check runs only
 when the order is otherwise well formed.
@@ -25,6 +25,7 @@ from decimal import Decimal
 from fractions import Fraction
 from math import gcd, lcm
 
+from auction.book import exact
 from auction.orders import Leg, Order, Side
 from auction.products import DEFAULT_CURRENCIES, Contract, Currency, expiry_datetime
 from auction.units import decimal_places
@@ -156,12 +157,11 @@ def validate_trade(request: TradeRequest, contracts: Mapping[int, Contract], fun
         hi = sum(Fraction(a * c.lot_size * c.tick_size) * (c.band_ticks[1] if a > 0 else
                                                             c.band_ticks[0])
                  for a, c in zip(order.ratios, cs, strict=True))
-        if (pi / _lattice(steps)).denominator != 1:
-            fail("INVALID_ORDER_PRICE", f"totalNetPrice {request.total_net_price} over "
-                 f"{order.packages} package(s) is not on the tick grid of the legs")
-        elif not lo <= pi <= hi:
-            fail("PRICE_OUTSIDE_BAND", f"limit per package {float(pi):g} outside the bands "
-                 f"[{float(lo):g}, {float(hi):g}]")
+        # a limit off the tick lattice is read floored onto it (rule 11), never refused
+        pi = Fraction(_lattice(steps)) * (pi // _lattice(steps))
+        if not lo <= pi <= hi:
+            fail("PRICE_OUTSIDE_BAND", f"limit per package {exact(pi)} outside the bands "
+                 f"[{exact(lo)}, {exact(hi)}]")
         else:
             lock = order_lock(order, contracts, fees=fees)
             try:

@@ -10,7 +10,7 @@ import sys
 
 from coordinator.loop import AuctionReport, BatchStatus, Coordinator
 from coordinator.persistence import LeaseHeld, LeaseLost
-from venue.cli import EXIT_OK, EXIT_VIOLATION
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
 from venue.cli.orders import add_now_option, clock_from
 from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("auction", help="run auctions: run-once, loop")
     sub = p.add_subparsers(dest="auction_command", required=True, metavar="ACTION")
     once = sub.add_parser("run-once", help="cut the book now and run one auction")
-    once.add_argument("--json", action="store_true")
+    once.add_argument("--json", action="store_true",
+                      help="print the auction's report as one JSON object (batch id, status, "
+                           "orders, fills, volume, violations, timings)")
     add_now_option(once)
     add_settings_options(once)
     once.set_defaults(handler=store_errors(_run_once))
@@ -65,6 +67,8 @@ def _run_once(args: argparse.Namespace) -> int:
 
 
 def _loop(args: argparse.Namespace) -> int:
+    if args.max is not None and args.max < 1:
+        raise UsageError("--max must be at least 1")
     settings = settings_from(args, cadence_seconds=args.cadence_seconds,
                              lease_wait=args.lease_wait)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")

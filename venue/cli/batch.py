@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from auction.units import MAX_UNITS
 from coordinator.loop import replay
 from coordinator.persistence import NotFound, Store
 from coordinator.persistence.records import BatchRecord
@@ -17,15 +18,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="batch_command", required=True, metavar="ACTION")
     show = sub.add_parser("show", help="prices, fills, movements and timings of a batch")
     show.add_argument("batch_id", metavar="ID", help="batch id (cut-off, epoch ms) or 'last'")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true",
+                      help="print the whole batch as JSON (every price, fill and movement)")
     add_settings_options(show)
     show.set_defaults(handler=store_errors(_show))
     ls = sub.add_parser("list", help="the most recent batches")
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--limit", type=int, default=20, metavar="N",
+                    help="how many batches to list, newest first (default 20)")
     add_settings_options(ls)
     ls.set_defaults(handler=store_errors(_list))
     rp = sub.add_parser("replay", help="re-solve a stored cut book; exit 1 unless identical")
-    rp.add_argument("batch_id", metavar="ID")
+    rp.add_argument("batch_id", metavar="ID",
+                    help="batch id (cut-off, epoch ms) or 'last'")
     add_settings_options(rp)
     rp.set_defaults(handler=store_errors(_replay))
 
@@ -40,8 +44,11 @@ def _load(store: Store, ident: str) -> tuple[BatchRecord, dict]:
         else:
             try:
                 bid = int(ident)
+                if not 0 <= bid <= MAX_UNITS:
+                    raise ValueError
             except ValueError:
-                raise UsageError(f"batch id {ident!r} is not an integer or 'last'") from None
+                raise UsageError(f"batch id {ident!r} is not 'last' or an integer in "
+                                 f"[0, {MAX_UNITS}]") from None
         try:
             rec = tx.batch(bid)
         except NotFound as e:
@@ -92,6 +99,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
     store = open_store(settings_from(args))
     try:
         with store.read() as tx:

@@ -1,7 +1,10 @@
 """``ccp bench`` — solve a benchmark suite, compare with a baseline.
 
 A suite is a directory of scenario files (``scenarios/bench/<name>/``; ``standard`` by
-default, ``smoke`` for a quick run). Per book: generation time, wall time of ``solve`` (median
+default, ``smoke`` for a quick run, ``mixed`` for books mixed as real ones are — two pairs,
+binaries both sides, every combo kind, limits at currency precision; issue 17). A suite may
+add books generated at run time and never committed (:data:`RUNTIME_BOOKS`: ``mixed`` adds
+100,000 orders unless the folder has that book, and 1,000,000). Per book: generation time, wall time of ``solve`` (median
 of R runs), build vs solve time, volume, the equilibrium check, and — where enabled — the
 reference model (``formulation=bigm``; by default only on books of at most 2,000 orders).
 
@@ -24,12 +27,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coordinator.scenarios import Scenario, scenario_files
-from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from coordinator.scenarios import Scenario, ScenarioError, read_json, scenario_files
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError, problems_text
 from venue.cli.solve import load, run_check
 
 DEFAULT_REPEAT = 3
 REPO_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+#: Books a suite generates at run time (too large to commit): suite → (book name, orders).
+#: Each is the suite's largest recipe scenario with only its number of orders changed (same
+#: seed and mix, parameters and bench options), or — in a folder without a recipe — the
+#: generator's default recipe with seed :data:`RUNTIME_SEED`. A scenario file of the same name
+#: in the folder wins.
+RUNTIME_BOOKS: dict[str, tuple[tuple[str, int], ...]] = {
+    "mixed": (("mixed_100k", 100_000), ("mixed_1m", 1_000_000)),
+}
+RUNTIME_SEED = 17
 
 
 def register(subparsers: Any) -> None:
@@ -43,13 +56,17 @@ def register(subparsers: Any) -> None:
                    help="scenarios/bench/NAME, or a directory (default standard)")
     p.add_argument("--only", action="append", default=[], metavar="BOOK",
                    help="run only this book of the suite (repeatable)")
+    p.add_argument("--max-orders", type=int, metavar="N",
+                   help="skip the suite's books with more than N orders")
     p.add_argument("--repeat", type=int, metavar="R",
                    help=f"runs per book (default: the scenario's bench.repeat, else "
                         f"{DEFAULT_REPEAT})")
     p.add_argument("--reference", choices=("auto", "on", "off"), default="auto",
                    help="run the reference model (formulation=bigm): auto = on books of at most "
                         "--reference-max-orders orders, unless the scenario says otherwise")
-    p.add_argument("--reference-max-orders", type=int, default=2000, metavar="N")
+    p.add_argument("--reference-max-orders", type=int, default=2000, metavar="N",
+                   help="with --reference auto: run the reference model only on books of at "
+                        "most N orders (default 2000)")
     p.add_argument("--reference-time-limit", type=float, default=60.0, metavar="SECONDS",
                    help="time limit of one reference solve (default 60)")
     p.add_argument("--baseline", type=Path, metavar="FILE",
@@ -58,6 +75,11 @@ def register(subparsers: Any) -> None:
                    help="allowed relative slowdown against the baseline (default 0.25 = 25 %%)")
     p.add_argument("--min-slowdown", type=float, default=0.05, metavar="SECONDS",
                    help="ignore slowdowns smaller than this many seconds (default 0.05)")
+    p.add_argument("--timings", choices=("auto", "on", "off"), default="auto",
+                   help="compare timings with the baseline: auto = only when it was recorded "
+                        "on this machine (host, platform, processor, CPUs: timings are "
+                        "machine-bound); "
+                        "volumes and statuses are always compared")
     p.add_argument("--json", type=Path, metavar="OUT", dest="json_out",
                    help="write the report as JSON")
     p.add_argument("--write-baseline", type=Path, metavar="FILE",
@@ -75,6 +97,35 @@ def suite_dir(name: str) -> Path:
         if (REPO_SCENARIOS / "bench").is_dir() else []
     raise UsageError(f"--suite {name}: no such suite (known: {', '.join(known)}, "
                      "or a directory)")
+
+
+def suite_scenarios(directory: Path) -> list[Scenario]:
+    """The suite's scenario files plus its run-time books (:data:`RUNTIME_BOOKS`)."""
+    from dataclasses import replace
+
+    from coordinator.scenarios import BenchOptions
+    from solver_models.generator import Recipe
+    from solver_models.params import SolverParams
+
+    scenarios = [load(p) for p in scenario_files(directory)]
+    runtime = RUNTIME_BOOKS.get(directory.resolve().name, ())
+    names = {s.name for s in scenarios}
+    recipes = [s for s in scenarios if s.recipe is not None]
+    template = max(recipes, key=lambda s: (s.size, s.name)) if recipes else None
+    for name, orders in runtime:
+        if name in names:
+            continue
+        if template is not None:
+            assert template.recipe is not None
+            recipe = replace(template.recipe, orders=orders)
+            params, bench, what = template.params, template.bench, template.name
+        else:
+            recipe = Recipe(seed=RUNTIME_SEED, orders=orders)
+            params, bench, what = SolverParams(), BenchOptions(repeat=1), "the default recipe"
+        scenarios.append(Scenario(directory / f"{name}.generated", name,
+                                  f"{orders:,} orders generated at run time ({what} with "
+                                  f"orders={orders})", params, recipe, bench=bench))
+    return scenarios
 
 
 def machine() -> dict[str, Any]:
@@ -142,10 +193,19 @@ def bench_one(s: Scenario, repeat: int, reference: bool,
     return row
 
 
+def same_machine(recorded: Any, here: dict[str, Any]) -> bool:
+    """Whether a baseline's timings were recorded on this machine (host, platform, processor,
+    CPUs)."""
+    return isinstance(recorded, dict) and all(
+        recorded.get(k) == here.get(k) for k in ("host", "platform", "processor", "cpus"))
+
+
 def compare(rows: list[dict[str, Any]], baseline: dict[str, Any], tolerance: float,
-            min_slowdown: float) -> tuple[list[str], list[str]]:
-    """(regressions, notes) against a baseline report."""
-    base = {b["book"]: b for b in baseline.get("books", [])}
+            min_slowdown: float, timings: bool = True) -> tuple[list[str], list[str]]:
+    """(regressions, notes) against a baseline report: a lower volume or another status is a
+    regression on any machine; a slowdown only when ``timings`` (the baseline's timings were
+    recorded on this machine: they are machine-bound)."""
+    base = {b["book"]: b for b in baseline.get("books", []) if isinstance(b, dict)}
     regressions, notes = [], []
     for row in rows:
         b = base.get(row["book"])
@@ -155,8 +215,14 @@ def compare(rows: list[dict[str, Any]], baseline: dict[str, Any], tolerance: flo
         if b.get("orders") != row["orders"]:
             notes.append(f"{row['book']}: the baseline's book had {b.get('orders')} orders, "
                          f"this one {row['orders']} (recipe changed?)")
+        if "status" in b and b["status"] != row["status"]:
+            regressions.append(f"{row['book']}: status {row['status']}, {b['status']} in the "
+                               f"baseline")
+        if int(row["volume"]) > int(b["volume"]):
+            notes.append(f"{row['book']}: more volume than the baseline ({row['volume']} lots "
+                         f"against {b['volume']}): remake the baseline if this is meant")
         old, new = float(b["wall_median"]), float(row["wall_median"])
-        if new > old * (1 + tolerance) and new - old > min_slowdown:
+        if timings and new > old * (1 + tolerance) and new - old > min_slowdown:
             regressions.append(
                 f"{row['book']}: slower, {new:.3f} s against {old:.3f} s in the baseline "
                 f"(+{(new / old - 1) * 100 if old else float('inf'):.0f} %, "
@@ -169,6 +235,21 @@ def compare(rows: list[dict[str, Any]], baseline: dict[str, Any], tolerance: flo
     return regressions, notes
 
 
+def baseline_problem(baseline: Any) -> str | None:
+    """Why ``baseline`` is not a bench report (None when it is one)."""
+    if not isinstance(baseline, dict) or not isinstance(baseline.get("books"), list):
+        return "no 'books' list"
+    for i, b in enumerate(baseline["books"]):
+        if not isinstance(b, dict) or not isinstance(b.get("book"), str):
+            return f"books[{i}]: no book name"
+        try:
+            float(b["wall_median"])
+            int(b["volume"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return f"books[{i}]: needs wall_median (seconds) and volume (lots)"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.repeat is not None and args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
@@ -177,13 +258,16 @@ def run(args: argparse.Namespace) -> int:
     baseline = None
     if args.baseline is not None:
         try:
-            baseline = json.loads(args.baseline.read_text())
-            if not isinstance(baseline, dict) or not isinstance(baseline.get("books"), list):
-                raise ValueError("no 'books' list")
-        except (OSError, ValueError) as e:
-            raise UsageError(f"--baseline {args.baseline}: not a bench report ({e})") from None
+            baseline = read_json(args.baseline)
+        except ScenarioError as e:
+            raise UsageError("--baseline " + problems_text(e.problems, f"{e.file}: ")) from None
+        problem = baseline_problem(baseline)
+        if problem:
+            raise UsageError(f"--baseline {args.baseline}: not a bench report ({problem})")
     directory = suite_dir(args.suite)
-    scenarios = [load(p) for p in scenario_files(directory)]
+    scenarios = suite_scenarios(directory)
+    if args.max_orders is not None:
+        scenarios = [s for s in scenarios if s.size <= args.max_orders]
     if args.only:
         missing = sorted(set(args.only) - {s.name for s in scenarios})
         if missing:
@@ -207,11 +291,17 @@ def run(args: argparse.Namespace) -> int:
         rows.append(bench_one(s, repeat, reference, args.reference_time_limit))
     bar.close()
 
+    here = machine()
     report = {"suite": str(directory), "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": machine(), "command": "ccp " + " ".join(sys.argv[1:])
+              "machine": here, "command": "ccp " + " ".join(sys.argv[1:])
               if sys.argv and Path(sys.argv[0]).name == "ccp" else "ccp bench", "books": rows}
+    timings = args.timings == "on" or (args.timings == "auto" and baseline is not None
+                                       and same_machine(baseline.get("machine"), here))
     regressions, notes = ([], []) if baseline is None else compare(
-        rows, baseline, args.tolerance, args.min_slowdown)
+        rows, baseline, args.tolerance, args.min_slowdown, timings)
+    if baseline is not None and not timings:
+        notes.append("timings not compared: the baseline was recorded on another machine "
+                     "(--timings on to compare anyway)")
     failed_checks = [r["book"] for r in rows if not r["check_ok"]]
     if baseline is not None:
         report["baseline"] = {"file": str(args.baseline), "date": baseline.get("date"),

@@ -23,7 +23,8 @@ import os
 import sys
 from pathlib import Path
 
-from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from coordinator.scenarios import ScenarioError, read_json
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError, problems_text
 from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
 
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
     d.set_defaults(handler=_deploy)
 
     f = sub.add_parser("faucet", help="mint test tokens to an address (local chains)")
-    f.add_argument("address")
+    f.add_argument("address", help="the address to fund (0x and 40 hex digits)")
     f.add_argument("amount", help="in token units, e.g. 1000 or 0.5")
     f.add_argument("token", help="symbol from the deployment file, or a token address")
     f.add_argument("--rpc", metavar="URL", help="JSON-RPC node of a local chain (required)")
@@ -75,22 +76,33 @@ def _connect(url: str | None, keys: list[str] | None = None, *, read_only: bool 
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from auction.products import CurrencyPair
+    from web3 import Web3
+
+    from auction.products import DEFAULT_CURRENCIES, CurrencyPair
     from settlement.deploy import deploy
     from settlement.errors import SettlementError
 
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    if not pairs:
+        raise UsageError("--pairs: no currency pair given")
     for p in pairs:
         try:
-            CurrencyPair.parse(p)
+            pair = CurrencyPair.parse(p)
         except ValueError as e:
             raise UsageError(f"--pairs: {e}") from None
+        for sym in (pair.underlying, pair.numeraire):
+            if sym not in DEFAULT_CURRENCIES:
+                raise UsageError(f"--pairs {p}: unknown currency {sym} (known: "
+                                 f"{', '.join(DEFAULT_CURRENCIES)})")
     tokens = {}
     for t in args.token:
         sym, sep, addr = t.partition("=")
-        if not sep or not sym or not addr.startswith("0x"):
+        if not sep or not sym.strip():
             raise UsageError(f"--token {t!r}: expected SYMBOL=0xADDRESS")
-        tokens[sym.upper()] = addr
+        if not Web3.is_address(addr.strip()):
+            raise UsageError(f"--token {t!r}: {addr.strip()!r} is not an Ethereum address "
+                             "(0x and 40 hex digits; mixed case must be a valid checksum)")
+        tokens[sym.strip().upper()] = Web3.to_checksum_address(addr.strip())
     keys = [k for k in (os.environ.get("CCP_CHAIN_ADMIN_KEY"),
                         os.environ.get("CCP_CHAIN_OPERATOR_KEY")) if k]
     chain = _connect(args.rpc, keys)
@@ -116,9 +128,23 @@ def _faucet(args: argparse.Namespace) -> int:
     dep = None
     if args.deployment is not None:
         try:
-            dep = Deployment.from_dict(json.loads(args.deployment.read_text()))
-        except (OSError, json.JSONDecodeError, SettlementError) as e:
-            raise UsageError(f"{args.deployment}: {e}") from None
+            dep = Deployment.from_dict(read_json(args.deployment))
+        except ScenarioError as e:
+            raise UsageError(problems_text(e.problems, f"{e.file}: ")) from None
+        except (SettlementError, ValueError, TypeError, KeyError, AttributeError) as e:
+            raise UsageError(f"{args.deployment}: not a deployment file ({e})") from None
+    from web3 import Web3
+
+    if not Web3.is_address(args.address):
+        raise UsageError(f"address {args.address!r}: not an Ethereum address (0x and 40 hex "
+                         "digits; mixed case must be a valid checksum)")
+    from auction.units import parse_decimal
+
+    try:  # the range of amounts (auction.units); the token's decimals are checked by faucet
+        if parse_decimal(args.amount, "amount") <= 0:
+            raise ValueError(f"amount {args.amount!r} must be positive")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     chain = _connect(args.rpc)
     try:
         result = faucet(chain, dep, args.address, args.amount, args.token)

@@ -23,11 +23,26 @@ from typing import Any
 
 from auction.interchange import contract_from_dict
 from auction.products import DEFAULT_CURRENCIES, Contract, Payoff, format_expiry
-from auction.units import PrecisionError, fmt, parse_decimal
+from auction.units import MAX_UNITS, PrecisionError, fmt, parse_decimal
+from coordinator.scenarios import ScenarioError, read_json
 from validator.collateral.errors import CollateralError
 from validator.collateral.lockup import lockups
 from validator.collateral.positions import Position, Positions
-from venue.cli import EXIT_OK, UsageError
+from venue.cli import EXIT_OK, UsageError, problems_text
+
+DESCRIPTION = """\
+Print the lockup of every (client, pair, expiry) bucket of a positions file.
+
+The file (JSON):
+  {"contracts": [ ... as in the book format ... ],
+   "positions": [{"clientId": 7, "contractId": 1, "quantity": "-1"},
+                 {"clientId": 7, "contractId": 5, "quantity": "2", "entryPrice": "2100.5"}]}
+
+quantity is a signed decimal (+ long, - short), a whole number of the contract's lots;
+entryPrice is required for a forward position (its entry price) and refused otherwise.
+Output per bucket: the underlying and numeraire locked, as decimals (--json for JSON).
+Exit codes: 0 ok, 2 bad input (the path inside the file and the reason). See docs/collateral.md.
+"""
 
 _TOP = {"contracts", "positions"}
 _CONTRACT = {"contractId", "payoff", "currencyPair", "expiry", "strike", "tickSize", "lotSize",
@@ -37,8 +52,10 @@ _POSITION = {"clientId", "contractId", "quantity", "entryPrice"}
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("collateral", help="print the lockup of each client × pair × expiry",
-                              description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("positions", metavar="POSITIONS.json", type=Path)
+                              description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("positions", metavar="POSITIONS.json", type=Path,
+                   help="the contracts and the positions (format above)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_run)
 
@@ -52,8 +69,8 @@ def _keys(path: str, obj: Any, allowed: set[str], required: set[str]) -> list[st
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what}: expected an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UNITS:
+        raise ValueError(f"{what}: expected an integer in [0, {MAX_UNITS}], got {value!r}")
     return value
 
 
@@ -61,7 +78,7 @@ def parse(data: Any) -> tuple[dict[int, Contract], Positions]:
     """Strict parsing; raises UsageError naming every problem with its path."""
     problems = _keys("positions file", data, _TOP, _TOP)
     if problems:
-        raise UsageError("; ".join(problems))
+        raise UsageError(problems_text(problems))
     for name in ("contracts", "positions"):
         if not isinstance(data[name], list):
             raise UsageError(f"{name}: expected a list")
@@ -110,7 +127,7 @@ def parse(data: Any) -> tuple[dict[int, Contract], Positions]:
         except (ValueError, PrecisionError) as e:
             problems.append(f"{path}.{e}" if str(e).split(":")[0] in _POSITION else f"{path}: {e}")
     if problems:
-        raise UsageError("; ".join(problems))
+        raise UsageError(problems_text(problems))
     return contracts, Positions(holdings)
 
 
@@ -126,11 +143,9 @@ def report(contracts: Mapping[int, Contract], positions: Positions) -> list[dict
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        data = json.loads(Path(args.positions).read_text())
-    except OSError as e:
-        raise UsageError(f"{args.positions}: {e.strerror or e}") from None
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{args.positions}: not JSON ({e})") from None
+        data = read_json(args.positions)
+    except ScenarioError as e:
+        raise UsageError(problems_text(e.problems, f"{e.file}: ")) from None
     try:
         contracts, positions = parse(data)
         rows = report(contracts, positions)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from auction.units import parse_decimal
 from coordinator.clock import Clock, ManualClock, SystemClock
 from coordinator.intake import ImportError_, import_book
-from venue.cli import EXIT_OK, UsageError
+from coordinator.scenarios import ScenarioError, read_json
+from venue.cli import EXIT_OK, UsageError, problems_text
 from venue.wiring import add_settings_options, open_store, settings_from, store_errors
 
 
@@ -22,17 +24,24 @@ def add_now_option(parser: argparse.ArgumentParser) -> None:
 def clock_from(args: argparse.Namespace) -> Clock:
     if not getattr(args, "now", None):
         return SystemClock()
-    text = args.now
-    if text.isdigit():
-        return ManualClock(int(text))
     from datetime import UTC, datetime
 
+    text = args.now.strip()
     try:
+        if text.isdigit():
+            dt = datetime.fromtimestamp(int(text[:16]) / 1000, tz=UTC) if len(text) <= 15 \
+                else None
+            if dt is None or dt.year < 1971:
+                raise ValueError
+            return ManualClock(int(text))
         dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--now {text!r}: not epoch ms or an ISO 8601 time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        if dt.year < 1971 or dt.year > 9998:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(f"--now {text!r}: not epoch ms or an ISO 8601 time between 1971 "
+                         "and 9998") from None
     return ManualClock(int(dt.timestamp() * 1000))
 
 
@@ -41,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="orders_command", required=True, metavar="ACTION")
     imp = sub.add_parser("import", help="admit the orders of a book file (admission rules and "
                                         "locks as through the API)")
-    imp.add_argument("book", metavar="BOOK.json")
+    imp.add_argument("book", metavar="BOOK.json",
+                     help="a book file (interchange format, optional \"funds\")")
     imp.add_argument("--credit", metavar="CUR=AMOUNT", action="append", default=[],
                      help="give every client of the file this balance where the store has "
                           "none (repeatable)")
@@ -55,25 +65,24 @@ def _import(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     credit: dict[str, Decimal] = {}
     for item in args.credit:
-        cur, _, amount = item.partition("=")
+        cur, sep, amount = item.partition("=")
         try:
-            credit[cur.strip()] = Decimal(amount)
-        except InvalidOperation:
-            raise UsageError(f"--credit {item!r}: expected CURRENCY=AMOUNT") from None
+            if not sep or not cur.strip():
+                raise ValueError("expected CURRENCY=AMOUNT")
+            credit[cur.strip()] = parse_decimal(amount, "amount")
+        except ValueError as e:
+            raise UsageError(f"--credit {item!r}: {e}") from None
     try:
-        with open(args.book) as f:
-            data = json.load(f)
-    except OSError as e:
-        raise UsageError(f"{args.book}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{args.book}: not JSON: {e}") from None
+        data = read_json(args.book)
+    except ScenarioError as e:
+        raise UsageError(problems_text(e.problems, f"{e.file}: ")) from None
     store = open_store(settings)
     try:
         report = import_book(store, data, clock_from(args),
                              end_of_trading=timedelta(hours=settings.end_of_trading_hours),
-                             credit=credit)
+                             credit=credit, self_match=settings.self_match)
     except ImportError_ as e:
-        raise UsageError(f"{args.book}: " + "; ".join(e.problems[:10])) from None
+        raise UsageError(problems_text(e.problems, f"{args.book}: ")) from None
     finally:
         store.dispose()
     summary = report.summary()
@@ -87,4 +96,11 @@ def _import(args: argparse.Namespace) -> int:
               f"new, {report.contracts_known} known")
         for r in report.rejections[:20]:
             print(f"  order {r.order_id}: {r.code} — {r.message}")
+        if len(report.rejections) > 20:
+            print(f"  … and {len(report.rejections) - 20} more (--json lists them all)")
+        if any(r.code == "TRADING_CLOSED" for r in report.rejections):
+            print("  TRADING_CLOSED: the contracts are past their end of trading at this time; "
+                  "to import as of an earlier time pass --now (e.g. --now "
+                  "2025-01-03T00:00:00Z). Rejected orders do not keep their ids: importing "
+                  "the file again admits them.")
     return EXIT_OK

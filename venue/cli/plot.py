@@ -9,7 +9,8 @@ from typing import Any
 
 from auction.book import BookError
 from auction.interchange import result_from_dict
-from venue.cli import EXIT_OK, UsageError
+from coordinator.scenarios import ScenarioError, read_json
+from venue.cli import EXIT_OK, UsageError, problems_text
 from venue.cli.solve import add_output_arguments, load
 
 
@@ -35,21 +36,21 @@ def run(args: argparse.Namespace) -> int:
 
     book = load(args.book).book
     try:
-        data = json.loads(args.result.read_text())
-    except OSError as e:
-        raise UsageError(f"{args.result}: cannot read: {e.strerror or e}") from None
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{args.result}: line {e.lineno} column {e.colno}: invalid JSON: "
-                         f"{e.msg}") from None
+        data = read_json(args.result)
+    except ScenarioError as e:
+        raise UsageError(problems_text(e.problems, f"{e.file}: ")) from None
     if not isinstance(data, dict):
         raise UsageError(f"{args.result}: expected a result object")
     try:
         result = result_from_dict(book, data)
     except BookError as e:
-        raise UsageError(f"{args.result}: does not fit the book {args.book}: "
-                         + "; ".join(e.problems)) from None
-    except (KeyError, TypeError, AttributeError) as e:
-        raise UsageError(f"{args.result}: not a result file ({e})") from None
+        raise UsageError(
+            f"{args.result}: the result does not belong to the book {args.book} (was it solved "
+            f"from another book?): {len(e.problems)} problem(s)\n"
+            + problems_text(e.problems, "  ")) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise UsageError(f"{args.result}: not a result file ({type(e).__name__}: "
+                         f"{str(e)[:200]})") from None
     cid = args.contract if args.contract is not None else plots.most_traded(book, result)
     if cid not in book.contracts:
         raise UsageError(f"--contract {cid}: no such contract in {args.book} "

@@ -10,18 +10,21 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from auction.book import Book
-from auction.interchange import result_to_dict
+from auction.interchange import result_json_chunks
 from auction.result import ClearingResult, surplus, volume
 from auction.units import fmt
 from coordinator.scenarios import Scenario, ScenarioError, load_scenario
+from solver_models.outcome import SPECULATIVE
 from solver_models.params import ParamsError, SolverParams
-from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError
+from venue.cli import EXIT_OK, EXIT_VIOLATION, UsageError, problems_text
 
 
 def register(subparsers: Any) -> None:
@@ -74,7 +77,7 @@ def load(path: Path) -> Scenario:
     try:
         return load_scenario(path)
     except ScenarioError as e:
-        raise UsageError(f"bad scenario\n{e}") from None
+        raise UsageError("bad scenario\n" + problems_text(e.problems, f"{e.file}: ")) from None
 
 
 def effective_params(scenario: Scenario, sets: Sequence[str]) -> SolverParams:
@@ -85,24 +88,62 @@ def effective_params(scenario: Scenario, sets: Sequence[str]) -> SolverParams:
 
 
 def traded(book: Book, result: ClearingResult) -> dict[int, tuple[Decimal, Decimal]]:
-    """Per contract: (bought, sold) quantity over all fills."""
-    out: dict[int, list[Decimal]] = {}
+    """Per contract: (bought, sold) quantity over all fills (lots summed as integers)."""
+    out: dict[int, list[int]] = {}
     filled = result.filled()
     for o in book.orders:
         x = filled.get(o.order_id)
         if not x:
             continue
         for a, leg in zip(o.ratios, o.legs, strict=True):
-            q = book.contracts[leg.contract_id].quantity(abs(a) * x)
-            acc = out.setdefault(leg.contract_id, [Decimal(0), Decimal(0)])
-            acc[0 if a > 0 else 1] += q
-    return {cid: (b, s) for cid, (b, s) in out.items()}
+            acc = out.setdefault(leg.contract_id, [0, 0])
+            acc[0 if a > 0 else 1] += abs(a) * x
+    return {cid: (book.contracts[cid].quantity(b), book.contracts[cid].quantity(s))
+            for cid, (b, s) in out.items()}
+
+
+def uncleared_orders(book: Book, result: ClearingResult) -> int:
+    """How many orders touch a contract the result left uncleared (they could not trade)."""
+    if not result.uncleared:
+        return 0
+    gone = result.uncleared
+    return sum(1 for o in book.orders if any(leg.contract_id in gone for leg in o.legs))
 
 
 def contract_label(book: Book, cid: int) -> str:
     c = book.contracts[cid]
     strike = f" {fmt(c.strike)}" if c.strike is not None else ""
     return f"{c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}"
+
+
+@contextmanager
+def progress(desc: str, time_limit: float, enabled: bool = True,
+             stream: Any = None) -> Iterator[None]:
+    """While the body runs, a line on a terminal's stderr with the time elapsed against the
+    time limit (like the progress bars of ``bench`` and ``sweep``); nothing when stderr is not
+    a terminal (a pipe, a file, a test) or when ``enabled`` is false."""
+    stream = stream or sys.stderr
+    if not enabled or not stream.isatty():
+        yield
+        return
+    from tqdm import tqdm
+
+    done = threading.Event()
+    bar = tqdm(desc=desc, total=round(time_limit, 1), file=stream, leave=False, unit="s",
+               bar_format="{desc}: {elapsed} elapsed (time limit {total} s)")
+
+    def tick() -> None:
+        while not done.wait(0.5):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+        bar.close()
 
 
 def run_check(book: Book, result: ClearingResult, params: SolverParams) -> Any:
@@ -116,20 +157,27 @@ def run_check(book: Book, result: ClearingResult, params: SolverParams) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise UsageError("--top must not be negative")
     scenario = load(args.scenario)
     params = effective_params(scenario, args.sets)
     book = scenario.book
 
     from solver_models import solve
 
-    outcome = solve(book, params)
+    with progress(f"solve {len(book.orders)} orders", params.time_limit,
+                  enabled=not (args.quiet or args.as_json)):
+        outcome = solve(book, params)
     result = outcome.result
     status = str(outcome.status)
     out_path = args.out or Path("out") / f"{scenario.name}.result.json"
-    data = result_to_dict(book, result, status=status, timings=outcome.timings(),
-                          params=outcome.params.to_dict())
+    vol, surp = volume(book, result), surplus(book, result)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(data, indent=1) + "\n")
+    with out_path.open("w") as f:  # streamed: no dict of the whole result in memory
+        f.writelines(result_json_chunks(book, result, status=status, timings=outcome.timings(),
+                                        params=outcome.params.to_dict(), volume_lots=vol,
+                                        surplus_lots=surp))
+    lost = uncleared_orders(book, result)
     if args.csv:
         write_csv(args.csv, book, result)
 
@@ -144,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "scenario": str(args.scenario), "description": scenario.description,
         "orders": len(book.orders), "contracts": len(book.contracts),
-        "status": status, "volume": volume(book, result), "surplus": surplus(book, result),
+        "status": status, "volume": vol, "surplus": surp,
         "fills": len(result.fills), "uncleared": sorted(result.uncleared),
+        "unclearedOrders": lost,
         "timings": outcome.timings(), "components": outcome.components,
         "notes": list(outcome.notes),
         "top": [{"contractId": c, "contract": contract_label(book, c),
@@ -159,7 +208,16 @@ def run(args: argparse.Namespace) -> int:
         summary["check"] = {"ok": report.ok, "violations": [str(v) for v in report.violations]}
     if scenario.expect is not None:
         summary["expectations"] = {"met": not missed, "missed": missed}
-    failed = (report is not None and not report.ok) or bool(missed)
+    # No silent loss: a time limit that left orders uncleared fails the command, loudly.
+    incomplete = status == "TIME_LIMIT" and lost > 0
+    failed = (report is not None and not report.ok) or bool(missed) or incomplete
+    if lost:
+        share = lost / len(book.orders)
+        print(f"{'INCOMPLETE' if incomplete else 'WARNING'}: status {status}: "
+              f"{len(result.uncleared)} of {len(book.contracts)} contract(s) left uncleared, "
+              f"{lost:,} of {len(book.orders):,} orders ({share:.1%}) not cleared"
+              + (" — the time limit cut the solve short; raise time_limit (--set "
+                 "time_limit=SECONDS)" if incomplete else ""), file=sys.stderr)
 
     if args.as_json:
         print(json.dumps(summary, indent=1))
@@ -173,7 +231,11 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(s: dict[str, Any]) -> None:
     t = s["timings"]
-    stages = ", ".join(f"{k} {v:.3f}" for k, v in t.items() if k not in ("build", "solve", "total"))
+    summed = ("build", "solve", "other", "speculative", "total")
+    stages = ", ".join(f"{k} {v:.3f}" for k, v in t.items()
+                       if k not in summed and not k.endswith(SPECULATIVE))
+    beside = ", ".join(f"{k.removesuffix(SPECULATIVE)} {v:.3f}" for k, v in t.items()
+                       if k.endswith(SPECULATIVE))
     print(f"{s['scenario']}: {s['orders']} orders on {s['contracts']} contracts")
     if s["description"]:
         print(f"  {s['description']}")
@@ -183,9 +245,13 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"volume     {s['volume']} lots   surplus {s['surplus']} lots   "
           f"fills {s['fills']} of {s['orders']} orders")
     print(f"timings    total {t.get('total', 0):.3f} s = build {t.get('build', 0):.3f} s "
-          f"+ solve {t.get('solve', 0):.3f} s (+ overhead)")
+          f"+ solve {t.get('solve', 0):.3f} s + other {t.get('other', 0):.3f} s "
+          "(wall clock; other: Python between stages, waiting)")
     if stages:
-        print(f"stages     {stages}")
+        print(f"stages     {stages}  (build + solve of each, in turn)")
+    if beside:
+        print(f"beside     {t.get('speculative', 0):.3f} s of speculative work on another "
+              f"core, not in the total: {beside}")
     if s["top"]:
         print("most traded contracts")
         width = max(len(r["contract"]) for r in s["top"])

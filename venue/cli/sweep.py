@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
                     "row per run), print a summary and draw plots. Keys are solver parameters "
                     "(or highs.<option>), or recipe.<field> for generated scenarios. "
                     "Exit 0 ok, 1 a run failed or a check failed, 2 bad input.")
-    p.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO")
+    p.add_argument("scenarios", type=Path, nargs="+", metavar="SCENARIO",
+                   help="scenario files (books, YAML books or recipes) to sweep")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a swept key and its values (repeatable; the grid is their product)")
     p.add_argument("--repeat", type=int, default=1, metavar="R",
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
               f"{len(tasks) // max(1, len(scenarios) * args.repeat)} combination(s) × "
               f"{args.repeat} repeat(s)")
         if len(summary):
-            print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            print(summary_text(summary))
         for _, r in errors.iterrows():
             print(f"error: {r['scenario']} {dict((k, r[k]) for k in grid)}: {r['error']}")
         if len(failed_checks):
@@ -223,6 +224,18 @@ def run(args: argparse.Namespace) -> int:
         for p in plots:
             print(f"plot       {p}")
     return EXIT_VIOLATION if len(errors) or len(failed_checks) else EXIT_OK
+
+
+def summary_text(summary: Any) -> str:
+    """The summary table: counts and lots (medians of integers) as integers when whole,
+    seconds to four significant digits."""
+    out = summary.copy()
+    for column in out.columns:
+        if column == "median_s" or out[column].dtype.kind != "f":
+            continue
+        if out[column].dropna().map(float.is_integer).all():
+            out[column] = out[column].astype("Int64")
+    return out.to_string(index=False, float_format=lambda v: f"{v:.4g}")
 
 
 def _to_parquet(table: Any, path: Path) -> None:

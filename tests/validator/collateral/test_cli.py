@@ -78,7 +78,7 @@ def test_table_output(tmp_path, capsys):
      "contracts[0]: payoff 'Swap' is not one of"),
     ({**SPEC, "contracts": [{**_contract(1, "Call", 10), "colour": "red"}]},
      "contracts[0]: unknown key 'colour'"),
-    ("{not json", "not JSON"),
+    ("{not json", "invalid JSON"),
 ])
 def test_bad_input_exit_2(tmp_path, capsys, data, message):
     assert _run(tmp_path, data) == 2

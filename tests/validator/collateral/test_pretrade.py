@@ -41,6 +41,16 @@ def test_valid_order_shows_before_and_after():
     assert FUNDS.balance(1, "USDC").order_value == 0  # no side effect
 
 
+def test_a_limit_off_the_tick_lattice_is_read_floored_onto_it():
+    """Rule 11: 110.3 for 100 packages of one lot (lattice 0.01·0.5 = 0.005 per package) is
+    1.103 per package, read as 1.100: valid; the lock is the limit as sent (it is a decimal)."""
+    res = check(req("110.3", (1, "BUY", "1")))
+    assert res.is_valid and res.failures == ()
+    assert res.after[0] == CurrencyState("USDC", Decimal("110.3"), Decimal("9889.7"))
+    sell = check(req("-0.3", (1, "SELL", "0.01")))  # receive at least 0.3: read as 0.5 (a tick)
+    assert "INVALID_ORDER_PRICE" not in sell.codes and "PRICE_OUTSIDE_BAND" not in sell.codes
+
+
 def test_insufficient_funds():
     res = check(req("-100", (2, "SELL", "2")))  # locks 12,000 USDC
     assert not res.is_valid and res.codes == ("INSUFFICIENT_FUNDS",)
@@ -53,7 +63,6 @@ def test_insufficient_funds():
     (req("1", (1, "BUY", "0.000000001")), "INVALID_ORDER_QTY_PRECISION"),
     (req("1", (1, "BUY", "-1")), "INVALID_ORDER_QTY"),
     (req("1.00001", (1, "BUY", "1")), "INVALID_ORDER_PRICE_PRECISION"),
-    (req("0.3", (1, "BUY", "1")), "INVALID_ORDER_PRICE"),
     (req("2500", (1, "BUY", "1")), "PRICE_OUTSIDE_BAND"),
     (req("-1", (1, "BUY", "1")), "PRICE_OUTSIDE_BAND"),
     (TradeRequest(1, Decimal(1), ()), "INVALID_ORDER_LEGS"),
@@ -96,3 +105,11 @@ def test_risk_view_four_corners():
     assert rv2.base_value == Decimal(190)
     with pytest.raises(CollateralError):
         risk_view(pos, C, 1, spot={}, volatility={}, now=NOW)
+
+
+def test_price_outside_band_shows_exact_numbers():
+    # never a rounded number in a message (issue 16, item 5): %g would print 1234.56
+    res = check(req("1234.565", (1, "BUY", "0.01")))  # one lot, one package
+    [failure] = res.failures
+    assert failure.code == "PRICE_OUTSIDE_BAND"
+    assert "limit per package 1234.565 outside the bands [0, 20]" in failure.detail

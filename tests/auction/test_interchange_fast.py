@@ -1,0 +1,150 @@
+"""The one-pass book reader and the streamed result writer give exactly what the strict reader
+and ``json.dumps(result_to_dict(...), indent=1)`` give: the same orders (or the same problems)
+and the same bytes."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auction import interchange
+from auction.book import BookError
+from auction.interchange import (
+    RawOrder,
+    book_from_dict,
+    loads,
+    result_json_chunks,
+    result_to_dict,
+)
+from auction.result import ClearingResult, Fill, reference_tick
+from coordinator.scenarios import load_scenario, scenario_files
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = json.loads((ROOT / "scenarios" / "demo.json").read_text())
+
+
+def _strict(data):
+    """The strict path alone (the fast path switched off)."""
+    saved = interchange._raw_order
+    interchange._raw_order = lambda o: None
+    try:
+        return _outcome(data)
+    finally:
+        interchange._raw_order = saved
+
+
+def _outcome(data):
+    try:
+        book, params = book_from_dict(data)
+    except BookError as e:
+        return ("error", e.problems)
+    return ("ok", book, params, [(o, o.legs, str(o.total_net_price)) for o in book.orders])
+
+
+_values = st.one_of(st.integers(-3, 12), st.sampled_from(
+    ["1", "0.5", "0.05", "-3005", "3005", "2.0", "abc", "1e3", "NaN", "-1", "0", " 7 ",
+     "BUY", "SELL", "buy", "GOOD_TILL_DATE", "DAY", "IMMEDIATE_OR_CANCEL", "X"]),
+    st.booleans(), st.none(), st.just(1.5), st.just([1]))
+
+
+@st.composite
+def _orders(draw):
+    """Demo orders with random mutations: changed values, dropped and extra keys."""
+    orders = []
+    for i, base in enumerate(draw(st.lists(st.sampled_from(DEMO["orders"]), min_size=1,
+                                           max_size=8))):
+        o = json.loads(json.dumps(base))
+        o["orderId"] = 1000 + i
+        for _ in range(draw(st.integers(0, 2))):
+            legs = o.get("legs")
+            where = draw(st.sampled_from(["order", "leg"])) \
+                if isinstance(legs, list) and legs and isinstance(legs[0], dict) else "order"
+            target = o if where == "order" else draw(st.sampled_from(legs))
+            keys = (["orderId", "clientId", "totalNetPrice", "timeInForce", "allOrNone",
+                     "minQuantity", "reduceOnly", "iocAuctionTime", "extra", "legs"]
+                    if where == "order" else ["contractId", "side", "quantity", "extra"])
+            key = draw(st.sampled_from(keys))
+            if draw(st.booleans()) and key in target:
+                del target[key]
+            else:
+                target[key] = draw(_values)
+        orders.append(o)
+    if (draw(st.booleans()) and len(orders) > 1 and isinstance(orders[0].get("legs"), list)
+            and isinstance(orders[1].get("legs"), list)):  # a contract twice, unsorted legs
+        orders[0]["legs"] = orders[0]["legs"] + orders[1]["legs"]
+    return orders
+
+
+@settings(max_examples=150, deadline=None)
+@given(orders=_orders())
+def test_fast_reader_equals_the_strict_reader(orders):
+    data = {"contracts": DEMO["contracts"], "orders": orders}
+    strict = _strict(data)
+    assert _outcome(data) == strict  # plain dicts through the fast path
+    assert _outcome(loads(json.dumps(data))) == strict  # the compact form
+
+
+def test_loads_is_compact_and_shares_equal_legs():
+    text = json.dumps({"contracts": DEMO["contracts"], "orders": DEMO["orders"] * 1,
+                       "params": {"legs": 3}})
+    data = loads(text)
+    assert all(type(o) is RawOrder for o in data["orders"])
+    assert data["params"] == {"legs": 3} and data["contracts"] == DEMO["contracts"]
+    assert [o.as_dict() for o in data["orders"]] == [
+        {k: v for k, v in o.items()} for o in DEMO["orders"]]
+    a, b = loads(json.dumps({"x": [DEMO["orders"][0], DEMO["orders"][0]]}))["x"]
+    assert a[4] is b[4]  # the legs tuple is one object
+
+
+def test_book_orders_share_leg_objects():
+    book, _ = book_from_dict(loads(json.dumps({"contracts": DEMO["contracts"],
+                                               "orders": DEMO["orders"] * 1})))
+    same = {}
+    for o in book.orders:
+        for leg in o.legs:
+            same.setdefault(leg, leg)
+            assert same[leg] is leg
+
+
+def _text(book, result, **kw):
+    return json.dumps(result_to_dict(book, result, **kw), indent=1) + "\n"
+
+
+@pytest.mark.parametrize("path", scenario_files(ROOT / "scenarios" / "golden"),
+                         ids=lambda p: p.stem)
+def test_streamed_result_is_byte_identical_on_the_golden_scenarios(path):
+    from solver_models import solve
+
+    s = load_scenario(path)
+    out = solve(s.book, s.params)
+    kw = dict(status=str(out.status), timings=out.timings(), params=out.params.to_dict())
+    want = _text(s.book, out.result, **kw)
+    for batch in (1, 2, 4096):
+        assert "".join(result_json_chunks(s.book, out.result, batch=batch, **kw)) == want
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0, 1), batch=st.integers(1, 7))
+def test_streamed_result_is_byte_identical_on_random_fills(seed, share, batch):
+    from solver_models.generator import Recipe, generate_book
+
+    book = generate_book(Recipe(seed=seed % 7, orders=120))
+    rng = random.Random(seed)
+    fills = tuple(Fill(o.order_id, rng.randint(1, o.packages)) for o in book.orders
+                  if rng.random() < share)
+    uncleared = frozenset(rng.sample(sorted(book.contracts), rng.randint(0, 3)))
+    result = ClearingResult({cid: reference_tick(c) for cid, c in book.contracts.items()},
+                            fills, uncleared)
+    kw = dict(status="OPTIMAL", timings={"total": 0.5}, params={"a": [1, {"b": None}]})
+    try:
+        want = _text(book, result, **kw)
+    except KeyError:  # surplus of an order on an unpriced contract: both must refuse
+        with pytest.raises(KeyError):
+            "".join(result_json_chunks(book, result, **kw))
+        return
+    assert "".join(result_json_chunks(book, result, batch=batch, **kw)) == want
