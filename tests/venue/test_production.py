@@ -357,7 +357,15 @@ def kill_campaign(venue: ProductionVenue, kills: int, seed: int) -> None:
     assert {k: v for k, v in positions.items() if v} == {k: v for k, v in fills.items() if v}
     assert sum(1 for _ in fills) > 0, "the campaign should have traded"
     code, out = venue.reconcile()
-    assert code == 0, out[-3000:]
+    if code != 0:  # name what the store holds for the clients that differ
+        funds = venue.query("SELECT c.eth_address, f.currency, f.fund_lock_value, "
+                            "f.order_value, f.settle_value FROM fund_locks f JOIN clients c "
+                            "ON c.client_id = f.client_id WHERE f.currency = 'USDC'")
+        events = venue.query("SELECT block_number, log_index, kind, address, amount, balance, "
+                             "backend_id FROM chain_events WHERE currency = 'USDC' "
+                             "ORDER BY block_number DESC, log_index DESC LIMIT 12")
+        raise AssertionError(f"reconciliation: {out[-2500:]}\nfunds: {funds}\n"
+                             f"last USDC events: {events}")
 
 
 def test_kill_every_role_during_a_bounded_load(venue: ProductionVenue):
