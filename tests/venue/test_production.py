@@ -373,5 +373,13 @@ def test_kill_every_role_during_a_bounded_load(venue: ProductionVenue):
 
 
 @pytest.mark.slow
-def test_kill_campaign_thirty_kills(venue: ProductionVenue):
-    kill_campaign(venue, kills=36, seed=11)
+def test_kill_campaign_thirty_kills(request, tmp_path, pg):
+    """36 kills (about 8 minutes on 2 shared cores): opt-in with ``-m slow``; the bounded
+    campaign above runs by default."""
+    if "slow" not in (request.config.getoption("-m") or ""):
+        pytest.skip("the 36-kill campaign runs with -m slow")
+    v = ProductionVenue(tmp_path, pg).start()
+    try:
+        kill_campaign(v, kills=36, seed=11)
+    finally:
+        v.stop()
