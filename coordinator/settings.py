@@ -45,6 +45,11 @@ class Settings:
     * ``apply_retries`` — how often an auction is re-cut when its book changed under it.
     * ``outbox_poll_seconds`` — how often a publisher without LISTEN/NOTIFY polls.
 
+    The venue's process roles (``ccp run``, ``ccp serve``; ``venue/``):
+
+    * ``venue_host`` / ``venue_port`` — where ``ccp serve api`` listens (``--port`` overrides).
+      The chain of ``ccp serve`` comes from the ``chain_…`` settings of settlement.
+
     Background (spot prices, expiry, keepers; ``docs/operations.md``):
 
     * ``price_sources`` — comma-separated spot sources: ``simulated`` (the embedded default),
@@ -137,6 +142,9 @@ class Settings:
     check_bands: bool = True
     apply_retries: int = 3
     outbox_poll_seconds: float = 1.0
+    # --- venue ---
+    venue_host: str = "127.0.0.1"
+    venue_port: int = 8078
     # --- background (prices, expiry, keepers) ---
     price_sources: str = "simulated"
     price_poll_seconds: float = 10.0
@@ -249,6 +257,8 @@ class Settings:
             raise SettingsError(f"self_match must be 'reject' or 'cancel_oldest', "
                                 f"got {self.self_match!r}")
         object.__setattr__(self, "solver", dict(self.solver))
+        if not 0 < self.venue_port < 65536:
+            raise SettingsError(f"venue_port must be a TCP port, got {self.venue_port}")
         try:  # checked when the settings load, not when the first auction runs
             SolverParams.from_dict(self.solver)
         except ParamsError as e:

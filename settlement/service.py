@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import event_abi_to_log_topic
+from eth_utils import event_abi_to_log_topic, to_checksum_address
 
 from auction.cash import CashMovement
 from settlement import artifacts
@@ -167,9 +167,11 @@ class SettlementService:
 
     def _call(self, record: BatchRecord):
         ledger = self.chain.contract("Ledger", record.ledger)
-        positions = [(pc.contract_id, p.address, pc.size)
+        # Addresses checksummed here: web3 refuses lower-case ones, and a client's address may
+        # be stored as it logged in (api.md §0: any letter case).
+        positions = [(pc.contract_id, to_checksum_address(p.address), pc.size)
                      for p in record.parts for pc in p.positions]
-        funds = [(p.address, p.underlying_amount, p.strike_amount)
+        funds = [(to_checksum_address(p.address), p.underlying_amount, p.strike_amount)
                  for p in record.parts if p.underlying_amount or p.strike_amount]
         return ledger.functions.updatePositions(positions, funds, record.backend_id)
 
