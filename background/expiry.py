@@ -178,7 +178,7 @@ def _move_settle_values(tx: Tx, moves: list, now_ms: int) -> list[FundLock]:
             delta[(m.client_id, cur)] -= amt
     if not delta:
         return []
-    current = tx.fund_locks({c for c, _ in delta})
+    current = tx.fund_locks({c for c, _ in delta}, for_update=True)
     changed = []
     for key in sorted(delta):
         if not delta[key]:

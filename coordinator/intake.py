@@ -189,7 +189,7 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
             kept.append(o)
         orders = kept
     clients = {o.client_id for o in orders}
-    balances = tx.fund_locks(clients)
+    balances = tx.fund_locks(clients, for_update=True)  # the monitor writes them too
     # Venue ids (client API) are fresh by construction under the intake lock.
     existing = set() if client_order_ids is not None else tx.order_exists(
         o.order_id for o in orders)

@@ -346,7 +346,7 @@ def cancel_orders(tx, found: Sequence[StoredOrder], now_ms: int) -> list[StoredO
             "filledPackages": so.filled_packages, "reason": CANCEL_REASON}))
     tx.update_orders(changed, now_ms)
     tx.add_history(history)
-    balances = tx.fund_locks({c for c, _ in release})
+    balances = tx.fund_locks({c for c, _ in release}, for_update=True)
     funds = []
     for (client, cur), amount in sorted(release.items()):
         b = balances.get((client, cur), FundLock(client, cur))

@@ -73,6 +73,7 @@ class Part:
 def api_part(services: Any, host: str, port: int) -> Part:
     """The FastAPI app (REST + WebSocket) under uvicorn."""
     import uvicorn
+
     from endpoint.app import create_app
     from endpoint.ws import uvicorn_config  # the WebSocket implementation clients need
 
