@@ -12,9 +12,10 @@ const state = {
 };
 
 // ---- exact decimals ----------------------------------------------------------------------
-function parseJSON(text) {
+function parseJSON(text) {   // decimals stay their literal text; safe integers (ids, times) stay numbers
   return JSON.parse(text, (key, value, ctx) =>
-    (typeof value === "number" && ctx && typeof ctx.source === "string") ? ctx.source : value);
+    (typeof value === "number" && ctx && typeof ctx.source === "string" &&
+     (/[.eE]/.test(ctx.source) || !Number.isSafeInteger(value))) ? ctx.source : value);
 }
 function dec(s) {               // "12.345" -> {n: 12345n, k: 3}
   s = String(s ?? "0").trim();
@@ -173,7 +174,11 @@ async function selectContract(cid) {
   $("#contract-title").textContent = `Contract ${cid}: ${contractName(c)} (${pairOf(c)})`;
   state.book = null;
   wsSend("SUBSCRIBE_ORDER_BOOK", { contractId: cid });
-  try { state.book = await market("orderbook", { contractId: cid }); } catch { /* the WS snapshot fills it */ }
+  try {
+    const books = await market("orderbook", { contractId: cid });
+    const book = Array.isArray(books) ? books.find((b) => Number(b.contractId) === cid) : books;
+    if (state.selected === cid && !state.book) state.book = book || null;   // a WS snapshot wins
+  } catch { /* the WS snapshot fills it */ }
   renderDepth();
   await renderHistory();
 }
@@ -197,9 +202,9 @@ async function renderHistory() {
 async function renderTimeline() {
   const rows = await call("/api/v1/market/auctions?limit=30", null, { method: "GET" });
   $("#timeline tbody").innerHTML = rows.map((r) => `<tr data-batch="${r.batchId}"><td>${r.batchId}</td>` +
-    `<td>${new Date(r.batchId).toISOString().replace("T", " ").slice(0, 19)}</td><td>${r.orders}</td><td>${r.volume}</td>` +
-    `<td>${r.contractsTraded}</td><td>${(r.timings.solve ?? 0).toFixed(3)} s</td>` +
-    `<td class="${r.checkOk === false ? "bad" : "good"}">${r.checkOk === null ? "–" : r.checkOk ? "ok" : "FAILED"} ${(r.timings.check ?? 0).toFixed(3)} s</td>` +
+    `<td>${new Date(Number(r.batchId)).toISOString().replace("T", " ").slice(0, 19)}</td><td>${r.orders}</td><td>${r.volume}</td>` +
+    `<td>${r.contractsTraded}</td><td>${Number(r.timings.solve ?? 0).toFixed(3)} s</td>` +
+    `<td class="${r.checkOk === false ? "bad" : "good"}">${r.checkOk === null ? "–" : r.checkOk ? "ok" : "FAILED"} ${Number(r.timings.check ?? 0).toFixed(3)} s</td>` +
     `<td>${r.status}${r.solveStatus ? " / " + r.solveStatus : ""}</td><td>${r.halted.join(", ") || "–"}</td></tr>`).join("");
 }
 
@@ -408,11 +413,16 @@ async function loadOps() {
 // ---- start -----------------------------------------------------------------------------------
 (async function start() {
   connectWs();
-  try { const info = await market("systemInfo"); state.chainId = Number(info.chainId ?? 1); } catch { /* optional */ }
-  await loadContracts();
-  await refreshMarket();
-  await refreshSpot();
-  const first = state.contracts.find((c) => pairOf(c) === state.pair && expiryKey(c) === state.expiry);
-  if (first) await selectContract(first.contractId);
-  document.body.dataset.ready = "1";
+  try {
+    try { const info = await market("systemInfo"); state.chainId = Number(info.chainId ?? 1); } catch { /* optional */ }
+    await loadContracts();
+    await refreshMarket();
+    await refreshSpot();
+    const first = state.contracts.find((c) => pairOf(c) === state.pair && expiryKey(c) === state.expiry);
+    if (first) await selectContract(first.contractId);
+  } catch (e) {
+    console.error("start:", e.message);
+  } finally {
+    document.body.dataset.ready = "1";
+  }
 })();
