@@ -21,6 +21,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+# Every store test runs on both engines; PostgreSQL ones carry the `postgres` mark.
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
 
 class PgUnavailable(RuntimeError):
     """The PostgreSQL binaries are missing or the server did not start."""

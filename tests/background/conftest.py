@@ -11,7 +11,7 @@ from coordinator.clock import ManualClock
 from coordinator.intake import import_book
 from coordinator.loop import Coordinator
 from coordinator.settings import Settings
-from tests.coordinator.conftest import clock, db_url, pg_server, store  # noqa: F401
+from tests.coordinator.conftest import clock, store  # noqa: F401
 
 EXPIRY = date(2025, 1, 31)
 FIX = 1_738_324_800_000  # 2025-01-31T12:00Z

@@ -26,9 +26,7 @@ from coordinator.settings import Settings
 from endpoint import eip712
 from endpoint.app import create_app
 from endpoint.services import Services
-from tests.pg import PgServer
 
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 NOW = 1_767_571_200_000  # 2026-01-05 00:00 UTC
 EXPIRY = date(2026, 3, 27)
 ADMIN_TOKEN = "admin-secret-token-for-tests"
@@ -131,23 +129,6 @@ class Trader:
         if single_price is not None:
             body["requestSinglePrice"] = single_price
         return body
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    try:
-        server = PgServer.start()
-    except Exception as e:  # never a skip: CI installs PostgreSQL
-        pytest.fail(f"cannot start the throwaway PostgreSQL server: {e}", pytrace=False)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=ENGINES)
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ccp.sqlite3'}"
-    return request.getfixturevalue("pg_server").create_database()
 
 
 def seed(store: Store, now: int, funds: dict[str, str] | None = None) -> None:

@@ -37,7 +37,6 @@ from coordinator.settings import Settings
 from endpoint import eip712
 from endpoint.services import Services
 from tests.endpoint.wsutil import (
-    ENGINES,
     KEYS,
     ROOT,
     T0,
@@ -46,6 +45,7 @@ from tests.endpoint.wsutil import (
     open_store,
     seed,
 )
+from tests.pg import ENGINES
 
 SDK_PYTHON = ROOT / ".venv-sdk" / "bin" / "python"
 DRIVER = ROOT / "tests" / "endpoint" / "sdk_driver.py"

@@ -22,7 +22,6 @@ from coordinator.persistence.store import from_units
 from coordinator.settings import Settings
 from endpoint.streams import apply_delta, indicative_book
 from tests.endpoint.wsutil import (
-    ENGINES,
     ROOT,
     T0,
     Client,
@@ -36,6 +35,7 @@ from tests.endpoint.wsutil import (
     session_for,
     ws_server,
 )
+from tests.pg import ENGINES
 
 
 @pytest.fixture(params=ENGINES)

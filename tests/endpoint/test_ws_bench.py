@@ -24,13 +24,13 @@ from coordinator.clock import ManualClock
 from coordinator.loop import Coordinator
 from coordinator.settings import Settings
 from tests.endpoint.wsutil import (
-    ENGINES,
     ROOT,
     T0,
     free_port,
     open_store,
     seed,
 )
+from tests.pg import ENGINES
 
 SOCKETS = 500
 CONTRACTS = range(1, 8)

@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 import uvicorn
 from fastapi import FastAPI
 from websockets.sync.client import connect
@@ -50,12 +49,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def open_store(request, tmp_path) -> Store:
     """A store with the current schema on ``request.param``'s engine (PostgreSQL: a database of
-    the session's throwaway server, the ``pg_server`` fixture of ``tests/endpoint/conftest``)."""
+    the session's throwaway server, the ``pg_server`` fixture of ``tests/conftest``)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ccp.sqlite3'}"
     else:

@@ -24,7 +24,6 @@ import pytest
 from websockets.sync.client import connect
 
 from auction.products import Payoff
-from tests.pg import PgServer
 from tests.venue.procs import api_up, wait_for
 from tests.venue.production import CADENCE, ProductionVenue
 from venue.client import ApiError, LegSpec, VenueClient
@@ -33,14 +32,9 @@ from venue.demo import Spec, specs_from
 FUNDS = {"USDC": Decimal("1000000"), "WETH": Decimal("100"), "WBTC": Decimal("5")}
 
 
-@pytest.fixture(scope="module")
-def pg():
-    try:
-        server = PgServer.start()
-    except Exception as e:  # never a skip: CI installs PostgreSQL
-        pytest.fail(f"cannot start the throwaway PostgreSQL server: {e}", pytrace=False)
-    yield server
-    server.stop()
+@pytest.fixture
+def pg(pg_server):
+    return pg_server
 
 
 @pytest.fixture
