@@ -223,20 +223,21 @@ class Reconciliation:
 
 def reconcile_store(store: Store, chain: Chain, deployment: Deployment,
                     clock: Clock) -> Reconciliation:
-    """The chain at the monitor's edge against the store — exact at any time: every client's
-    FundLock balance (and the clearing house's collateral) against ``fundLockValue``, every
-    Ledger position against the batches the monitor saw applied; once settlement has caught
-    up, the positions table as well. Reads only; nothing is written anywhere."""
-    port = sq.SqlSettlement(store, deployment, clock, ensure_currencies=False)
-    edge = port.load_edge()
-    if edge is None:
+    """The chain at the monitor's edge against the store — exact at any time, also while the
+    venue runs: the store is read in ONE snapshot (the edge, the batches applied up to it, the
+    funds, the backlog, the positions table), then every client's FundLock balance (and the
+    clearing house's collateral) is compared with ``fundLockValue`` and every Ledger position
+    with the batches the monitor saw applied, at that edge; once settlement has caught up (in
+    that snapshot), the positions table as well. Reads only; nothing is written anywhere.
+    ``clock`` is unused (kept for the callers)."""
+    with store.snapshot() as tx:
+        snap = sq.reconciliation_snapshot(tx, deployment)
+    if snap.edge is None:
         raise SettlementSetupError("the chain monitor has not run on this store yet")
-    diffs = list(reconcile(chain, deployment, port, block=edge))
-    with store.read() as tx:
-        b = sq.backlog(tx)
-        table = sq.store_positions(tx) if b.caught_up else {}
+    edge = snap.edge
+    diffs = list(reconcile(chain, deployment, snap, block=edge))
     seen = {d.key for d in diffs}
-    for (pair, cid, address), expected in sorted(table.items()):
+    for (pair, cid, address), expected in sorted(snap.table.items()):
         if pair not in deployment.ledgers or (pair, cid, address) in seen:
             continue
         ledger = chain.contract("Ledger", deployment.ledgers[pair])
@@ -244,4 +245,4 @@ def reconcile_store(store: Store, chain: Chain, deployment: Deployment,
         if on_chain != expected:
             diffs.append(Difference("position (positions table)", (pair, cid, address),
                                     on_chain, expected))
-    return Reconciliation(edge, tuple(diffs), b)
+    return Reconciliation(edge, tuple(diffs), snap.backlog)

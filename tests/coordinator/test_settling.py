@@ -228,3 +228,54 @@ def test_a_crash_between_sending_and_recording_loses_and_repeats_nothing(store, 
         assert funds[(cid, "USDC")].settle_value == 0
     assert funds[(0, "USDC")].fund_lock_value == 3 * 3 + 3 * 5 + 6 * 2
     assert reconcile_store(store, chain, dep, clock).clean
+
+
+class ChainWhileSettling:
+    """The chain as ``ccp chain reconcile`` sees it while the venue keeps running: at its first
+    read of the chain, ``meanwhile`` runs once (the settlement process sending a batch and the
+    monitor applying it between the reconciliation's reads of the store)."""
+
+    def __init__(self, chain: Chain, meanwhile) -> None:
+        self._chain = chain
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name):
+        return getattr(self._chain, name)
+
+    def call(self, fn, block="latest"):
+        if self._meanwhile is not None:
+            run, self._meanwhile = self._meanwhile, None
+            run()
+        return self._chain.call(fn, block)
+
+
+def _again(data: dict, shift: int) -> dict:
+    """The demo book's orders once more, under fresh order ids (they cross again)."""
+    return {**data, "orders": [{**o, "orderId": o["orderId"] + shift} for o in data["orders"]]}
+
+
+def test_reconcile_is_exact_while_a_batch_settles_during_it(store, clock, evm):
+    """Issue 14's intermittent kill-test failure: the reconciliation read the edge, the store's
+    positions and balances in separate transactions, so a batch that the monitor applied while
+    it ran made the store look ahead of the chain at the edge (positions-table and
+    fundLockValue differences with nothing unsent, in flight or failed)."""
+    chain, dep = evm
+    register(store, clock, DEMO_IDS)
+    runner = _runner(store, clock, chain, dep)
+    runner.run_until_caught_up(timeout=60)
+    seed(store, clock, credit=None)
+    assert coordinator(store, clock).run_once().fills > 0
+    runner.run_until_caught_up(timeout=120)
+    assert reconcile_store(store, chain, dep, clock).clean
+    # the next auction trades; its batch settles while the reconciliation runs
+    clock.advance(1_000)
+    seed(store, clock, _again(demo_data(), 1_000), credit=None)
+    assert coordinator(store, clock).run_once().fills > 0
+    during = ChainWhileSettling(chain, lambda: runner.run_until_caught_up(timeout=120))
+    rec = reconcile_store(store, during, dep, clock)
+    assert during._meanwhile is None, "the settlement round did not run during the reconcile"
+    assert rec.differences == (), sorted({d.kind for d in rec.differences})
+    assert rec.clean
+    # and afterwards, at the new edge, the second batch is in the comparison
+    after = reconcile_store(store, chain, dep, clock)
+    assert after.clean and after.backlog.caught_up and after.block > rec.block
