@@ -356,16 +356,25 @@ def kill_campaign(venue: ProductionVenue, kills: int, seed: int) -> None:
     positions = {(c, k): int(lots) for c, k, lots in position_rows}
     assert {k: v for k, v in positions.items() if v} == {k: v for k, v in fills.items() if v}
     assert sum(1 for _ in fills) > 0, "the campaign should have traded"
-    code, out = venue.reconcile()
-    if code != 0:  # name what the store holds for the clients that differ
-        funds = venue.query("SELECT c.eth_address, f.currency, f.fund_lock_value, "
-                            "f.order_value, f.settle_value FROM fund_locks f JOIN clients c "
-                            "ON c.client_id = f.client_id WHERE f.currency = 'USDC'")
-        events = venue.query("SELECT block_number, log_index, kind, address, amount, balance, "
-                             "backend_id FROM chain_events WHERE currency = 'USDC' "
-                             "ORDER BY block_number DESC, log_index DESC LIMIT 12")
-        raise AssertionError(f"reconciliation: {out[-2500:]}\nfunds: {funds}\n"
-                             f"last USDC events: {events}")
+    # The reconciliation is exact at any time (the venue keeps running: the last auctions'
+    # batches may be landing now): every run must be clean; it runs until one finds settlement
+    # caught up, so that the positions table is compared with the Ledgers as well.
+    deadline = time.monotonic() + 90
+    while True:
+        code, out = venue.reconcile()
+        if code != 0:  # name what the store holds for the clients that differ
+            funds = venue.query("SELECT c.eth_address, f.currency, f.fund_lock_value, "
+                                "f.order_value, f.settle_value FROM fund_locks f JOIN clients c "
+                                "ON c.client_id = f.client_id WHERE f.currency = 'USDC'")
+            events = venue.query("SELECT block_number, log_index, kind, address, amount, "
+                                 "balance, backend_id FROM chain_events WHERE currency = 'USDC' "
+                                 "ORDER BY block_number DESC, log_index DESC LIMIT 12")
+            raise AssertionError(f"reconciliation: {out[-2500:]}\nfunds: {funds}\n"
+                                 f"last USDC events: {events}")
+        if json.loads(out[out.index("{"):])["caughtUp"]:
+            break
+        assert time.monotonic() < deadline, f"settlement never caught up: {out[-1500:]}"
+        time.sleep(1)
 
 
 def test_kill_every_role_during_a_bounded_load(venue: ProductionVenue):
