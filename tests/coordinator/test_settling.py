@@ -279,3 +279,85 @@ def test_reconcile_is_exact_while_a_batch_settles_during_it(store, clock, evm):
     # and afterwards, at the new edge, the second batch is in the comparison
     after = reconcile_store(store, chain, dep, clock)
     assert after.clean and after.backlog.caught_up and after.block > rec.block
+
+
+def _retry_cli(db_url, *args) -> tuple[int, object]:
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from venue.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["chain", "retry", "--db", db_url, *map(str, args)])
+    text = out.getvalue()
+    return code, json.loads(text) if text.strip() else None
+
+
+def test_a_reverted_batch_is_resubmitted_once_on_an_operators_retry(store, db_url, clock, evm):
+    chain, dep = evm
+    ids = DEMO_IDS[:2]
+    register(store, clock, ids)
+    seed(store, clock, credit=None)
+    broke = client_account(777)  # registered, no funds on chain: its payment reverts the batch
+    with store.write() as tx:
+        sq.register_client(tx, broke.address, clock.now_ms(), client_id=777)
+    runner = _runner(store, clock, chain, dep)
+    runner.step()
+    write_movements(store, clock, fee_movements(5, [*ids, 777], 3))
+    for _ in range(5):
+        runner.step()
+    with store.read() as tx:
+        (batch,) = tx.conn.execute(t.settlement_batches.select()).all()
+        states = {s for _, s, _ in tx.movements()}
+    assert batch.status == str(S.FAILED) and batch.reason.startswith("reverted: Insufficient")
+    assert states == {S.FAILED}
+    rec = reconcile_store(store, chain, dep, clock)
+    assert not rec.clean and len(rec.backlog.failed) == 4  # 3 clients + the clearing house
+    # bad input changes nothing
+    assert _retry_cli(db_url, 999)[0] == 2
+    code, listing = _retry_cli(db_url)
+    assert code == 0 and [b["backendId"] for b in listing["reverted"]] == [batch.backend_id]
+    # the cause fixed (the client deposits), the operator asks twice: one request
+    fund_on_chain(chain, dep, [broke], {"USDC": 100})
+    code, (first,) = _retry_cli(db_url, batch.backend_id, "--reason", "funded")
+    assert code == 0 and first["status"] == "REQUESTED"
+    code, (again,) = _retry_cli(db_url, batch.backend_id)
+    assert again["status"] == "ALREADY_REQUESTED" and again["id"] == first["id"]
+    # the settlement process dies after resubmitting, before recording the request done
+    real = sq.SqlSettlement.record_transitions
+    died = []
+
+    def dies_after(self, ts):
+        real(self, ts)
+        if ts and ts[0].previous is S.FAILED and not died:
+            died.append(True)
+            raise Crash()
+
+    sq.SqlSettlement.record_transitions = dies_after
+    try:
+        with pytest.raises(Crash):
+            runner.step()
+    finally:
+        sq.SqlSettlement.record_transitions = real
+    restarted = _runner(store, clock, chain, dep)
+    restarted.run_until_caught_up(timeout=60)
+    with store.read() as tx:
+        (batch,) = tx.conn.execute(t.settlement_batches.select()).all()
+        txs = tx.conn.execute(t.settlement_txs.select()).all()
+        funds = tx.fund_locks()
+        assert {s for _, s, _ in tx.movements()} == {S.CONFIRMED}
+    assert batch.resubmissions == 1 and batch.applied_block is not None
+    # the revert showed at the gas estimate (nothing sent then): ONE transaction in all
+    assert len(txs) == 1
+    assert _applied_backend_ids(chain, dep) == [batch.backend_id]
+    assert funds[(777, "USDC")].fund_lock_value == 100 * 10**4 - 3  # paid once
+    code, listing = _retry_cli(db_url)
+    assert listing["reverted"] == []
+    (done,) = listing["retries"]
+    # carried out before the crash; after the restart the request is closed, nothing resent
+    assert done["doneMs"] is not None and done["outcome"].startswith("not resubmitted")
+    assert reconcile_store(store, chain, dep, clock).clean
+    # a confirmed batch is not retried
+    assert _retry_cli(db_url, batch.backend_id)[0] == 2
