@@ -14,7 +14,8 @@ Each :meth:`SettlementRunner.step`:
    round in one transaction) and sent; every signed transaction is recorded before it is sent;
 3. **track** — receipts and confirmation depth: SETTLE_CONFIRMED, or SETTLE_FAILED with the
    reason; a dropped or re-orged batch is resubmitted with the same backendId (the Ledger
-   refuses a backendId twice); the clearing house's movements follow their clients'.
+   refuses a backendId twice); the clearing house's movements follow their clients'. A
+   reverted batch waits for an operator's retry (``ccp chain retry``), carried out once.
 
 A restart (:meth:`SettlementRunner.__init__`) resumes every batch not yet final from the store,
 and the monitor from its edge: nothing is lost, nothing applied twice.
@@ -34,6 +35,7 @@ from eth_account.signers.local import LocalAccount
 from auction.cash import CashMovement
 from coordinator.clock import Clock
 from coordinator.persistence import Store
+from coordinator.persistence import retries as rt
 from coordinator.persistence import settlement as sq
 from coordinator.persistence.errors import StoreError
 from coordinator.settings import Settings
@@ -122,6 +124,7 @@ class SettlementRunner:
     def step(self) -> StepReport:
         events = self.monitor.poll()
         off_chain, submitted = self._submit_new()
+        submitted += self._retry_requested()
         changed = len(self.service.poll())
         self.service.prune_final()
         with self.store.write() as tx:
@@ -153,6 +156,31 @@ class SettlementRunner:
                     sq.settle_off_chain(tx, mid, state, detail, self.clock.now_ms())
         reports = self.service.submit(send) if send else []
         return len(off), len(reports)
+
+    def _retry_requested(self) -> int:
+        """Carry out the operators' pending retries (``ccp chain retry``), each once: a batch
+        still reverted is resubmitted with its backendId; any other state (retried already,
+        pending, confirmed) is recorded as the outcome without sending anything. Returns how
+        many batches were resubmitted."""
+        with self.store.read() as tx:
+            todo = rt.pending_retries(tx)
+        sent = 0
+        for req in todo:
+            f = self.service.flights.get(req.backend_id)
+            if f is None or f.status is not SettleStatus.FAILED \
+                    or not f.reason.startswith("reverted"):
+                status = "final" if f is None else f.status
+                outcome = f"not resubmitted: the batch is {status} now"
+            else:
+                rep = self.service.retry(req.backend_id)
+                sent += 1
+                outcome = (f"resubmitted (resubmission {rep.resubmissions}): {rep.status}"
+                           + (f", {rep.reason}" if rep.reason else ""))
+            with self.store.write() as tx:
+                rt.finish_retry(tx, req, outcome, self.clock.now_ms())
+            log.info("settlement: retry of batch %d by %s: %s", req.backend_id, req.actor,
+                     outcome)
+        return sent
 
     def _mine_if_due(self) -> None:
         every = self.settings.chain_mine_seconds
@@ -223,20 +251,21 @@ class Reconciliation:
 
 def reconcile_store(store: Store, chain: Chain, deployment: Deployment,
                     clock: Clock) -> Reconciliation:
-    """The chain at the monitor's edge against the store — exact at any time: every client's
-    FundLock balance (and the clearing house's collateral) against ``fundLockValue``, every
-    Ledger position against the batches the monitor saw applied; once settlement has caught
-    up, the positions table as well. Reads only; nothing is written anywhere."""
-    port = sq.SqlSettlement(store, deployment, clock, ensure_currencies=False)
-    edge = port.load_edge()
-    if edge is None:
+    """The chain at the monitor's edge against the store — exact at any time, also while the
+    venue runs: the store is read in ONE snapshot (the edge, the batches applied up to it, the
+    funds, the backlog, the positions table), then every client's FundLock balance (and the
+    clearing house's collateral) is compared with ``fundLockValue`` and every Ledger position
+    with the batches the monitor saw applied, at that edge; once settlement has caught up (in
+    that snapshot), the positions table as well. Reads only; nothing is written anywhere.
+    ``clock`` is unused (kept for the callers)."""
+    with store.snapshot() as tx:
+        snap = sq.reconciliation_snapshot(tx, deployment)
+    if snap.edge is None:
         raise SettlementSetupError("the chain monitor has not run on this store yet")
-    diffs = list(reconcile(chain, deployment, port, block=edge))
-    with store.read() as tx:
-        b = sq.backlog(tx)
-        table = sq.store_positions(tx) if b.caught_up else {}
+    edge = snap.edge
+    diffs = list(reconcile(chain, deployment, snap, block=edge))
     seen = {d.key for d in diffs}
-    for (pair, cid, address), expected in sorted(table.items()):
+    for (pair, cid, address), expected in sorted(snap.table.items()):
         if pair not in deployment.ledgers or (pair, cid, address) in seen:
             continue
         ledger = chain.contract("Ledger", deployment.ledgers[pair])
@@ -244,4 +273,4 @@ def reconcile_store(store: Store, chain: Chain, deployment: Deployment,
         if on_chain != expected:
             diffs.append(Difference("position (positions table)", (pair, cid, address),
                                     on_chain, expected))
-    return Reconciliation(edge, tuple(diffs), b)
+    return Reconciliation(edge, tuple(diffs), snap.backlog)

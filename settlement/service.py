@@ -185,13 +185,15 @@ class SettlementService:
         if not records:
             return []
         self.port.record_batches(records)
-        reports = []
-        for rec in records:
-            f = _Flight(rec)
-            self.flights[rec.backend_id] = f
+        # Every recorded batch is watched before the first is sent: an error while sending one
+        # (the store or the node failing) leaves the others to the next poll(), never to a
+        # restart.
+        flights = [_Flight(rec) for rec in records]
+        for f in flights:
+            self.flights[f.backend_id] = f
+        for f in flights:
             self._send(f)
-            reports.append(self._report(f))
-        return reports
+        return [self._report(f) for f in flights]
 
     def restore(self) -> int:
         """Resume the batches the store remembers as not final (after a restart); returns how

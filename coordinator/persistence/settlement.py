@@ -526,6 +526,36 @@ def backlog(tx: Tx) -> Backlog:
     return Backlog(int(unsent or 0), int(in_flight or 0), failed)
 
 
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """Everything the reconciliation compares, read in ONE snapshot of the store
+    (``Store.snapshot()``): the monitor's edge and, as of that edge, the positions of the
+    applied batches, the fund values, the backlog and the positions table. Read in separate
+    transactions, a batch that the monitor applies in between makes the store look ahead of the
+    chain at the edge. Implements ``settlement.port.ReconciliationView``."""
+
+    edge: int | None
+    positions: Mapping[tuple[str, int, str], int]
+    balances: Mapping[tuple[str, str], int]
+    backlog: Backlog
+    table: Mapping[tuple[str, int, str], int]  # the positions table; {} unless caught up
+
+    def expected_positions(self) -> Mapping[tuple[str, int, str], int]:
+        return self.positions
+
+    def expected_balances(self) -> Mapping[tuple[str, str], int]:
+        return self.balances
+
+
+def reconciliation_snapshot(tx: Tx, deployment) -> StoreSnapshot:
+    """The store's side of the reconciliation; ``tx`` must be a ``Store.snapshot()``."""
+    edge = tx.edge(monitor_edge_name(deployment.chain_id, deployment.fund_lock))
+    b = backlog(tx)
+    return StoreSnapshot(edge, expected_positions(tx),
+                         expected_balances(tx, deployment.currencies, deployment.fund_lock), b,
+                         store_positions(tx) if b.caught_up else {})
+
+
 # ---- the adapter the settlement package is given ------------------------------------------
 
 class SqlSettlement:
@@ -598,7 +628,8 @@ class SqlSettlement:
         for a in self.last_alerts:
             log.error("chain monitor: %s", a)
 
-    # ReconciliationView
+    # ReconciliationView (each call its own transaction: for a reconciliation that must be
+    # exact while the venue runs, read a ``reconciliation_snapshot`` instead)
     def expected_positions(self) -> Mapping[tuple[str, int, str], int]:
         with self.store.read() as tx:
             return expected_positions(tx)

@@ -94,16 +94,26 @@ class Store:
             raise SchemaNotCurrent(st.describe())
 
     @contextmanager
-    def _tx(self, write: bool) -> Iterator[Tx]:
+    def _tx(self, write: bool, snapshot: bool = False) -> Iterator[Tx]:
         with translate_errors(), self.engine.connect() as conn:
             if write:
                 conn.execution_options(ccp_write=True)
+            elif snapshot and not is_sqlite(self.engine):
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield Tx(conn)
 
     def read(self):
-        """A read transaction (READ COMMITTED on PostgreSQL)."""
+        """A read transaction (READ COMMITTED on PostgreSQL: each statement sees what was
+        committed when it started, so two statements may see two states)."""
         return self._tx(False)
+
+    def snapshot(self):
+        """A read transaction whose statements all see ONE committed state, however the other
+        processes write meanwhile (REPEATABLE READ on PostgreSQL; on SQLite a WAL read
+        transaction keeps the snapshot of its first read). For reads that must agree with
+        each other, e.g. the reconciliation against the chain."""
+        return self._tx(False, snapshot=True)
 
     def write(self):
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""

@@ -519,3 +519,21 @@ order_flags = Table(
     Column("order_id", BigInteger, primary_key=True, autoincrement=False),
     Column("reduce_only", Boolean, nullable=False, server_default=false()),
 )
+
+# --- reconcile ---
+# Operators' requests to resubmit a reverted settlement batch (``ccp chain retry``). The
+# settlement process carries out each pending request once (done_ms, outcome); a request for a
+# batch that already has a pending one is the same request.
+settlement_retries = Table(
+    "settlement_retries", metadata,
+    Column("id", SerialId, primary_key=True, autoincrement=True),
+    Column("backend_id", BigInteger, ForeignKey("settlement_batches.backend_id"),
+           nullable=False),
+    Column("resubmissions", Integer, nullable=False),  # the batch's count when asked
+    Column("requested_ms", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", String(2000)),
+    Column("done_ms", BigInteger),
+    Column("outcome", String(2000)),
+    Index(None, "backend_id"),
+)

@@ -228,3 +228,136 @@ def test_a_crash_between_sending_and_recording_loses_and_repeats_nothing(store, 
         assert funds[(cid, "USDC")].settle_value == 0
     assert funds[(0, "USDC")].fund_lock_value == 3 * 3 + 3 * 5 + 6 * 2
     assert reconcile_store(store, chain, dep, clock).clean
+
+
+class ChainWhileSettling:
+    """The chain as ``ccp chain reconcile`` sees it while the venue keeps running: at its first
+    read of the chain, ``meanwhile`` runs once (the settlement process sending a batch and the
+    monitor applying it between the reconciliation's reads of the store)."""
+
+    def __init__(self, chain: Chain, meanwhile) -> None:
+        self._chain = chain
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name):
+        return getattr(self._chain, name)
+
+    def call(self, fn, block="latest"):
+        if self._meanwhile is not None:
+            run, self._meanwhile = self._meanwhile, None
+            run()
+        return self._chain.call(fn, block)
+
+
+def _again(data: dict, shift: int) -> dict:
+    """The demo book's orders once more, under fresh order ids (they cross again)."""
+    return {**data, "orders": [{**o, "orderId": o["orderId"] + shift} for o in data["orders"]]}
+
+
+def test_reconcile_is_exact_while_a_batch_settles_during_it(store, clock, evm):
+    """Issue 14's intermittent kill-test failure: the reconciliation read the edge, the store's
+    positions and balances in separate transactions, so a batch that the monitor applied while
+    it ran made the store look ahead of the chain at the edge (positions-table and
+    fundLockValue differences with nothing unsent, in flight or failed)."""
+    chain, dep = evm
+    register(store, clock, DEMO_IDS)
+    runner = _runner(store, clock, chain, dep)
+    runner.run_until_caught_up(timeout=60)
+    seed(store, clock, credit=None)
+    assert coordinator(store, clock).run_once().fills > 0
+    runner.run_until_caught_up(timeout=120)
+    assert reconcile_store(store, chain, dep, clock).clean
+    # the next auction trades; its batch settles while the reconciliation runs
+    clock.advance(1_000)
+    seed(store, clock, _again(demo_data(), 1_000), credit=None)
+    assert coordinator(store, clock).run_once().fills > 0
+    during = ChainWhileSettling(chain, lambda: runner.run_until_caught_up(timeout=120))
+    rec = reconcile_store(store, during, dep, clock)
+    assert during._meanwhile is None, "the settlement round did not run during the reconcile"
+    assert rec.differences == (), sorted({d.kind for d in rec.differences})
+    assert rec.clean
+    # and afterwards, at the new edge, the second batch is in the comparison
+    after = reconcile_store(store, chain, dep, clock)
+    assert after.clean and after.backlog.caught_up and after.block > rec.block
+
+
+def _retry_cli(db_url, *args) -> tuple[int, object]:
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from venue.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["chain", "retry", "--db", db_url, *map(str, args)])
+    text = out.getvalue()
+    return code, json.loads(text) if text.strip() else None
+
+
+def test_a_reverted_batch_is_resubmitted_once_on_an_operators_retry(store, db_url, clock, evm):
+    chain, dep = evm
+    ids = DEMO_IDS[:2]
+    register(store, clock, ids)
+    seed(store, clock, credit=None)
+    broke = client_account(777)  # registered, no funds on chain: its payment reverts the batch
+    with store.write() as tx:
+        sq.register_client(tx, broke.address, clock.now_ms(), client_id=777)
+    runner = _runner(store, clock, chain, dep)
+    runner.step()
+    write_movements(store, clock, fee_movements(5, [*ids, 777], 3))
+    for _ in range(5):
+        runner.step()
+    with store.read() as tx:
+        (batch,) = tx.conn.execute(t.settlement_batches.select()).all()
+        states = {s for _, s, _ in tx.movements()}
+    assert batch.status == str(S.FAILED) and batch.reason.startswith("reverted: Insufficient")
+    assert states == {S.FAILED}
+    rec = reconcile_store(store, chain, dep, clock)
+    assert not rec.clean and len(rec.backlog.failed) == 4  # 3 clients + the clearing house
+    # bad input changes nothing
+    assert _retry_cli(db_url, 999)[0] == 2
+    code, listing = _retry_cli(db_url)
+    assert code == 0 and [b["backendId"] for b in listing["reverted"]] == [batch.backend_id]
+    # the cause fixed (the client deposits), the operator asks twice: one request
+    fund_on_chain(chain, dep, [broke], {"USDC": 100})
+    code, (first,) = _retry_cli(db_url, batch.backend_id, "--reason", "funded")
+    assert code == 0 and first["status"] == "REQUESTED"
+    code, (again,) = _retry_cli(db_url, batch.backend_id)
+    assert again["status"] == "ALREADY_REQUESTED" and again["id"] == first["id"]
+    # the settlement process dies after resubmitting, before recording the request done
+    real = sq.SqlSettlement.record_transitions
+    died = []
+
+    def dies_after(self, ts):
+        real(self, ts)
+        if ts and ts[0].previous is S.FAILED and not died:
+            died.append(True)
+            raise Crash()
+
+    sq.SqlSettlement.record_transitions = dies_after
+    try:
+        with pytest.raises(Crash):
+            runner.step()
+    finally:
+        sq.SqlSettlement.record_transitions = real
+    restarted = _runner(store, clock, chain, dep)
+    restarted.run_until_caught_up(timeout=60)
+    with store.read() as tx:
+        (batch,) = tx.conn.execute(t.settlement_batches.select()).all()
+        txs = tx.conn.execute(t.settlement_txs.select()).all()
+        funds = tx.fund_locks()
+        assert {s for _, s, _ in tx.movements()} == {S.CONFIRMED}
+    assert batch.resubmissions == 1 and batch.applied_block is not None
+    # the revert showed at the gas estimate (nothing sent then): ONE transaction in all
+    assert len(txs) == 1
+    assert _applied_backend_ids(chain, dep) == [batch.backend_id]
+    assert funds[(777, "USDC")].fund_lock_value == 100 * 10**4 - 3  # paid once
+    code, listing = _retry_cli(db_url)
+    assert listing["reverted"] == []
+    (done,) = listing["retries"]
+    # carried out before the crash; after the restart the request is closed, nothing resent
+    assert done["doneMs"] is not None and done["outcome"].startswith("not resubmitted")
+    assert reconcile_store(store, chain, dep, clock).clean
+    # a confirmed batch is not retried
+    assert _retry_cli(db_url, batch.backend_id)[0] == 2

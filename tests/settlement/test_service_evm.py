@@ -165,3 +165,36 @@ def test_many_movements_split_into_several_batches_all_confirm(evm):
     assert {r.status for r in reps} == {S.CONFIRMED}
     assert {store.movement_status(m.key) for m in moves} == {S.CONFIRMED}
     assert reconcile(chain, dep, store) == []
+
+
+def test_a_store_error_mid_submission_leaves_no_recorded_batch_unsent(evm):
+    """The store fails (a deadlock, a lost connection) while the first batch of a submission
+    is being sent: every batch of the submission is recorded already, so every one of them
+    must still be sent and confirmed by the same process — none waits for a restart."""
+    chain, dep, store, clients = evm
+    for c in clients.values():
+        fund(chain, dep, c, "USDC", 10_000)
+    moves = [movement(1 + i % 3, 3000 + i, 0, 1, {100 + i: 1}, dep=dep) for i in range(12)]
+    svc = _service(chain, dep, store, confirmations=1, gas_budget=400_000)
+    real = store.record_tx
+    calls = []
+
+    def fails_once(backend_id, sent):
+        calls.append(backend_id)
+        if len(calls) == 1:
+            raise RuntimeError("could not serialize access (the store's error)")
+        real(backend_id, sent)
+
+    store.record_tx = fails_once
+    with pytest.raises(RuntimeError):
+        svc.submit(moves)
+    recorded = sorted(store.batches)
+    assert len(recorded) > 1  # the whole submission was recorded before the error
+    chain.mine(1)
+    reps = svc.run_until_settled(timeout=10)
+    assert sorted(r.backend_id for r in reps) == recorded
+    assert {r.status for r in reps} == {S.CONFIRMED}
+    assert {store.movement_status(m.key) for m in moves} == {S.CONFIRMED}
+    ledger = chain.contract("Ledger", dep.ledgers[PAIR])
+    assert all(chain.call(ledger.functions.applied(b)) for b in recorded)
+    assert reconcile(chain, dep, store) == []

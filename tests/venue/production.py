@@ -141,9 +141,14 @@ class ProductionVenue:
     # ---- the store, read directly --------------------------------------------------------
 
     def query(self, sql: str, **params) -> list:
+        return self.queries(sql, **params)[0]
+
+    def queries(self, *sqls: str, **params) -> list[list]:
+        """Several queries on ONE state of the store (the venue keeps running: an auction
+        committed between two separate reads would make them disagree)."""
         store = Store.open(self.db_url)
         try:
-            with store.engine.connect() as conn:
-                return list(conn.execute(text(sql), params))
+            with store.snapshot() as tx:
+                return [list(tx.conn.execute(text(sql), params)) for sql in sqls]
         finally:
             store.dispose()

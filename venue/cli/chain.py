@@ -13,6 +13,11 @@
   the base unit), the clearing house's collateral, and every Ledger position with the store's
   (``coordinator.settling.reconcile_store``). Exit 0 clean, 1 on a difference or a movement in
   SETTLE_FAILED, 2 bad input. Writes nothing.
+* ``ccp chain retry [BACKEND_ID …] [--reason TEXT] [--actor NAME] [--db URL]`` asks the
+  settlement process to resubmit batches the Ledger reverted (once their cause is fixed), each
+  once, with the same backendId (``coordinator.persistence.retries``); without an id it lists
+  the reverted batches and the retries asked for. Writes only the request (the settlement
+  process is the only signer); exit 0, 2 bad input (unknown batch, not reverted).
 """
 
 from __future__ import annotations
@@ -57,6 +62,16 @@ def register(subparsers) -> None:
                    help="the JSON printed by `ccp chain deploy` (default: chain_deployment)")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(handler=_reconcile)
+
+    t = sub.add_parser("retry", help="resubmit reverted settlement batches (once each, by the "
+                       "settlement process); without an id: list them")
+    add_settings_options(t)
+    t.add_argument("backend_ids", nargs="*", type=int, metavar="BACKEND_ID",
+                   help="the batches to resubmit (see the list without an id)")
+    t.add_argument("--reason", help="why it may be retried now (recorded)")
+    t.add_argument("--actor", default=os.environ.get("USER") or "operator",
+                   help="who asks (recorded; default $USER)")
+    t.set_defaults(handler=_retry)
 
 
 def _connect(url: str | None, keys: list[str] | None = None, *, read_only: bool = False):
@@ -212,3 +227,34 @@ def _reconcile(args: argparse.Namespace) -> int:
                                              f"{len(b.failed)} failed movement(s)")
         print(f"reconciled at block {rec.block}: {verdict}; settlement {state}")
     return EXIT_OK if rec.clean else EXIT_VIOLATION
+
+
+@store_errors
+def _retry(args: argparse.Namespace) -> int:
+    from coordinator.clock import SystemClock
+    from coordinator.persistence import retries as rt
+
+    store = open_store(settings_from(args))
+    try:
+        if not args.backend_ids:
+            with store.read() as tx:
+                out = {"reverted": rt.reverted_batches(tx),
+                       "retries": [r.to_dict() for r in rt.retries(tx)]}
+            print(json.dumps(out, indent=2))
+            return EXIT_OK
+        now = SystemClock().now_ms()
+        results = []
+        with store.write() as tx:  # all or none
+            for bid in args.backend_ids:
+                try:
+                    req, new = rt.request_retry(tx, bid, args.actor, args.reason, now)
+                except rt.RetryRefused as e:
+                    raise UsageError(str(e)) from None
+                results.append({**req.to_dict(),
+                                "status": "REQUESTED" if new else "ALREADY_REQUESTED"})
+    finally:
+        store.dispose()
+    print(json.dumps(results, indent=2))
+    print("the settlement process resubmits each batch once, with the same backendId; see "
+          "`ccp chain retry` (no id) for the outcome", file=sys.stderr)
+    return EXIT_OK
