@@ -472,7 +472,8 @@ def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> li
 
     Each priced, cleared contract states ``Σ coef·X_atomic = price − cash``. With at most two
     terms (a put: ``X_call − X_fwd``) these are difference constraints; a weighted union-find
-    with a virtual zero node finds the first contract that contradicts the others.
+    with a virtual zero node finds the contracts that contradict the ones before them (the
+    instruments' own contracts first, then binary puts and puts, each by id).
     """
     zero = "zero"
     parent: dict[object, object] = {}
@@ -495,12 +496,14 @@ def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> li
             acc = nxt
         return root, total
 
+    reps = {cid: replicate(book.contracts[cid], True) for cid in prices
+            if cid in book.contracts and cid not in uncleared}
+    # the contracts that are an instrument themselves first (forwards, calls, binary calls),
+    # then binary puts and puts: a contradiction names the replicated contract whose price
+    # disagrees with the instruments' own prices, not whichever came later by id
     out = []
-    for cid in sorted(prices):
-        c = book.contracts.get(cid)
-        if c is None or cid in uncleared:
-            continue
-        rep = replicate(c, True)
+    for cid in sorted(reps, key=lambda k: (len(reps[k].terms), reps[k].terms[0][1] != 1, k)):
+        c, rep = book.contracts[cid], reps[cid]
         value = Fraction(c.tick_size) * prices[cid] - Fraction(rep.cash)
         # normalise to a difference X_u − X_v = d
         if len(rep.terms) == 1:

@@ -265,7 +265,12 @@ def test_parity_of_put_call_forward_prices():
     assert check(b, result(PUT_PRICES, {}), parity=True).ok
     rep = check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=True)
     assert rules(rep) == ["parity"]
-    assert rep.violations[0].contract_id == 3  # the contract closing the contradiction
+    # the put is named: it disagrees with its instruments' own prices (the call and the
+    # forward are read first, whatever the ids), not the contract that came last by id
+    assert rep.violations[0].contract_id == 2
+    b2 = book([forward(1), contract(2), contract(3, "Put")], [])  # other ids, the same blame
+    rep2 = check(b2, result({1: 2000, 2: 200, 3: 202}, {}), parity=True)
+    assert [v.contract_id for v in rep2.violations] == [3]
     assert rules(check(b, result({1: 200, 2: 202, 3: 2000}, {}))) == ["parity"]  # by default
     assert check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=False).ok  # opt-out
     # uncleared contracts keep their reference price and are exempt
