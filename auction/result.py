@@ -11,7 +11,13 @@ from types import MappingProxyType
 from auction.book import Book, lattice_limit
 from auction.orders import Order, Side
 from auction.products import Contract
-from auction.replication import atomic_prices, contract_value, reference_prices, replicate
+from auction.replication import (
+    Atomic,
+    atomic_prices,
+    contract_value,
+    reference_prices,
+    replicate,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +152,8 @@ def no_trade(book: Book, uncleared: frozenset[int] | None = None, *,
 
 def published_prices(contracts: Mapping[int, Contract], solved: Mapping[int, int],
                      uncleared: Set[int] = frozenset(), replication: bool = True,
-                     bounds: Mapping[int, tuple[int, int]] | None = None
+                     bounds: Mapping[int, tuple[int, int]] | None = None,
+                     reference: Mapping[Atomic, Fraction] | None = None
                      ) -> tuple[dict[int, int], list[int]]:
     """Every contract's published price in ticks (auction.md §4 rule 10) and the contracts it
     cannot price.
@@ -158,11 +165,14 @@ def published_prices(contracts: Mapping[int, Contract], solved: Mapping[int, int
     inside ``bounds`` (contractId -> (low, high) ticks; default the band). A contract whose
     replication is off its grid or outside its bounds, and every contract of ``uncleared``,
     keeps its reference tick; the former are returned (ascending ids) to be named uncleared,
-    since no price of theirs is consistent with the others'. One function for the matcher
-    and for an auction without orders, so that both publish the same prices and the check's
-    parity rule holds for both."""
-    atomic = atomic_prices(contracts, solved, reference_prices(contracts, replication),
-                           replication)
+    since no price of theirs is consistent with the others'. ``reference``: the atomic
+    reference prices when the caller has them (default
+    :func:`auction.replication.reference_prices`). The rule of the matcher's own
+    ``solver_models.pipeline._all_prices``, for an auction without orders and the reference
+    model (tests/solver_models/test_parity_ticks.py holds them equal)."""
+    if reference is None:
+        reference = reference_prices(contracts, replication)
+    atomic = atomic_prices(contracts, solved, reference, replication)
     out: dict[int, int] = {}
     off: list[int] = []
     for cid in sorted(contracts):
