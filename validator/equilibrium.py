@@ -261,6 +261,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     filled_get = filled.get
     allowance = RoundingAllowance(contracts, replication, book.orders)
     lot_value = book.lot_value  # one lot at one tick, × scale (scale is book.money_scale)
+    per_legs: dict[int, tuple] = {}  # id(legs) -> (legs, q, step, ((cid, signed a), …))
     for pos, o in enumerate(book.orders):
         legs = o.legs
         oid = o.order_id
@@ -277,22 +278,22 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
             else:
                 m, cap = -v[0], -v[2]
         else:
-            q = gcd(*[leg.lots for leg in legs])
-            step = gcd(*[leg.lots // q * lot_value[leg.contract_id] for leg in legs])
+            info = per_legs.get(id(legs))
+            if info is None or info[0] is not legs:  # once per distinct legs tuple
+                q = gcd(*[leg.lots for leg in legs])
+                terms = tuple((leg.contract_id, leg.lots // q if leg.side is buy
+                               else -(leg.lots // q)) for leg in legs)
+                info = per_legs[id(legs)] = (legs, q, gcd(*[abs(a) * lot_value[cid]
+                                                            for cid, a in terms]), terms)
+            _, q, step, terms = info
             m = cap = 0  # a·p and band cap, × scale
-            for leg in legs:
-                v = money_get(leg.contract_id)
+            for cid, a in terms:  # a signed: a buy's cap at the band's top, a sell's bottom
+                v = money_get(cid)
                 if v is None:
                     m = None
                     break
-                if leg.side is buy:
-                    a = leg.lots // q
-                    m += v[0] * a
-                    cap += v[1] * a
-                else:
-                    a = leg.lots // q
-                    m -= v[0] * a
-                    cap -= v[2] * a
+                m += v[0] * a
+                cap += v[1 if a > 0 else 2] * a
         if m is None:  # touches an uncleared or unpriced contract: exempt
             if x:
                 touched = [leg.contract_id for leg in legs if leg.contract_id in uncleared]
