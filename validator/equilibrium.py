@@ -33,6 +33,7 @@ are exempt from ``limit``, ``priority`` and ``pro-rata`` (the latter case is alr
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -445,18 +446,21 @@ def _balance(book: Book, filled: dict[int, int], sizes: dict[int, tuple[Order, i
     bought = [0] * len(atoms)
     sold = [0] * len(atoms)
     buy = Side.BUY
+    per_legs: dict[int, tuple[tuple, tuple[tuple[int, int], ...]]] = {}  # id(legs) -> units
     for oid, x in filled.items():
         o, q = sizes[oid]
-        for leg in o.legs:
-            n = x * (leg.lots // q)
-            if leg.side is not buy:
-                n = -n
-            for i, w in terms[leg.contract_id]:
-                u = n * w
-                if u > 0:
-                    bought[i] += u
-                else:
-                    sold[i] -= u
+        legs = o.legs
+        hit = per_legs.get(id(legs))
+        if hit is None or hit[0] is not legs:  # per package, each leg's terms (q: legs only)
+            hit = per_legs[id(legs)] = (legs, tuple(
+                (i, (leg.lots // q if leg.side is buy else -(leg.lots // q)) * w)
+                for leg in legs for i, w in terms[leg.contract_id]))
+        for i, w in hit[1]:
+            u = x * w
+            if u > 0:
+                bought[i] += u
+            else:
+                sold[i] -= u
     out = []
     for atom, i in sorted(atoms.items(), key=lambda kv: str(kv[0])):
         b, s = bought[i], sold[i]
@@ -588,39 +592,30 @@ def _probe(book: Book, prices: dict[int, int], filled: dict[int, int], skip: set
         root = part_of[o.order_id]
         if root in parts:
             by_part[root].append(o)
+    band = {cid: c.band_ticks for cid, c in contracts.items()}  # a property: computed once
+    per_legs: dict[int, tuple] = {}  # id(legs) -> (legs, q, a·p, lattice step, cap, exposure,
+    # a·p change per step of each atom), shared by the orders with these legs (read only)
     for root in sorted(parts):
         members = by_part[root]
         # per order: a·p, effective limit, exposure per atom, a·p change per step of each atom
         rows = []
         for o in members:
-            q = gcd(*[leg.lots for leg in o.legs])
-            a_l = [(leg.lots // q) * (1 if leg.side is Side.BUY else -1) for leg in o.legs]
-            m = sum(a * lv[leg.contract_id] * prices[leg.contract_id]
-                    for a, leg in zip(a_l, o.legs, strict=True))
-            stp = gcd(*[abs(a) * lv[leg.contract_id] for a, leg in zip(a_l, o.legs, strict=True)])
+            hit = per_legs.get(id(o.legs))
+            if hit is None or hit[0] is not o.legs:  # all but the limit: from the legs alone
+                hit = per_legs[id(o.legs)] = (o.legs, *_probe_legs(
+                    o.legs, prices, lv, band if bands else None, terms, step, tick_units))
+            _, q, m, stp, cap, exposure, move = hit
             lim = lattice_limit(o.total_net_price, q, stp, scale)
             if bands:
-                cap = 0
-                for a, leg in zip(a_l, o.legs, strict=True):
-                    lo, hi = contracts[leg.contract_id].band_ticks
-                    cap += a * lv[leg.contract_id] * (hi if a > 0 else lo)
                 lim = min(lim, cap)
-            exposure: dict[int, int] = defaultdict(int)
-            move: dict[int, int] = defaultdict(int)
-            for a, leg in zip(a_l, o.legs, strict=True):
-                cid = leg.contract_id
-                for atom, coef, units in terms[cid]:
-                    exposure[atom] += a * units
-                    move[atom] += a * lv[cid] * coef * (step[atom] // tick_units[cid])
-            exposure = {k: v for k, v in exposure.items() if v}
             rows.append((o, q, m, lim, exposure, move))
         part_atoms = sorted({a for *_, move in rows for a in move})
         for atom in part_atoms:
             for sign in (1, -1):
                 moved = {cid: prices[cid] + sign * coef * (step[atom] // tick_units[cid])
                          for cid in ordered_on[atom] for a, coef, _ in terms[cid] if a == atom}
-                if bands and any(not contracts[cid].band_ticks[0] <= t
-                                 <= contracts[cid].band_ticks[1] for cid, t in moved.items()):
+                if bands and any(not band[cid][0] <= t <= band[cid][1]
+                                 for cid, t in moved.items()):
                     continue
                 verdict = _exact_at(rows, atom, sign)
                 if verdict is None:
@@ -639,6 +634,32 @@ def _probe(book: Book, prices: dict[int, int], filled: dict[int, int], skip: set
                 continue
             break
     return out, undecided
+
+
+def _probe_legs(legs: tuple, prices: dict[int, int], lv: Mapping[int, int],
+                band: dict[int, tuple[int, int]] | None, terms: dict, step: dict[int, int],
+                tick_units: dict[int, int]) -> tuple:
+    """One legs tuple's part of a probe row: packages q, ``a·p``, the lattice step of ``a·p``,
+    the band cap (0 without ``band``), the exposure per atom (non-zero only) and the change of
+    ``a·p`` per step of each atom (all × the book's scale)."""
+    q = gcd(*[leg.lots for leg in legs])
+    a_l = [(leg.lots // q) * (1 if leg.side is Side.BUY else -1) for leg in legs]
+    m = sum(a * lv[leg.contract_id] * prices[leg.contract_id]
+            for a, leg in zip(a_l, legs, strict=True))
+    stp = gcd(*[abs(a) * lv[leg.contract_id] for a, leg in zip(a_l, legs, strict=True)])
+    cap = 0
+    if band is not None:
+        for a, leg in zip(a_l, legs, strict=True):
+            lo, hi = band[leg.contract_id]
+            cap += a * lv[leg.contract_id] * (hi if a > 0 else lo)
+    exposure: dict[int, int] = defaultdict(int)
+    move: dict[int, int] = defaultdict(int)
+    for a, leg in zip(a_l, legs, strict=True):
+        cid = leg.contract_id
+        for atom, coef, units in terms[cid]:
+            exposure[atom] += a * units
+            move[atom] += a * lv[cid] * coef * (step[atom] // tick_units[cid])
+    return q, m, stp, cap, {k: v for k, v in exposure.items() if v}, move
 
 
 def _exact_at(rows: list, atom: int, sign: int) -> bool | None:
