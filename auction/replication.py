@@ -145,8 +145,11 @@ class RoundingAllowance:
         else:
             ordered = set()
             single: dict[Atomic, int | None] = {}  # the one contract, None: another kind seen
-            for o in orders:
-                cids = [leg.contract_id for leg in o.legs]
+            # only which contracts orders combine matters, not how many orders do: each
+            # distinct legs tuple once (a large book's readers share equal legs, so this is one
+            # dict operation per order)
+            distinct = {id(o.legs): o.legs for o in orders}
+            for cids in {tuple(leg.contract_id for leg in legs) for legs in distinct.values()}:
                 ordered.update(cids)
                 for cid in cids:
                     for atom, _ in self._units.get(cid, ()):
@@ -163,12 +166,18 @@ class RoundingAllowance:
         self._steps = steps
         self._exact = one_leg_only
         self._cache: dict[tuple, Fraction] = {}
+        self._by_legs: dict[int, tuple[tuple, Fraction]] = {}  # id(legs) -> (legs, ρ)
 
     def __call__(self, order: Order) -> Fraction:
-        key = tuple(zip(order.ratios, (leg.contract_id for leg in order.legs), strict=True))
+        legs = order.legs
+        hit = self._by_legs.get(id(legs))
+        if hit is not None and hit[0] is legs:  # ρ depends on the legs only
+            return hit[1]
+        key = tuple(zip(order.ratios, (leg.contract_id for leg in legs), strict=True))
         rho = self._cache.get(key)
         if rho is None:
             rho = self._cache[key] = self._compute(key)
+        self._by_legs[id(legs)] = (legs, rho)  # the legs kept alive: their id is not reused
         return rho
 
     def _compute(self, key: tuple[tuple[int, int], ...]) -> Fraction:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import ceil, gcd
@@ -11,6 +11,13 @@ from types import MappingProxyType
 from auction.book import Book, lattice_limit
 from auction.orders import Order, Side
 from auction.products import Contract
+from auction.replication import (
+    Atomic,
+    atomic_prices,
+    contract_value,
+    reference_prices,
+    replicate,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +135,60 @@ def _unpriced(order: Order, result: ClearingResult) -> None:
                         if leg.contract_id not in result.prices))
 
 
-def no_trade(book: Book, uncleared: frozenset[int] | None = None) -> ClearingResult:
-    """Reference prices (rounded to the nearest tick inside the band), no fills."""
-    return ClearingResult({cid: reference_tick(c) for cid, c in book.contracts.items()}, (),
-                          frozenset(book.contracts) if uncleared is None else uncleared)
+def no_trade(book: Book, uncleared: frozenset[int] | None = None, *,
+             replication: bool = True) -> ClearingResult:
+    """No fills. ``uncleared=None``: nothing cleared, every contract at its reference tick (the
+    nearest tick inside the band) and named uncleared. Otherwise an auction that cleared with
+    no trade: the contracts of ``uncleared`` at their reference ticks, every other one at its
+    published price of rule 10 (:func:`published_prices` with nothing solved), and the
+    contracts that rule cannot price (replication off the grid or outside the band) added to
+    ``uncleared`` — exactly what the matcher publishes for a book without orders."""
+    if uncleared is None:
+        return ClearingResult({cid: reference_tick(c) for cid, c in book.contracts.items()}, (),
+                              frozenset(book.contracts))
+    prices, off = published_prices(book.contracts, {}, uncleared, replication)
+    return ClearingResult(prices, (), frozenset(uncleared) | frozenset(off))
+
+
+def published_prices(contracts: Mapping[int, Contract], solved: Mapping[int, int],
+                     uncleared: Set[int] = frozenset(), replication: bool = True,
+                     bounds: Mapping[int, tuple[int, int]] | None = None,
+                     reference: Mapping[Atomic, Fraction] | None = None
+                     ) -> tuple[dict[int, int], list[int]]:
+    """Every contract's published price in ticks (auction.md §4 rule 10) and the contracts it
+    cannot price.
+
+    ``solved`` (contractId -> ticks, the cleared contracts with orders) are published as they
+    are; they fix the atomic prices they imply, and every instrument nothing fixes keeps its
+    reference price (:func:`auction.replication.atomic_prices`). Every other cleared contract
+    is its replication of those atomic prices — when that is a whole number of its ticks
+    inside ``bounds`` (contractId -> (low, high) ticks; default the band). A contract whose
+    replication is off its grid or outside its bounds, and every contract of ``uncleared``,
+    keeps its reference tick; the former are returned (ascending ids) to be named uncleared,
+    since no price of theirs is consistent with the others'. ``reference``: the atomic
+    reference prices when the caller has them (default
+    :func:`auction.replication.reference_prices`). The rule of the matcher's own
+    ``solver_models.pipeline._all_prices``, for an auction without orders and the reference
+    model (tests/solver_models/test_parity_ticks.py holds them equal)."""
+    if reference is None:
+        reference = reference_prices(contracts, replication)
+    atomic = atomic_prices(contracts, solved, reference, replication)
+    out: dict[int, int] = {}
+    off: list[int] = []
+    for cid in sorted(contracts):
+        if cid in solved:
+            out[cid] = solved[cid]
+            continue
+        c = contracts[cid]
+        if cid not in uncleared:
+            t = contract_value(replicate(c, replication), atomic) / Fraction(c.tick_size)
+            lo, hi = c.band_ticks if bounds is None else bounds[cid]
+            if t.denominator == 1 and lo <= t <= hi:
+                out[cid] = int(t)
+                continue
+            off.append(cid)
+        out[cid] = reference_tick(c)
+    return out, off
 
 
 def reference_tick(contract: Contract) -> int:

@@ -88,6 +88,15 @@ def default_solve(book: Book, params: Mapping[str, Any]) -> tuple[str, ClearingR
     return str(outcome.status), outcome.result, outcome.params.to_dict()
 
 
+def idle_result(book: Book, solver: Mapping[str, Any]) -> ClearingResult:
+    """The result of an auction without orders: no fills, every contract at its published price
+    of rule 10 (auction.result.no_trade, what the matcher publishes for such a book), with the
+    solver's ``replication`` setting."""
+    from solver_models import SolverParams
+
+    return no_trade(book, frozenset(), replication=SolverParams.from_dict(solver).replication)
+
+
 def default_check(book: Book, result: ClearingResult, settings: Settings) -> list[str]:
     """The violations (empty: the result passes)."""
     from validator.equilibrium import check
@@ -410,7 +419,7 @@ class Coordinator:
                 solve_status, result, eff = self.steps.solve(cut.book, s.solver)
                 params = {"solver": eff}
             else:
-                solve_status, result = "EMPTY", no_trade(cut.book, frozenset())
+                solve_status, result = "EMPTY", idle_result(cut.book, s.solver)
             t_solve = time.perf_counter()
             timings["solve"] = t_solve - t_cut
             self.failpoint("solved")
@@ -624,7 +633,7 @@ def replay(record: BatchRecord, steps: Steps = Steps()) -> ReplayReport:
     if book.orders:
         status, result, _ = steps.solve(book, record.params.get("solver", {}))
     else:
-        status, result = "EMPTY", no_trade(book, frozenset())
+        status, result = "EMPTY", idle_result(book, record.params.get("solver", {}))
     seconds = time.perf_counter() - t0
     fresh = result_to_dict(book, result, status=status)
     stored = record.result or {}

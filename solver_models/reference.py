@@ -59,7 +59,7 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from auction.book import Book
 from auction.orders import Order
 from auction.replication import Atomic, replicate
-from auction.result import ClearingResult, Fill, no_trade, reference_tick
+from auction.result import ClearingResult, Fill, no_trade, published_prices
 from solver_models.allocation import pro_rata
 from solver_models.outcome import SolveOutcome, SolveStatus, StageReport
 from solver_models.params import SolverParams
@@ -375,7 +375,7 @@ def solve_reference(book: Book, params: SolverParams) -> SolveOutcome:
     prob = _problem(book, params)
     notes = list(prob.notes)
     if not book.orders:
-        return SolveOutcome(SolveStatus.OPTIMAL, no_trade(book, frozenset()), params, (),
+        return SolveOutcome(SolveStatus.OPTIMAL, no_trade(book, frozenset(), replication=params.replication), params, (),
                             time.perf_counter() - start, SOLVER_NAME, 0, tuple(notes))
     m = _build(book, prob)
     build = time.perf_counter() - t0
@@ -436,7 +436,7 @@ def solve_reference(book: Book, params: SolverParams) -> SolveOutcome:
         return SolveOutcome(SolveStatus.TIME_LIMIT if timed_out else SolveStatus.NOT_CLEARED,
                             no_trade(book), params, tuple(stages), wall, SOLVER_NAME, 1,
                             tuple(notes))
-    result, problems = _result(book, prob, best)
+    result, problems = _result(book, prob, best, params.replication)
     if problems:
         notes.extend(problems)
         return SolveOutcome(SolveStatus.NOT_CLEARED, no_trade(book), params, tuple(stages),
@@ -448,7 +448,8 @@ def solve_reference(book: Book, params: SolverParams) -> SolveOutcome:
 
 # --------------------------------------------------------------------------- back to orders
 
-def _result(book: Book, prob: _Problem, vals: _Values) -> tuple[ClearingResult, list[str]]:
+def _result(book: Book, prob: _Problem, vals: _Values, replication: bool
+            ) -> tuple[ClearingResult, list[str]]:
     """Interval fills to order fills (pro rata), prices for every contract, exact re-check."""
     fills: dict[int, int] = {}
     for gi, grp in enumerate(prob.groups):
@@ -465,7 +466,8 @@ def _result(book: Book, prob: _Problem, vals: _Values) -> tuple[ClearingResult, 
     for s, sg in enumerate(prob.singles):
         if vals.z.get(s, 0):
             fills[book.orders[sg.intervals[0].orders[0]].order_id] = vals.z[s]
-    prices = {cid: vals.ticks.get(cid, reference_tick(c)) for cid, c in book.contracts.items()}
+    # rule 10: contracts without a price variable publish their replication (as the matcher)
+    prices, off = published_prices(book.contracts, vals.ticks, frozenset(), replication)
 
     problems: list[str] = []
     units: dict[int, Fraction] = {}
@@ -487,5 +489,6 @@ def _result(book: Book, prob: _Problem, vals: _Values) -> tuple[ClearingResult, 
     for r, v in sorted(units.items()):
         if v:
             problems.append(f"exact re-check: {prob.atomics[r]} out of balance by {v}")
-    return ClearingResult(prices, tuple(Fill(i, x) for i, x in fills.items())), problems
+    return ClearingResult(prices, tuple(Fill(i, x) for i, x in fills.items()),
+                          frozenset(off)), problems
 

@@ -33,6 +33,7 @@ are exempt from ``limit``, ``priority`` and ``pro-rata`` (the latter case is alr
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -261,6 +262,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
     filled_get = filled.get
     allowance = RoundingAllowance(contracts, replication, book.orders)
     lot_value = book.lot_value  # one lot at one tick, × scale (scale is book.money_scale)
+    per_legs: dict[int, tuple] = {}  # id(legs) -> (legs, q, step, ((cid, signed a), …))
     for pos, o in enumerate(book.orders):
         legs = o.legs
         oid = o.order_id
@@ -277,22 +279,22 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
             else:
                 m, cap = -v[0], -v[2]
         else:
-            q = gcd(*[leg.lots for leg in legs])
-            step = gcd(*[leg.lots // q * lot_value[leg.contract_id] for leg in legs])
+            info = per_legs.get(id(legs))
+            if info is None or info[0] is not legs:  # once per distinct legs tuple
+                q = gcd(*[leg.lots for leg in legs])
+                terms = tuple((leg.contract_id, leg.lots // q if leg.side is buy
+                               else -(leg.lots // q)) for leg in legs)
+                info = per_legs[id(legs)] = (legs, q, gcd(*[abs(a) * lot_value[cid]
+                                                            for cid, a in terms]), terms)
+            _, q, step, terms = info
             m = cap = 0  # a·p and band cap, × scale
-            for leg in legs:
-                v = money_get(leg.contract_id)
+            for cid, a in terms:  # a signed: a buy's cap at the band's top, a sell's bottom
+                v = money_get(cid)
                 if v is None:
                     m = None
                     break
-                if leg.side is buy:
-                    a = leg.lots // q
-                    m += v[0] * a
-                    cap += v[1] * a
-                else:
-                    a = leg.lots // q
-                    m -= v[0] * a
-                    cap -= v[2] * a
+                m += v[0] * a
+                cap += v[1 if a > 0 else 2] * a
         if m is None:  # touches an uncleared or unpriced contract: exempt
             if x:
                 touched = [leg.contract_id for leg in legs if leg.contract_id in uncleared]
@@ -444,18 +446,21 @@ def _balance(book: Book, filled: dict[int, int], sizes: dict[int, tuple[Order, i
     bought = [0] * len(atoms)
     sold = [0] * len(atoms)
     buy = Side.BUY
+    per_legs: dict[int, tuple[tuple, tuple[tuple[int, int], ...]]] = {}  # id(legs) -> units
     for oid, x in filled.items():
         o, q = sizes[oid]
-        for leg in o.legs:
-            n = x * (leg.lots // q)
-            if leg.side is not buy:
-                n = -n
-            for i, w in terms[leg.contract_id]:
-                u = n * w
-                if u > 0:
-                    bought[i] += u
-                else:
-                    sold[i] -= u
+        legs = o.legs
+        hit = per_legs.get(id(legs))
+        if hit is None or hit[0] is not legs:  # per package, each leg's terms (q: legs only)
+            hit = per_legs[id(legs)] = (legs, tuple(
+                (i, (leg.lots // q if leg.side is buy else -(leg.lots // q)) * w)
+                for leg in legs for i, w in terms[leg.contract_id]))
+        for i, w in hit[1]:
+            u = x * w
+            if u > 0:
+                bought[i] += u
+            else:
+                sold[i] -= u
     out = []
     for atom, i in sorted(atoms.items(), key=lambda kv: str(kv[0])):
         b, s = bought[i], sold[i]
@@ -472,7 +477,8 @@ def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> li
 
     Each priced, cleared contract states ``Σ coef·X_atomic = price − cash``. With at most two
     terms (a put: ``X_call − X_fwd``) these are difference constraints; a weighted union-find
-    with a virtual zero node finds the first contract that contradicts the others.
+    with a virtual zero node finds the contracts that contradict the ones before them (the
+    instruments' own contracts first, then binary puts and puts, each by id).
     """
     zero = "zero"
     parent: dict[object, object] = {}
@@ -495,12 +501,14 @@ def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> li
             acc = nxt
         return root, total
 
+    reps = {cid: replicate(book.contracts[cid], True) for cid in prices
+            if cid in book.contracts and cid not in uncleared}
+    # the contracts that are an instrument themselves first (forwards, calls, binary calls),
+    # then binary puts and puts: a contradiction names the replicated contract whose price
+    # disagrees with the instruments' own prices, not whichever came later by id
     out = []
-    for cid in sorted(prices):
-        c = book.contracts.get(cid)
-        if c is None or cid in uncleared:
-            continue
-        rep = replicate(c, True)
+    for cid in sorted(reps, key=lambda k: (len(reps[k].terms), reps[k].terms[0][1] != 1, k)):
+        c, rep = book.contracts[cid], reps[cid]
         value = Fraction(c.tick_size) * prices[cid] - Fraction(rep.cash)
         # normalise to a difference X_u − X_v = d
         if len(rep.terms) == 1:
@@ -584,39 +592,30 @@ def _probe(book: Book, prices: dict[int, int], filled: dict[int, int], skip: set
         root = part_of[o.order_id]
         if root in parts:
             by_part[root].append(o)
+    band = {cid: c.band_ticks for cid, c in contracts.items()}  # a property: computed once
+    per_legs: dict[int, tuple] = {}  # id(legs) -> (legs, q, a·p, lattice step, cap, exposure,
+    # a·p change per step of each atom), shared by the orders with these legs (read only)
     for root in sorted(parts):
         members = by_part[root]
         # per order: a·p, effective limit, exposure per atom, a·p change per step of each atom
         rows = []
         for o in members:
-            q = gcd(*[leg.lots for leg in o.legs])
-            a_l = [(leg.lots // q) * (1 if leg.side is Side.BUY else -1) for leg in o.legs]
-            m = sum(a * lv[leg.contract_id] * prices[leg.contract_id]
-                    for a, leg in zip(a_l, o.legs, strict=True))
-            stp = gcd(*[abs(a) * lv[leg.contract_id] for a, leg in zip(a_l, o.legs, strict=True)])
+            hit = per_legs.get(id(o.legs))
+            if hit is None or hit[0] is not o.legs:  # all but the limit: from the legs alone
+                hit = per_legs[id(o.legs)] = (o.legs, *_probe_legs(
+                    o.legs, prices, lv, band if bands else None, terms, step, tick_units))
+            _, q, m, stp, cap, exposure, move = hit
             lim = lattice_limit(o.total_net_price, q, stp, scale)
             if bands:
-                cap = 0
-                for a, leg in zip(a_l, o.legs, strict=True):
-                    lo, hi = contracts[leg.contract_id].band_ticks
-                    cap += a * lv[leg.contract_id] * (hi if a > 0 else lo)
                 lim = min(lim, cap)
-            exposure: dict[int, int] = defaultdict(int)
-            move: dict[int, int] = defaultdict(int)
-            for a, leg in zip(a_l, o.legs, strict=True):
-                cid = leg.contract_id
-                for atom, coef, units in terms[cid]:
-                    exposure[atom] += a * units
-                    move[atom] += a * lv[cid] * coef * (step[atom] // tick_units[cid])
-            exposure = {k: v for k, v in exposure.items() if v}
             rows.append((o, q, m, lim, exposure, move))
         part_atoms = sorted({a for *_, move in rows for a in move})
         for atom in part_atoms:
             for sign in (1, -1):
                 moved = {cid: prices[cid] + sign * coef * (step[atom] // tick_units[cid])
                          for cid in ordered_on[atom] for a, coef, _ in terms[cid] if a == atom}
-                if bands and any(not contracts[cid].band_ticks[0] <= t
-                                 <= contracts[cid].band_ticks[1] for cid, t in moved.items()):
+                if bands and any(not band[cid][0] <= t <= band[cid][1]
+                                 for cid, t in moved.items()):
                     continue
                 verdict = _exact_at(rows, atom, sign)
                 if verdict is None:
@@ -635,6 +634,32 @@ def _probe(book: Book, prices: dict[int, int], filled: dict[int, int], skip: set
                 continue
             break
     return out, undecided
+
+
+def _probe_legs(legs: tuple, prices: dict[int, int], lv: Mapping[int, int],
+                band: dict[int, tuple[int, int]] | None, terms: dict, step: dict[int, int],
+                tick_units: dict[int, int]) -> tuple:
+    """One legs tuple's part of a probe row: packages q, ``a·p``, the lattice step of ``a·p``,
+    the band cap (0 without ``band``), the exposure per atom (non-zero only) and the change of
+    ``a·p`` per step of each atom (all × the book's scale)."""
+    q = gcd(*[leg.lots for leg in legs])
+    a_l = [(leg.lots // q) * (1 if leg.side is Side.BUY else -1) for leg in legs]
+    m = sum(a * lv[leg.contract_id] * prices[leg.contract_id]
+            for a, leg in zip(a_l, legs, strict=True))
+    stp = gcd(*[abs(a) * lv[leg.contract_id] for a, leg in zip(a_l, legs, strict=True)])
+    cap = 0
+    if band is not None:
+        for a, leg in zip(a_l, legs, strict=True):
+            lo, hi = band[leg.contract_id]
+            cap += a * lv[leg.contract_id] * (hi if a > 0 else lo)
+    exposure: dict[int, int] = defaultdict(int)
+    move: dict[int, int] = defaultdict(int)
+    for a, leg in zip(a_l, legs, strict=True):
+        cid = leg.contract_id
+        for atom, coef, units in terms[cid]:
+            exposure[atom] += a * units
+            move[atom] += a * lv[cid] * coef * (step[atom] // tick_units[cid])
+    return q, m, stp, cap, {k: v for k, v in exposure.items() if v}, move
 
 
 def _exact_at(rows: list, atom: int, sign: int) -> bool | None:

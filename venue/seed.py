@@ -12,7 +12,7 @@ so a venue that runs for days keeps a chain to trade.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
@@ -115,6 +115,34 @@ def chain_contracts(m: Market, expiry: date, now: datetime, first_id: int) -> li
         ref = min(max(_grid(fair, tick), low), high)
         out.append(Contract(first_id + i, payoff, pair, expiry, strike, tick, lot, ref, low,
                             high))
+    return _with_parity(out)
+
+
+def _with_parity(chain: list[Contract]) -> list[Contract]:
+    """References that obey rule 10 (``P = C − F + K``) exactly on the grid.
+
+    Rounding the call and the put of a strike each onto its grid, and keeping each at least one
+    tick (its band's floor), can break parity by a tick: a deep in-the-money call 4000.4 → 4000
+    beside its put 0.4 → 0 → 1 (the floor). Then no published price of the put agrees with the
+    call and the forward, and it is not priced until it trades. So per strike the
+    out-of-the-money one keeps its rounded fair value and the in-the-money one is its parity
+    with the forward's reference, when that lies on its grid and inside its band."""
+    fwd = next((c for c in chain if c.payoff is Payoff.FORWARD), None)
+    if fwd is None:
+        return chain
+    f = fwd.reference_price
+    by = {(c.payoff, c.strike): c for c in chain}
+    out = []
+    for c in chain:
+        if c.payoff in (Payoff.CALL, Payoff.PUT):
+            k = c.strike
+            itm = k < f if c.payoff is Payoff.CALL else k > f
+            other = by.get((Payoff.PUT if c.payoff is Payoff.CALL else Payoff.CALL, k))
+            if itm and other is not None:
+                ref = other.reference_price + (f - k if c.payoff is Payoff.CALL else k - f)
+                if ref % c.tick_size == 0 and c.low_range <= ref <= c.high_range:
+                    c = replace(c, reference_price=ref)
+        out.append(c)
     return out
 
 

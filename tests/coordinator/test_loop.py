@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from auction.interchange import result_to_dict
 from auction.orders import OrderStatus
 from auction.result import ClearingResult, Fill, no_trade
 from coordinator.events import EventKind
@@ -19,6 +22,9 @@ from tests.coordinator.conftest import (
     seed,
 )
 from venue.cli import main
+
+WBTC_CHAIN = (Path(__file__).resolve().parents[2] / "scenarios" / "golden" / "books"
+              / "wbtc_chain_no_orders.json")
 
 
 @pytest.fixture
@@ -120,6 +126,32 @@ def test_day_orders_expire_and_contracts_stop_trading(store, clock):
                 for h in tx.history(so.order_id)[-1:]} == {"EXPIRED", "END_OF_TRADING"}
         assert all(v == 0 for (_, _), f in tx.fund_locks().items() for v in [f.order_value])
     assert_reconciles(store)
+
+
+def test_an_auction_without_orders_publishes_the_prices_of_rule_10(store, clock):
+    """Regression (ccp run, batch 1796322800000 FAILED on parity): with no orders the loop
+    published every contract's reference tick as cleared, and the WBTC put floored at one tick
+    beside its call (C 4000, F 60000, K 56000: parity needs 0) broke parity. It now publishes
+    what the matcher publishes for that book (auction.result.no_trade): the put keeps its
+    reference and is named uncleared, every other contract is priced, the check passes."""
+    from auction.interchange import book_from_dict
+    from solver_models import SolverParams, solve
+
+    data = json.loads(WBTC_CHAIN.read_text())
+    clock.now = T0
+    seed(store, clock, data)
+    clock.advance(1000)
+    r = coordinator(store, clock).run_once()
+    assert r.status is BatchStatus.APPLIED, r.violations
+    with store.read() as tx:
+        rec = tx.batch(r.batch_id)
+    assert rec.solve_status == "EMPTY" and rec.check_ok and rec.order_count == 0
+    assert rec.result["uncleared"] == [44]
+    book, _ = book_from_dict(data)
+    engine = solve(book, SolverParams()).result
+    assert rec.result["prices"] == result_to_dict(book, engine, status="EMPTY")["prices"]
+    assert engine.uncleared == {44}
+    assert replay(rec).identical
 
 
 def test_a_result_failing_the_check_is_not_applied(seeded, clock):

@@ -16,6 +16,8 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
+
 from auction.replication import RoundingAllowance
 from auction.result import surplus, volume
 from tests.validator.eq_books import book, contract, forward, order, result, single
@@ -265,7 +267,12 @@ def test_parity_of_put_call_forward_prices():
     assert check(b, result(PUT_PRICES, {}), parity=True).ok
     rep = check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=True)
     assert rules(rep) == ["parity"]
-    assert rep.violations[0].contract_id == 3  # the contract closing the contradiction
+    # the put is named: it disagrees with its instruments' own prices (the call and the
+    # forward are read first, whatever the ids), not the contract that came last by id
+    assert rep.violations[0].contract_id == 2
+    b2 = book([forward(1), contract(2), contract(3, "Put")], [])  # other ids, the same blame
+    rep2 = check(b2, result({1: 2000, 2: 200, 3: 202}, {}), parity=True)
+    assert [v.contract_id for v in rep2.violations] == [3]
     assert rules(check(b, result({1: 200, 2: 202, 3: 2000}, {}))) == ["parity"]  # by default
     assert check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=False).ok  # opt-out
     # uncleared contracts keep their reference price and are exempt
@@ -428,3 +435,36 @@ def test_price_beyond_the_band_cap_puts_a_filled_order_out_of_the_money():
     assert rep.by_rule("limit")[0].message == (
         "filled 1 package(s) out of the money: a·p = 15.5 > limit 15 (π = 20, band cap 15)")
     assert check(b, r, bands=False).ok
+
+
+def test_shared_and_copied_legs_give_the_same_report():
+    """The check, ρ and the book's validation keep per-legs answers by the legs tuple's identity
+    (a large book's reader shares equal legs): a book whose orders share legs and the same book
+    with every legs tuple a fresh copy give identical reports, and broken books still name the
+    order (the fast validation falls back to the full pass)."""
+    from dataclasses import replace as evolve
+    from pathlib import Path
+
+    from auction.book import Book, BookError, validate
+    from auction.orders import Leg, Side
+    from coordinator.scenarios import load_scenario
+    from solver_models import SolverParams, solve
+
+    root = Path(__file__).resolve().parents[2]
+    shared = load_scenario(root / "scenarios" / "mixed" / "mixed_2k.json").book
+    assert len({id(o.legs) for o in shared.orders}) < len(shared.orders)  # the reader shares
+    copied = Book(shared.contracts, tuple(
+        evolve(o, legs=tuple(Leg(leg.contract_id, leg.side, leg.lots) for leg in o.legs))
+        for o in shared.orders))
+    res = solve(shared, SolverParams()).result
+    # a price off by one tick somewhere: violations to compare, not only "ok"
+    cid = next(iter(sorted(res.prices)))
+    moved = evolve(res, prices={**res.prices, cid: res.prices[cid] + 1})
+    for r in (res, moved):
+        assert check(shared, r) == check(copied, r)
+    first = shared.orders[0]
+    dup = (*shared.orders, evolve(first, order_id=first.order_id))
+    assert validate(shared.contracts, dup) == [f"order {first.order_id}: duplicate orderId"]
+    unknown = evolve(first, order_id=10**9, legs=(Leg(999_999, Side.BUY, 1),))
+    with pytest.raises(BookError, match="unknown contract 999999"):
+        Book(shared.contracts, (*shared.orders, unknown))

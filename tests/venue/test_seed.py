@@ -40,10 +40,35 @@ def test_the_chain_is_priced_on_the_grid_inside_its_bands():
             if c.payoff.is_binary:
                 assert 0 < c.reference_price < 1
         by = {(c.payoff, c.strike): c.reference_price for c in cs}
-        for (payoff, k), p in by.items():  # parity, up to a tick each: P = C - F + K
+        f = by[(Payoff.FORWARD, None)]
+        for (payoff, k), p in by.items():  # parity exactly (rule 10): P = C - F + K
             if payoff is Payoff.PUT:
-                call = by[(Payoff.CALL, k)]
-                assert abs(p - (call - m.spot + k)) <= 2 * m.option_tick
+                assert p == by[(Payoff.CALL, k)] - f + k, (m.pair, k)
+
+
+@given(st.sampled_from(DEMO_MARKETS), st.decimals("0.5", "2", places=3),
+       st.integers(0, 23))
+@settings(max_examples=60, deadline=None)
+def test_listed_references_obey_parity_so_an_auction_without_orders_prices_every_contract(
+        market, move, hour):
+    """The seed's references satisfy P = C − F + K on the grid whatever the spot: an auction
+    without orders publishes every contract at its reference and names none uncleared (a put
+    rounded to its band's floor beside its call used to be a tick off parity)."""
+    from dataclasses import replace
+
+    from auction.book import Book
+    from auction.result import no_trade
+    from validator.equilibrium import check
+
+    m = replace(market, spot=(market.spot * move).quantize(Decimal("0.0001")))
+    now = NOW.replace(hour=hour)
+    cs = [c for i, e in enumerate(next_expiries(now))
+          for c in chain_contracts(m, e, now, first_id=1 + 14 * i)]
+    book = Book({c.contract_id: c for c in cs}, ())
+    result = no_trade(book, frozenset())
+    assert check(book, result).ok, str(check(book, result))
+    assert result.uncleared == frozenset()
+    assert all(result.prices[c.contract_id] * c.tick_size == c.reference_price for c in cs)
 
 
 def test_listing_is_idempotent_and_adds_only_missing_expiries(tmp_path):
