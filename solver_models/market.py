@@ -74,6 +74,11 @@ class Market:
     # identical orders, found once per book by hashing (no per-stage np.unique over rows):
     signature: np.ndarray  # i -> id of its legs (contracts and ratios), ordered by that key
     group: np.ndarray  # i -> id of (legs, effective limit), ordered by (signature, limit)
+    # made once per book for the stages (each calls them many times):
+    leg_money: sp.csr_matrix  # orders × contracts, a·m: the money of one tick, exact int64
+    tick_value: np.ndarray  # k -> tick size (float, for linking rows)
+    cash_value: np.ndarray  # k -> replication cash per unit (float, for linking rows)
+    cash_lot_value: np.ndarray  # k -> replication cash per lot (float, for band keepers)
 
     @property
     def n_orders(self) -> int:
@@ -81,7 +86,7 @@ class Market:
 
     def money(self, orders: np.ndarray, contracts: np.ndarray) -> sp.csr_matrix:
         """``a·m`` per order package and contract: the money of one tick, exact int64."""
-        return (self.legs[orders] @ sp.diags(self.m, dtype=np.int64)).tocsr()[:, contracts]
+        return self.leg_money[orders][:, contracts]
 
     # -- the one conversion to floats -------------------------------------------------------
     def lp_arrays(self, orders: np.ndarray, atomics: np.ndarray) -> tuple[np.ndarray, sp.csc_matrix]:
@@ -98,10 +103,8 @@ class Market:
                 ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
         """Rows ``tick_k·t_k − Σ_j coef_kj·u_j = cash_k`` tying contract ticks to atomic prices:
         tick sizes, replication cash (numeraire per unit) and the coefficients, as floats."""
-        ticks = np.array([float(self.book.contracts[int(c)].tick_size)
-                          for c in self.contract_ids[contracts]])
-        cash = np.array([float(self.contract_cash[int(k)]) for k in contracts])
-        return ticks, cash, self.contract_terms[contracts][:, atomics].astype(float)
+        return (self.tick_value[contracts], self.cash_value[contracts],
+                self.contract_terms[contracts][:, atomics].astype(float))
 
     def band_keepers(self, contracts: np.ndarray, atomics: np.ndarray
                      ) -> tuple[np.ndarray, sp.csc_matrix]:
@@ -112,8 +115,7 @@ class Market:
         """
         tick_money = self.m[contracts].astype(float) * 10.0 ** -self.money_places
         eps = 0.01 * tick_money
-        cash = np.array([float(self.contract_cash[int(k)] * self.book.contracts[
-            int(self.contract_ids[k])].lot_size) for k in contracts])
+        cash = self.cash_lot_value[contracts]
         buy = self.tick_lo[contracts] * tick_money - eps - cash
         sell = -(self.tick_hi[contracts] * tick_money + eps) + cash
         lots = sp.diags(self.lot_units[contracts].astype(float) * 10.0 ** -self.qty_places)
@@ -188,10 +190,15 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     exposure = (legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
     exposure.eliminate_zeros()
     indivisible = aon | (min_packages > 0)
+    leg_money = sp.csr_matrix((l_vals * m[l_cols], l_cols, indptr), shape=(n, len(contracts)))
     return Market(book, D, E, contract_ids, m,
                   lot_units, lo, hi, ref, atomics, terms, cash, order_ids, q, vol, aon, min_fill,
                   indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash,
-                  signature, group)
+                  signature, group, leg_money,
+                  np.array([float(c.tick_size) for c in contracts], dtype=float),
+                  np.array([float(v) for v in cash], dtype=float),
+                  np.array([float(cash[k] * c.lot_size) for k, c in enumerate(contracts)],
+                           dtype=float))
 
 
 def _segment_sums(values: np.ndarray, indptr: np.ndarray, op: np.ufunc = np.add) -> np.ndarray:
@@ -297,8 +304,11 @@ def _allowances(book: Book, first: np.ndarray, inverse: np.ndarray,
     """Rule 2's rounding allowance ρ per package (auction.replication.RoundingAllowance),
     floored to money at 10^-D: ``⌊ρ·10^D⌋``. ρ depends only on the order's legs and ratios,
     so it is computed once per distinct leg signature (``first``: an order per signature,
-    ``inverse``: each order's signature)."""
-    rho_of = RoundingAllowance(book.contracts, replication, book.orders)
+    ``inverse``: each order's signature). Which contracts have orders, and whether an
+    instrument sees only one-leg orders on one contract, depend on the signatures alone: one
+    order per signature stands for the book."""
+    rho_of = RoundingAllowance(book.contracts, replication,
+                               [book.orders[int(i)] for i in first])
     per_signature = []
     for i in first:
         rho = rho_of(book.orders[int(i)])

@@ -193,6 +193,29 @@ def _one_short(market: Market, orders: np.ndarray, fills: np.ndarray, members: n
         fills[m] = pro_rata(int(q[m].sum()) - 1, q[m], orders[m], ids[m])
 
 
+def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
+    """Whether ``a x = rhs`` (exact integers) has no integer solution with ``0 <= x <= hi``,
+    by two necessary conditions checked per row: ``rhs`` between the least and the most the
+    row can reach, and a multiple of the gcd of the row's coefficients. True only when that
+    is proven (the MIP would be infeasible); False when in doubt (then the MIP decides)."""
+    a = a.tocsr()
+    a.sum_duplicates()
+    hi = np.asarray(hi, dtype=np.int64)
+    rhs = np.asarray(rhs, dtype=np.int64)
+    if a.nnz and float(np.abs(a.data).max()) * float(hi.max(initial=0)) * a.shape[1] >= 2.0**62:
+        return False  # int64 could overflow: leave it to the solver
+    reach = a.data * hi[a.indices]
+    rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+    most = np.bincount(rows, weights=np.maximum(reach, 0), minlength=a.shape[0])
+    least = np.bincount(rows, weights=np.minimum(reach, 0), minlength=a.shape[0])
+    if np.any(rhs > most + 0.5) or np.any(rhs < least - 0.5):  # sums below 2^62: exact enough
+        return True
+    g = np.zeros(a.shape[0], dtype=np.int64)
+    nz = a.data != 0
+    np.gcd.at(g, rows[nz], np.abs(a.data[nz]))
+    return bool(np.any(np.where(g > 0, rhs % np.maximum(g, 1), rhs) != 0))
+
+
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
@@ -243,7 +266,11 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     cols_b.append(exposure[ind_idx].T @ sp.diags(ind_coef, dtype=np.int64))
     cols_b.append(exposure[mq].T)
     cols_b.append(-exposure[s_first].T)
-    balance = sp.hstack(cols_b).tocsr().astype(float)
+    balance_int = sp.hstack(cols_b).tocsr()
+    if _unbalanceable(balance_int, np.concatenate((group_q, np.ones(len(ind_idx), np.int64),
+                                                   q[mq], np.ones(n_s, np.int64))), rhs):
+        return StageReport("allocation_mip", time.perf_counter() - t0, 0.0, "infeasible")
+    balance = balance_int.astype(float)
     vol = market.vol[o]
     c = np.concatenate((vol[first] if n_g else np.zeros(0), vol[ind_idx] * ind_coef, vol[mq],
                         -vol[s_first]))
@@ -267,6 +294,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         row_hi += [np.full(len(mq), INF), np.zeros(len(mq))]
     integer = np.ones(n_var, dtype=bool)
     build = time.perf_counter() - t0
+    loss_seconds = 0.0
     if n_s:  # the least priority loss first, then kept as a bound
         loss = np.zeros(n_var)
         # in money units (10^-D), rounded up: integral objectives solve faster
@@ -283,12 +311,14 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         row_lo.append([-INF])
         row_hi.append([least + 0.5])  # whole money units
         time_limit -= sol.solve_seconds
+        loss_seconds = sol.solve_seconds
     a = sp.vstack(rows).tocsc()
     model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
                        col_lo, col_hi, integer, maximize=True)
     sol = highs.solve(model, params, time_limit)
-    report = StageReport("allocation_mip", build, sol.solve_seconds, sol.status, sol.objective,
-                         sol.bound, sol.gap, model.size)
+    # the solve time counts both solves (least loss, then volume)
+    report = StageReport("allocation_mip", build, loss_seconds + sol.solve_seconds, sol.status,
+                         sol.objective, sol.bound, sol.gap, model.size)
     if not sol.has_solution:
         return report
     x = np.rint(sol.x).astype(np.int64)
@@ -376,6 +406,11 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     lim = market.limit[o[rep]]
     step = np.asarray(abs(row_money).sum(axis=1)).ravel()  # money of one tick on every leg
     capped = rkind == 0  # rows a·m·t <= π (full); the others a·m·t + s >= π
+    # lattice step of each row: gcd of |a|·m over its legs
+    lattice = np.zeros(n_r, dtype=np.int64)
+    np.gcd.at(lattice, np.repeat(np.arange(n_r), np.diff(row_money.indptr)),
+              np.abs(row_money.data).astype(np.int64))
+    lattice = lattice.astype(float)
     zero_rows = rkind == 2
 
     def rows_near(t: np.ndarray, steps: int) -> np.ndarray:
@@ -407,8 +442,7 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         slack = rkind[r] > 0
         part = np.flatnonzero(rkind[r] == 1)
         lim_r = lim[r].astype(float)
-        # lattice step of each watched row: gcd of |a|·m over its legs
-        delta = np.array([np.gcd.reduce(np.abs(row_money[i].data)) for i in w], dtype=float)
+        delta = lattice[w]  # lattice step of each watched row
         w_pos = np.searchsorted(r, w)
         m_r = row_money[r].astype(float)
         n_col = n_base + n_a + n_w
