@@ -101,18 +101,28 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     uncleared: set[int] = set()
     relaxed: dict[int, str] = {}  # order index -> "rounding" | "short" (auction.md §4a)
 
-    def clear_batch(batch: list[Component]) -> tuple[list, _Progress]:
+    def clear_batch(batch: list[Component]) -> tuple[_Cleared | StageReport, _Progress]:
         """One batch of components, with its own progress (batches may run side by side)."""
         own = _Progress()
-        answer = _clear(market, Component.union(batch), params, deadline, own,
-                        searching=len(batch) == 1)
-        if isinstance(answer, StageReport) and len(batch) > 1:
-            # a part needs the local search (hard, and harder side by side): one by one
-            return [(c, _clear(market, c, params, deadline, own)) for c in batch], own
-        return [(Component.union(batch), answer)], own
+        return _clear(market, Component.union(batch), params, deadline, own,
+                      searching=len(batch) == 1), own
 
-    for answers, own in _in_parallel(clear_batch, _batches(market, comps)):
+    batches = _batches(market, comps)
+    together = list(_in_parallel(clear_batch, batches))
+    # a batch that failed: a part needs the local search (hard, and harder side by side), so
+    # its components are cleared one by one (again side by side)
+    failed = [b for b, (answer, _) in zip(batches, together, strict=True)
+              if isinstance(answer, StageReport) and len(b) > 1]
+    alone = iter(_in_parallel(clear_batch, [[c] for b in failed for c in b]))
+    for batch, (answer, own) in zip(batches, together, strict=True):
         prog.merge(own)  # in the batches' order, whatever finished first (rule 9)
+        answers = [(Component.union(batch), answer)]
+        if isinstance(answer, StageReport) and len(batch) > 1:
+            answers = []
+            for comp in batch:
+                part, own = next(alone)
+                prog.merge(own)
+                answers.append((comp, part))
         for comp, ans in answers:
             if isinstance(ans, StageReport):
                 _give_up(prog, comp, market, ans)
@@ -323,9 +333,9 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
     tick_units = np.array([int(market.book.contracts[int(c)].tick_size.scaleb(places))
                            for c in market.contract_ids[kc]], dtype=np.int64)
     # the relaxed orders' instruments first, then the others, each in index order
-    exposure = market.exposure[np.array(sorted(relaxed))][:, comp.atomics]
+    exposure = market.exposure[o][:, comp.atomics]  # made once for every move's allocation
     mine = np.zeros(len(comp.atomics), dtype=bool)
-    mine[np.unique(exposure.tocoo().col)] = True
+    mine[np.unique(exposure[np.searchsorted(o, sorted(relaxed))].tocoo().col)] = True
     order = np.concatenate((np.flatnonzero(mine), np.flatnonzero(~mine)))
 
     def classes(t: np.ndarray) -> tuple[np.ndarray, bytes]:
@@ -356,7 +366,8 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
             cls = Classification(gap > 0, gap < 0, gap == 0,
                                  gap * 10.0 ** -market.money_places, t2.astype(float),
                                  StageReport("probe"))
-            alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter())
+            alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter(),
+                                   exposure=exposure)
             prog.add(replace(alloc.report if isinstance(alloc, Allocation) else alloc,
                              name="probe"))
             if not isinstance(alloc, Allocation):
