@@ -79,6 +79,7 @@ class Market:
     tick_value: np.ndarray  # k -> tick size (float, for linking rows)
     cash_value: np.ndarray  # k -> replication cash per unit (float, for linking rows)
     cash_lot_value: np.ndarray  # k -> replication cash per lot (float, for band keepers)
+    atomic_ref: dict  # Atomic -> reference price (auction.replication.reference_prices)
 
     @property
     def n_orders(self) -> int:
@@ -86,7 +87,11 @@ class Market:
 
     def money(self, orders: np.ndarray, contracts: np.ndarray) -> sp.csr_matrix:
         """``a·m`` per order package and contract: the money of one tick, exact int64."""
-        return self.leg_money[orders][:, contracts]
+        return _submatrix(self.leg_money, orders, contracts)
+
+    def exposure_in(self, orders: np.ndarray, atomics: np.ndarray) -> sp.csr_matrix:
+        """``exposure[orders][:, atomics]``: atomic units per package, exact int64."""
+        return _submatrix(self.exposure, orders, atomics)
 
     # -- the one conversion to floats -------------------------------------------------------
     def lp_arrays(self, orders: np.ndarray, atomics: np.ndarray) -> tuple[np.ndarray, sp.csc_matrix]:
@@ -96,7 +101,7 @@ class Market:
         orders, and every classification is re-checked in exact arithmetic afterwards.
         """
         obj = self.limit[orders].astype(float) * 10.0 ** -self.money_places - self.cash[orders]
-        b = self.exposure[orders][:, atomics].T.tocsc().astype(float) * 10.0 ** -self.qty_places
+        b = self.exposure_in(orders, atomics).T.tocsc().astype(float) * 10.0 ** -self.qty_places
         return obj, b
 
     def linking(self, contracts: np.ndarray, atomics: np.ndarray
@@ -104,7 +109,7 @@ class Market:
         """Rows ``tick_k·t_k − Σ_j coef_kj·u_j = cash_k`` tying contract ticks to atomic prices:
         tick sizes, replication cash (numeraire per unit) and the coefficients, as floats."""
         return (self.tick_value[contracts], self.cash_value[contracts],
-                self.contract_terms[contracts][:, atomics].astype(float))
+                _submatrix(self.contract_terms, contracts, atomics).astype(float))
 
     def band_keepers(self, contracts: np.ndarray, atomics: np.ndarray
                      ) -> tuple[np.ndarray, sp.csc_matrix]:
@@ -119,8 +124,23 @@ class Market:
         buy = self.tick_lo[contracts] * tick_money - eps - cash
         sell = -(self.tick_hi[contracts] * tick_money + eps) + cash
         lots = sp.diags(self.lot_units[contracts].astype(float) * 10.0 ** -self.qty_places)
-        exp = (lots @ self.contract_terms[contracts][:, atomics].astype(float)).T
+        exp = (lots @ _submatrix(self.contract_terms, contracts, atomics).astype(float)).T
         return np.concatenate((buy, sell)), sp.hstack([exp, -exp]).tocsc()
+
+
+def _submatrix(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sp.csr_matrix:
+    """``m[rows][:, cols]``, the same matrix, without scipy's column fancy indexing (slow; the
+    stages call this for every model) when ``cols`` is increasing and holds every column the
+    rows use — always so for a component's orders, instruments and contracts: the row slice
+    keeps its data and its columns are renumbered."""
+    sub = m[rows]
+    pos = np.full(m.shape[1], -1, dtype=np.int64)
+    pos[cols] = np.arange(len(cols))
+    idx = pos[sub.indices]
+    if (len(cols) > 1 and np.any(np.diff(cols) <= 0)) or np.any(idx < 0):
+        return sub[:, cols]
+    return sp.csr_matrix((sub.data, idx.astype(sub.indices.dtype), sub.indptr),
+                         shape=(sub.shape[0], len(cols)))
 
 
 def build_market(book: Book, replication: bool = True, bands: bool = True) -> Market:
@@ -198,7 +218,7 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
                   np.array([float(c.tick_size) for c in contracts], dtype=float),
                   np.array([float(v) for v in cash], dtype=float),
                   np.array([float(cash[k] * c.lot_size) for k, c in enumerate(contracts)],
-                           dtype=float))
+                           dtype=float), atomic_ref)
 
 
 def _segment_sums(values: np.ndarray, indptr: np.ndarray, op: np.ufunc = np.add) -> np.ndarray:

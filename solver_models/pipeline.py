@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from auction.book import Book
-from auction.replication import atomic_prices, contract_value, reference_prices, replicate
+from auction.replication import atomic_prices, contract_value, replicate
 from auction.result import ClearingResult, Fill, reference_tick
 from auction.units import decimal_places, fmt
 from solver_models import highs
@@ -333,7 +333,7 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
     tick_units = np.array([int(market.book.contracts[int(c)].tick_size.scaleb(places))
                            for c in market.contract_ids[kc]], dtype=np.int64)
     # the relaxed orders' instruments first, then the others, each in index order
-    exposure = market.exposure[o][:, comp.atomics]  # made once for every move's allocation
+    exposure = market.exposure_in(o, comp.atomics)  # made once for every move's allocation
     mine = np.zeros(len(comp.atomics), dtype=bool)
     mine[np.unique(exposure[np.searchsorted(o, sorted(relaxed))].tocoo().col)] = True
     order = np.concatenate((np.flatnonzero(mine), np.flatnonzero(~mine)))
@@ -622,8 +622,7 @@ def _all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], repl
     book = market.book
     cid = market.contract_ids
     solved = {int(cid[k]): t for k, t in ticks.items()}
-    atomic = atomic_prices(book.contracts, solved, reference_prices(book.contracts, replication),
-                           replication)
+    atomic = atomic_prices(book.contracts, solved, market.atomic_ref, replication)
     out: dict[int, int] = {}
     off: list[int] = []
     for k, c_id in enumerate(cid.tolist()):

@@ -172,7 +172,7 @@ def _short_groups(market: Market, comp: Component, mask: np.ndarray, reduced: np
     group, first, n = _representatives(market, members, o)
     ok = np.zeros(n, dtype=bool)
     np.logical_or.at(ok, group, market.q[o[members]] >= 2)
-    touch = market.exposure[o[first]][:, comp.atomics].tocoo()
+    touch = market.exposure_in(o[first], comp.atomics).tocoo()
     g, j = touch.row[ok[touch.row]], touch.col[ok[touch.row]]
     by = np.lexsort((reduced[first][g], j))  # per atomic, least in the money first
     g, j = g[by], j[by]
@@ -244,7 +244,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     free_div = cls.atm & ~indiv
     free_ind = (cls.itm | cls.atm) & indiv
     if exposure is None:
-        exposure = market.exposure[o][:, comp.atomics]  # orders × atomics, int64
+        exposure = market.exposure_in(o, comp.atomics)  # orders × atomics, int64
     q = market.q[o]
     rhs = -(exposure.T @ (q * fixed_full))
     fills = np.where(fixed_full, q, 0).astype(np.int64)
@@ -652,7 +652,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     far_zero = ~near & (reduced < 0) & ~indiv
     # indivisible orders out of the money stay unfilled
     nidx = np.flatnonzero(near)
-    exposure = market.exposure[o][:, comp.atomics]
+    exposure = market.exposure_in(o, comp.atomics)
     rhs = -(exposure.T @ (q * far_full))
     # far rows, deduplicated by identical legs and limit
     group = _groups(market, o)
