@@ -268,11 +268,35 @@ def _limits(orders: tuple[Order, ...], q: np.ndarray, step: np.ndarray, places: 
     clipped to the band cap when ``caps`` is given (a limit beyond the band counts at the band).
     """
     scale = 10**places
+    fast = _lattice_limits(orders, q, step, scale)
+    if fast is not None and (caps is None or caps.dtype != object):
+        return fast if caps is None else np.minimum(fast, caps.astype(np.int64))
     pi = [lattice_limit(o.total_net_price, g, s, scale)
           for o, g, s in zip(orders, q.tolist(), step.tolist(), strict=True)]
     if caps is not None:
         pi = [min(p, int(c)) for p, c in zip(pi, caps.tolist(), strict=True)]
     return np.asarray(pi, dtype=np.int64)
+
+
+def _lattice_limits(orders: tuple[Order, ...], q: np.ndarray, step: np.ndarray, scale: int
+                    ) -> np.ndarray | None:
+    """:func:`auction.book.lattice_limit` for every order at once, ``num·scale // (den·q·step)
+    · step`` with ``num / den = totalNetPrice`` (floor division toward minus infinity, as
+    Python's), in int64 — or None when a term might not fit (then the caller takes the
+    per-order Python integers)."""
+    n = len(orders)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    ratios = [o.total_net_price.as_integer_ratio() for o in orders]
+    try:
+        num = np.fromiter((r[0] for r in ratios), dtype=np.int64, count=n)
+        den = np.fromiter((r[1] for r in ratios), dtype=np.int64, count=n)
+    except OverflowError:
+        return None
+    if (max(int(num.max()), -int(num.min())) * scale >= 2**63
+            or int(den.max()) * int(q.max()) * int(step.max()) >= 2**63):
+        return None
+    return (num * scale) // (den * q * step) * step
 
 
 def _order_cash(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, cash: list[Decimal],
