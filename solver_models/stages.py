@@ -269,7 +269,11 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     aon_mask = market.aon[o[ind_idx]]
     cols_b = [exposure[first].T] if n_g else []
     ind_coef = np.where(aon_mask, q[ind_idx], 0)
-    cols_b.append(exposure[ind_idx].T @ sp.diags(ind_coef, dtype=np.int64))
+    ind_exp = exposure[ind_idx]  # each row times its coefficient (rows of 0 drop out)
+    ind_exp = sp.csr_matrix((ind_exp.data * np.repeat(ind_coef, np.diff(ind_exp.indptr)),
+                             ind_exp.indices, ind_exp.indptr), shape=ind_exp.shape)
+    ind_exp.eliminate_zeros()
+    cols_b.append(ind_exp.T)
     cols_b.append(exposure[mq].T)
     cols_b.append(-exposure[s_first].T)
     balance_int = sp.hstack(cols_b).tocsr()
