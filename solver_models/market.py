@@ -74,6 +74,12 @@ class Market:
     # identical orders, found once per book by hashing (no per-stage np.unique over rows):
     signature: np.ndarray  # i -> id of its legs (contracts and ratios), ordered by that key
     group: np.ndarray  # i -> id of (legs, effective limit), ordered by (signature, limit)
+    # made once per book for the stages (each calls them many times):
+    leg_money: sp.csr_matrix  # orders × contracts, a·m: the money of one tick, exact int64
+    tick_value: np.ndarray  # k -> tick size (float, for linking rows)
+    cash_value: np.ndarray  # k -> replication cash per unit (float, for linking rows)
+    cash_lot_value: np.ndarray  # k -> replication cash per lot (float, for band keepers)
+    atomic_ref: dict  # Atomic -> reference price (auction.replication.reference_prices)
 
     @property
     def n_orders(self) -> int:
@@ -81,7 +87,11 @@ class Market:
 
     def money(self, orders: np.ndarray, contracts: np.ndarray) -> sp.csr_matrix:
         """``a·m`` per order package and contract: the money of one tick, exact int64."""
-        return (self.legs[orders] @ sp.diags(self.m, dtype=np.int64)).tocsr()[:, contracts]
+        return _submatrix(self.leg_money, orders, contracts)
+
+    def exposure_in(self, orders: np.ndarray, atomics: np.ndarray) -> sp.csr_matrix:
+        """``exposure[orders][:, atomics]``: atomic units per package, exact int64."""
+        return _submatrix(self.exposure, orders, atomics)
 
     # -- the one conversion to floats -------------------------------------------------------
     def lp_arrays(self, orders: np.ndarray, atomics: np.ndarray) -> tuple[np.ndarray, sp.csc_matrix]:
@@ -91,17 +101,15 @@ class Market:
         orders, and every classification is re-checked in exact arithmetic afterwards.
         """
         obj = self.limit[orders].astype(float) * 10.0 ** -self.money_places - self.cash[orders]
-        b = self.exposure[orders][:, atomics].T.tocsc().astype(float) * 10.0 ** -self.qty_places
+        b = self.exposure_in(orders, atomics).T.tocsc().astype(float) * 10.0 ** -self.qty_places
         return obj, b
 
     def linking(self, contracts: np.ndarray, atomics: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
         """Rows ``tick_k·t_k − Σ_j coef_kj·u_j = cash_k`` tying contract ticks to atomic prices:
         tick sizes, replication cash (numeraire per unit) and the coefficients, as floats."""
-        ticks = np.array([float(self.book.contracts[int(c)].tick_size)
-                          for c in self.contract_ids[contracts]])
-        cash = np.array([float(self.contract_cash[int(k)]) for k in contracts])
-        return ticks, cash, self.contract_terms[contracts][:, atomics].astype(float)
+        return (self.tick_value[contracts], self.cash_value[contracts],
+                _submatrix(self.contract_terms, contracts, atomics).astype(float))
 
     def band_keepers(self, contracts: np.ndarray, atomics: np.ndarray
                      ) -> tuple[np.ndarray, sp.csc_matrix]:
@@ -112,13 +120,35 @@ class Market:
         """
         tick_money = self.m[contracts].astype(float) * 10.0 ** -self.money_places
         eps = 0.01 * tick_money
-        cash = np.array([float(self.contract_cash[int(k)] * self.book.contracts[
-            int(self.contract_ids[k])].lot_size) for k in contracts])
+        cash = self.cash_lot_value[contracts]
         buy = self.tick_lo[contracts] * tick_money - eps - cash
         sell = -(self.tick_hi[contracts] * tick_money + eps) + cash
         lots = sp.diags(self.lot_units[contracts].astype(float) * 10.0 ** -self.qty_places)
-        exp = (lots @ self.contract_terms[contracts][:, atomics].astype(float)).T
+        exp = (lots @ _submatrix(self.contract_terms, contracts, atomics).astype(float)).T
         return np.concatenate((buy, sell)), sp.hstack([exp, -exp]).tocsc()
+
+
+def _submatrix(m: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sp.csr_matrix:
+    """``m[rows][:, cols]``, the same matrix, without scipy's column fancy indexing (slow; the
+    stages call this for every model) when ``cols`` is increasing and holds every column the
+    rows use — always so for a component's orders, instruments and contracts: the row slice
+    keeps its data and its columns are renumbered. The rows are gathered with numpy (scipy's
+    row indexing costs more than the copy on these sizes)."""
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu" or not m.has_canonical_format:
+        return m[rows][:, cols]
+    starts = m.indptr[rows]
+    lengths = m.indptr[rows + 1] - starts
+    indptr = np.zeros(len(rows) + 1, dtype=m.indptr.dtype)
+    np.cumsum(lengths, out=indptr[1:])
+    take = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+    pos = np.full(m.shape[1], -1, dtype=np.int64)
+    pos[cols] = np.arange(len(cols))
+    idx = pos[m.indices[take]]
+    if (len(cols) > 1 and np.any(np.diff(cols) <= 0)) or np.any(idx < 0):
+        return m[rows][:, cols]
+    return sp.csr_matrix((m.data[take], idx.astype(m.indices.dtype), indptr),
+                         shape=(len(rows), len(cols)))
 
 
 def build_market(book: Book, replication: bool = True, bands: bool = True) -> Market:
@@ -188,10 +218,15 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
     exposure = (legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
     exposure.eliminate_zeros()
     indivisible = aon | (min_packages > 0)
+    leg_money = sp.csr_matrix((l_vals * m[l_cols], l_cols, indptr), shape=(n, len(contracts)))
     return Market(book, D, E, contract_ids, m,
                   lot_units, lo, hi, ref, atomics, terms, cash, order_ids, q, vol, aon, min_fill,
                   indivisible, limit, allowance, legs, exposure.astype(np.int64), order_cash,
-                  signature, group)
+                  signature, group, leg_money,
+                  np.array([float(c.tick_size) for c in contracts], dtype=float),
+                  np.array([float(v) for v in cash], dtype=float),
+                  np.array([float(cash[k] * c.lot_size) for k, c in enumerate(contracts)],
+                           dtype=float), atomic_ref)
 
 
 def _segment_sums(values: np.ndarray, indptr: np.ndarray, op: np.ufunc = np.add) -> np.ndarray:
@@ -241,11 +276,35 @@ def _limits(orders: tuple[Order, ...], q: np.ndarray, step: np.ndarray, places: 
     clipped to the band cap when ``caps`` is given (a limit beyond the band counts at the band).
     """
     scale = 10**places
+    fast = _lattice_limits(orders, q, step, scale)
+    if fast is not None and (caps is None or caps.dtype != object):
+        return fast if caps is None else np.minimum(fast, caps.astype(np.int64))
     pi = [lattice_limit(o.total_net_price, g, s, scale)
           for o, g, s in zip(orders, q.tolist(), step.tolist(), strict=True)]
     if caps is not None:
         pi = [min(p, int(c)) for p, c in zip(pi, caps.tolist(), strict=True)]
     return np.asarray(pi, dtype=np.int64)
+
+
+def _lattice_limits(orders: tuple[Order, ...], q: np.ndarray, step: np.ndarray, scale: int
+                    ) -> np.ndarray | None:
+    """:func:`auction.book.lattice_limit` for every order at once, ``num·scale // (den·q·step)
+    · step`` with ``num / den = totalNetPrice`` (floor division toward minus infinity, as
+    Python's), in int64 — or None when a term might not fit (then the caller takes the
+    per-order Python integers)."""
+    n = len(orders)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    ratios = [o.total_net_price.as_integer_ratio() for o in orders]
+    try:
+        num = np.fromiter((r[0] for r in ratios), dtype=np.int64, count=n)
+        den = np.fromiter((r[1] for r in ratios), dtype=np.int64, count=n)
+    except OverflowError:
+        return None
+    if (max(int(num.max()), -int(num.min())) * scale >= 2**63
+            or int(den.max()) * int(q.max()) * int(step.max()) >= 2**63):
+        return None
+    return (num * scale) // (den * q * step) * step
 
 
 def _order_cash(a: np.ndarray, cols: np.ndarray, indptr: np.ndarray, cash: list[Decimal],
@@ -297,8 +356,11 @@ def _allowances(book: Book, first: np.ndarray, inverse: np.ndarray,
     """Rule 2's rounding allowance ρ per package (auction.replication.RoundingAllowance),
     floored to money at 10^-D: ``⌊ρ·10^D⌋``. ρ depends only on the order's legs and ratios,
     so it is computed once per distinct leg signature (``first``: an order per signature,
-    ``inverse``: each order's signature)."""
-    rho_of = RoundingAllowance(book.contracts, replication, book.orders)
+    ``inverse``: each order's signature). Which contracts have orders, and whether an
+    instrument sees only one-leg orders on one contract, depend on the signatures alone: one
+    order per signature stands for the book."""
+    rho_of = RoundingAllowance(book.contracts, replication,
+                               [book.orders[int(i)] for i in first])
     per_signature = []
     for i in first:
         rho = rho_of(book.orders[int(i)])

@@ -9,6 +9,7 @@ can find, is left uncleared (no fills, reference prices) and the outcome says so
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -18,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from auction.book import Book
-from auction.replication import atomic_prices, contract_value, reference_prices, replicate
+from auction.replication import atomic_prices, contract_value, replicate
 from auction.result import ClearingResult, Fill, reference_tick
 from auction.units import decimal_places, fmt
 from solver_models import highs
@@ -41,6 +42,7 @@ from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
 BATCH_ORDERS = 2000  # smaller components are cleared together, in batches of about this size
+WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
 
 
 @dataclass
@@ -60,6 +62,19 @@ class _Progress:
         acc[1] += report.solve_seconds
         acc[2] += 1
         self.largest[key] = report
+
+    def merge(self, other: _Progress) -> None:
+        """Add the progress of another part of the book (cleared on its own)."""
+        for key, (b, s, n) in other.stages.items():
+            acc = self.stages.setdefault(key, [0.0, 0.0, 0])
+            acc[0] += b
+            acc[1] += s
+            acc[2] += n
+            self.largest[key] = other.largest[key]
+        self.notes.extend(other.notes)
+        self.timed_out |= other.timed_out
+        self.not_cleared |= other.not_cleared
+        self.lp_volume.update(other.lp_volume)
 
     def reports(self) -> tuple[StageReport, ...]:
         out = []
@@ -85,14 +100,29 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     ticks: dict[int, int] = {}  # contract index -> ticks
     uncleared: set[int] = set()
     relaxed: dict[int, str] = {}  # order index -> "rounding" | "short" (auction.md §4a)
-    for batch in _batches(market, comps):
-        answer = _clear(market, Component.union(batch), params, deadline, prog,
-                        searching=len(batch) == 1)
+
+    def clear_batch(batch: list[Component]) -> tuple[_Cleared | StageReport, _Progress]:
+        """One batch of components, with its own progress (batches may run side by side)."""
+        own = _Progress()
+        return _clear(market, Component.union(batch), params, deadline, own,
+                      searching=len(batch) == 1), own
+
+    batches = _batches(market, comps)
+    together = list(_in_parallel(clear_batch, batches))
+    # a batch that failed: a part needs the local search (hard, and harder side by side), so
+    # its components are cleared one by one (again side by side)
+    failed = [b for b, (answer, _) in zip(batches, together, strict=True)
+              if isinstance(answer, StageReport) and len(b) > 1]
+    alone = iter(_in_parallel(clear_batch, [[c] for b in failed for c in b]))
+    for batch, (answer, own) in zip(batches, together, strict=True):
+        prog.merge(own)  # in the batches' order, whatever finished first (rule 9)
+        answers = [(Component.union(batch), answer)]
         if isinstance(answer, StageReport) and len(batch) > 1:
-            # a part needs the local search (hard, and harder side by side): one by one
-            answers = [(c, _clear(market, c, params, deadline, prog)) for c in batch]
-        else:
-            answers = [(Component.union(batch), answer)]
+            answers = []
+            for comp in batch:
+                part, own = next(alone)
+                prog.merge(own)
+                answers.append((comp, part))
         for comp, ans in answers:
             if isinstance(ans, StageReport):
                 _give_up(prog, comp, market, ans)
@@ -136,6 +166,23 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     return SolveOutcome(status, result, params, prog.reports(), time.perf_counter() - start,
                         highs.version(), len(comps), tuple(prog.notes), uses, blocked,
                         lp_volume)
+
+
+def _in_parallel(work, batches: list[list[Component]]):
+    """``work`` of each batch, in the batches' order, run on up to ``WORKERS`` threads (HiGHS
+    releases the GIL while it solves). Each batch's answer depends only on the book, the
+    batch and the parameters (the clock only as the whole solve's deadline), so the order in
+    which threads finish changes nothing (rule 9). The largest batches start first."""
+    workers = min(WORKERS, os.cpu_count() or 1, len(batches))
+    if workers <= 1:
+        yield from map(work, batches)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        by_size = sorted(range(len(batches)),
+                         key=lambda b: -sum(len(c.orders) for c in batches[b]))
+        futures = {b: pool.submit(work, batches[b]) for b in by_size}
+        for b in range(len(batches)):
+            yield futures[b].result()
 
 
 def _ids(market: Market, contracts: list[int]) -> str:
@@ -286,9 +333,9 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
     tick_units = np.array([int(market.book.contracts[int(c)].tick_size.scaleb(places))
                            for c in market.contract_ids[kc]], dtype=np.int64)
     # the relaxed orders' instruments first, then the others, each in index order
-    exposure = market.exposure[np.array(sorted(relaxed))][:, comp.atomics]
+    exposure = market.exposure_in(o, comp.atomics)  # made once for every move's allocation
     mine = np.zeros(len(comp.atomics), dtype=bool)
-    mine[np.unique(exposure.tocoo().col)] = True
+    mine[np.unique(exposure[np.searchsorted(o, sorted(relaxed))].tocoo().col)] = True
     order = np.concatenate((np.flatnonzero(mine), np.flatnonzero(~mine)))
 
     def classes(t: np.ndarray) -> tuple[np.ndarray, bytes]:
@@ -319,7 +366,8 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
             cls = Classification(gap > 0, gap < 0, gap == 0,
                                  gap * 10.0 ** -market.money_places, t2.astype(float),
                                  StageReport("probe"))
-            alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter())
+            alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter(),
+                                   exposure=exposure)
             prog.add(replace(alloc.report if isinstance(alloc, Allocation) else alloc,
                              name="probe"))
             if not isinstance(alloc, Allocation):
@@ -574,8 +622,7 @@ def _all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], repl
     book = market.book
     cid = market.contract_ids
     solved = {int(cid[k]): t for k, t in ticks.items()}
-    atomic = atomic_prices(book.contracts, solved, reference_prices(book.contracts, replication),
-                           replication)
+    atomic = atomic_prices(book.contracts, solved, market.atomic_ref, replication)
     out: dict[int, int] = {}
     off: list[int] = []
     for k, c_id in enumerate(cid.tolist()):

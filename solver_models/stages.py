@@ -172,7 +172,7 @@ def _short_groups(market: Market, comp: Component, mask: np.ndarray, reduced: np
     group, first, n = _representatives(market, members, o)
     ok = np.zeros(n, dtype=bool)
     np.logical_or.at(ok, group, market.q[o[members]] >= 2)
-    touch = market.exposure[o[first]][:, comp.atomics].tocoo()
+    touch = market.exposure_in(o[first], comp.atomics).tocoo()
     g, j = touch.row[ok[touch.row]], touch.col[ok[touch.row]]
     by = np.lexsort((reduced[first][g], j))  # per atomic, least in the money first
     g, j = g[by], j[by]
@@ -193,8 +193,33 @@ def _one_short(market: Market, orders: np.ndarray, fills: np.ndarray, members: n
         fills[m] = pro_rata(int(q[m].sum()) - 1, q[m], orders[m], ids[m])
 
 
+def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
+    """Whether ``a x = rhs`` (exact integers) has no integer solution with ``0 <= x <= hi``,
+    by two necessary conditions checked per row: ``rhs`` between the least and the most the
+    row can reach, and a multiple of the gcd of the row's coefficients. True only when that
+    is proven (the MIP would be infeasible); False when in doubt (then the MIP decides)."""
+    a = a.tocsr()
+    a.sum_duplicates()
+    hi = np.asarray(hi, dtype=np.int64)
+    rhs = np.asarray(rhs, dtype=np.int64)
+    if a.nnz and float(np.abs(a.data).max()) * float(hi.max(initial=0)) * a.shape[1] >= 2.0**62:
+        return False  # int64 could overflow: leave it to the solver
+    reach = a.data * hi[a.indices]
+    rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+    most = np.bincount(rows, weights=np.maximum(reach, 0), minlength=a.shape[0])
+    least = np.bincount(rows, weights=np.minimum(reach, 0), minlength=a.shape[0])
+    if np.any(rhs > most + 0.5) or np.any(rhs < least - 0.5):  # sums below 2^62: exact enough
+        return True
+    g = np.zeros(a.shape[0], dtype=np.int64)
+    filled = np.flatnonzero(np.diff(a.indptr) > 0)
+    if len(filled):  # rows are contiguous in CSR: one gcd reduction per non-empty row
+        g[filled] = np.gcd.reduceat(np.abs(a.data), a.indptr[filled])
+    return bool(np.any(np.where(g > 0, rhs % np.maximum(g, 1), rhs) != 0))
+
+
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
-                   time_limit: float, short: bool = False) -> Allocation | StageReport:
+                   time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None
+                   ) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
     Fixed: x_i = q_i in the money (divisible), 0 out of the money. Variables: X_g ∈ [0, Q_g]
@@ -208,6 +233,9 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     S_h takes one package off one of them (``− Σ_h B_h S_h`` joins the balance). First the least
     priority loss ``min Σ_h r_h·S_h`` (r_h the order's reduced cost at the LP's prices: what one
     package short costs it), then the maximum volume with that loss kept.
+
+    ``exposure``: the component's ``market.exposure[o][:, comp.atomics]`` when the caller has
+    it (the probe calls this many times for one component).
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -215,7 +243,8 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     fixed_full = cls.itm & ~indiv
     free_div = cls.atm & ~indiv
     free_ind = (cls.itm | cls.atm) & indiv
-    exposure = market.exposure[o][:, comp.atomics]  # orders × atomics, int64
+    if exposure is None:
+        exposure = market.exposure_in(o, comp.atomics)  # orders × atomics, int64
     q = market.q[o]
     rhs = -(exposure.T @ (q * fixed_full))
     fills = np.where(fixed_full, q, 0).astype(np.int64)
@@ -240,10 +269,18 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     aon_mask = market.aon[o[ind_idx]]
     cols_b = [exposure[first].T] if n_g else []
     ind_coef = np.where(aon_mask, q[ind_idx], 0)
-    cols_b.append(exposure[ind_idx].T @ sp.diags(ind_coef, dtype=np.int64))
+    ind_exp = exposure[ind_idx]  # each row times its coefficient (rows of 0 drop out)
+    ind_exp = sp.csr_matrix((ind_exp.data * np.repeat(ind_coef, np.diff(ind_exp.indptr)),
+                             ind_exp.indices, ind_exp.indptr), shape=ind_exp.shape)
+    ind_exp.eliminate_zeros()
+    cols_b.append(ind_exp.T)
     cols_b.append(exposure[mq].T)
     cols_b.append(-exposure[s_first].T)
-    balance = sp.hstack(cols_b).tocsr().astype(float)
+    balance_int = sp.hstack(cols_b).tocsr()
+    if _unbalanceable(balance_int, np.concatenate((group_q, np.ones(len(ind_idx), np.int64),
+                                                   q[mq], np.ones(n_s, np.int64))), rhs):
+        return StageReport("allocation_mip", time.perf_counter() - t0, 0.0, "infeasible")
+    balance = balance_int.astype(float)
     vol = market.vol[o]
     c = np.concatenate((vol[first] if n_g else np.zeros(0), vol[ind_idx] * ind_coef, vol[mq],
                         -vol[s_first]))
@@ -267,6 +304,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         row_hi += [np.full(len(mq), INF), np.zeros(len(mq))]
     integer = np.ones(n_var, dtype=bool)
     build = time.perf_counter() - t0
+    loss_seconds = 0.0
     if n_s:  # the least priority loss first, then kept as a bound
         loss = np.zeros(n_var)
         # in money units (10^-D), rounded up: integral objectives solve faster
@@ -283,12 +321,14 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         row_lo.append([-INF])
         row_hi.append([least + 0.5])  # whole money units
         time_limit -= sol.solve_seconds
+        loss_seconds = sol.solve_seconds
     a = sp.vstack(rows).tocsc()
     model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
                        col_lo, col_hi, integer, maximize=True)
     sol = highs.solve(model, params, time_limit)
-    report = StageReport("allocation_mip", build, sol.solve_seconds, sol.status, sol.objective,
-                         sol.bound, sol.gap, model.size)
+    # the solve time counts both solves (least loss, then volume)
+    report = StageReport("allocation_mip", build, loss_seconds + sol.solve_seconds, sol.status,
+                         sol.objective, sol.bound, sol.gap, model.size)
     if not sol.has_solution:
         return report
     x = np.rint(sol.x).astype(np.int64)
@@ -376,6 +416,11 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     lim = market.limit[o[rep]]
     step = np.asarray(abs(row_money).sum(axis=1)).ravel()  # money of one tick on every leg
     capped = rkind == 0  # rows a·m·t <= π (full); the others a·m·t + s >= π
+    # lattice step of each row: gcd of |a|·m over its legs
+    lattice = np.zeros(n_r, dtype=np.int64)
+    np.gcd.at(lattice, np.repeat(np.arange(n_r), np.diff(row_money.indptr)),
+              np.abs(row_money.data).astype(np.int64))
+    lattice = lattice.astype(float)
     zero_rows = rkind == 2
 
     def rows_near(t: np.ndarray, steps: int) -> np.ndarray:
@@ -390,9 +435,9 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     # columns: t (nk, integer) | u (na) | d (nk, distance) | s (active rows) | y (watched rows)
     n_base = nk + na + nk
     D = slice(nk + na, n_base)
-    z = lambda r, c: sp.csr_matrix((r, c))  # noqa: E731
     prices_block, prices_lo, prices_hi, base_lo, base_hi = _price_rows(market, comp,
                                                                        market.ref_ticks[kc])
+    prices_block = prices_block.tocoo()
     rounding = False  # whether slack is allowed (after the exact attempt failed)
     # objectives already optimised, kept as rows c·x <= value; c over the base columns and per
     # order row (the weight of its s column, and of its y column when watched)
@@ -407,25 +452,33 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         slack = rkind[r] > 0
         part = np.flatnonzero(rkind[r] == 1)
         lim_r = lim[r].astype(float)
-        # lattice step of each watched row: gcd of |a|·m over its legs
-        delta = np.array([np.gcd.reduce(np.abs(row_money[i].data)) for i in w], dtype=float)
+        delta = lattice[w]  # lattice step of each watched row
         w_pos = np.searchsorted(r, w)
-        m_r = row_money[r].astype(float)
+        m_r = row_money[r].astype(float).tocoo()
         n_col = n_base + n_a + n_w
         s_of = n_base + np.arange(n_a)
         y_of = n_base + n_a + np.arange(n_w)
-        a = sp.vstack([
-            sp.hstack([prices_block, z(2 * nk + nk, n_a + n_w)]),
-            sp.hstack([m_r, z(n_a, na + nk), sp.diags(slack.astype(float), format="csr"),
-                       sp.csr_matrix((delta, (w_pos, np.arange(n_w))), shape=(n_a, n_w))]),
-            sp.hstack([m_r[part], z(len(part), n_col - nk)]),  # partial: the limit
-            # s_g − ρ_g·y_g <= 0: rounding only for a group counted at the money
-            sp.csr_matrix((np.concatenate((np.ones(n_w), -rho[w])),
-                           (np.tile(np.arange(n_w), 2), np.concatenate((s_of[w_pos], y_of)))),
-                          shape=(n_w, n_col)),
-            sp.csr_matrix(np.array([np.concatenate((cb, cs[r], cy[w])) for cb, cs, cy, _ in bounds])
-                          .reshape(-1, n_col)),
-        ]).tocsc()
+        # one COO of every block (scipy's block stacking costs more than the model here)
+        in_part = np.isin(m_r.row, part)  # partial rows again: their limit
+        mp = m_r.row[in_part]
+        m_p = m_r.col[in_part], m_r.data[in_part]
+        cost = np.array([np.concatenate((cb, cs[r], cy[w])) for cb, cs, cy, _ in bounds]
+                        ).reshape(-1, n_col)
+        c_row, c_col = np.nonzero(cost)
+        sl = np.flatnonzero(slack)
+        r1 = 3 * nk  # the order rows, then the partial ones, the s−ρy ones, the bounds
+        r2 = r1 + n_a
+        r3 = r2 + len(part)
+        r4 = r3 + n_w
+        a = sp.csr_matrix((
+            np.concatenate((prices_block.data, m_r.data, np.ones(len(sl)), delta, m_p[1],
+                            np.ones(n_w), -rho[w], cost[c_row, c_col])),
+            (np.concatenate((prices_block.row, r1 + m_r.row, r1 + sl, r1 + w_pos,
+                             r2 + np.searchsorted(part, mp), r3 + np.arange(n_w),
+                             r3 + np.arange(n_w), r4 + c_row)),
+             np.concatenate((prices_block.col, m_r.col, s_of[sl], y_of, m_p[0], s_of[w_pos],
+                             y_of, c_col)))),
+            shape=(r4 + len(cost), n_col)).tocsc()
         ord_lo = np.where(capped[r], -INF, lim_r)
         ord_lo[w_pos] += delta
         row_lo = np.concatenate((prices_lo, ord_lo, np.full(len(part), -INF),
@@ -501,13 +554,16 @@ def _price_rows(market: Market, comp: Component, centre: np.ndarray
     kc = comp.contracts
     nk, na = len(kc), len(comp.atomics)
     ticks, cash, terms = market.linking(kc, comp.atomics)
-    eye = sp.identity(nk, format="csr")
-    z = sp.csr_matrix((nk, nk))
-    rows = sp.vstack([
-        sp.hstack([sp.diags(ticks, dtype=float), -terms, z]),  # linking (price units)
-        sp.hstack([-eye, sp.csr_matrix((nk, na)), eye]),  # d_k − t_k >= −centre_k
-        sp.hstack([eye, sp.csr_matrix((nk, na)), eye]),  # d_k + t_k >= centre_k
-    ]).tocsr()
+    terms = terms.tocoo()
+    k = np.arange(nk)
+    ones = np.ones(nk)
+    d = nk + na + k  # the distance columns
+    rows = sp.csr_matrix((
+        np.concatenate((ticks, -terms.data, -ones, ones, ones, ones)),
+        (np.concatenate((k, terms.row, nk + k, nk + k, 2 * nk + k, 2 * nk + k)),
+         np.concatenate((k, nk + terms.col, k, d, k, d)))),
+        shape=(3 * nk, 2 * nk + na))
+    # rows: linking (price units) | d_k − t_k >= −centre_k | d_k + t_k >= centre_k
     lo = np.concatenate((cash, -centre, centre))
     hi = np.concatenate((cash, np.full(2 * nk, INF)))
     col_lo = np.concatenate((market.tick_lo[kc], np.full(na, -INF), np.zeros(nk)))
@@ -600,7 +656,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     far_zero = ~near & (reduced < 0) & ~indiv
     # indivisible orders out of the money stay unfilled
     nidx = np.flatnonzero(near)
-    exposure = market.exposure[o][:, comp.atomics]
+    exposure = market.exposure_in(o, comp.atomics)
     rhs = -(exposure.T @ (q * far_full))
     # far rows, deduplicated by identical legs and limit
     group = _groups(market, o)
