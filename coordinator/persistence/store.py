@@ -365,6 +365,12 @@ class Tx:
                          "side": str(leg.side), "lots": leg.lots} for leg in so.order.legs)
         if live:
             self.conn.execute(insert(t.orders), live)
+            single = [{"order_id": so.order_id, "client_id": so.order.client_id,
+                       "contract_id": so.order.legs[0].contract_id,
+                       "side": str(so.order.legs[0].side)}
+                      for so in stored if not so.status.is_final and len(so.order.legs) == 1]
+            if single:  # self-match prevention's index (``order_single_legs``)
+                self.conn.execute(insert(t.order_single_legs), single)
         if final:
             self.conn.execute(insert(t.historical_orders), final)
         if legs:
