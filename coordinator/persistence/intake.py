@@ -41,9 +41,11 @@ def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
     if not best:
         return []
     s, o_ = t.order_single_legs, t.orders
-    keys = sorted(best)
-    cond = or_(*(and_(s.c.client_id == c, s.c.contract_id == k, s.c.side == side)
-                 for c, k, side in keys))
+    groups: dict[tuple[int, str], list[int]] = {}
+    for c, k, side in sorted(best):
+        groups.setdefault((c, side), []).append(k)
+    cond = or_(*(and_(s.c.client_id == c, s.c.side == side, s.c.contract_id.in_(ks))
+                 for (c, side), ks in groups.items()))
     rows = tx.conn.execute(
         select(o_.c.order_id, o_.c.pair, o_.c.total_net_price, o_.c.packages, s.c.client_id,
                s.c.contract_id, s.c.side)
