@@ -11,7 +11,7 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -36,7 +36,7 @@ from auction.units import PrecisionError, to_steps
 from coordinator.events import Event, EventKind
 from coordinator.persistence import order_types
 from coordinator.persistence import tables as t
-from coordinator.persistence.engine import is_sqlite, make_engine
+from coordinator.persistence.engine import is_sqlite, make_engine, sqlite_writer_lock
 from coordinator.persistence.errors import (
     Conflict,
     LeaseHeld,
@@ -95,7 +95,8 @@ class Store:
 
     @contextmanager
     def _tx(self, write: bool) -> Iterator[Tx]:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), sqlite_writer_lock(self.engine) if write else nullcontext(), \
+                self.engine.connect() as conn:
             if write:
                 conn.execution_options(ccp_write=True)
             with conn.begin():
