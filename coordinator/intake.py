@@ -27,6 +27,7 @@ from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
 from coordinator.persistence import Store, Tx
 from coordinator.persistence.clientapi import client_order_ids_used, lock_intake
+from coordinator.persistence.intake import self_match_candidates, write_fund_values
 from coordinator.persistence.records import FundLock
 from coordinator.persistence.store import to_units
 
@@ -194,11 +195,10 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     existing = set() if client_order_ids is not None else tx.order_exists(
         o.order_id for o in orders)
     # The funds check needs the stored fund values only: orderValue already holds the lock of
-    # every live order. Of the live orders only those self-match prevention compares with are
-    # read: the clients' orders on the contracts of the new single-leg orders (a client with
-    # thousands of resting orders would otherwise pay for all of them on every new one).
-    single = {o.legs[0].contract_id for o in orders if len(o.legs) == 1}
-    live = tx.live_orders(client_ids=clients, contract_ids=single) if single else ()
+    # every live order (the sum the full recomputation gives: ``Tx.order_values``). Of the
+    # live orders only those self-match prevention would find crossing a new order are read
+    # (through an index: the cost does not grow with the book or the client's other orders).
+    live = self_match_candidates(tx, orders)
     positions = tx.positions(clients) if any(o.reduce_only for o in orders) else {}
     adm = admit(orders, contracts=tx.contracts() if contracts is None else contracts,
                 currencies=tx.currencies(), balances=balances, live=live, existing_ids=existing,
@@ -215,7 +215,7 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     adm = Admission(stored, history, adm.funds, (*pre, *adm.rejections), adm.cancelled)
     tx.update_orders(adm.cancelled, now_ms)
     tx.insert_orders(adm.orders, adm.history)
-    tx.put_fund_locks(adm.funds, now_ms)
+    write_fund_values(tx, adm.funds, balances, now_ms)
     touched = {(a.client_id, a.currency) for a in adm.funds}
     tx.append_events(admission_events(adm) + [
         e for e in extra_events if e.kind is not EventKind.FUNDS_UPDATED

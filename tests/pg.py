@@ -64,7 +64,9 @@ class PgServer:
     as_user: str | None  # "postgres" when we are root
 
     @classmethod
-    def start(cls) -> PgServer:
+    def start(cls, durable: bool = False) -> PgServer:
+        """``durable``: keep PostgreSQL's defaults (fsync, synchronous_commit on) — for
+        benchmarks whose figures must include a durable commit; tests run without."""
         bin_dir = find_bin_dir()
         as_user = "postgres" if os.geteuid() == 0 else None
         root = Path(tempfile.mkdtemp(prefix="ccp-pg-"))
@@ -77,8 +79,9 @@ class PgServer:
         server._run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w",
                     "-t", "60", "-o",
                     f"-p {server.port} -c listen_addresses=127.0.0.1 -k {root} "
-                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                    "-c max_connections=200", "start")
+                    + ("" if durable else "-c fsync=off -c synchronous_commit=off "
+                       "-c full_page_writes=off ")
+                    + "-c max_connections=200", "start")
         return server
 
     def _run(self, tool: str, *args: str) -> None:

@@ -3,16 +3,39 @@
 SQLite runs in WAL mode with foreign keys on; transactions are started explicitly (``BEGIN``,
 or ``BEGIN IMMEDIATE`` for a writer, so that a read-then-write transaction never fails to
 upgrade its lock). PostgreSQL URLs without a driver get psycopg 3.
+
+Durability on SQLite: ``synchronous=FULL`` — each commit fsyncs the write-ahead log, so a
+committed (acknowledged) transaction survives a crash of the process *and* a power loss.
+``NORMAL`` would skip that fsync (WAL mode stays consistent and loses nothing on a process
+crash, but the last transactions can vanish on a power loss): not acceptable for acknowledged
+orders; concurrent API requests share commits instead (group commit, ``endpoint.orders``).
+
+Writers of one SQLite file queue on a lock file beside it (:func:`sqlite_writer_lock`), across
+threads and processes (several ``ccp serve api``): a blocked writer sleeps in the kernel and
+wakes when the lock is released, instead of SQLite's busy handler polling with sleeps of up to
+100 ms (which let one process's writer starve another's for seconds).
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_MS = 30_000
+#: SQLite engine -> the path of its file's writer lock (:func:`sqlite_writer_lock`)
+_WRITER_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def normalise_url(url: str) -> str:
@@ -35,6 +58,8 @@ def make_engine(url: str, **kw) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000,
                                                   "isolation_level": None}, **kw)
         _sqlite_setup(engine)
+        if u.database and u.database != ":memory:":
+            _WRITER_LOCKS[engine] = str(Path(u.database)) + "-writer.lock"
         return engine
     kw.setdefault("pool_pre_ping", True)
     return create_engine(url, **kw)
@@ -54,3 +79,28 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_begin(conn) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get("ccp_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_held = threading.local()
+
+
+@contextmanager
+def sqlite_writer_lock(engine: Engine) -> Iterator[None]:
+    """Hold the writer lock of the engine's SQLite file (``<file>-writer.lock``, an exclusive
+    ``flock``) for a write transaction; nothing for PostgreSQL, an in-memory database, or a
+    thread that holds it already (a nested writer then meets SQLite's busy timeout as before).
+    """
+    path = _WRITER_LOCKS.get(engine) if fcntl is not None else None
+    if path is None or getattr(_held, "path", None) == path:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.path = path
+        try:
+            yield
+        finally:
+            _held.path = None
+    finally:
+        os.close(fd)  # releases the lock

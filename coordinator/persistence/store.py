@@ -11,7 +11,7 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -36,7 +36,7 @@ from auction.units import PrecisionError, to_steps
 from coordinator.events import Event, EventKind
 from coordinator.persistence import order_types
 from coordinator.persistence import tables as t
-from coordinator.persistence.engine import is_sqlite, make_engine
+from coordinator.persistence.engine import is_sqlite, make_engine, sqlite_writer_lock
 from coordinator.persistence.errors import (
     Conflict,
     LeaseHeld,
@@ -95,7 +95,8 @@ class Store:
 
     @contextmanager
     def _tx(self, write: bool, snapshot: bool = False) -> Iterator[Tx]:
-        with translate_errors(), self.engine.connect() as conn:
+        with translate_errors(), sqlite_writer_lock(self.engine) if write else nullcontext(), \
+                self.engine.connect() as conn:
             if write:
                 conn.execution_options(ccp_write=True)
             elif snapshot and not is_sqlite(self.engine):
@@ -375,6 +376,12 @@ class Tx:
                          "side": str(leg.side), "lots": leg.lots} for leg in so.order.legs)
         if live:
             self.conn.execute(insert(t.orders), live)
+            single = [{"order_id": so.order_id, "client_id": so.order.client_id,
+                       "contract_id": so.order.legs[0].contract_id,
+                       "side": str(so.order.legs[0].side)}
+                      for so in stored if not so.status.is_final and len(so.order.legs) == 1]
+            if single:  # self-match prevention's index (``order_single_legs``)
+                self.conn.execute(insert(t.order_single_legs), single)
         if final:
             self.conn.execute(insert(t.historical_orders), final)
         if legs:

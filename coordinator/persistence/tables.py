@@ -537,3 +537,18 @@ settlement_retries = Table(
     Column("outcome", String(2000)),
     Index(None, "backend_id"),
 )
+
+# --- intake ---
+# The live single-leg orders by (client, contract, side): what self-match prevention compares a
+# new single-leg order with, found through the index without reading the client's other live
+# orders. A row follows its order's life in the live book: written with it
+# (``Tx.insert_orders``), deleted with it (ON DELETE CASCADE when the order leaves ``orders``).
+order_single_legs = Table(
+    "order_single_legs", metadata,
+    Column("order_id", BigInteger, ForeignKey("orders.order_id", ondelete="CASCADE"),
+           primary_key=True, autoincrement=False),
+    Column("client_id", BigInteger, nullable=False),
+    Column("contract_id", BigInteger, nullable=False),
+    Column("side", String(4), nullable=False),
+    Index(None, "client_id", "contract_id", "side"),
+)

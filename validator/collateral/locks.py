@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from auction.book import read_limit
 from auction.orders import Order
@@ -64,6 +65,14 @@ def package_collateral(lines: list[Exposure]) -> tuple[Fraction, Fraction]:
     return u_sum, max(ZERO, -low)
 
 
+@lru_cache(maxsize=4096)
+def _one_package(lines: tuple[Exposure, ...]) -> tuple[Fraction, Fraction]:
+    """:func:`package_collateral` of one package, remembered: it depends only on the legs'
+    ratios and their contracts' terms (the key holds both, by value: a contract whose terms
+    change is another key), not on the price — the intake computes it for every order."""
+    return package_collateral(list(lines))
+
+
 def order_lock(order: Order, contracts: Mapping[int, Contract], *,
                packages: int | None = None, fees: FeeSchedule | None = None) -> OrderLock:
     """The lock of ``packages`` (default: all) of the order's packages, exact."""
@@ -80,7 +89,7 @@ def order_lock(order: Order, contracts: Mapping[int, Contract], *,
         raise CollateralError(f"order {order.order_id}: {x} of {q} packages")
     # One package (legs a_l lots, limit π) is exact in decimals; x packages are x times it.
     one = [Exposure(c, Fraction(a * c.lot_size)) for a, c in zip(order.ratios, legs, strict=True)]
-    u, c = package_collateral(one)
+    u, c = _one_package(tuple(one))
     if fees is not None:
         c += fees.order_fee([(ct, Fraction(abs(a) * ct.lot_size), None)
                              for a, ct in zip(order.ratios, legs, strict=True)])

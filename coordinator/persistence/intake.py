@@ -1,0 +1,83 @@
+"""Repositories of order intake (:func:`coordinator.intake.admit_orders`): what admission must
+read of the live book, read through indexes so that its cost does not grow with the book.
+
+Functions take the :class:`~coordinator.persistence.store.Tx` of ``Store.write()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+
+from sqlalchemy import and_, bindparam, or_, select, update
+
+from auction.orders import Order
+from coordinator.persistence import tables as t
+from coordinator.persistence.records import FundLock, StoredOrder
+from coordinator.persistence.store import Tx
+
+_OTHER_SIDE = {"BUY": "SELL", "SELL": "BUY"}
+
+
+def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
+    """The live single-leg orders of the store that would cross at least one of the new
+    single-leg ``orders`` (same client, same contract, other side, the buyer's limit per lot at
+    least the seller's: :func:`coordinator.admission.crosses`), in entry order.
+
+    A superset of what :func:`coordinator.admission.admit` compares each new order with, and
+    exactly the stored orders it could find crossing: admission gets the same answer as from
+    the client's whole live book. Read through ``order_single_legs``'s index: the rows read are
+    the client's live single-leg orders on the other side of the same contract, never the
+    rest of the book. The price test is exact (integers and fractions, no float)."""
+    # (client, contract, side of the resting orders) -> the most aggressive new limit per lot
+    best: dict[tuple[int, int, str], Fraction] = {}
+    for o in orders:
+        if len(o.legs) != 1:
+            continue
+        key = (o.client_id, o.legs[0].contract_id, _OTHER_SIDE[str(o.legs[0].side)])
+        lim = o.limit_per_package
+        if key not in best or lim > best[key]:
+            best[key] = lim
+    if not best:
+        return []
+    s, o_ = t.order_single_legs, t.orders
+    groups: dict[tuple[int, str], list[int]] = {}
+    for c, k, side in sorted(best):
+        groups.setdefault((c, side), []).append(k)
+    cond = or_(*(and_(s.c.client_id == c, s.c.side == side, s.c.contract_id.in_(ks))
+                 for (c, side), ks in groups.items()))
+    rows = tx.conn.execute(
+        select(o_.c.order_id, o_.c.pair, o_.c.total_net_price, o_.c.packages, s.c.client_id,
+               s.c.contract_id, s.c.side)
+        .join(o_, o_.c.order_id == s.c.order_id).where(cond)).all()
+    ids = []
+    for r in rows:
+        if not r.packages:
+            continue
+        resting = Fraction(r.total_net_price, 10 ** tx.numeraire_precision(r.pair)) / r.packages
+        if best[(r.client_id, r.contract_id, r.side)] + resting >= 0:
+            ids.append(r.order_id)
+    if not ids:
+        return []
+    return tx._orders_from(o_, o_.c.order_id.in_(ids))
+
+
+def write_fund_values(tx: Tx, values: Iterable[FundLock], existing: Iterable[tuple[int, str]],
+                      now_ms: int) -> None:
+    """``Tx.put_fund_locks`` for a caller that has just read the rows (``existing``: the
+    (client, currency) keys it found): one UPDATE for all of them, no second read."""
+    values = list(values)
+    have = set(existing)
+    new = [v for v in values if (v.client_id, v.currency) not in have]
+    if new:
+        tx.put_fund_locks(new, now_ms)
+    old = [dict(cid=v.client_id, cur=v.currency, flv=v.fund_lock_value, ov=v.order_value,
+                sv=v.settle_value) for v in values if (v.client_id, v.currency) in have]
+    if old:
+        f = t.fund_locks
+        tx.conn.execute(
+            update(f).where(and_(f.c.client_id == bindparam("cid"),
+                                 f.c.currency == bindparam("cur")))
+            .values(fund_lock_value=bindparam("flv"), order_value=bindparam("ov"),
+                    settle_value=bindparam("sv"), updated_ms=now_ms), old)
+
