@@ -167,9 +167,9 @@ def published_prices(contracts: Mapping[int, Contract], solved: Mapping[int, int
     keeps its reference tick; the former are returned (ascending ids) to be named uncleared,
     since no price of theirs is consistent with the others'. ``reference``: the atomic
     reference prices when the caller has them (default
-    :func:`auction.replication.reference_prices`). The rule of the matcher's own
-    ``solver_models.pipeline._all_prices``, for an auction without orders and the reference
-    model (tests/solver_models/test_parity_ticks.py holds them equal)."""
+    :func:`auction.replication.reference_prices`). One rule for the matcher
+    (``solver_models.pipeline._all_prices``), an auction without orders (:func:`no_trade`) and
+    the reference model."""
     if reference is None:
         reference = reference_prices(contracts, replication)
     atomic = atomic_prices(contracts, solved, reference, replication)

@@ -19,8 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from auction.book import Book
-from auction.replication import atomic_prices, contract_value, replicate
-from auction.result import ClearingResult, Fill, reference_tick
+from auction.result import ClearingResult, Fill, published_prices
 from auction.units import decimal_places, fmt
 from solver_models import highs
 from solver_models.market import Component, Market, build_market, components
@@ -614,28 +613,15 @@ def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndar
 
 def _all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], replication: bool
                 ) -> tuple[dict[int, int], list[int]]:
-    """Every contract's price (rule 10): solved ones as solved; every other contract its
-    replication of the atomic prices the solved ones imply, instruments nothing prices at their
-    reference price (auction.replication.atomic_prices, exact); an uncleared contract its
-    reference tick. A contract whose replication is off its tick grid or outside its band
-    keeps its reference tick and is returned in the second list (to be named uncleared)."""
-    book = market.book
-    cid = market.contract_ids
-    solved = {int(cid[k]): t for k, t in ticks.items()}
-    atomic = atomic_prices(book.contracts, solved, market.atomic_ref, replication)
-    out: dict[int, int] = {}
-    off: list[int] = []
-    for k, c_id in enumerate(cid.tolist()):
-        if k in ticks:
-            out[k] = ticks[k]
-            continue
-        contract = book.contracts[c_id]
-        if k not in uncleared:
-            t = contract_value(replicate(contract, replication), atomic) / Fraction(
-                contract.tick_size)
-            if t.denominator == 1 and market.tick_lo[k] <= t <= market.tick_hi[k]:
-                out[k] = int(t)
-                continue
-            off.append(k)
-        out[k] = reference_tick(contract)
-    return out, off
+    """Every contract's price (rule 10, :func:`auction.result.published_prices`) on the
+    matcher's contract indices: solved ones as solved, every other one its replication of the
+    atomic prices the solved ones imply (inside the market's tick bounds), an uncleared
+    contract its reference tick; the contracts whose replication is off their grid or bounds
+    are returned in the second list (to be named uncleared)."""
+    cid = market.contract_ids.tolist()  # ascending: indices and ids are in the same order
+    index = {c: k for k, c in enumerate(cid)}
+    bounds = {c: (int(market.tick_lo[k]), int(market.tick_hi[k])) for k, c in enumerate(cid)}
+    prices, off = published_prices(market.book.contracts, {cid[k]: t for k, t in ticks.items()},
+                                   {cid[k] for k in uncleared}, replication, bounds,
+                                   market.atomic_ref)
+    return {index[c]: t for c, t in prices.items()}, [index[c] for c in off]
