@@ -249,15 +249,13 @@ class Reconciliation:
                 "caughtUp": self.backlog.caught_up}
 
 
-def reconcile_store(store: Store, chain: Chain, deployment: Deployment,
-                    clock: Clock) -> Reconciliation:
+def reconcile_store(store: Store, chain: Chain, deployment: Deployment) -> Reconciliation:
     """The chain at the monitor's edge against the store — exact at any time, also while the
     venue runs: the store is read in ONE snapshot (the edge, the batches applied up to it, the
     funds, the backlog, the positions table), then every client's FundLock balance (and the
     clearing house's collateral) is compared with ``fundLockValue`` and every Ledger position
     with the batches the monitor saw applied, at that edge; once settlement has caught up (in
-    that snapshot), the positions table as well. Reads only; nothing is written anywhere.
-    ``clock`` is unused (kept for the callers)."""
+    that snapshot), the positions table as well. Reads only; nothing is written anywhere."""
     with store.snapshot() as tx:
         snap = sq.reconciliation_snapshot(tx, deployment)
     if snap.edge is None:

@@ -118,7 +118,7 @@ def test_auction_batches_settle_confirm_and_reconcile(store, clock, evm):
         unit = 10 ** (4 if c.payoff.is_binary else 7)
         units = chain.call(ledger.functions.positions(k, accts[cid].address))
         assert units == lots * int(c.lot_size * unit), (cid, k)
-    rec = reconcile_store(store, chain, dep, clock)
+    rec = reconcile_store(store, chain, dep)
     assert rec.clean and rec.backlog.caught_up and rec.differences == ()
 
 
@@ -136,7 +136,7 @@ def test_expiry_movements_settle_like_batch_movements(store, clock, evm):
     assert {s for _, s, _ in moves} == {S.CONFIRMED} and len(moves) == 5
     assert funds[(0, "USDC")].fund_lock_value == 4 * 7  # the clearing house: FundLock collateral
     assert funds[(DEMO_IDS[0], "USDC")].fund_lock_value == FUNDS["USDC"] * 10**4 - 7
-    assert reconcile_store(store, chain, dep, clock).clean
+    assert reconcile_store(store, chain, dep).clean
 
 
 def test_deposits_register_withdrawals_debit_and_the_monitor_resumes_at_its_edge(
@@ -170,7 +170,7 @@ def test_deposits_register_withdrawals_debit_and_the_monitor_resumes_at_its_edge
     who_id = next(k for k, v in ids.items() if v == who.address)
     assert funds[(who_id, "USDC")].fund_lock_value == (FUNDS["USDC"] - 1_000) * 10**4
     assert kinds == ["REGISTERED", "DEPOSIT", "WITHDRAW"]
-    assert reconcile_store(store, chain, dep, clock).clean
+    assert reconcile_store(store, chain, dep).clean
 
 
 class Crash(BaseException):
@@ -227,7 +227,7 @@ def test_a_crash_between_sending_and_recording_loses_and_repeats_nothing(store, 
         assert funds[(cid, "USDC")].fund_lock_value == FUNDS["USDC"] * 10**4 - paid
         assert funds[(cid, "USDC")].settle_value == 0
     assert funds[(0, "USDC")].fund_lock_value == 3 * 3 + 3 * 5 + 6 * 2
-    assert reconcile_store(store, chain, dep, clock).clean
+    assert reconcile_store(store, chain, dep).clean
 
 
 class ChainWhileSettling:
@@ -266,18 +266,18 @@ def test_reconcile_is_exact_while_a_batch_settles_during_it(store, clock, evm):
     seed(store, clock, credit=None)
     assert coordinator(store, clock).run_once().fills > 0
     runner.run_until_caught_up(timeout=120)
-    assert reconcile_store(store, chain, dep, clock).clean
+    assert reconcile_store(store, chain, dep).clean
     # the next auction trades; its batch settles while the reconciliation runs
     clock.advance(1_000)
     seed(store, clock, _again(demo_data(), 1_000), credit=None)
     assert coordinator(store, clock).run_once().fills > 0
     during = ChainWhileSettling(chain, lambda: runner.run_until_caught_up(timeout=120))
-    rec = reconcile_store(store, during, dep, clock)
+    rec = reconcile_store(store, during, dep)
     assert during._meanwhile is None, "the settlement round did not run during the reconcile"
     assert rec.differences == (), sorted({d.kind for d in rec.differences})
     assert rec.clean
     # and afterwards, at the new edge, the second batch is in the comparison
-    after = reconcile_store(store, chain, dep, clock)
+    after = reconcile_store(store, chain, dep)
     assert after.clean and after.backlog.caught_up and after.block > rec.block
 
 
@@ -313,7 +313,7 @@ def test_a_reverted_batch_is_resubmitted_once_on_an_operators_retry(store, db_ur
         states = {s for _, s, _ in tx.movements()}
     assert batch.status == str(S.FAILED) and batch.reason.startswith("reverted: Insufficient")
     assert states == {S.FAILED}
-    rec = reconcile_store(store, chain, dep, clock)
+    rec = reconcile_store(store, chain, dep)
     assert not rec.clean and len(rec.backlog.failed) == 4  # 3 clients + the clearing house
     # bad input changes nothing
     assert _retry_cli(db_url, 999)[0] == 2
@@ -358,6 +358,6 @@ def test_a_reverted_batch_is_resubmitted_once_on_an_operators_retry(store, db_ur
     (done,) = listing["retries"]
     # carried out before the crash; after the restart the request is closed, nothing resent
     assert done["doneMs"] is not None and done["outcome"].startswith("not resubmitted")
-    assert reconcile_store(store, chain, dep, clock).clean
+    assert reconcile_store(store, chain, dep).clean
     # a confirmed batch is not retried
     assert _retry_cli(db_url, batch.backend_id)[0] == 2

@@ -122,7 +122,7 @@ def test_reorg_and_dropped_transaction_resubmit_once_and_funds_follow_once(
         assert funds[(cid, "USDC")].fund_lock_value == 1_000 * 10**4 - 24
         assert funds[(cid, "USDC")].settle_value == 0
     assert funds[(0, "USDC")].fund_lock_value == 3 * 24
-    assert reconcile_store(store, chain, dep, clock).clean
+    assert reconcile_store(store, chain, dep).clean
 
 
 def test_ccp_chain_reconcile_clean_then_a_deliberate_difference(store, clock, anvil,
@@ -250,7 +250,7 @@ def _kill_campaign(store, clock, anvil, tmp_path, kills: int, seed_: int) -> Non
     assert sorted(applied) == batches and len(set(applied)) == len(applied)  # each once
     assert all(f.settle_value == 0 for (c, _), f in funds.items() if c), funds
     assert {s for _, s, _ in moves} == {S.CONFIRMED}
-    rec = reconcile_store(store, chain, dep, clock)
+    rec = reconcile_store(store, chain, dep)
     assert rec.clean and rec.backlog.caught_up, rec.to_dict()
 
 

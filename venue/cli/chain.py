@@ -186,7 +186,6 @@ def _load_deployment(path: Path):
 
 @store_errors
 def _reconcile(args: argparse.Namespace) -> int:
-    from coordinator.clock import SystemClock
     from coordinator.settling import SettlementSetupError, reconcile_store
     from settlement.errors import SettlementError
 
@@ -205,7 +204,7 @@ def _reconcile(args: argparse.Namespace) -> int:
                          f"chain {dep.chain_id}")
     store = open_store(settings)
     try:
-        rec = reconcile_store(store, chain, dep, SystemClock())
+        rec = reconcile_store(store, chain, dep)
     except SettlementSetupError as e:
         raise UsageError(str(e)) from None
     except SettlementError as e:
