@@ -375,7 +375,8 @@ def solve_reference(book: Book, params: SolverParams) -> SolveOutcome:
     prob = _problem(book, params)
     notes = list(prob.notes)
     if not book.orders:
-        return SolveOutcome(SolveStatus.OPTIMAL, no_trade(book, frozenset(), replication=params.replication), params, (),
+        return SolveOutcome(SolveStatus.OPTIMAL,
+                            no_trade(book, frozenset(), replication=params.replication), params, (),
                             time.perf_counter() - start, SOLVER_NAME, 0, tuple(notes))
     m = _build(book, prob)
     build = time.perf_counter() - t0
