@@ -123,14 +123,19 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
           live: Iterable[StoredOrder], existing_ids: set[int], now_ms: int,
           end_of_trading: timedelta,
           positions: Mapping[tuple[int, int], int] | None = None,
-          self_match: str = "reject") -> Admission:
+          self_match: str = "reject",
+          locks: Mapping[int, tuple[int, int]] | None = None) -> Admission:
     """Admit ``orders`` in the given order (earlier first) against the current funds.
 
     ``positions`` (signed lots per (client, contract)) is what reduce-only orders are checked
     against (none given: no positions); ``self_match`` is ``'reject'`` (the new order is
     rejected with SELF_MATCH) or ``'cancel_oldest'`` (the resting orders it would cross are
-    cancelled, reason SELF_MATCH, and the new order goes on).
+    cancelled, reason SELF_MATCH, and the new order goes on). ``locks``: per order id, the
+    (underlying, numeraire) units :func:`lock_units` gives for the order with these
+    ``contracts`` and ``currencies``, computed by the caller beforehand (the client API does it
+    before its transaction, to hold the intake lock for less); the others are computed here.
     """
+    locks = locks or {}
     if self_match not in SELF_MATCH_POLICIES:
         raise ValueError(f"self_match {self_match!r} is not one of {SELF_MATCH_POLICIES}")
     positions = positions or {}
@@ -224,7 +229,8 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
                    f"{crossed[0].order_id} on contract {o.legs[0].contract_id}", pair)
             continue
         try:
-            _, lu, ln = lock_units(o, contracts, currencies)
+            lu, ln = locks[o.order_id] if o.order_id in locks else lock_units(
+                o, contracts, currencies)[1:]
             check_units(lu, "the order's lock of the underlying")
             check_units(ln, "the order's lock of the numeraire")
         except CollateralError as e:

@@ -20,7 +20,7 @@ from typing import Any
 from auction.book import BookError
 from auction.interchange import book_from_dict
 from auction.orders import Order, OrderStatus
-from auction.products import DEFAULT_CURRENCIES, Contract
+from auction.products import DEFAULT_CURRENCIES, Contract, Currency
 from auction.units import MAX_UNITS, PrecisionError, parse_decimal
 from coordinator.admission import Admission, Rejection, admit
 from coordinator.clock import Clock
@@ -150,7 +150,9 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
                  gtd_ms: Sequence[int | None] | None = None, keep_rejected: bool = True,
                  extra_events: Sequence[Event] = (),
                  contracts: Mapping[int, Contract] | None = None,
-                 self_match: str = "reject") -> Admission:
+                 self_match: str = "reject",
+                 locks: Mapping[int, tuple[int, int]] | None = None,
+                 currencies: Mapping[str, Currency] | None = None) -> Admission:
     """The one way orders enter the store (``ccp orders import`` and the client API).
 
     Inside the caller's write transaction: serialise with every other intake (PostgreSQL:
@@ -165,9 +167,11 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     :func:`~coordinator.persistence.clientapi.next_order_ids`): one per order; an id its client
     used before (in the store or earlier in the request) is rejected ``DUPLICATE_ORDER_ID``,
     unstored. ``gtd_ms``: per order, the expiry of a GOOD_TILL_DATE order (epoch ms).
-    ``contracts``: the listed contracts when the caller holds them current (else read here).
+    ``contracts``, ``currencies``: the listed contracts and the currencies when the caller holds
+    them current (else read here).
     ``self_match``: the setting of the same name (``coordinator.admission.admit``); reduce-only
-    orders are checked against the clients' positions in the store.
+    orders are checked against the clients' positions in the store. ``locks``: per order id,
+    its lock units computed beforehand with the same ``contracts`` (``admission.admit``).
     """
     lock_intake(tx)
     orders = list(orders)
@@ -201,9 +205,10 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     live = self_match_candidates(tx, orders)
     positions = tx.positions(clients) if any(o.reduce_only for o in orders) else {}
     adm = admit(orders, contracts=tx.contracts() if contracts is None else contracts,
-                currencies=tx.currencies(), balances=balances, live=live, existing_ids=existing,
+                currencies=tx.currencies() if currencies is None else currencies,
+                balances=balances, live=live, existing_ids=existing,
                 now_ms=now_ms, end_of_trading=end_of_trading, positions=positions,
-                self_match=self_match)
+                self_match=self_match, locks=locks)
     stored = adm.orders
     history = adm.history
     if coids or gtd:

@@ -20,6 +20,7 @@ from typing import Any
 from auction.orders import Leg, Order, OrderStatus, Side, TimeInForce, transition
 from auction.products import Contract, Currency
 from auction.units import decimal_places
+from coordinator.admission import lock_units
 from coordinator.events import Event, EventKind
 from coordinator.intake import admit_orders
 from coordinator.persistence import Conflict, Store
@@ -31,6 +32,7 @@ from endpoint.auth import domains
 from endpoint.errors import ApiError
 from endpoint.models import OrderIn
 from endpoint.wire import dec, qty_currency, signed_text, units
+from validator.collateral.errors import CollateralError
 
 MAX_CLIENT_ORDER_ID = 2**63
 CANCEL_REASON = "CLIENT_CANCEL"
@@ -69,6 +71,11 @@ class WireOrder:
     typed_for: Callable[[eip712.Domain], eip712.TypedData]
     signature: str | None
     reduce_only: bool
+    #: (underlying, numeraire) units the order locks, computed at parsing (outside the intake's
+    #: transaction) with ``reference``, the contracts it was parsed against; None: computed
+    #: (or refused) by admission
+    lock: tuple[int, int] | None = None
+    reference: Mapping[int, Contract] | None = None
 
 
 def _ioc_time(value: Any) -> int | None:
@@ -154,7 +161,12 @@ def parse_order(body: OrderIn, *, client_id: int, address: str | None,
                             ioc_auction_time=gtd, all_or_none=body.allOrNone,
                             min_quantity=body.minQuantity, reduce_only=body.reduceOnly)
 
-    return WireOrder(order, coid, gtd, typed_for, body.signature, bool(body.reduceOnly))
+    try:
+        lock: tuple[int, int] | None = lock_units(order, contracts, currencies)[1:]
+    except (CollateralError, ArithmeticError, ValueError, KeyError):  # admission names it
+        lock = None
+    return WireOrder(order, coid, gtd, typed_for, body.signature, bool(body.reduceOnly), lock,
+                     contracts)
 
 
 #: Per address, the dialect (index into :func:`endpoint.auth.domains`) its last valid order
@@ -218,11 +230,15 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
         repo.lock_intake(tx)
         ids = repo.next_order_ids(tx, len(todo))
         placed = [replace(w.order, order_id=oid) for w, oid in zip(todo, ids, strict=True)]
+        # locks computed at parsing hold when the contracts are still those it used
+        locks = {oid: w.lock for w, oid in zip(todo, ids, strict=True)
+                 if ref is not None and w.lock is not None and w.reference is ref[0]}
         adm = admit_orders(tx, placed, now_ms=now_ms, end_of_trading=eot,
                            client_order_ids=[w.client_order_id for w in todo],
                            gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
                            contracts=None if ref is None else ref[0],
-                           self_match=settings.self_match)
+                           currencies=None if ref is None else ref[1],
+                           self_match=settings.self_match, locks=locks)
         if all_or_nothing and adm.rejections:
             r = adm.rejections[0]
             raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))

@@ -34,6 +34,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_MS = 30_000
+#: connections kept open per engine: an API process serves requests on up to 40 threads (its
+#: thread pool) plus the intake writer; with SQLAlchemy's default of 5 the others were opened
+#: and closed per request (a connect and four PRAGMAs each on SQLite, a new backend on
+#: PostgreSQL). Beyond ``POOL_SIZE + POOL_OVERFLOW`` a request waits for a connection.
+POOL_SIZE = 20
+POOL_OVERFLOW = 10
 #: SQLite engine -> the path of its file's writer lock (:func:`sqlite_writer_lock`)
 _WRITER_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -52,6 +58,9 @@ def is_sqlite(engine: Engine) -> bool:
 def make_engine(url: str, **kw) -> Engine:
     url = normalise_url(url)
     u = make_url(url)
+    if u.get_backend_name() != "sqlite" or (u.database and u.database != ":memory:"):
+        kw.setdefault("pool_size", POOL_SIZE)
+        kw.setdefault("max_overflow", POOL_OVERFLOW)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)

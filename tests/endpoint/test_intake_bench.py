@@ -98,13 +98,15 @@ def login(base: str, key: int) -> str:
 
 async def drive(bases: list[str], tokens: list[str], work: list[list[dict]], batch: int,
                 seconds: float) -> tuple[int, list[float], int]:
-    """Send the pre-signed orders, at most RATE orders/s, CONC requests in flight."""
+    """Send the pre-signed orders at RATE orders/s, evenly spaced, at most CONC requests in
+    flight (a connection whose answer comes late sends its next request at once)."""
     sent = 0
     lat: list[float] = []
     errors = 0
     per_request = batch
     interval = per_request / RATE
-    t_end = time.perf_counter() + seconds
+    start = time.perf_counter()
+    t_end = start + seconds
     queues = [list(w) for w in work]
 
     async def worker(i: int) -> None:
@@ -112,7 +114,10 @@ async def drive(bases: list[str], tokens: list[str], work: list[list[dict]], bat
         k = i % len(tokens)
         async with httpx.AsyncClient(base_url=bases[i % len(bases)], timeout=30,
                                      headers={"Authorization": f"Bearer {tokens[k]}"}) as c:
-            nxt = time.perf_counter()
+            # the connections take turns: one request every ``interval`` in all, evenly spaced
+            # (a constant arrival rate), not CONC requests at once every ``interval * CONC``
+            nxt = start + i * interval
+            await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
             while time.perf_counter() < t_end and queues[k]:
                 chunk = [queues[k].pop() for _ in range(min(batch, len(queues[k])))]
                 t0 = time.perf_counter()

@@ -1,0 +1,77 @@
+"""Admission of wire orders (``endpoint.orders.submit``): the lock an order gets when it is
+computed at parsing (outside the intake's transaction) is the lock admission computes, and a
+lock computed against contracts that are no longer current is not used."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from coordinator.persistence import Store
+from coordinator.persistence.migrate import upgrade
+from coordinator.settings import Settings
+from endpoint import orders as ords
+from endpoint.models import OrderIn
+from tests.endpoint.conftest import KEYS, NOW, Trader, seed
+
+ORDERS = [  # (legs, totalNetPrice): single legs both sides, a forward, a binary, a package
+    ([(1, "BUY", "0.20")], "400.0"),
+    ([(2, "SELL", "0.10")], "-100.0"),
+    ([(3, "BUY", "0.10")], "6100.0"),
+    ([(4, "SELL", "3")], "-1.20"),
+    ([(1, "BUY", "0.10"), (2, "SELL", "0.10")], "50.0"),
+]
+
+
+@pytest.fixture
+def setup(db_url):
+    store = Store.open(db_url)
+    upgrade(store.engine)
+    seed(store, NOW)
+    yield store, Settings(database_url=db_url)
+    store.dispose()
+
+
+def parsed(store: Store, cache: ords.ReferenceCache, coid: int, legs, price) -> ords.WireOrder:
+    trader = Trader("http://unused", KEYS[1])
+    body = trader.order_body(coid, legs, price)
+    with store.read() as tx:
+        contracts, currencies = cache.get(tx)
+    return ords.parse_order(OrderIn.model_validate(body), client_id=1,
+                            address=trader.address.lower(), contracts=contracts,
+                            currencies=currencies)
+
+
+def stored_lock(store: Store, order_id: int) -> tuple[int, int]:
+    with store.read() as tx:
+        so = tx.order(order_id)
+    return so.lock_underlying, so.lock_numeraire
+
+
+def test_lock_computed_at_parsing_is_the_admissions_lock(setup):
+    store, settings = setup
+    cache = ords.ReferenceCache()
+    for i, (legs, price) in enumerate(ORDERS):
+        w = parsed(store, cache, 100 + i, legs, price)
+        assert w.lock is not None and w.lock != (0, 0)
+        bare = replace(parsed(store, cache, 200 + i, legs, price), lock=None)
+        a, b = ords.submit(store, settings, [w, bare], NOW, all_or_nothing=False, cache=cache)
+        assert (a.code, b.code) == ("OK", "OK")
+        assert stored_lock(store, a.order_id) == stored_lock(store, b.order_id) == w.lock
+
+
+def test_lock_of_stale_contracts_is_not_used(setup):
+    store, settings = setup
+    cache = ords.ReferenceCache()
+    legs, price = ORDERS[0]
+    true = parsed(store, cache, 300, legs, price).lock
+    assert true is not None
+    wrong = (true[0] + 1, true[1] + 7)
+    current = parsed(store, cache, 301, legs, price)
+    stale = replace(parsed(store, cache, 302, legs, price), lock=wrong,
+                    reference=dict(current.reference or {}))  # equal, but not the cache's
+    used = replace(current, lock=wrong)  # parsed against the current contracts: trusted
+    a, b = ords.submit(store, settings, [stale, used], NOW, all_or_nothing=False, cache=cache)
+    assert stored_lock(store, a.order_id) == true
+    assert stored_lock(store, b.order_id) == wrong
