@@ -10,15 +10,17 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     and_,
     bindparam,
     delete,
@@ -375,27 +377,35 @@ class Tx:
             legs.extend({"order_id": so.order_id, "contract_id": leg.contract_id,
                          "side": str(leg.side), "lots": leg.lots} for leg in so.order.legs)
         if live:
-            self.conn.execute(insert(t.orders), live)
+            self.insert_rows(t.orders, live)
             single = [{"order_id": so.order_id, "client_id": so.order.client_id,
                        "contract_id": so.order.legs[0].contract_id,
                        "side": str(so.order.legs[0].side)}
                       for so in stored if not so.status.is_final and len(so.order.legs) == 1]
-            if single:  # self-match prevention's index (``order_single_legs``)
-                self.conn.execute(insert(t.order_single_legs), single)
-        if final:
-            self.conn.execute(insert(t.historical_orders), final)
-        if legs:
-            self.conn.execute(insert(t.order_legs), legs)
+            # self-match prevention's index (``order_single_legs``)
+            self.insert_rows(t.order_single_legs, single)
+        self.insert_rows(t.historical_orders, final)
+        self.insert_rows(t.order_legs, legs)
         order_types.insert_flags(self.conn, stored)
         self.add_history(history)
 
     def add_history(self, history: Iterable[HistoryEntry]) -> None:
-        rows = [dict(order_id=h.order_id, from_status=None if h.from_status is None
-                     else str(h.from_status), to_status=str(h.to_status),
-                     filled_packages=h.filled_packages, batch_id=h.batch_id, reason=h.reason,
-                     at_ms=h.at_ms) for h in history]
-        if rows:
-            self.conn.execute(insert(t.order_state_history), rows)
+        self.insert_rows(t.order_state_history, [
+            dict(order_id=h.order_id, from_status=None if h.from_status is None
+                 else str(h.from_status), to_status=str(h.to_status),
+                 filled_packages=h.filled_packages, batch_id=h.batch_id, reason=h.reason,
+                 at_ms=h.at_ms) for h in history])
+
+    def insert_rows(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``INSERT`` of ``rows`` (each with the same keys; plain values: ints, strings, bools,
+        None; a JSON column's value as its text) through the driver's ``executemany``:
+        what ``conn.execute(insert(table), rows)`` stores, without SQLAlchemy building and
+        processing the parameters of every row (the order intake's hot path)."""
+        if not rows:
+            return
+        cols = tuple(rows[0])
+        self.conn.exec_driver_sql(_insert_sql(self.conn.dialect, table.name, cols),
+                                  [tuple(r[c] for c in cols) for r in rows])
 
     def _orders_from(self, table, where=None) -> list[StoredOrder]:
         q = select(table)
@@ -746,11 +756,11 @@ class Tx:
     # ---- outbox ---------------------------------------------------------------------------
 
     def append_events(self, events: Iterable[Event], now_ms: int) -> None:
-        rows = [dict(batch_id=e.batch_id, kind=str(e.kind), payload=e.payload,
+        rows = [dict(batch_id=e.batch_id, kind=str(e.kind), payload=json.dumps(e.payload),
                      created_ms=now_ms) for e in events]
         if not rows:
             return
-        self.conn.execute(insert(t.outbox), rows)
+        self.insert_rows(t.outbox, rows)  # the payload as the JSON column stores it: text
         if self.conn.dialect.name == "postgresql":
             # Delivered at commit, never for a rolled-back transaction.
             self.conn.execute(text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
@@ -824,6 +834,15 @@ class Tx:
                                      t.fill_legs.c.order_id == t.fills.c.order_id))
              .group_by(t.fills.c.client_id, t.fill_legs.c.contract_id))
         return {(c, k): int(n) for c, k, n in self.conn.execute(q)}
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(dialect: Any, table: str, cols: tuple[str, ...]) -> str:
+    """``INSERT INTO table (cols) VALUES (…)`` in the driver's parameter style."""
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    return (f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in cols)}) "
+            f"VALUES ({', '.join([mark] * len(cols))})")
 
 
 def _json(value: Any) -> Any:
