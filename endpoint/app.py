@@ -17,6 +17,7 @@ per-address token buckets (``endpoint.ratelimit``).
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -306,6 +307,10 @@ def create_app(services: Services) -> Any:
 
     cache = ords.ReferenceCache()
     intake = ords.GroupCommit(store, settings, clock, cache)
+    # Parsing orders and checking their signatures is pure CPU under the GIL: requests take
+    # turns (one at a time per process) instead of interleaving, which only stretched every
+    # request and starved the intake writer (holding the SQLite writer lock) of the GIL.
+    checking = threading.Lock()
     app.state.intake = intake
     app.router.on_shutdown.append(intake.stop)
 
@@ -324,8 +329,9 @@ def create_app(services: Services) -> Any:
     @app.post(f"{CL}/newOrder", response_model=m.NewOrderOut, tags=["orders"])
     def new_order(body: Annotated[m.OrderIn, Body()], who: Session) -> Any:
         contracts, currencies = reference()
-        w = parse(body, who, contracts, currencies)
-        ords.verify_signature(settings, w, who.address)
+        with checking:
+            w = parse(body, who, contracts, currencies)
+            ords.verify_signature(settings, w, who.address)
         out = intake.submit([w])[0]
         committed()
         if out.code != "OK":
@@ -349,17 +355,18 @@ def create_app(services: Services) -> Any:
         contracts, currencies = reference()
         results: dict[str, str] = {}
         good: list[ords.WireOrder] = []
-        for i, raw in enumerate(items):
-            coid = raw.get("clientOrderId") if isinstance(raw, dict) else None
-            key = str(coid) if coid is not None else f"#{i}"
-            try:
-                w = parse(m.OrderIn.model_validate(raw), who, contracts, currencies)
-                ords.verify_signature(settings, w, who.address)
-                good.append(w)
-            except ValidationError as e:
-                results.setdefault(key, _validation_code(list(e.errors())))
-            except ApiError as e:
-                results.setdefault(key, e.code)
+        with checking:
+            for i, raw in enumerate(items):
+                coid = raw.get("clientOrderId") if isinstance(raw, dict) else None
+                key = str(coid) if coid is not None else f"#{i}"
+                try:
+                    w = parse(m.OrderIn.model_validate(raw), who, contracts, currencies)
+                    ords.verify_signature(settings, w, who.address)
+                    good.append(w)
+                except ValidationError as e:
+                    results.setdefault(key, _validation_code(list(e.errors())))
+                except ApiError as e:
+                    results.setdefault(key, e.code)
         if good:
             for out in intake.submit(good):
                 results.setdefault(str(out.client_order_id), out.code)
