@@ -304,39 +304,29 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         row_hi += [np.full(len(mq), INF), np.zeros(len(mq))]
     integer = np.ones(n_var, dtype=bool)
     build = time.perf_counter() - t0
-    a = sp.vstack(rows).tocsc()
-    row_lo_all, row_hi_all = np.concatenate(row_lo), np.concatenate(row_hi)
-    c = c.astype(float)
-    options = None  # HiGHS options of the loss solve
     loss_seconds = 0.0
-    if n_s:  # the least priority loss first (§4a), then kept as a bound
-        # in money units (10^-D), rounded up: integral objectives solve faster
+    if n_s:  # the least priority loss first, then kept as a bound
         loss = np.zeros(n_var)
+        # in money units (10^-D), rounded up: integral objectives solve faster
         loss[n_var - n_s:] = np.ceil(np.maximum(cls.reduced[s_first], 0.0)
                                      * 10.0 ** market.money_places - 1e-6).clip(1.0)
-        # Whole units on both sides, so one objective ``W·loss − volume`` (W above any volume
-        # the model can reach) solved to a proven optimum has the least loss: a faster
-        # search for it than the loss alone (the volume guides it). The volume MIP under
-        # that bound then runs as before (the same model, hence the same allocation).
-        weight = float(np.abs(c) @ col_hi) + 1.0
-        if weight * float(loss @ col_hi) < 2.0 ** 40:  # far inside exact doubles
-            model = ArrayModel(weight * loss - c, a, row_lo_all, row_hi_all, col_lo, col_hi,
-                               integer)
-            options = {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5}
-        else:
-            model = ArrayModel(loss, a, row_lo_all, row_hi_all, col_lo, col_hi, integer)
-        sol = highs.solve(model, params, time_limit, options=options)
+        model = ArrayModel(loss, sp.vstack(rows).tocsc(), np.concatenate(row_lo),
+                           np.concatenate(row_hi), col_lo, col_hi, integer)
+        sol = highs.solve(model, params, time_limit)
         if not sol.has_solution:
             return StageReport("allocation_mip", build, sol.solve_seconds, sol.status,
                                size=model.size)
         least = float(loss @ np.rint(sol.x))
-        a = sp.vstack([a, sp.csr_matrix(loss)]).tocsc()
-        row_lo_all, row_hi_all = np.append(row_lo_all, -INF), np.append(row_hi_all, least + 0.5)
+        rows.append(sp.csr_matrix(loss))
+        row_lo.append([-INF])
+        row_hi.append([least + 0.5])  # whole money units
         time_limit -= sol.solve_seconds
         loss_seconds = sol.solve_seconds
-    model = ArrayModel(c, a, row_lo_all, row_hi_all, col_lo, col_hi, integer, maximize=True)
+    a = sp.vstack(rows).tocsc()
+    model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
+                       col_lo, col_hi, integer, maximize=True)
     sol = highs.solve(model, params, time_limit)
-    # the solve time counts both solves when there are two (least loss, then volume)
+    # the solve time counts both solves (least loss, then volume)
     report = StageReport("allocation_mip", build, loss_seconds + sol.solve_seconds, sol.status,
                          sol.objective, sol.bound, sol.gap, model.size)
     if not sol.has_solution:
