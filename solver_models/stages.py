@@ -169,6 +169,9 @@ def _short_groups(market: Market, comp: Component, mask: np.ndarray, reduced: np
     of groups."""
     o = comp.orders
     members = np.flatnonzero(mask)
+    if not len(members):  # no allowance asked for (or no order in the money)
+        none = np.zeros(0, dtype=np.int64)
+        return none, none, none, 0
     group, first, n = _representatives(market, members, o)
     ok = np.zeros(n, dtype=bool)
     np.logical_or.at(ok, group, market.q[o[members]] >= 2)
