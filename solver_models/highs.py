@@ -97,27 +97,19 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float,
             return Solution(f"error: HiGHS refused option {key}={value!r}", None, None, None,
                             None, None, 0.0, False)
 
-    lp = highspy.HighsLp()
-    n_row, n_col = model.a.shape
-    lp.num_col_, lp.num_row_ = n_col, n_row
-    lp.col_cost_ = np.asarray(model.c, dtype=float)
-    lp.col_lower_ = np.asarray(model.col_lo, dtype=float)
-    lp.col_upper_ = np.asarray(model.col_hi, dtype=float)
-    lp.row_lower_ = np.asarray(model.row_lo, dtype=float)
-    lp.row_upper_ = np.asarray(model.row_hi, dtype=float)
-    a = model.a.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data.astype(float)
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
-    if model.maximize:
-        lp.sense_ = highspy.ObjSense.kMaximize
     mip = model.integer is not None and bool(model.integer.any())
-    if mip:
-        lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
-                           for b in model.integer]
-    h.passModel(lp)
+    a = model.a.tocsc()
+    n_row, n_col = a.shape
+    if mip:  # the arrays as they are (no element-wise conversion into a HighsLp)
+        h.passModel(n_col, n_row, a.nnz, int(highspy.MatrixFormat.kColwise),
+                    int(highspy.ObjSense.kMaximize if model.maximize
+                        else highspy.ObjSense.kMinimize), 0.0,
+                    *(np.ascontiguousarray(v, dtype=float) for v in (
+                        model.c, model.col_lo, model.col_hi, model.row_lo, model.row_hi)),
+                    a.indptr.astype(np.int32), a.indices.astype(np.int32),
+                    a.data.astype(float), model.integer.astype(np.int32))
+    else:
+        _pass_lp(h, model, a)
     t0 = time.perf_counter()
     h.run()
     elapsed = time.perf_counter() - t0
@@ -148,3 +140,23 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float,
     bound = info.mip_dual_bound if mip else None
     gap = info.mip_gap if mip else None
     return Solution(label, x, row_dual, objective, bound, gap, elapsed, has_solution)
+
+
+def _pass_lp(h: highspy.Highs, model: ArrayModel, a: sp.csc_matrix) -> None:
+    """Pass a model without integer columns as a HighsLp."""
+    lp = highspy.HighsLp()
+    n_row, n_col = a.shape
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_ = np.asarray(model.c, dtype=float)
+    lp.col_lower_ = np.asarray(model.col_lo, dtype=float)
+    lp.col_upper_ = np.asarray(model.col_hi, dtype=float)
+    lp.row_lower_ = np.asarray(model.row_lo, dtype=float)
+    lp.row_upper_ = np.asarray(model.row_hi, dtype=float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
+    if model.maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    h.passModel(lp)
