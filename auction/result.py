@@ -54,7 +54,15 @@ class ClearingResult:
 
 def volume(book: Book, result: ClearingResult) -> int:
     """Σ fill · Σ|leg lots| of each original order (a put counts once)."""
-    return sum(book.order(f.order_id).lots_per_package * f.packages for f in result.fills)
+    per_legs: dict[int, int] = {}  # id(legs) -> lots per package (equal legs are shared)
+    total = 0
+    for f in result.fills:
+        o = book.order(f.order_id)
+        lpp = per_legs.get(id(o.legs))
+        if lpp is None:
+            lpp = per_legs[id(o.legs)] = o.lots_per_package
+        total += lpp * f.packages
+    return total
 
 
 def surplus(book: Book, result: ClearingResult) -> int:

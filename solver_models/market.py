@@ -186,16 +186,10 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
 
     orders = book.orders
     n = len(orders)
-    # Flatten the legs once (the only per-order Python work besides limits and signatures);
-    # everything else is integer numpy over the flat legs, segment i = indptr[i]:indptr[i+1].
-    n_legs = np.fromiter(map(len, (o.legs for o in orders)), dtype=np.int64, count=n)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(n_legs, out=indptr[1:])
-    flat = [leg for o in orders for leg in o.legs]
-    nnz = len(flat)
-    leg_cid = np.fromiter((leg.contract_id for leg in flat), dtype=np.int64, count=nnz)
-    leg_lots = np.fromiter((leg.lots for leg in flat), dtype=np.int64, count=nnz)
-    leg_sign = np.fromiter((leg.side.sign for leg in flat), dtype=np.int64, count=nnz)
+    # Flatten the legs once; everything else is integer numpy over the flat legs, segment
+    # i = indptr[i]:indptr[i+1].
+    indptr, leg_cid, leg_lots, leg_sign = _flat_legs(orders)
+    n_legs = np.diff(indptr)
     contract_ids = np.array([c.contract_id for c in contracts], dtype=np.int64)
     l_cols = np.searchsorted(contract_ids, leg_cid)  # contracts are sorted by id
     order_ids = np.fromiter((o.order_id for o in orders), dtype=np.int64, count=n)
@@ -227,6 +221,33 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
                   np.array([float(v) for v in cash], dtype=float),
                   np.array([float(cash[k] * c.lot_size) for k, c in enumerate(contracts)],
                            dtype=float), atomic_ref)
+
+
+def _flat_legs(orders: tuple[Order, ...]) -> tuple[np.ndarray, ...]:
+    """Every order's legs flattened: ``indptr`` (order i's legs are ``indptr[i]:indptr[i+1]``)
+    and per leg its contract id, lots and side sign (±1), int64. Python reads each distinct
+    legs tuple once — the reader shares equal legs (auction.interchange), so a 1M-order book
+    has some 70k — and numpy gathers them per order: the same arrays as a walk over every
+    order's legs."""
+    n = len(orders)
+    legs_of = [o.legs for o in orders]
+    key = np.fromiter(map(id, legs_of), dtype=np.int64, count=n)  # alive while orders are
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    distinct = [legs_of[i] for i in first.tolist()]
+    d_len = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
+    d_ptr = np.zeros(len(distinct) + 1, dtype=np.int64)
+    np.cumsum(d_len, out=d_ptr[1:])
+    flat = [leg for legs in distinct for leg in legs]
+    nnz = len(flat)
+    d_cid = np.fromiter((leg.contract_id for leg in flat), dtype=np.int64, count=nnz)
+    d_lots = np.fromiter((leg.lots for leg in flat), dtype=np.int64, count=nnz)
+    d_sign = np.fromiter((leg.side.sign for leg in flat), dtype=np.int64, count=nnz)
+    n_legs = d_len[inverse]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(n_legs, out=indptr[1:])
+    take = np.repeat(d_ptr[inverse] - indptr[:-1], n_legs) + np.arange(indptr[-1])
+    return indptr, d_cid[take], d_lots[take], d_sign[take]
 
 
 def _segment_sums(values: np.ndarray, indptr: np.ndarray, op: np.ufunc = np.add) -> np.ndarray:

@@ -30,6 +30,7 @@ from solver_models.stages import (
     Classification,
     LocalEquilibrium,
     Prices,
+    allocation_bound,
     allocation_mip,
     give_way,
     grid_classification,
@@ -342,8 +343,7 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
         return gap, np.sign(gap).astype(np.int8).tobytes()
 
     seen = {classes(ticks)[1]}
-    best = None
-    solves = 0
+    moves: list[np.ndarray] = []  # the prices of each MIP to run, in turn
     for j in order:
         rows = terms.indices[terms.indptr[j]:terms.indptr[j + 1]]
         coefs = terms.data[terms.indptr[j]:terms.indptr[j + 1]]
@@ -355,31 +355,68 @@ def _probe(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
             t2[rows] += sign * coefs * (step // tick_units[rows])
             if np.any(t2 < market.tick_lo[kc]) or np.any(t2 > market.tick_hi[kc]):
                 continue
-            gap, key = classes(t2)
+            _, key = classes(t2)
             if key in seen:
                 continue
             seen.add(key)
-            if solves >= PROBE_SOLVES or deadline <= time.perf_counter():
+            if len(moves) >= PROBE_SOLVES:
                 break
-            solves += 1
-            cls = Classification(gap > 0, gap < 0, gap == 0,
-                                 gap * 10.0 ** -market.money_places, t2.astype(float),
-                                 StageReport("probe"))
-            alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter(),
-                                   exposure=exposure)
-            prog.add(replace(alloc.report if isinstance(alloc, Allocation) else alloc,
-                             name="probe"))
-            if not isinstance(alloc, Allocation):
-                continue
-            vol = int(market.vol[o] @ alloc.fills)
-            dist = float(np.abs(t2 - market.ref_ticks[kc]).sum())
-            if best is None or (vol, -dist) > best[0]:
-                best = ((vol, -dist), alloc.fills, t2)
+            moves.append(t2)
+    best = _probe_best(market, comp, moves, lambda t: classes(t)[0], params, deadline, prog,
+                       exposure)
     if best is None:
         return None
     prog.notes.append("an exact equilibrium one step away replaced an answer with §4a "
                       "relaxations")
     return best[1], best[2]
+
+
+def _probe_best(market: Market, comp: Component, moves: list[np.ndarray], gap_at,
+                params: SolverParams, deadline: float, prog: _Progress, exposure
+                ) -> tuple[tuple, np.ndarray, np.ndarray] | None:
+    """The probe's answer over ``moves`` (the ticks of each, in turn; ``gap_at(t)``: every
+    order's ``π − a·p`` there, exact, recomputed rather than kept — per order, per move, it
+    would hold hundreds of MB on a 1M book): the allocation with
+    the most volume, then the least distance to the reference prices, then the first move —
+    the same as solving every move's allocation MIP in turn, with fewer MIPs: each move's
+    volume is bounded first by an LP (:func:`stages.allocation_bound`, milliseconds against
+    seconds for the MIP), the moves are solved from the highest bound down, and those whose
+    bound is below the best volume found cannot win and are not solved (exact: a bound is never
+    below the volume the MIP can return). ((vol, −dist), fills, ticks) or None."""
+    o, kc = comp.orders, comp.contracts
+
+    def classified(t2: np.ndarray) -> Classification:
+        gap = gap_at(t2)
+        return Classification(gap > 0, gap < 0, gap == 0, gap * 10.0 ** -market.money_places,
+                              t2.astype(float), StageReport("probe"))
+
+    bounds = []
+    for t2 in moves:
+        if deadline <= time.perf_counter():
+            break
+        bound, report = allocation_bound(market, comp, classified(t2), params,
+                                         deadline - time.perf_counter(), exposure)
+        prog.add(report)
+        bounds.append(bound)
+    best = None  # ((vol, -dist, -move), fills, ticks)
+    for i in sorted(range(len(bounds)), key=lambda i: (-bounds[i], i)):
+        bound, t2 = bounds[i], moves[i]
+        if bound == -np.inf or (best is not None and bound < best[0][0]):
+            break  # sorted: no later move can reach the best volume either
+        if deadline <= time.perf_counter():
+            break
+        cls = classified(t2)
+        alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter(),
+                               exposure=exposure)
+        prog.add(replace(alloc.report if isinstance(alloc, Allocation) else alloc,
+                         name="probe"))
+        if not isinstance(alloc, Allocation):
+            continue
+        vol = int(market.vol[o] @ alloc.fills)
+        dist = float(np.abs(t2 - market.ref_ticks[kc]).sum())
+        if best is None or (vol, -dist, -i) > best[0]:
+            best = ((vol, -dist, -i), alloc.fills, t2)
+    return best
 
 
 def _touching(market: Market, orders: np.ndarray, contracts: np.ndarray) -> np.ndarray:

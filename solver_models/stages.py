@@ -789,3 +789,40 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     return LocalEquilibrium(fills, (money @ t) == limit, t, report, far_full & (fills < q))
 
 
+
+
+def allocation_bound(market: Market, comp: Component, cls: Classification, params: SolverParams,
+                     time_limit: float, exposure: sp.csr_matrix | None = None
+                     ) -> tuple[float, StageReport]:
+    """An upper bound on the volume (lots) of any allocation :func:`allocation_mip` can return
+    for ``cls`` without the whole-package allowance: the fixed orders' volume (divisible in the
+    money: complete) plus the LP relaxation ``max Σ v_i x_i  s.t.  Σ B_i x_i = −Σ_fixed B_i q_i,
+    0 <= x_i <= q_i`` over the orders that model leaves free (divisible at the money, indivisible
+    in or at the money; all-or-none and minimum quantity relaxed to any x in [0, q]) — every
+    allocation of the MIP is feasible here. ``-inf`` when the relaxation is infeasible (so is the
+    MIP), ``+inf`` when it could not be solved (nothing is known). A margin of one lot plus 10^-6
+    relative covers the LP's tolerances. Used by the §4a probe to skip moves that cannot win."""
+    t0 = time.perf_counter()
+    o = comp.orders
+    indiv = market.indivisible[o]
+    fixed_full = cls.itm & ~indiv
+    free = np.flatnonzero((cls.atm & ~indiv) | ((cls.itm | cls.atm) & indiv))
+    if exposure is None:
+        exposure = market.exposure_in(o, comp.atomics)
+    q = market.q[o]
+    fixed_volume = float(market.vol[o][fixed_full] @ q[fixed_full])
+    rhs = -(exposure.T @ (q * fixed_full)).astype(float)
+    if not len(free):
+        value = fixed_volume if not np.any(rhs) else -np.inf
+        return value, StageReport("probe", time.perf_counter() - t0, 0.0, "optimal")
+    model = ArrayModel(market.vol[o[free]].astype(float), exposure[free].T.tocsc().astype(float),
+                       rhs, rhs, np.zeros(len(free)), q[free].astype(float), maximize=True)
+    build = time.perf_counter() - t0
+    sol = highs.solve(model, params, time_limit)
+    report = StageReport("probe", build, sol.solve_seconds, sol.status, sol.objective,
+                         size="bound " + model.size)
+    if sol.status == "infeasible":
+        return -np.inf, report
+    if not sol.optimal or sol.objective is None:
+        return np.inf, report
+    return fixed_volume + sol.objective + 1.0 + 1e-6 * (1.0 + abs(sol.objective)), report

@@ -90,14 +90,18 @@ def effective_params(scenario: Scenario, sets: Sequence[str]) -> SolverParams:
 def traded(book: Book, result: ClearingResult) -> dict[int, tuple[Decimal, Decimal]]:
     """Per contract: (bought, sold) quantity over all fills (lots summed as integers)."""
     out: dict[int, list[int]] = {}
-    filled = result.filled()
-    for o in book.orders:
-        x = filled.get(o.order_id)
-        if not x:
+    per_legs: dict[int, list[tuple[int, int]]] = {}  # id(legs) -> (contract, a) per leg
+    for f in result.fills:
+        if not f.packages:
             continue
-        for a, leg in zip(o.ratios, o.legs, strict=True):
-            acc = out.setdefault(leg.contract_id, [0, 0])
-            acc[0 if a > 0 else 1] += abs(a) * x
+        o = book.order(f.order_id)
+        pairs = per_legs.get(id(o.legs))
+        if pairs is None:
+            pairs = per_legs[id(o.legs)] = [(leg.contract_id, a) for a, leg
+                                            in zip(o.ratios, o.legs, strict=True)]
+        for cid, a in pairs:
+            acc = out.setdefault(cid, [0, 0])
+            acc[0 if a > 0 else 1] += abs(a) * f.packages
     return {cid: (book.contracts[cid].quantity(b), book.contracts[cid].quantity(s))
             for cid, (b, s) in out.items()}
 
