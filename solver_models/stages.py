@@ -356,7 +356,6 @@ class Prices:
 
 
 PRICE_NEAR_STEPS = 5  # order rows modelled from the start: this many ticks from the money
-SURPLUS_WITH_REFERENCE = True  # (a) and (b) of price selection in one solve when exact
 
 
 def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm: np.ndarray,
@@ -534,7 +533,7 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         del bounds[:]
         if rounding and stage("rounding_mip", none_base, unfilled, none_rows) is None:
             return reports[-1]
-        if watched.any() and whole and SURPLUS_WITH_REFERENCE \
+        if watched.any() and whole \
                 and reach * float(unfilled_lots[watched].sum()) < 2.0 ** 40:
             x = stage("surplus_reference_mip", distance, none_rows, reach * unfilled_lots,
                       {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})
