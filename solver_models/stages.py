@@ -374,10 +374,7 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     (a) minimum surplus (rule 5) — an unfilled group g watched for it gets a binary y_g and the
     rows ``Σ a·m·t + s_g + δ_g·y_g >= π_g + δ_g``, ``s_g <= ρ_g·y_g`` (δ_g its lattice step:
     y_g = 0 keeps it strictly out of the money), minimising Σ (unfilled lots)·y_g; (b) then
-    prices closest to the reference: ``min Σ_k |t_k − ref_k|`` (in ticks). When the reference
-    prices are whole ticks, (a) and (b) are one solve of ``min W·surplus + distance`` (both
-    whole numbers, W above the largest distance the bands allow, solved to a proven optimum:
-    the same optimum; a tie left after (b) may fall on another of its price vectors).
+    prices closest to the reference: ``min Σ_k |t_k − ref_k|`` (in ticks).
 
     Rows are added lazily: the model starts with the order rows within ``PRICE_NEAR_STEPS`` ticks
     of the money at ``near`` (the LP's prices, in ticks) and the watched groups (at the money
