@@ -495,13 +495,13 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         c = np.concatenate((c_base, c_s[r], c_y[w]))
         return ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer)
 
-    def stage(name: str, c_base: np.ndarray, c_s: np.ndarray, c_y: np.ndarray,
-              options: dict | None = None) -> np.ndarray | None:
+    def stage(name: str, c_base: np.ndarray, c_s: np.ndarray, c_y: np.ndarray
+              ) -> np.ndarray | None:
         """Optimise under the objectives before it; keep it as a bound; t or None."""
         nonlocal build
         t1 = time.perf_counter()
         m = model(c_base, c_s, c_y)
-        sol = highs.solve(m, params, deadline - time.perf_counter(), options=options)
+        sol = highs.solve(m, params, deadline - time.perf_counter())
         reports.append(StageReport(name, build + time.perf_counter() - t1 - sol.solve_seconds,
                                    sol.solve_seconds, sol.status, sol.objective, sol.bound,
                                    sol.gap, m.size))
@@ -517,24 +517,12 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     none_base, none_rows = np.zeros(n_base), np.zeros(n_r)
     distance = none_base.copy()
     distance[D] = 1.0
-    # (a) and (b) as one objective ``W·surplus + distance`` when both are whole numbers (the
-    # reference prices on the grid): W above the largest distance the bands allow, solved to
-    # a proven optimum, gives the least surplus and then the least distance — the same optimum
-    # as two solves, in one (ties after rule 6 may fall otherwise; the spec leaves them open)
-    ref = market.ref_ticks[kc]
-    reach = float(np.maximum(market.tick_hi[kc] - ref, ref - market.tick_lo[kc]).sum()) + 1.0
-    whole = bool(np.all(ref == np.rint(ref)))
 
     def lexicographic() -> np.ndarray | StageReport:
         """(0)–(b) on the active rows: the solution's x, or the report of the failed stage."""
         del bounds[:]
         if rounding and stage("rounding_mip", none_base, unfilled, none_rows) is None:
             return reports[-1]
-        if watched.any() and whole \
-                and reach * float(unfilled_lots[watched].sum()) < 2.0 ** 40:
-            x = stage("surplus_reference_mip", distance, none_rows, reach * unfilled_lots,
-                      {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})
-            return reports[-1] if x is None else x
         if watched.any() and stage("surplus_mip", none_base, none_rows, unfilled_lots) is None:
             return reports[-1]
         x = stage("reference_mip", distance, none_rows, none_rows)
