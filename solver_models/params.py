@@ -33,7 +33,8 @@ class SolverParams:
     * ``split_components`` — solve independent parts of the book separately.
     * ``speculate`` — on a large component, start the local search (needed when whole packages
       or the grid put the LP's equilibrium out of reach) on a second core while the direct
-      route runs; it is cancelled when the direct route succeeds. Same results, less waiting.
+      route runs, when a core is free of batches of components (``pipeline.WORKERS``); it is
+      cancelled when the direct route succeeds. Same results, less waiting.
     * ``local_nodes`` — branch-and-bound nodes one local search may explore (a deterministic
       limit, unlike the time limit: the same book gives the same result on any machine); its
       best equilibrium is then used and the outcome notes the gap.

@@ -10,7 +10,9 @@ can find, is left uncleared (no fills, reference prices) and the outcome says so
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -101,11 +103,14 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     uncleared: set[int] = set()
     relaxed: dict[int, str] = {}  # order index -> "rounding" | "short" (auction.md §4a)
 
+    busy = _Busy()
+
     def clear_batch(batch: list[Component]) -> tuple[_Cleared | StageReport, _Progress]:
-        """One batch of components, with its own progress (batches may run side by side)."""
+        """One batch of components, with its own progress (batches run side by side)."""
         own = _Progress()
-        return _clear(market, Component.union(batch), params, deadline, own,
-                      searching=len(batch) == 1), own
+        with busy:
+            return _clear(market, Component.union(batch), params, deadline, own,
+                          searching=len(batch) == 1, spare_core=busy.spare), own
 
     batches = _batches(market, comps)
     together = list(_in_parallel(clear_batch, batches))
@@ -173,7 +178,7 @@ def _in_parallel(work, batches: list[list[Component]]):
     releases the GIL while it solves). Each batch's answer depends only on the book, the
     batch and the parameters (the clock only as the whole solve's deadline), so the order in
     which threads finish changes nothing (rule 9). The largest batches start first."""
-    workers = min(WORKERS, os.cpu_count() or 1, len(batches))
+    workers = _workers(len(batches))
     if workers <= 1:
         yield from map(work, batches)
         return
@@ -183,6 +188,38 @@ def _in_parallel(work, batches: list[list[Component]]):
         futures = {b: pool.submit(work, batches[b]) for b in by_size}
         for b in range(len(batches)):
             yield futures[b].result()
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+def _workers(batches: int) -> int:
+    """Threads clearing ``batches`` batches side by side."""
+    return min(WORKERS, _cores(), batches)
+
+
+class _Busy:
+    """How many batches are being cleared at the moment (a context per batch)."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._n += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._n -= 1
+
+    def spare(self) -> bool:
+        """A core no batch uses. The speculative local search starts only then: beside as many
+        batches as cores it takes their CPU. Results are the same either way (it is a head
+        start on work the pipeline does anyway when the direct route fails, never a choice)."""
+        with self._lock:
+            return self._n < _cores()
 
 
 def _ids(market: Market, contracts: list[int]) -> str:
@@ -216,7 +253,8 @@ def _sweepable(market: Market, comp: Component) -> bool:
 
 
 def _clear(market: Market, comp: Component, params: SolverParams, deadline: float,
-           prog: _Progress, searching: bool = True) -> _Cleared | StageReport:
+           prog: _Progress, searching: bool = True,
+           spare_core: Callable[[], bool] = lambda: True) -> _Cleared | StageReport:
     """Fills, contract ticks and atomic prices of one component, or the report of the stage
     that failed. ``searching=False``: only the direct route, no local search.
 
@@ -240,7 +278,7 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         if not len(live.orders):  # every order touched a halted contract
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
             break
-        answer = _stages(market, live, params, deadline, prog, searching)
+        answer = _stages(market, live, params, deadline, prog, searching, spare_core)
         if not isinstance(answer, _Failed):
             break
         if len(answer.atm_indivisible):
@@ -452,12 +490,13 @@ def _no_prices(comp: Component) -> Prices:
 
 
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
-            prog: _Progress, searching: bool) -> tuple[np.ndarray, Prices] | _Failed:
+            prog: _Progress, searching: bool, spare_core: Callable[[], bool] = lambda: True
+            ) -> tuple[np.ndarray, Prices] | _Failed:
     """Welfare LP → allocation MIP → price selection, or the failed stage. When the allocation
     cannot balance while indivisible orders are at the money, those are returned to be dropped
     (cheap, and what usually blocks it). Otherwise, if searching: the local search around the
     LP's prices (its first neighbourhood started at once on a second core when the component
-    is large and ``params.speculate``) and the grid route (classify at the grid prices nearest
+    is large, ``params.speculate`` and a core is spare) and the grid route (classify at the grid prices nearest
     the LP's, allocate, price)."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
@@ -490,7 +529,8 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             return None
         return _allocate_and_price(market, comp, grid, params, t_end, prog)
 
-    speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS
+    speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS \
+        and spare_core()
     with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
         cancel = highs.Cancel()
         first = pool.submit(local, LOCAL_NEIGHBOURHOODS[0], cancel) if pool else None
