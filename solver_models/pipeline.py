@@ -414,8 +414,8 @@ def _probe_best(market: Market, comp: Component, moves: list[np.ndarray], gap_at
                 ) -> tuple[tuple, np.ndarray, np.ndarray] | None:
     """The probe's answer over ``moves`` (the ticks of each, in turn; ``gap_at(t)``: every
     order's ``π − a·p`` there, exact, recomputed rather than kept — per order, per move, it
-    would hold hundreds of MB on a 1M book): the allocation with
-    the most volume, then the least distance to the reference prices, then the first move —
+    would hold hundreds of MB on a 1M book): the allocation with the most volume, then the
+    least distance to the reference prices, then the first move —
     the same as solving every move's allocation MIP in turn, with fewer MIPs: each move's
     volume is bounded first by an LP (:func:`stages.allocation_bound`, milliseconds against
     seconds for the MIP), the moves are solved from the highest bound down, and those whose
@@ -496,8 +496,8 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     cannot balance while indivisible orders are at the money, those are returned to be dropped
     (cheap, and what usually blocks it). Otherwise, if searching: the local search around the
     LP's prices (its first neighbourhood started at once on a second core when the component
-    is large, ``params.speculate`` and a core is spare) and the grid route (classify at the grid prices nearest
-    the LP's, allocate, price)."""
+    is large, ``params.speculate`` and a core is spare) and the grid route (classify at the
+    grid prices nearest the LP's, allocate, price)."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
     rep = cls.report if isinstance(cls, Classification) else cls

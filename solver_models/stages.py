@@ -773,8 +773,6 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     return LocalEquilibrium(fills, (money @ t) == limit, t, report, far_full & (fills < q))
 
 
-
-
 def allocation_bound(market: Market, comp: Component, cls: Classification, params: SolverParams,
                      time_limit: float, exposure: sp.csr_matrix | None = None
                      ) -> tuple[float, StageReport]:
