@@ -17,7 +17,6 @@ per-address token buckets (``endpoint.ratelimit``).
 import json
 import logging
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -307,10 +306,8 @@ def create_app(services: Services) -> Any:
 
     cache = ords.ReferenceCache()
     intake = ords.GroupCommit(store, settings, clock, cache)
-    # Parsing orders and checking their signatures is pure CPU under the GIL: requests take
-    # turns (one at a time per process) instead of interleaving, which only stretched every
-    # request and starved the intake writer (holding the SQLite writer lock) of the GIL.
-    checking = threading.Lock()
+    # parsing and signature checks take turns with each other and the intake writer
+    checking = intake.turns
     app.state.intake = intake
     app.router.on_shutdown.append(intake.stop)
 
@@ -329,7 +326,7 @@ def create_app(services: Services) -> Any:
     @app.post(f"{CL}/newOrder", response_model=m.NewOrderOut, tags=["orders"])
     def new_order(body: Annotated[m.OrderIn, Body()], who: Session) -> Any:
         contracts, currencies = reference()
-        with checking:
+        with checking.turn():
             w = parse(body, who, contracts, currencies)
             ords.verify_signature(settings, w, who.address)
         out = intake.submit([w])[0]
@@ -355,10 +352,11 @@ def create_app(services: Services) -> Any:
         contracts, currencies = reference()
         results: dict[str, str] = {}
         good: list[ords.WireOrder] = []
-        with checking:
+        with checking.turn():
             for i, raw in enumerate(items):
                 coid = raw.get("clientOrderId") if isinstance(raw, dict) else None
                 key = str(coid) if coid is not None else f"#{i}"
+                checking.let_writer()
                 try:
                     w = parse(m.OrderIn.model_validate(raw), who, contracts, currencies)
                     ords.verify_signature(settings, w, who.address)

@@ -10,8 +10,10 @@ answered exactly like an id that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -207,10 +209,11 @@ class Outcome:
 
 
 def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms: int,
-           *, all_or_nothing: bool, cache: ReferenceCache | None = None) -> list[Outcome]:
+           *, all_or_nothing: bool, cache: ReferenceCache | None = None,
+           turn: Any = None) -> list[Outcome]:
     """Admit ``orders`` (verified) in one transaction. ``all_or_nothing`` (newOrder): any
-    rejection rolls everything back and raises it."""
-    eot = timedelta(hours=settings.end_of_trading_hours)
+    rejection rolls everything back and raises it. ``turn``: a context entered once the
+    intake lock is held, around the admission's CPU work (:class:`Turns`)."""
     outcomes: dict[int, Outcome] = {}
     with store.write() as tx:
         todo = list(orders)
@@ -228,31 +231,98 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
                 kept.append(w)
         todo = kept
         repo.lock_intake(tx)
-        ids = repo.next_order_ids(tx, len(todo))
-        placed = [replace(w.order, order_id=oid) for w, oid in zip(todo, ids, strict=True)]
-        # locks computed at parsing hold when the contracts are still those it used
-        locks = {oid: w.lock for w, oid in zip(todo, ids, strict=True)
-                 if ref is not None and w.lock is not None and w.reference is ref[0]}
-        adm = admit_orders(tx, placed, now_ms=now_ms, end_of_trading=eot,
-                           client_order_ids=[w.client_order_id for w in todo],
-                           gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
-                           contracts=None if ref is None else ref[0],
-                           currencies=None if ref is None else ref[1],
-                           self_match=settings.self_match, locks=locks)
-        if all_or_nothing and adm.rejections:
-            r = adm.rejections[0]
-            raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))
-        admitted = {so.order_id: so for so in adm.admitted}
-        rejected = {r.order_id: r for r in adm.rejections}
-        for w, oid in zip(todo, ids, strict=True):
-            if oid in admitted:
-                outcomes[id(w)] = Outcome(w.client_order_id, "OK", "", oid,
-                                          str(admitted[oid].status))
-            else:
-                r = rejected[oid]
-                outcomes[id(w)] = Outcome(w.client_order_id, r.code,
-                                          r.message.replace(f"order {oid}", "the order"))
+        with turn if turn is not None else contextlib.nullcontext():
+            return _admit(tx, settings, orders, todo, ref, outcomes, now_ms, all_or_nothing)
+
+
+def _admit(tx, settings: Settings, orders: Sequence[WireOrder], todo: list[WireOrder],
+           ref: tuple | None, outcomes: dict[int, Outcome], now_ms: int,
+           all_or_nothing: bool) -> list[Outcome]:
+    """:func:`submit` once the intake lock is held."""
+    eot = timedelta(hours=settings.end_of_trading_hours)
+    ids = repo.next_order_ids(tx, len(todo))
+    placed = [replace(w.order, order_id=oid) for w, oid in zip(todo, ids, strict=True)]
+    # locks computed at parsing hold when the contracts are still those it used
+    locks = {oid: w.lock for w, oid in zip(todo, ids, strict=True)
+             if ref is not None and w.lock is not None and w.reference is ref[0]}
+    adm = admit_orders(tx, placed, now_ms=now_ms, end_of_trading=eot,
+                       client_order_ids=[w.client_order_id for w in todo],
+                       gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
+                       contracts=None if ref is None else ref[0],
+                       currencies=None if ref is None else ref[1],
+                       self_match=settings.self_match, locks=locks)
+    if all_or_nothing and adm.rejections:
+        r = adm.rejections[0]
+        raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))
+    admitted = {so.order_id: so for so in adm.admitted}
+    rejected = {r.order_id: r for r in adm.rejections}
+    for w, oid in zip(todo, ids, strict=True):
+        if oid in admitted:
+            outcomes[id(w)] = Outcome(w.client_order_id, "OK", "", oid,
+                                      str(admitted[oid].status))
+        else:
+            r = rejected[oid]
+            outcomes[id(w)] = Outcome(w.client_order_id, r.code,
+                                      r.message.replace(f"order {oid}", "the order"))
     return [outcomes[id(w)] for w in orders]
+
+
+class Turns:
+    """CPU work of one process, one piece at a time, the intake writer first.
+
+    Parsing, signature checks and the intake transaction are Python work under one GIL.
+    Interleaved, they only stretch each other, and worse, a thread that has released the GIL
+    for SQLite waits a whole switch interval (5 ms) to get it back while another computes: a
+    transaction of a dozen statements lasted several times its CPU while it held the store's
+    writer lock, which the other API processes wait for. So they take turns, in the order
+    they asked (a plain lock is not fair: a thread could be passed again and again), except
+    the intake writer: it holds the writer lock while it waits, so it goes first, and a
+    request parsing a batch lets it in between two orders (:meth:`let_writer`)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._queue: deque[object] = deque()  # waiting turns, in the order they are served
+        self._writer: object | None = None  # the waiting writer's turn (at the queue's head)
+
+    @contextlib.contextmanager
+    def turn(self, writer: bool = False) -> Iterator[None]:
+        me = object()
+        with self._cond:
+            if writer:
+                self._writer = me
+                self._queue.appendleft(me)
+            else:
+                self._queue.append(me)
+            self._wait(me)
+        try:
+            yield
+        finally:
+            self._release()
+
+    def let_writer(self) -> None:
+        """Inside a turn: if the writer waits, let it go first, then go on."""
+        with self._cond:
+            if self._writer is None:
+                return
+            me = object()
+            self._queue.insert(1, me)
+            self._busy = False
+            self._cond.notify_all()
+            self._wait(me)
+
+    def _wait(self, me: object) -> None:
+        while self._busy or self._queue[0] is not me:
+            self._cond.wait()
+        self._queue.popleft()
+        if me is self._writer:
+            self._writer = None
+        self._busy = True
+
+    def _release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
 
 
 class GroupCommit:
@@ -264,12 +334,15 @@ class GroupCommit:
     arrival order, so the result is the one the requests would get one after the other; what
     changes is that N waiting requests pay for one commit (an fsync on SQLite) instead of N.
     A failed transaction fails every request of its group (nothing of it is stored).
+    Request threads parse inside ``turns.turn()``; the writer's admission, once it holds the
+    intake lock, takes its turn before them (:class:`Turns`).
     """
 
     def __init__(self, store: Store, settings: Settings, clock: Any, cache: ReferenceCache,
                  max_orders: int = 2000):
         self.store, self.settings, self.clock, self.cache = store, settings, clock, cache
         self.max_orders = max_orders
+        self.turns = Turns()
         self._cond = threading.Condition()
         self._waiting: list[tuple[list[WireOrder], dict[str, Any]]] = []
         self._thread: threading.Thread | None = None
@@ -318,7 +391,8 @@ class GroupCommit:
             flat = [w for orders, _ in group for w in orders]
             try:
                 outcomes = submit(self.store, self.settings, flat, self.clock.now_ms(),
-                                  all_or_nothing=False, cache=self.cache)
+                                  all_or_nothing=False, cache=self.cache,
+                                  turn=self.turns.turn(writer=True))
                 results: list[Any] = []
                 i = 0
                 for orders, _slot in group:

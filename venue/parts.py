@@ -6,6 +6,7 @@ process, ``ccp serve ROLE`` one per process; both build them here, from the same
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -70,6 +71,17 @@ class Part:
 
 # ---- the parts --------------------------------------------------------------------------
 
+def settle_heap() -> None:
+    """Take the objects built so far (modules, the app, its routes and models) out of the
+    cyclic garbage collector's generations, and collect the young generation every 50,000
+    allocations instead of 700. With the defaults, the collections of an API process under
+    order intake took about a second per 20 s, the full ones 0.1–0.3 s each with every request
+    of the process stalled: they were much of the intake's p99 latency."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def api_part(services: Any, host: str, port: int) -> Part:
     """The FastAPI app (REST + WebSocket) under uvicorn."""
     import uvicorn
@@ -78,6 +90,7 @@ def api_part(services: Any, host: str, port: int) -> Part:
     from endpoint.ws import uvicorn_config  # the WebSocket implementation clients need
 
     app = create_app(services)
+    settle_heap()
     server = uvicorn.Server(uvicorn_config(app, host=host, port=port,
                                            timeout_graceful_shutdown=5))
     # Signals belong to the owner (one handler for every part); uvicorn must not take them.

@@ -20,12 +20,14 @@ from coordinator.settings import load_settings
 from endpoint.app import create_app
 from endpoint.services import Services
 from endpoint.ws import uvicorn_config
+from venue.parts import settle_heap
 
 
 def main(url: str, port: int) -> None:
     settings = load_settings(overrides={"database_url": url})
     app = create_app(Services(settings, Store.open(url, pool_size=40) if url.startswith(
         "postgresql") else Store.open(url), SystemClock()))
+    settle_heap()  # as ``ccp serve api`` does (venue.parts.api_part)
     server = uvicorn.Server(uvicorn_config(app, port=port, settings=settings, access_log=False))
 
     def announce() -> None:
