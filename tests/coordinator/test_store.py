@@ -7,7 +7,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auction.cash import CashMovement, MovementOrigin, PositionChange
@@ -168,6 +168,53 @@ def test_outbox_keeps_order(store):
         assert [e.seq for e in events] == sorted(e.seq for e in events)
         assert tx.events_after(events[1].seq, limit=1)[0].payload == {"i": 2}
         assert tx.last_event_seq() == events[-1].seq
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                max_size=12)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)), _TEXT,
+                               st.dictionaries(_TEXT, st.one_of(_TEXT, st.integers(), st.none(),
+                                                                st.booleans()), max_size=3),
+                               st.one_of(st.none(), _TEXT)),
+                     min_size=1, max_size=30))
+def test_insert_rows_stores_what_sqlalchemy_stores(store, rows):
+    """``Tx.insert_rows`` (SQLite: executemany; PostgreSQL: COPY) against
+    ``conn.execute(insert(table), rows)``: the same rows back, whatever the text (tabs,
+    newlines, backslashes, quotes, non-ASCII), nulls and 64-bit integers."""
+    import json
+
+    from sqlalchemy import delete, insert, select
+
+    from coordinator.persistence import tables as t
+
+    hist = [dict(order_id=i, from_status=None, to_status=text or "x", filled_packages=0,
+                 batch_id=big, reason=reason, at_ms=NOW) for i, (big, text, _p, reason)
+            in enumerate(rows)]
+    box = [dict(batch_id=big, kind=(text or "k")[:32], payload=json.dumps(p), created_ms=NOW)
+           for big, text, p, _r in rows]
+    got = {}
+    for how in ("copy", "sqlalchemy"):
+        with store.write() as tx:
+            tx.conn.execute(delete(t.order_state_history))
+            tx.conn.execute(delete(t.outbox))
+            if how == "copy":
+                tx.insert_rows(t.order_state_history, hist)
+                tx.insert_rows(t.outbox, box)
+            else:
+                tx.conn.execute(insert(t.order_state_history), hist)
+                tx.conn.execute(insert(t.outbox), [{**b, "payload": json.loads(b["payload"])}
+                                                   for b in box])
+        with store.read() as tx:
+            h = tx.conn.execute(select(t.order_state_history).order_by(
+                t.order_state_history.c.order_id)).all()
+            o = tx.conn.execute(select(t.outbox).order_by(t.outbox.c.seq)).all()
+        got[how] = ([tuple(r)[1:] for r in h], [tuple(r)[1:] for r in o])
+    assert got["copy"] == got["sqlalchemy"]
+    assert [r[0] for r in got["copy"][1]] == [b["batch_id"] for b in box]
 
 
 def test_lease_one_holder_takeover_after_expiry(store):
