@@ -71,12 +71,19 @@ class Part:
 
 # ---- the parts --------------------------------------------------------------------------
 
+_heap_settled = False
+
+
 def settle_heap() -> None:
-    """Take the objects built so far (modules, the app, its routes and models) out of the
-    cyclic garbage collector's generations, and collect the young generation every 50,000
-    allocations instead of 700. With the defaults, the collections of an API process under
-    order intake took about a second per 20 s, the full ones 0.1–0.3 s each with every request
-    of the process stalled: they were much of the intake's p99 latency."""
+    """Once per process: take the objects built so far (modules, the app, its routes and
+    models) out of the cyclic garbage collector's generations, and collect the young
+    generation every 50,000 allocations instead of 700. With the defaults, the collections of
+    an API process under order intake took about a second per 20 s, the full ones 0.1–0.3 s
+    each with every request of the process stalled: much of the intake's p99 latency."""
+    global _heap_settled
+    if _heap_settled:
+        return
+    _heap_settled = True
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
