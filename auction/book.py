@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from math import gcd
 from types import MappingProxyType
 
@@ -75,10 +76,19 @@ def read_limit(order: Order, contracts: Mapping[int, Contract]) -> Fraction:
     """The order's limit per package as the clearing rule reads it (rule 11,
     :func:`lattice_limit`), in the numeraire, from its legs' contracts alone (admission and
     locks use it before the order is in a book)."""
-    scale, lot_value = lot_values({leg.contract_id: contracts[leg.contract_id]
-                                   for leg in order.legs})
-    step = _lattice(map(abs, order.ratios), (leg.contract_id for leg in order.legs), lot_value)
+    scale, step = _package_lattice(tuple((abs(a), contracts[leg.contract_id])
+                                         for a, leg in zip(order.ratios, order.legs,
+                                                           strict=True)))
     return Fraction(lattice_limit(order.total_net_price, order.packages, step, scale), scale)
+
+
+@lru_cache(maxsize=4096)
+def _package_lattice(legs: tuple[tuple[int, Contract], ...]) -> tuple[int, int]:
+    """(scale, step) of :func:`lattice_limit` for a package's legs (|ratio|, contract),
+    remembered: it depends on the ratios and the contracts' terms only (the key holds both by
+    value), and admission reads the limit of every order."""
+    scale, lot_value = lot_values({cid: c for cid, (_a, c) in enumerate(legs)})
+    return scale, _lattice((a for a, _c in legs), range(len(legs)), lot_value)
 
 
 def _step_decimal(step: int, scale: int, order: Order,

@@ -14,6 +14,7 @@ from fractions import Fraction
 from math import ceil, floor
 
 from auction.products import Contract, Currency, CurrencyPair
+from auction.units import EXACT
 from validator.collateral.errors import UnitsError, UnknownCurrency
 
 Exact = Fraction | Decimal | int
@@ -56,16 +57,18 @@ def from_units(units: int, c: Currency) -> Decimal:
 def to_decimal(value: Exact) -> Decimal:
     """An exact decimal for a Fraction whose denominator is 2^a·5^b; raises otherwise."""
     f = Fraction(value)
-    rest = f.denominator
-    for p in (2, 5):
-        while rest % p == 0:
-            rest //= p
+    rest, twos, fives = f.denominator, 0, 0
+    while rest % 2 == 0:
+        rest //= 2
+        twos += 1
+    while rest % 5 == 0:
+        rest //= 5
+        fives += 1
     if rest != 1:
         raise UnitsError(f"{f} has no finite decimal form")
-    k = 0
-    while (f * 10**k).denominator != 1:
-        k += 1
-    return Decimal(int(f * 10**k)).scaleb(-k)
+    k = max(twos, fives)  # the fewest places: 10^k is the least power of ten d divides
+    # scaled in the exact context: the default one rounds beyond 28 digits
+    return Decimal(f.numerator * (10**k // f.denominator)).scaleb(-k, EXACT)
 
 
 def pair_currencies(currencies: Mapping[str, Currency],
