@@ -34,7 +34,7 @@ from sqlalchemy import (
 from auction.cash import CashMovement, MovementOrigin, PositionChange
 from auction.orders import Leg, Order, OrderStatus, Side, TimeInForce
 from auction.products import Contract, Currency, CurrencyPair, Payoff, format_expiry, parse_expiry
-from auction.units import PrecisionError, to_steps
+from auction.units import PrecisionError, check_units, to_steps
 from coordinator.events import Event, EventKind
 from coordinator.persistence import order_types
 from coordinator.persistence import tables as t
@@ -65,7 +65,14 @@ SETTLE_PENDING = "SETTLE_PENDING"
 
 def to_units(value: Decimal, precision: int, what: str) -> int:
     """A decimal amount as an exact integer of 10^-precision units (else PrecisionError)."""
-    return to_steps(value, Decimal(1).scaleb(-precision), what)
+    if precision < 0:
+        return to_steps(value, Decimal(1).scaleb(-precision), what)
+    n, d = value.as_integer_ratio()  # exact, integers only (no Fraction: the intake's path)
+    units, rem = divmod(n * 10**precision, d)
+    if rem:
+        raise PrecisionError(f"{what}: {value} is not a multiple of "
+                             f"{Decimal(1).scaleb(-precision)}")
+    return check_units(units, what)
 
 
 def from_units(units: int, precision: int) -> Decimal:
@@ -129,7 +136,7 @@ class Tx:
     def __init__(self, conn: Connection):
         self.conn = conn
         self._currencies: dict[str, Currency] | None = None
-        self._pair_numeraire: dict[str, str] = {}
+        self._numeraire_precision: dict[str, int] = {}  # pair -> (currencies never change)
 
     # ---- reference data -------------------------------------------------------------------
 
@@ -222,7 +229,10 @@ class Tx:
         return out
 
     def numeraire_precision(self, pair: str) -> int:
-        return self._precisions(CurrencyPair.parse(pair))[1]
+        p = self._numeraire_precision.get(pair)
+        if p is None:
+            p = self._numeraire_precision[pair] = self._precisions(CurrencyPair.parse(pair))[1]
+        return p
 
     def set_reference_prices(self, prices: Mapping[int, Decimal], batch_id: int,
                              now_ms: int) -> None:

@@ -78,6 +78,24 @@ def test_units_round_trip(units, precision):
     assert to_units(from_units(units, precision), precision, "x") == units
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=None,
+                   min_value=Decimal("-1e13"), max_value=Decimal("1e13")), st.integers(0, 18))
+def test_to_units_is_to_steps_of_one_unit(value, precision):
+    """The integer path of ``to_units`` gives what ``to_steps`` by one unit gives, error
+    included."""
+    from auction.units import PrecisionError, RangeError, to_steps
+
+    def outcome(f):
+        try:
+            return f()
+        except (PrecisionError, RangeError) as e:
+            return type(e), str(e)
+
+    assert outcome(lambda: to_units(value, precision, "x")) == outcome(
+        lambda: to_steps(value, Decimal(1).scaleb(-precision), "x"))
+
+
 def _order(oid=10, client=1, price="30.8", lots=20, tif=TimeInForce.GOOD_TILL_CANCEL,
            side=Side.BUY) -> Order:
     return Order(oid, client, Decimal(price), (Leg(1, side, lots),), tif)
