@@ -113,19 +113,17 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                           searching=len(batch) == 1, spare_core=busy.spare), own
 
     batches = _batches(market, comps)
-    together = list(_in_parallel(clear_batch, batches))
     # a batch that failed: a part needs the local search (hard, and harder side by side), so
     # its components are cleared one by one (again side by side)
-    failed = [b for b, (answer, _) in zip(batches, together, strict=True)
-              if isinstance(answer, StageReport) and len(b) > 1]
-    alone = iter(_in_parallel(clear_batch, [[c] for b in failed for c in b]))
-    for batch, (answer, own) in zip(batches, together, strict=True):
+    together, alone = _batches_then_alone(clear_batch, batches)
+    for b, batch in enumerate(batches):
+        answer, own = together[b]
         prog.merge(own)  # in the batches' order, whatever finished first (rule 9)
         answers = [(Component.union(batch), answer)]
         if isinstance(answer, StageReport) and len(batch) > 1:
             answers = []
-            for comp in batch:
-                part, own = next(alone)
+            for c, comp in enumerate(batch):
+                part, own = alone[b, c]()
                 prog.merge(own)
                 answers.append((comp, part))
         for comp, ans in answers:
@@ -173,30 +171,59 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                         lp_volume)
 
 
-def _in_parallel(work, batches: list[list[Component]]):
-    """``work`` of each batch, in the batches' order, run on up to ``WORKERS`` threads (HiGHS
-    releases the GIL while it solves). Each batch's answer depends only on the book, the
-    batch and the parameters (the clock only as the whole solve's deadline), so the order in
-    which threads finish changes nothing (rule 9). The largest batches start first."""
-    workers = _workers(len(batches))
+def _batches_then_alone(work, batches: list[list[Component]]):
+    """``work`` of every batch, and of every component of a batch that fails, alone: each
+    batch's answer (in the batches' order) and, per (batch, component), a function giving the
+    component's answer alone — to be called only for a batch that failed.
+
+    On one thread: the batches, then the components of the failed ones. On ``WORKERS``
+    threads the components of every batch of several are queued behind all the batches
+    (largest first), so a thread with no batch left starts them while their batch is still
+    being cleared — on a spare core, the work the batch's failure would need next, started
+    early; a component whose batch cleared is skipped, or stopped (its next solves return at
+    once) if it started. An answer depends only on the book, the component and the parameters (the
+    clock only as the deadline), so which thread computed it, and when, changes nothing
+    (rule 9)."""
+    multi = [b for b, batch in enumerate(batches) if len(batch) > 1]
+    tasks = len(batches) + sum(len(batches[b]) for b in multi)
+    workers = _workers(tasks)
     if workers <= 1:
-        yield from map(work, batches)
-        return
+        together = [work(batch) for batch in batches]
+        return together, {(b, c): (lambda comp=comp: work([comp]))
+                          for b in multi for c, comp in enumerate(batches[b])}
+    stop = {b: highs.Cancel() for b in multi}  # called when the batch cleared
+
+    def batch_task(b: int):
+        answer, own = work(batches[b])
+        if b in stop and not isinstance(answer, StageReport):
+            stop[b]()
+        return answer, own
+
+    def alone_task(b: int, comp: Component):
+        if stop[b].called:
+            return None
+        with highs.cancelled_by(stop[b]):
+            return work([comp])
+
     with ThreadPoolExecutor(workers) as pool:
-        by_size = sorted(range(len(batches)),
-                         key=lambda b: -sum(len(c.orders) for c in batches[b]))
-        futures = {b: pool.submit(work, batches[b]) for b in by_size}
-        for b in range(len(batches)):
-            yield futures[b].result()
+        futures = {b: pool.submit(batch_task, b)
+                   for b in sorted(range(len(batches)),
+                                   key=lambda b: -sum(len(c.orders) for c in batches[b]))}
+        parts = sorted(((b, c) for b in multi for c in range(len(batches[b]))),
+                       key=lambda bc: -len(batches[bc[0]][bc[1]].orders))
+        later = {(b, c): pool.submit(alone_task, b, batches[b][c]) for b, c in parts}
+        together = [futures[b].result() for b in range(len(batches))]
+        # answers of components whose batch cleared are not waited for (stopped, if started)
+        return together, {bc: f.result for bc, f in later.items()}
 
 
 def _cores() -> int:
     return os.cpu_count() or 1
 
 
-def _workers(batches: int) -> int:
-    """Threads clearing ``batches`` batches side by side."""
-    return min(WORKERS, _cores(), batches)
+def _workers(tasks: int) -> int:
+    """Threads clearing ``tasks`` batches (or components) side by side."""
+    return min(WORKERS, _cores(), tasks)
 
 
 class _Busy:
