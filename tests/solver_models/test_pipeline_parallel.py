@@ -40,17 +40,19 @@ class _Part:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_components_of_a_batch_are_cleared_alone_only_for_a_failed_batch(workers, monkeypatch):
-    # Batch 0 (two components) fails, batch 1 (two components) clears, batch 2 is one
-    # component. The answers of the failed batch's components are those of each alone; the
-    # alone answers of the batch that cleared are never asked for, whether or not a spare
-    # thread started them early.
+    # Batch 0 (two components) fails (without doubt first), batch 1 (two components) is in
+    # doubt and clears, batch 2 is one component. The answers of the failed batch's components
+    # are those of each alone; the alone answers of the batch that cleared are never asked
+    # for, whether or not a spare thread started them early.
     from solver_models.outcome import StageReport
 
     monkeypatch.setattr(pipeline, "WORKERS", workers)
     batches = [[_Part("a", 5), _Part("b", 3)], [_Part("c", 4), _Part("d", 2)], [_Part("e", 9)]]
 
-    def work(batch):
+    def work(batch, in_doubt=lambda: None):
         names = "".join(p.name for p in batch)
+        if names == "cd":
+            in_doubt()  # its parts may start alone; it clears after all
         return (StageReport("allocation_mip", status="infeasible") if names == "ab"
                 else f"cleared {names}"), names
 
@@ -59,7 +61,7 @@ def test_components_of_a_batch_are_cleared_alone_only_for_a_failed_batch(workers
     assert isinstance(together[0][0], StageReport)
     assert [a for a, _ in together[1:]] == ["cleared cd", "cleared e"]
     assert alone[0, 0]() == ("cleared a", "a") and alone[0, 1]() == ("cleared b", "b")
-    assert set(alone) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert {(0, 0), (0, 1)} <= set(alone) <= {(0, 0), (0, 1), (1, 0), (1, 1)}
 
 
 def test_a_solve_after_its_thread_was_stopped_returns_at_once():
