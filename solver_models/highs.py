@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -73,6 +74,23 @@ class Cancel:
                 h.cancelSolve()
 
 
+_thread = threading.local()
+
+
+@contextmanager
+def cancelled_by(cancel: Cancel):
+    """Within it, every solve of this thread that is not given its own ``cancel`` and starts
+    after ``cancel`` was called returns at once, "cancelled" (work started speculatively and
+    no longer needed). A running solve is not interrupted: HiGHS's interrupt is a Python
+    callback at every iteration (the GIL, each time), too dear for work that is usually kept."""
+    before = getattr(_thread, "cancel", None)
+    _thread.cancel = cancel
+    try:
+        yield
+    finally:
+        _thread.cancel = before
+
+
 def version() -> str:
     h = highspy.Highs()
     return f"HiGHS {h.version()}" if hasattr(h, "version") else "HiGHS"
@@ -83,6 +101,9 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float,
     """Solve ``model`` with HiGHS under ``params`` and at most ``time_limit`` seconds (status
     "cancelled" when ``cancel`` is called first). ``options``: HiGHS options of this solve
     (``params.highs_options`` still override them)."""
+    stopped = getattr(_thread, "cancel", None)
+    if cancel is None and stopped is not None and stopped.called:
+        return Solution("cancelled", None, None, None, None, None, 0.0, False)
     h = highspy.Highs()
     if cancel is not None and not cancel.attach(h):
         return Solution("cancelled", None, None, None, None, None, 0.0, False)

@@ -105,27 +105,28 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
 
     busy = _Busy()
 
-    def clear_batch(batch: list[Component]) -> tuple[_Cleared | StageReport, _Progress]:
-        """One batch of components, with its own progress (batches run side by side)."""
+    def clear_batch(batch: list[Component], in_doubt: Callable[[], None] = lambda: None
+                    ) -> tuple[_Cleared | StageReport, _Progress]:
+        """One batch of components, with its own progress (batches run side by side);
+        ``in_doubt`` is called when its route first fails."""
         own = _Progress()
         with busy:
             return _clear(market, Component.union(batch), params, deadline, own,
-                          searching=len(batch) == 1, spare_core=busy.spare), own
+                          searching=len(batch) == 1, spare_core=busy.spare,
+                          in_doubt=in_doubt), own
 
     batches = _batches(market, comps)
-    together = list(_in_parallel(clear_batch, batches))
     # a batch that failed: a part needs the local search (hard, and harder side by side), so
     # its components are cleared one by one (again side by side)
-    failed = [b for b, (answer, _) in zip(batches, together, strict=True)
-              if isinstance(answer, StageReport) and len(b) > 1]
-    alone = iter(_in_parallel(clear_batch, [[c] for b in failed for c in b]))
-    for batch, (answer, own) in zip(batches, together, strict=True):
+    together, alone = _batches_then_alone(clear_batch, batches)
+    for b, batch in enumerate(batches):
+        answer, own = together[b]
         prog.merge(own)  # in the batches' order, whatever finished first (rule 9)
         answers = [(Component.union(batch), answer)]
         if isinstance(answer, StageReport) and len(batch) > 1:
             answers = []
-            for comp in batch:
-                part, own = next(alone)
+            for c, comp in enumerate(batch):
+                part, own = alone[b, c]()
                 prog.merge(own)
                 answers.append((comp, part))
         for comp, ans in answers:
@@ -173,30 +174,72 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                         lp_volume)
 
 
-def _in_parallel(work, batches: list[list[Component]]):
-    """``work`` of each batch, in the batches' order, run on up to ``WORKERS`` threads (HiGHS
-    releases the GIL while it solves). Each batch's answer depends only on the book, the
-    batch and the parameters (the clock only as the whole solve's deadline), so the order in
-    which threads finish changes nothing (rule 9). The largest batches start first."""
-    workers = _workers(len(batches))
+def _batches_then_alone(work, batches: list[list[Component]]):
+    """``work(batch, in_doubt)`` of every batch, and ``work([component])`` of every component
+    of a batch that fails: each batch's answer (in the batches' order) and, per (batch,
+    component), a function giving the component's answer alone — to be called only for a
+    batch that failed.
+
+    On one thread: the batches, then the components of the failed ones. On ``WORKERS``
+    threads, as soon as a batch of several is in doubt (its route failed beyond the
+    allocation — price selection found no grid prices for it; it drops indivisible orders at
+    the money and tries again, and fails as a whole if any part needs the local search) its
+    components are queued behind the batches left (largest first), so a thread
+    with no batch left clears them alone while the batch is still being cleared — the work
+    its failure needs next, started early on a spare core. A component whose batch cleared
+    after all is skipped, or stopped (its next solves return at once) if it started. An
+    answer depends only on the book, the component and the parameters (the clock only as the
+    deadline), so which thread computed it, and when, changes nothing (rule 9)."""
+    multi = [b for b, batch in enumerate(batches) if len(batch) > 1]
+    tasks = len(batches) + sum(len(batches[b]) for b in multi)
+    workers = _workers(tasks)
     if workers <= 1:
-        yield from map(work, batches)
-        return
+        together = [work(batch, lambda: None) for batch in batches]
+        return together, {(b, c): (lambda comp=comp: work([comp]))
+                          for b in multi for c, comp in enumerate(batches[b])}
+    stop = {b: highs.Cancel() for b in multi}  # called when the batch cleared
+    later: dict[tuple[int, int], object] = {}
+    lock = threading.Lock()
+
     with ThreadPoolExecutor(workers) as pool:
-        by_size = sorted(range(len(batches)),
-                         key=lambda b: -sum(len(c.orders) for c in batches[b]))
-        futures = {b: pool.submit(work, batches[b]) for b in by_size}
-        for b in range(len(batches)):
-            yield futures[b].result()
+
+        def alone_task(b: int, comp: Component):
+            if stop[b].called:
+                return None
+            with highs.cancelled_by(stop[b]):
+                return work([comp])
+
+        def start_alone(b: int) -> None:
+            with lock:
+                if (b, 0) in later:
+                    return
+                for c in sorted(range(len(batches[b])), key=lambda c: -len(batches[b][c].orders)):
+                    later[b, c] = pool.submit(alone_task, b, batches[b][c])
+
+        def batch_task(b: int):
+            answer, own = work(batches[b], (lambda: start_alone(b)) if b in stop else lambda: None)
+            if b in stop and not isinstance(answer, StageReport):
+                stop[b]()
+            return answer, own
+
+        futures = {b: pool.submit(batch_task, b)
+                   for b in sorted(range(len(batches)),
+                                   key=lambda b: -sum(len(c.orders) for c in batches[b]))}
+        together = [futures[b].result() for b in range(len(batches))]
+        for b in multi:  # failed without doubt first (a deadline, the exact check): now
+            if isinstance(together[b][0], StageReport):
+                start_alone(b)
+        with lock:
+            return together, {bc: f.result for bc, f in later.items()}
 
 
 def _cores() -> int:
     return os.cpu_count() or 1
 
 
-def _workers(batches: int) -> int:
-    """Threads clearing ``batches`` batches side by side."""
-    return min(WORKERS, _cores(), batches)
+def _workers(tasks: int) -> int:
+    """Threads clearing ``tasks`` batches (or components) side by side."""
+    return min(WORKERS, _cores(), tasks)
 
 
 class _Busy:
@@ -254,7 +297,8 @@ def _sweepable(market: Market, comp: Component) -> bool:
 
 def _clear(market: Market, comp: Component, params: SolverParams, deadline: float,
            prog: _Progress, searching: bool = True,
-           spare_core: Callable[[], bool] = lambda: True) -> _Cleared | StageReport:
+           spare_core: Callable[[], bool] = lambda: True,
+           in_doubt: Callable[[], None] = lambda: None) -> _Cleared | StageReport:
     """Fills, contract ticks and atomic prices of one component, or the report of the stage
     that failed. ``searching=False``: only the direct route, no local search.
 
@@ -281,6 +325,8 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         answer = _stages(market, live, params, deadline, prog, searching, spare_core)
         if not isinstance(answer, _Failed):
             break
+        if answer.report.name != "allocation_mip":  # not only indivisible orders in the way
+            in_doubt()
         if len(answer.atm_indivisible):
             keep = ~np.isin(live.orders, answer.atm_indivisible)
             live = Component(live.orders[keep], live.atomics, live.contracts)
