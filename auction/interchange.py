@@ -335,29 +335,54 @@ def _scan_book(text: str, hook: Any) -> Any:
     return None
 
 
+_SCAN_CHUNK = 1 << 24  # characters of the orders array split at a time (bounded transients)
+
+
 def _scan_orders(text: str, pos: int, hook: Any) -> tuple[list[Any], int]:
     """The orders of the JSON array whose ``[`` ends just before ``pos``, and the position after
     its ``]``. Each order is a :class:`RawOrder` (or what the object hook makes of it), equal
     legs shared as the hook shares them. Raises ValueError on anything the JSON decoder would
     refuse.
 
-    One ``re.split`` over the array: the usual orders are its matches (their fields in columns,
-    converted by C-level maps), anything between two matches is decoded by the JSON decoder
-    and must be whole orders followed by commas, so matches and decoded orders tile the array
-    exactly as the JSON grammar reads it."""
+    ``re.split`` over pieces of the array (each ending just after a ``,`` that ends a line,
+    never inside a string, so the strings of one piece are alive at a time): the usual orders
+    are its matches (their fields in columns, converted by C-level maps), anything between two
+    matches is decoded by the JSON decoder and must be whole orders, each followed by a comma,
+    so matches and decoded orders tile the array exactly as the JSON grammar reads it."""
     import json
 
-    decoder = json.JSONDecoder(object_hook=hook)
     space = re.compile(_WS)
-    pos = space.match(text, pos).end()
-    if text.startswith("]", pos):
-        return [], pos + 1
-    parts = re.compile(_ORDER_RE).split(text[pos:])
+    if text.startswith("]", space.match(text, pos).end()):
+        return [], space.match(text, pos).end() + 1
+    split = re.compile(_ORDER_RE).split
+    tail_re = re.compile(_WS + "([,\\]])")
+    decoder = json.JSONDecoder(object_hook=hook)
+    orders: list[Any] = []
+    legs_of: dict[str, Any] = {}
+    while True:
+        cut = text.find(",\n", pos + _SCAN_CHUNK)
+        end = len(text) if cut < 0 else cut + 1
+        closed, at = _scan_piece(text[pos:end], split, hook, decoder, space, tail_re, orders,
+                                 legs_of)
+        if closed:
+            return orders, pos + at
+        if end == len(text):
+            raise ValueError("the orders array does not end")
+        pos = end
+
+
+def _scan_piece(piece: str, split: Any, hook: Any, decoder: Any, space: Any, tail_re: Any,
+                orders: list[Any], legs_of: dict[str, Any]) -> tuple[bool, int]:
+    """Append the orders of one piece of the array; whether the array ended in it, and where
+    (the position in the piece just after its ``]``). A piece that does not end the array
+    ends just after a comma. ``legs_of``: the legs tuple of each legs text met so far."""
+    parts = split(piece)
     width = 10  # a gap and the pattern's 9 groups
     n = (len(parts) - 1) // width
-    legs_of = {t: _scan_legs(t, hook) for t in set(parts[5::width])}
-    if False in legs_of.values():  # a legs text the shortcut cannot take: decode it all
-        raise ValueError("not the usual legs")
+    for t in set(parts[5::width]).difference(legs_of):  # each distinct legs text once
+        legs = legs_of[t] = _scan_legs(t, hook)
+        if legs is False:  # a legs text the shortcut cannot take: decode it all
+            raise ValueError("not the usual legs")
     bools = _BOOLS
     raw = list(map(RawOrder, zip(
         map(int, parts[1::width]), map(int, parts[2::width]), parts[3::width],
@@ -366,38 +391,36 @@ def _scan_orders(text: str, pos: int, hook: Any) -> tuple[list[Any], int]:
         repeat(_ABSENT, n), map(bools.__getitem__, parts[7::width]),
         [_ABSENT if t is None else int(t) for t in parts[8::width]], strict=True)))
     seps = parts[9::width]
-    tail = parts[-1]
-    del parts[-1]
-    if not any(parts[::width]) and (n == 0 or (seps.count("]") == 1 and seps[-1] == "]")):
-        return raw, len(text) - len(tail)  # the usual book: every order a match
-    # some orders are decoded: in file order, between the matches
-    orders: list[Any] = []
-    gaps = parts[::width]
+    gaps = parts[::width]  # gaps[k] before match k; gaps[n] after the last match
     del parts
-    closed = False
-    for k in range(n + 1):
-        gap = gaps[k] if k < n else tail
+    if "]" in seps[:-1]:
+        raise ValueError("orders after the end of the array")
+    after = len(piece) - len(gaps[n])  # just after the last match
+    if not any(gaps[:n]) and n and (seps[-1] == "]" or not gaps[n]):
+        orders.extend(raw)  # the usual piece: every order a match
+        return seps[-1] == "]", after
+    for k in range(n + 1):  # some orders are decoded: in file order, between the matches
+        gap = gaps[k]
         at = 0
-        while gap and not closed and (k == n or at < len(gap)):
-            obj, at = decoder.raw_decode(gap, space.match(gap, at).end())
+        while at < len(gap):
+            start = space.match(gap, at).end()
+            if start == len(gap):
+                break
+            if k == n and n and seps[-1] == "]":
+                return True, after  # the rest of the document follows the array
+            obj, at = decoder.raw_decode(gap, start)
             orders.append(obj)
-            t = re.compile(_WS + "([,\\]])").match(gap, at)
+            t = tail_re.match(gap, at)
             if t is None:
                 raise ValueError("expected , or ] after an order")
             at = t.end()
-            closed = t.group(1) == "]"
-        if k == n:
-            if not closed:
-                raise ValueError("the orders array does not end")
-            return orders, len(text) - len(tail) + at
-        if at != len(gap) or closed:
-            raise ValueError("not whole orders between the usual ones")
-        orders.append(raw[k])
-        if seps[k] == "]":  # the array ends with this order: no match may follow
-            if k != n - 1:
-                raise ValueError("orders after the end of the array")
-            return orders, len(text) - len(tail)
-    raise AssertionError("unreachable")  # k == n returns or raises
+            if t.group(1) == "]":
+                if k < n:
+                    raise ValueError("orders after the end of the array")
+                return True, after + at
+        if k < n:
+            orders.append(raw[k])
+    return bool(n) and seps[-1] == "]", after
 
 
 def _scan_legs(legs_text: str, hook: Any) -> Any:

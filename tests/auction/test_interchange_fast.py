@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -187,18 +188,24 @@ def _order_text(o, style):
 @given(orders=_orders(), styles=st.lists(st.sampled_from(["usual", "usual", "indent", "keys"]),
                                          min_size=8, max_size=8),
        space=st.sampled_from(["", " ", "\n  ", "\t", "\r\n"]), nested=st.booleans(),
-       broken=st.sampled_from([None, "", "]", ",]", "}", "[", " x"]))
-def test_scan_equals_the_decoder(orders, styles, space, nested, broken):
-    """Whatever the text (usual orders, other spacing or key order, broken JSON), the scan
-    gives what the object hook's decoder gives: the same values, legs shared alike, the same
-    error."""
+       broken=st.sampled_from([None, "", "]", ",]", "}", "[", " x"]),
+       chunk=st.sampled_from([1 << 24, 1, 40, 300]))
+def test_scan_equals_the_decoder(orders, styles, space, nested, broken, chunk):
+    """Whatever the text (usual orders, other spacing or key order, broken JSON) and however
+    the array is cut into pieces, the scan gives what the object hook's decoder gives: the
+    same values, legs shared alike, the same error."""
     body = ("," + space).join(_order_text(o, styles[i % 8]) for i, o in enumerate(orders))
     if broken is not None:
         body = body[:len(body) // 2] + broken + body[len(body) // 2:]
     book = '{"contracts": ' + json.dumps(DEMO["contracts"]) + ', "orders": [' + space + body \
         + space + '], "params": {"legs": 3}}'
     text = '{"description": "x", "book": ' + book + "}" if nested else book
-    assert _scanned(text) == _decoded(text)
+    saved = interchange._SCAN_CHUNK
+    interchange._SCAN_CHUNK = chunk
+    try:
+        assert _scanned(text) == _decoded(text)
+    finally:
+        interchange._SCAN_CHUNK = saved
 
 
 @pytest.mark.parametrize("text", [
@@ -228,14 +235,18 @@ def test_scan_equals_the_decoder(orders, styles, space, nested, broken):
     '{"contracts": [], "orders": [{"orderId": ' + "9" * 5000 + ', "clientId": 2, '
     '"totalNetPrice": "1", "legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}]}',
 ])
-def test_scan_edge_cases_equal_the_decoder(text):
+def test_scan_edge_cases_equal_the_decoder(text, monkeypatch):
     assert _scanned(text) == _decoded(text)
+    monkeypatch.setattr(interchange, "_SCAN_CHUNK", 1)
+    assert _scanned(text.replace(", {", ",\n {")) == _decoded(text.replace(", {", ",\n {"))
 
 
 def test_usual_book_takes_the_scan_and_the_columns(monkeypatch):
     """The demo's orders written as ``json.dumps`` writes them: every order a match of the
     scan, the book built column by column, equal to the order-by-order reader's."""
     text = json.dumps({"contracts": DEMO["contracts"], "orders": DEMO["orders"] * 3})
+    parts = re.compile(interchange._ORDER_RE).split(text)
+    assert (len(parts) - 1) // 10 == len(DEMO["orders"]) * 3  # every order a match
     seen = []
     scan = interchange._scan_orders
     monkeypatch.setattr(interchange, "_scan_orders",
