@@ -266,9 +266,10 @@ def loads(text: str | bytes) -> Any:
     :class:`RawLeg`, read by :func:`book_from_dict` like the dicts they replace); everything
     else as ``json.loads`` gives it.
 
-    A book's orders array is first scanned by :func:`_scan_orders` (one regular expression per
-    order, no Python call per JSON object); a text it cannot vouch for takes the object hook's
-    path, which gives the same values (and the same errors)."""
+    A book's orders array is first scanned by :func:`_scan_orders` (``re.split`` over pieces
+    of the array, the fields in columns: no Python call per JSON object); a text it cannot
+    vouch for takes the object hook's path, which gives the same values (and the same
+    errors)."""
     import json
 
     hook = _compact_hook()
