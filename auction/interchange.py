@@ -22,16 +22,19 @@ listing every problem with its path (``orders[3].legs[0].quantity: …``).
 from __future__ import annotations
 
 import gc
+import re
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
+from itertools import repeat
 from math import ceil, gcd
 from typing import Any
 
 from auction.book import Book, BookError, range_problems
-from auction.orders import Leg, Order, Side, TimeInForce
+from auction.orders import Leg, Order, Side, TimeInForce, orders_from_columns
 from auction.products import Contract, CurrencyPair, Payoff, format_expiry, parse_expiry
 from auction.result import ClearingResult, Fill, surplus, volume
 from auction.units import MAX_PLACES, MAX_UNITS, PrecisionError, fmt, parse_decimal
@@ -189,6 +192,8 @@ _ABSENT = object()
 _ORDER_FIELDS = ("orderId", "clientId", "totalNetPrice", "timeInForce", "legs", "allOrNone",
                  "minQuantity", "reduceOnly", "iocAuctionTime")
 _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
+# a decimal that is finite, has at most MAX_PLACES places and is below 10**13 in magnitude
+_PLAIN_PRICE = re.compile(f"-?[0-9]{{1,13}}(?:\\.[0-9]{{1,{MAX_PLACES}}})?").fullmatch
 _TIFS = {str(t): t for t in TimeInForce}
 
 
@@ -230,28 +235,212 @@ def _compact_hook() -> Any:
         legs = d.get("legs")
         if (type(legs) is list and legs and _ORDER_REQUIRED <= d.keys() <= _ORDER_KEYS
                 and all(type(leg) is RawLeg for leg in legs)):
-            key = tuple(legs)
-            shared = legs_memo.get(key)
-            if shared is None:
-                shared = legs_memo[key] = key
             get = d.get
             return RawOrder((d["orderId"], d["clientId"], d["totalNetPrice"],
-                             get("timeInForce", _ABSENT), shared, get("allOrNone", _ABSENT),
+                             get("timeInForce", _ABSENT), share(legs), get("allOrNone", _ABSENT),
                              get("minQuantity", _ABSENT), get("reduceOnly", _ABSENT),
                              get("iocAuctionTime", _ABSENT)))
         return d
 
+    def leg(t: tuple[int, str, str]) -> RawLeg:
+        """The one :class:`RawLeg` of ``(contractId, side, quantity)`` (types exact)."""
+        leg = legs_memo.get(t)
+        if leg is None:
+            leg = legs_memo[t] = RawLeg(t)
+        return leg
+
+    def share(legs: list[RawLeg]) -> tuple[RawLeg, ...]:
+        """The one tuple of these legs (equal legs tuples shared)."""
+        key = tuple(legs)
+        shared = legs_memo.get(key)
+        if shared is None:
+            shared = legs_memo[key] = key
+        return shared
+
+    hook.share, hook.leg = share, leg  # type: ignore[attr-defined]  # for _scan_orders
     return hook
 
 
 def loads(text: str | bytes) -> Any:
     """``json.loads`` for book files: orders and legs come out compact (:class:`RawOrder`,
     :class:`RawLeg`, read by :func:`book_from_dict` like the dicts they replace); everything
-    else as ``json.loads`` gives it."""
+    else as ``json.loads`` gives it.
+
+    A book's orders array is first scanned by :func:`_scan_orders` (``re.split`` over pieces
+    of the array, the fields in columns: no Python call per JSON object); a text it cannot
+    vouch for takes the object hook's path, which gives the same values (and the same
+    errors)."""
     import json
 
+    hook = _compact_hook()
     with _gc_paused():
-        return json.loads(text, object_hook=_compact_hook())
+        if isinstance(text, str):
+            doc = _scan_book(text, hook)
+            if doc is not None:
+                return doc
+        return json.loads(text, object_hook=hook)
+
+
+# One order exactly as ``json.dumps`` writes :func:`order_to_dict`'s dict (default separators):
+# JSON integers, a decimal string, the time in force, the legs array (checked by the JSON
+# decoder, once per distinct text) and the optional flags. Anything else (another key order,
+# other spacing inside the object, a minQuantity, an escape in a string) is decoded by the JSON
+# decoder with the object hook, as before: the scan only takes a shortcut for the usual text.
+_WS = "[ \t\n\r]*"  # JSON whitespace (``\s`` would also take what JSON refuses)
+_INT = "(-?(?:0|[1-9][0-9]*))"
+_ORDER_RE = (
+    _WS + '\\{"orderId": ' + _INT + ', "clientId": ' + _INT
+    + ', "totalNetPrice": "([0-9.eE+-]+)"(?:, "timeInForce": "([A-Z_]+)")?'
+    + ', "legs": (\\[[^\\[\\]"]*(?:"[A-Za-z0-9./+-]*"[^\\[\\]"]*)*\\])'
+    + '(?:, "allOrNone": (true|false))?(?:, "reduceOnly": (true|false))?'
+    + '(?:, "iocAuctionTime": ' + _INT + ')?\\}' + _WS + "([,\\]])")
+_BOOLS = {"true": True, "false": False, None: _ABSENT}
+_LEG_RE = '\\{"contractId": ' + _INT + ', "side": "([A-Z]+)", "quantity": "([0-9.eE+-]+)"\\}'
+_LEG_TEXT = '\\{"contractId": -?(?:0|[1-9][0-9]*), "side": "[A-Z]+", "quantity": "[0-9.eE+-]+"\\}'
+_LEGS_FULL = re.compile(f"\\[{_LEG_TEXT}(?:, {_LEG_TEXT})*\\]").fullmatch
+_LEGS_ALL = re.compile(_LEG_RE).findall
+
+
+def _scan_book(text: str, hook: Any) -> Any:
+    """The document of ``text`` with its top-level ``orders`` array read by :func:`_scan_orders`
+    (values as the object hook gives them); None when the text is not a book this can read
+    exactly (then the caller decodes it the ordinary way)."""
+    import json
+
+    key = '"orders"'
+    at = text.find(key)
+    if at < 0 or text.find(key, at + 1) >= 0:  # the one "orders" of the text: the book's key
+        return None
+    m = re.compile(_WS + ":" + _WS + "\\[").match(text, at + len(key))
+    if m is None or (at and text[at - 1] == "\\"):
+        return None
+    marker = f"orders scanned {uuid.uuid4().hex}"
+    if marker in text:
+        return None
+    try:
+        orders, end = _scan_orders(text, m.end(), hook)
+        doc = json.loads(text[:m.end() - 1] + json.dumps(marker) + text[end:],
+                         object_hook=hook)
+    except ValueError:  # a JSON error: the ordinary decoder reports it
+        return None
+    # the object that holds the marker (a book, or a scenario's "book"; a later duplicate key
+    # "orders", written with an escape, would have replaced it: then the ordinary decoder)
+    todo = [doc]
+    while todo:
+        obj = todo.pop()
+        values = obj.values() if type(obj) is dict else obj if type(obj) is list else ()
+        if type(obj) is dict and obj.get("orders") == marker:
+            obj["orders"] = orders
+            return doc
+        todo.extend(v for v in values if type(v) is dict or type(v) is list)
+    return None
+
+
+_SCAN_CHUNK = 1 << 24  # characters of the orders array split at a time (bounded transients)
+
+
+def _scan_orders(text: str, pos: int, hook: Any) -> tuple[list[Any], int]:
+    """The orders of the JSON array whose ``[`` ends just before ``pos``, and the position after
+    its ``]``. Each order is a :class:`RawOrder` (or what the object hook makes of it), equal
+    legs shared as the hook shares them. Raises ValueError on anything the JSON decoder would
+    refuse.
+
+    ``re.split`` over pieces of the array (each ending just after a ``,`` that ends a line,
+    never inside a string, so the strings of one piece are alive at a time): the usual orders
+    are its matches (their fields in columns, converted by C-level maps), anything between two
+    matches is decoded by the JSON decoder and must be whole orders, each followed by a comma,
+    so matches and decoded orders tile the array exactly as the JSON grammar reads it."""
+    import json
+
+    space = re.compile(_WS)
+    if text.startswith("]", space.match(text, pos).end()):
+        return [], space.match(text, pos).end() + 1
+    split = re.compile(_ORDER_RE).split
+    tail_re = re.compile(_WS + "([,\\]])")
+    decoder = json.JSONDecoder(object_hook=hook)
+    orders: list[Any] = []
+    legs_of: dict[str, Any] = {}
+    while True:
+        cut = text.find(",\n", pos + _SCAN_CHUNK)
+        end = len(text) if cut < 0 else cut + 1
+        closed, at = _scan_piece(text[pos:end], split, hook, decoder, space, tail_re, orders,
+                                 legs_of)
+        if closed:
+            return orders, pos + at
+        if end == len(text):
+            raise ValueError("the orders array does not end")
+        pos = end
+
+
+def _scan_piece(piece: str, split: Any, hook: Any, decoder: Any, space: Any, tail_re: Any,
+                orders: list[Any], legs_of: dict[str, Any]) -> tuple[bool, int]:
+    """Append the orders of one piece of the array; whether the array ended in it, and where
+    (the position in the piece just after its ``]``). A piece that does not end the array
+    ends just after a comma. ``legs_of``: the legs tuple of each legs text met so far."""
+    parts = split(piece)
+    width = 10  # a gap and the pattern's 9 groups
+    n = (len(parts) - 1) // width
+    for t in set(parts[5::width]).difference(legs_of):  # each distinct legs text once
+        legs = legs_of[t] = _scan_legs(t, hook)
+        if legs is False:  # a legs text the shortcut cannot take: decode it all
+            raise ValueError("not the usual legs")
+    bools = _BOOLS
+    raw = list(map(RawOrder, zip(
+        map(int, parts[1::width]), map(int, parts[2::width]), parts[3::width],
+        [_ABSENT if t is None else t for t in parts[4::width]],
+        map(legs_of.__getitem__, parts[5::width]), map(bools.__getitem__, parts[6::width]),
+        repeat(_ABSENT, n), map(bools.__getitem__, parts[7::width]),
+        [_ABSENT if t is None else int(t) for t in parts[8::width]], strict=True)))
+    seps = parts[9::width]
+    gaps = parts[::width]  # gaps[k] before match k; gaps[n] after the last match
+    del parts
+    if "]" in seps[:-1]:
+        raise ValueError("orders after the end of the array")
+    after = len(piece) - len(gaps[n])  # just after the last match
+    if not any(gaps[:n]) and n and (seps[-1] == "]" or not gaps[n]):
+        orders.extend(raw)  # the usual piece: every order a match
+        return seps[-1] == "]", after
+    for k in range(n + 1):  # some orders are decoded: in file order, between the matches
+        gap = gaps[k]
+        at = 0
+        while at < len(gap):
+            start = space.match(gap, at).end()
+            if start == len(gap):
+                break
+            if k == n and n and seps[-1] == "]":
+                return True, after  # the rest of the document follows the array
+            obj, at = decoder.raw_decode(gap, start)
+            orders.append(obj)
+            t = tail_re.match(gap, at)
+            if t is None:
+                raise ValueError("expected , or ] after an order")
+            at = t.end()
+            if t.group(1) == "]":
+                if k < n:
+                    raise ValueError("orders after the end of the array")
+                return True, after + at
+        if k < n:
+            orders.append(raw[k])
+    return bool(n) and seps[-1] == "]", after
+
+
+def _scan_legs(legs_text: str, hook: Any) -> Any:
+    """The shared legs tuple of one order's ``legs`` text, as the object hook makes it; False
+    when the text is not a non-empty array of compact legs (the order is then decoded whole).
+    The usual text (``json.dumps`` of the legs' dicts) by a regular expression, the rest by the
+    JSON decoder."""
+    import json
+
+    if _LEGS_FULL(legs_text) is not None:
+        leg = hook.leg
+        return hook.share([leg((int(c), side, qty)) for c, side, qty in _LEGS_ALL(legs_text)])
+    try:
+        legs = json.loads(legs_text, object_hook=hook)
+    except ValueError:
+        return False
+    if not legs or not all(type(leg) is RawLeg for leg in legs):
+        return False
+    return hook.share(legs)
 
 
 @contextmanager
@@ -276,6 +465,44 @@ class _FastOrders:
         self.lot = {cid: c.lot_size.as_integer_ratio() for cid, c in contracts.items()}
         self.legs: dict[tuple[RawLeg, ...], tuple[Leg, ...] | None] = {}
         self.leg: dict[RawLeg, Leg | None] = {}
+        self.legs_by_id: dict[int, tuple[tuple[RawLeg, ...], tuple[Leg, ...] | None]] = {}
+
+    def all(self, raw: list[Any]) -> list[Order]:
+        """Every order of ``raw`` column by column when all are :class:`RawOrder` values of the
+        usual types that :meth:`order` takes one by one (and gives equal orders); else an
+        empty list (the caller then reads them one by one)."""
+        n = len(raw)
+        if not n or list(map(type, raw)).count(RawOrder) != n:
+            return []
+        oid, client, tnp, tif, raw_legs, aon, min_qty, reduce_only, ioc = map(list, zip(*raw, strict=True))
+        absent = type(_ABSENT)
+        if (set(map(type, oid)) | set(map(type, client)) != {int}
+                or set(map(type, tnp)) != {str} or min_qty.count(_ABSENT) != n
+                or min(oid) < -MAX_UNITS or max(oid) > MAX_UNITS
+                or min(client) < -MAX_UNITS or max(client) > MAX_UNITS
+                or not set(map(type, tif)) <= {str, absent}
+                or not set(map(type, aon)) <= {bool, absent}
+                or not set(map(type, reduce_only)) <= {bool, absent}
+                or not set(map(type, ioc)) <= {int, absent}
+                or None in map(_PLAIN_PRICE, tnp)):
+            return []
+        tifs = list(map({_ABSENT: TimeInForce.GOOD_TILL_CANCEL, **_TIFS}.get, tif))
+        if None in tifs:
+            return []
+        legs_of: dict[int, tuple[Leg, ...] | None] = {}
+        for t in raw_legs:
+            if id(t) not in legs_of:
+                legs_of[id(t)] = self._legs(t)
+        if None in legs_of.values():
+            return []
+        flag = {_ABSENT: False, True: True, False: False}.__getitem__
+        try:
+            return orders_from_columns(
+                oid, client, list(map(Decimal, tnp)), list(map(legs_of.__getitem__, map(id, raw_legs))),
+                tifs, list(map(flag, aon)), list(map(flag, reduce_only)),
+                [None if t is _ABSENT else t for t in ioc])
+        except ValueError:
+            return []
 
     def order(self, raw: RawOrder) -> Order | None:
         oid, client, tnp, tif, raw_legs, aon, min_qty, reduce_only, ioc = raw
@@ -301,18 +528,24 @@ class _FastOrders:
             ioc = None
         elif type(ioc) is not int:
             return None
-        try:
-            legs = self.legs[raw_legs]
-        except KeyError:
-            legs = self.legs[raw_legs] = self._legs(raw_legs)
+        hit = self.legs_by_id.get(id(raw_legs))  # shared tuples: no hash of nested tuples
+        if hit is not None and hit[0] is raw_legs:
+            legs = hit[1]
+        else:
+            try:
+                legs = self.legs[raw_legs]
+            except KeyError:
+                legs = self.legs[raw_legs] = self._legs(raw_legs)
+            self.legs_by_id[id(raw_legs)] = (raw_legs, legs)
         if legs is None:
             return None
         try:
             price = Decimal(tnp)
         except ArithmeticError:
             return None
-        if not price.is_finite() or price.as_tuple().exponent < -MAX_PLACES \
-                or price.adjusted() >= 13:  # near the range of amounts: the strict reader says
+        if _PLAIN_PRICE(tnp) is None and (  # a plain decimal of the usual size passes at once
+                not price.is_finite() or price.as_tuple().exponent < -MAX_PLACES
+                or price.adjusted() >= 13):  # near the range of amounts: the strict reader says
             return None
         try:
             return Order(oid, client, price, legs, tif, aon, 0, reduce_only, ioc)
@@ -413,10 +646,10 @@ def _book_from_dict(data: Any) -> tuple[Book, dict[str, Any]]:
                 and str(cid).strip() not in known:
             broken.add(f"unknown contract {str(cid).strip()}")
     shown = len(problems.items)
-    orders: list[Order] = []
     fast = _FastOrders(contracts)
+    orders = fast.all(data["orders"] or [])
     append = orders.append
-    for i, o in enumerate(data["orders"] or []):
+    for i, o in enumerate(data["orders"] or [] if not orders else []):
         raw = _raw_order(o)
         if raw is not None:
             order = fast.order(raw)

@@ -8,11 +8,13 @@ packages ``x ∈ [0, q]``; leg l then fills ``x·a_l`` lots.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from functools import reduce
+from itertools import repeat
 from math import gcd
 
 
@@ -74,22 +76,7 @@ class Order:
     good_till_ms: int | None = None
 
     def __post_init__(self) -> None:
-        legs = self.legs
-        if len(legs) == 1 and legs[0].lots > 0 and 0 <= self.min_packages <= legs[0].lots:
-            return  # one valid leg: nothing else to check (most orders of a large book)
-        if not legs:
-            raise ValueError(f"order {self.order_id}: no legs")
-        ids = [leg.contract_id for leg in self.legs]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"order {self.order_id}: legs on one contract twice")
-        if ids != sorted(ids):
-            raise ValueError(f"order {self.order_id}: legs not sorted by contractId")
-        for leg in self.legs:
-            if leg.lots <= 0:
-                raise ValueError(f"order {self.order_id}: leg on contract {leg.contract_id} "
-                                 "has a non-positive quantity")
-        if not 0 <= self.min_packages <= self.packages:
-            raise ValueError(f"order {self.order_id}: minQuantity exceeds the order's size")
+        _check_legs(self.order_id, self.legs, self.min_packages)
 
     @property
     def packages(self) -> int:
@@ -122,6 +109,55 @@ class Order:
         if self.all_or_none:
             return self.packages
         return max(1, self.min_packages)
+
+
+def orders_from_columns(order_ids: list[int], client_ids: list[int], prices: list[Decimal],
+                        legs: list[tuple[Leg, ...]], tifs: list[TimeInForce],
+                        all_or_none: list[bool], reduce_only: list[bool],
+                        good_till_ms: list[int | None]) -> list[Order]:
+    """Many orders at once (``min_packages`` 0), equal to ``Order(...)`` of each row.
+
+    A book of a million orders repeats a few distinct legs tuples; what ``__post_init__``
+    checks depends on the legs alone when ``min_packages`` is 0, so it runs once per distinct
+    legs tuple (raising its ValueError), and the rows are written into their slots column by
+    column (each slot's own descriptor, a C-level loop per column) instead of a frozen
+    dataclass ``__init__`` per order."""
+    checked: dict[int, tuple[Leg, ...]] = {}
+    for i, t in enumerate(legs):
+        if id(t) not in checked:
+            _check_legs(order_ids[i], t, 0)  # the checks of __post_init__, once per legs tuple
+            checked[id(t)] = t
+    n = len(order_ids)
+    if not all(len(c) == n for c in (client_ids, prices, legs, tifs, all_or_none, reduce_only,
+                                     good_till_ms)):
+        raise ValueError("columns of different lengths")
+    out = list(map(object.__new__, repeat(Order, n)))
+    slot = Order.__dict__
+    for name, column in (("order_id", order_ids), ("client_id", client_ids),
+                         ("total_net_price", prices), ("legs", legs), ("time_in_force", tifs),
+                         ("all_or_none", all_or_none), ("min_packages", repeat(0, n)),
+                         ("reduce_only", reduce_only), ("good_till_ms", good_till_ms)):
+        deque(map(slot[name].__set__, out, column), maxlen=0)
+    return out
+
+
+def _check_legs(order_id: int, legs: tuple[Leg, ...], min_packages: int) -> None:
+    """What an order's legs and minimum must be (ValueError naming the order otherwise)."""
+    if len(legs) == 1 and legs[0].lots > 0 and 0 <= min_packages <= legs[0].lots:
+        return  # one valid leg: nothing else to check (most orders of a large book)
+    if not legs:
+        raise ValueError(f"order {order_id}: no legs")
+    ids = [leg.contract_id for leg in legs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"order {order_id}: legs on one contract twice")
+    if ids != sorted(ids):
+        raise ValueError(f"order {order_id}: legs not sorted by contractId")
+    for leg in legs:
+        if leg.lots <= 0:
+            raise ValueError(f"order {order_id}: leg on contract {leg.contract_id} "
+                             "has a non-positive quantity")
+    if not 0 <= min_packages <= reduce(gcd, (leg.lots for leg in legs)):
+        raise ValueError(f"order {order_id}: minQuantity exceeds the order's size")
 
 
 class OrderStatus(StrEnum):

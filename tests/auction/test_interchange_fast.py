@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,138 @@ def test_streamed_result_is_byte_identical_on_random_fills(seed, share, batch):
             "".join(result_json_chunks(book, result, **kw))
         return
     assert "".join(result_json_chunks(book, result, batch=batch, **kw)) == want
+
+
+# ---- the scan of the orders array (auction.interchange._scan_book) -------------------------
+
+def _decoded(text):
+    """What the object hook's decoder alone gives (the values, and which orders share legs)."""
+    try:
+        return ("ok", _shape(json.loads(text, object_hook=interchange._compact_hook())))
+    except ValueError as e:
+        return ("error", type(e), str(e))
+
+
+def _scanned(text):
+    try:
+        return ("ok", _shape(loads(text)))
+    except ValueError as e:
+        return ("error", type(e), str(e))
+
+
+def _shape(doc):
+    orders = doc.get("orders", doc.get("book", {}).get("orders")) if type(doc) is dict else None
+    first: dict[int, int] = {}
+    sharing = [first.setdefault(id(o[4]), i) for i, o in enumerate(orders or [])
+               if type(o) is RawOrder]
+    return doc, sharing
+
+
+def _order_text(o, style):
+    if style == "usual":
+        return json.dumps(o)
+    if style == "indent":
+        return json.dumps(o, indent=1)
+    return json.dumps(dict(reversed(list(o.items()))))  # another key order
+
+
+@settings(max_examples=150, deadline=None)
+@given(orders=_orders(), styles=st.lists(st.sampled_from(["usual", "usual", "indent", "keys"]),
+                                         min_size=8, max_size=8),
+       space=st.sampled_from(["", " ", "\n  ", "\t", "\r\n"]), nested=st.booleans(),
+       broken=st.sampled_from([None, "", "]", ",]", "}", "[", " x"]),
+       chunk=st.sampled_from([1 << 24, 1, 40, 300]))
+def test_scan_equals_the_decoder(orders, styles, space, nested, broken, chunk):
+    """Whatever the text (usual orders, other spacing or key order, broken JSON) and however
+    the array is cut into pieces, the scan gives what the object hook's decoder gives: the
+    same values, legs shared alike, the same error."""
+    body = ("," + space).join(_order_text(o, styles[i % 8]) for i, o in enumerate(orders))
+    if broken is not None:
+        body = body[:len(body) // 2] + broken + body[len(body) // 2:]
+    book = '{"contracts": ' + json.dumps(DEMO["contracts"]) + ', "orders": [' + space + body \
+        + space + '], "params": {"legs": 3}}'
+    text = '{"description": "x", "book": ' + book + "}" if nested else book
+    saved = interchange._SCAN_CHUNK
+    interchange._SCAN_CHUNK = chunk
+    try:
+        assert _scanned(text) == _decoded(text)
+    finally:
+        interchange._SCAN_CHUNK = saved
+
+
+@pytest.mark.parametrize("text", [
+    '{"contracts": [], "orders": []}',
+    '{"contracts": [], "orders": [ ]}',
+    '{"orders": [], "contracts": []}',
+    '{"contracts": [], "orders": [{"orderId": 1, "clientId": 2, "totalNetPrice": "1", '
+    '"legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}]}',
+    # a second "orders" (here in a string): the ordinary decoder
+    '{"description": "\\"orders\\": [", "contracts": [], "orders": []}',
+    '{"description": "orders", "contracts": [], "orders": [{"orderId": 1, "clientId": 2, '
+    '"totalNetPrice": "1", "legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}]}',
+    # a later duplicate key written with an escape replaces the scanned array
+    '{"contracts": [], "orders": [{"orderId": 1, "clientId": 2, "totalNetPrice": "1", '
+    '"legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}], "ord\\u0065rs": []}',
+    # an order-like object after the array, and orders after a usual one that closes it
+    '{"contracts": [], "orders": [{"orderId": 1, "clientId": 2, "totalNetPrice": "1", '
+    '"legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}], "params": {"x": '
+    '[{"orderId": 1, "clientId": 2, "totalNetPrice": "1", "legs": []}]}}',
+    '{"contracts": [], "orders": [{"orderId": 1, "clientId": 2, "totalNetPrice": "1", '
+    '"legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}] {"orderId": 3}]}',
+    # numbers JSON refuses or reads otherwise, a leg with a float, a huge id
+    '{"contracts": [], "orders": [{"orderId": 01, "clientId": 2, "totalNetPrice": "1", '
+    '"legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}]}',
+    '{"contracts": [], "orders": [{"orderId": 1, "clientId": 2, "totalNetPrice": "1", '
+    '"legs": [{"contractId": 1.0, "side": "BUY", "quantity": "1"}]}]}',
+    '{"contracts": [], "orders": [{"orderId": ' + "9" * 5000 + ', "clientId": 2, '
+    '"totalNetPrice": "1", "legs": [{"contractId": 1, "side": "BUY", "quantity": "1"}]}]}',
+])
+def test_scan_edge_cases_equal_the_decoder(text, monkeypatch):
+    assert _scanned(text) == _decoded(text)
+    monkeypatch.setattr(interchange, "_SCAN_CHUNK", 1)
+    assert _scanned(text.replace(", {", ",\n {")) == _decoded(text.replace(", {", ",\n {"))
+
+
+def test_usual_book_takes_the_scan_and_the_columns(monkeypatch):
+    """The demo's orders written as ``json.dumps`` writes them: every order a match of the
+    scan, the book built column by column, equal to the order-by-order reader's."""
+    text = json.dumps({"contracts": DEMO["contracts"], "orders": DEMO["orders"] * 3})
+    parts = re.compile(interchange._ORDER_RE).split(text)
+    assert (len(parts) - 1) // 10 == len(DEMO["orders"]) * 3  # every order a match
+    seen = []
+    scan = interchange._scan_orders
+    monkeypatch.setattr(interchange, "_scan_orders",
+                        lambda *a: seen.append(scan(*a)) or seen[-1])
+    columns = interchange._FastOrders.all
+    monkeypatch.setattr(interchange._FastOrders, "all",
+                        lambda self, raw: seen.append(columns(self, raw)) or seen[-1])
+    fast = _outcome(loads(text))
+    assert len(seen[0][0]) == len(DEMO["orders"]) * 3 and seen[1]  # both shortcuts taken
+    monkeypatch.setattr(interchange._FastOrders, "all", lambda self, raw: [])
+    assert fast == _outcome(loads(text)) == _strict(json.loads(text))
+
+
+def test_orders_from_columns_equal_orders_one_by_one():
+    from decimal import Decimal
+
+    from auction.orders import Leg, Order, Side, TimeInForce, orders_from_columns
+
+    one = (Leg(1, Side.BUY, 3),)
+    two = (Leg(1, Side.BUY, 2), Leg(4, Side.SELL, 4))
+    rows = [(7, 1, Decimal("1.5"), one, TimeInForce.DAY, False, False, None),
+            (8, 2, Decimal("-3"), two, TimeInForce.GOOD_TILL_DATE, True, True, 1700000000000),
+            (9, 1, Decimal("0"), one, TimeInForce.GOOD_TILL_CANCEL, False, True, None)]
+    made = orders_from_columns(*map(list, zip(*rows, strict=True)))
+    expected = [Order(oid, c, p, legs, tif, aon, 0, ro, gt)
+                for oid, c, p, legs, tif, aon, ro, gt in rows]
+    assert made == expected
+    assert [hash(o) for o in made] == [hash(o) for o in expected]
+    assert all(o.packages == e.packages and o.ratios == e.ratios for o, e in zip(
+        made, expected, strict=True))
+    unsorted = (Leg(4, Side.BUY, 1), Leg(1, Side.SELL, 1))
+    for bad in (unsorted, (), (Leg(1, Side.BUY, 0),), (Leg(1, Side.BUY, 1),) * 2):
+        with pytest.raises(ValueError, match="order 5"):
+            orders_from_columns([5], [1], [Decimal(1)], [bad], [TimeInForce.DAY], [False],
+                                [False], [None])
+        with pytest.raises(ValueError, match="order 5"):
+            Order(5, 1, Decimal(1), bad)
