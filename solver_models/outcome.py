@@ -60,6 +60,8 @@ class SolveOutcome:
         time (Python work between stages, waiting for a speculative search). Work that ran
         beside them on another core (the speculative local search) is reported apart:
         ``<stage> (speculative)`` per stage and ``speculative`` in all — not part of ``total``.
+        Batches of components cleared side by side (one per core) are summed too: then
+        ``build + solve`` may exceed ``total`` (``other`` is 0), like CPU time.
         """
         out: dict[str, float] = {}
         main = [s for s in self.stages if not s.parallel]
