@@ -132,3 +132,21 @@ def test_missed_expectations_exit_1(tmp_path, capsys):
 def test_golden_scenarios_pass_through_the_command(tmp_path, capsys, name):
     assert main(["solve", str(GOLDEN / name), "--out", str(tmp_path / "r.json")]) == 0
     assert "expected   all met" in capsys.readouterr().out
+
+
+def test_the_timings_line_never_claims_a_sum_that_does_not_hold(capsys):
+    """Batches cleared side by side: their stages' build + solve exceed the wall time, and the
+    summary says what they are instead of an equation that does not hold."""
+    from venue.cli.solve import print_summary
+
+    base = {"scenario": "s", "orders": 3, "contracts": 1, "description": "", "status": "OPTIMAL",
+            "components": 2, "notes": [], "volume": 1, "surplus": 0, "fills": 2, "top": []}
+    print_summary({**base, "timings": {"welfare_lp": 0.3, "build": 0.1, "solve": 0.2,
+                                       "other": 0.05, "total": 0.35}})
+    one = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("timings")]
+    assert one == ["timings    total 0.350 s = build 0.100 s + solve 0.200 s + other 0.050 s "
+                   "(wall clock; other: Python between stages, waiting)"]
+    print_summary({**base, "timings": {"welfare_lp": 0.9, "build": 0.3, "solve": 0.6,
+                                       "other": 0.0, "total": 0.5}})
+    two = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("timings")]
+    assert len(two) == 1 and "=" not in two[0] and "side by side" in two[0], two
