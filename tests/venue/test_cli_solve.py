@@ -140,7 +140,8 @@ def test_the_timings_line_never_claims_a_sum_that_does_not_hold(capsys):
     from venue.cli.solve import print_summary
 
     base = {"scenario": "s", "orders": 3, "contracts": 1, "description": "", "status": "OPTIMAL",
-            "components": 2, "notes": [], "volume": 1, "surplus": 0, "fills": 2, "top": []}
+            "components": 2, "notes": [], "volume": 1, "surplus": 0, "fills": 2, "top": [],
+            "result": "r.json"}
     print_summary({**base, "timings": {"welfare_lp": 0.3, "build": 0.1, "solve": 0.2,
                                        "other": 0.05, "total": 0.35}})
     one = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("timings")]
