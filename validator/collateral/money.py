@@ -14,7 +14,7 @@ from fractions import Fraction
 from math import ceil, floor
 
 from auction.products import Contract, Currency, CurrencyPair
-from auction.units import EXACT
+from auction.units import EXACT, PrecisionError, finite_decimal
 from validator.collateral.errors import UnitsError, UnknownCurrency
 
 Exact = Fraction | Decimal | int
@@ -57,18 +57,11 @@ def from_units(units: int, c: Currency) -> Decimal:
 def to_decimal(value: Exact) -> Decimal:
     """An exact decimal for a Fraction whose denominator is 2^a·5^b; raises otherwise."""
     f = Fraction(value)
-    rest, twos, fives = f.denominator, 0, 0
-    while rest % 2 == 0:
-        rest //= 2
-        twos += 1
-    while rest % 5 == 0:
-        rest //= 5
-        fives += 1
-    if rest != 1:
-        raise UnitsError(f"{f} has no finite decimal form")
-    k = max(twos, fives)  # the fewest places: 10^k is the least power of ten d divides
-    # scaled in the exact context: the default one rounds beyond 28 digits
-    return Decimal(f.numerator * (10**k // f.denominator)).scaleb(-k, EXACT)
+    try:
+        n, places = finite_decimal(f)
+    except PrecisionError:
+        raise UnitsError(f"{f} has no finite decimal form") from None
+    return Decimal(n).scaleb(-places, EXACT)  # the exact context: the default rounds at 28
 
 
 def pair_currencies(currencies: Mapping[str, Currency],
