@@ -307,7 +307,7 @@ def create_app(services: Services) -> Any:
     cache = ords.ReferenceCache()
     intake = ords.GroupCommit(store, settings, clock, cache)
     # parsing and signature checks take turns with each other and the intake writer
-    checking = intake.turns
+    turns = intake.turns
     app.state.intake = intake
     app.router.on_shutdown.append(intake.stop)
 
@@ -326,7 +326,7 @@ def create_app(services: Services) -> Any:
     @app.post(f"{CL}/newOrder", response_model=m.NewOrderOut, tags=["orders"])
     def new_order(body: Annotated[m.OrderIn, Body()], who: Session) -> Any:
         contracts, currencies = reference()
-        with checking.turn():
+        with turns.turn():
             w = parse(body, who, contracts, currencies)
             ords.verify_signature(settings, w, who.address)
         out = intake.submit([w])[0]
@@ -352,11 +352,11 @@ def create_app(services: Services) -> Any:
         contracts, currencies = reference()
         results: dict[str, str] = {}
         good: list[ords.WireOrder] = []
-        with checking.turn():
+        with turns.turn():
             for i, raw in enumerate(items):
                 coid = raw.get("clientOrderId") if isinstance(raw, dict) else None
                 key = str(coid) if coid is not None else f"#{i}"
-                checking.let_writer()
+                turns.let_writer()
                 try:
                     w = parse(m.OrderIn.model_validate(raw), who, contracts, currencies)
                     ords.verify_signature(settings, w, who.address)

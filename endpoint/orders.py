@@ -208,9 +208,12 @@ class Outcome:
     status: str | None = None
 
 
+_NO_TURN = contextlib.nullcontext()  # reusable: it holds nothing
+
+
 def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms: int,
            *, all_or_nothing: bool, cache: ReferenceCache | None = None,
-           turn: Any = None) -> list[Outcome]:
+           turn: contextlib.AbstractContextManager = _NO_TURN) -> list[Outcome]:
     """Admit ``orders`` (verified) in one transaction. ``all_or_nothing`` (newOrder): any
     rejection rolls everything back and raises it. ``turn``: a context entered once the
     intake lock is held, around the admission's CPU work (:class:`Turns`)."""
@@ -231,14 +234,15 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
                 kept.append(w)
         todo = kept
         repo.lock_intake(tx)
-        with turn if turn is not None else contextlib.nullcontext():
-            return _admit(tx, settings, orders, todo, ref, outcomes, now_ms, all_or_nothing)
+        with turn:
+            outcomes.update(_admit(tx, settings, todo, ref, now_ms, all_or_nothing))
+    return [outcomes[id(w)] for w in orders]
 
 
-def _admit(tx, settings: Settings, orders: Sequence[WireOrder], todo: list[WireOrder],
-           ref: tuple | None, outcomes: dict[int, Outcome], now_ms: int,
-           all_or_nothing: bool) -> list[Outcome]:
-    """:func:`submit` once the intake lock is held."""
+def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now_ms: int,
+           all_or_nothing: bool) -> dict[int, Outcome]:
+    """:func:`submit` once the intake lock is held: the outcome of each of ``todo`` by
+    ``id()``."""
     eot = timedelta(hours=settings.end_of_trading_hours)
     ids = repo.next_order_ids(tx, len(todo))
     placed = [replace(w.order, order_id=oid) for w, oid in zip(todo, ids, strict=True)]
@@ -256,6 +260,7 @@ def _admit(tx, settings: Settings, orders: Sequence[WireOrder], todo: list[WireO
         raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))
     admitted = {so.order_id: so for so in adm.admitted}
     rejected = {r.order_id: r for r in adm.rejections}
+    outcomes = {}
     for w, oid in zip(todo, ids, strict=True):
         if oid in admitted:
             outcomes[id(w)] = Outcome(w.client_order_id, "OK", "", oid,
@@ -264,7 +269,7 @@ def _admit(tx, settings: Settings, orders: Sequence[WireOrder], todo: list[WireO
             r = rejected[oid]
             outcomes[id(w)] = Outcome(w.client_order_id, r.code,
                                       r.message.replace(f"order {oid}", "the order"))
-    return [outcomes[id(w)] for w in orders]
+    return outcomes
 
 
 class Turns:
