@@ -65,12 +65,22 @@ def _rounded(b, result) -> bool:
                and b.order_money(o, result.prices) < b.effective_limit(o) for o in b.orders)
 
 
+def _with_orders(b: Book) -> Book:
+    """The book without its contracts that no order trades. Such a contract does not constrain
+    the auction: it publishes the replication of the traded instruments' prices and is listed
+    uncleared when that is off its grid or outside its band (README, rule 10), so a stale band
+    of an untraded call never blocks the puts and forwards that imply its price. The oracle
+    ties every listed contract by parity; it is given the contracts the engine prices."""
+    traded = {leg.contract_id for o in b.orders for leg in o.legs}
+    return Book({k: c for k, c in b.contracts.items() if k in traded}, b.orders)
+
+
 def _assert_matches_oracle(b, replication: bool) -> None:
     out = solve(b, SolverParams(replication=replication))
     report = check(b, out.result, replication=replication)
     assert report.ok, [str(v) for v in report.violations]
     assert solve(b, SolverParams(replication=replication)).result == out.result  # deterministic
-    best = max_equilibrium_volume(b, replication=replication)
+    best = max_equilibrium_volume(_with_orders(b), replication=replication)
     exact = not _rounded(b, out.result)
     if exact and best is not None:
         assert report.volume <= best  # an exact grid equilibrium: the oracle saw it
@@ -81,6 +91,28 @@ def _assert_matches_oracle(b, replication: bool) -> None:
     # result never trades less than an exact one.
     assert out.status is SolveStatus.OPTIMAL, out.notes
     assert report.volume >= best, (report.volume, best, out.notes)
+
+
+def test_an_untraded_contract_outside_its_band_is_listed_not_binding():
+    """Orders on the put and the forward only: filling the put buyer and seller at 10 with the
+    forward at its reference 105 implies the call at 10 + 105 − 100 = 15, above the call's band
+    [0, 12]. The call has no orders: it is listed uncleared (with a note) and the put trades;
+    the oracle over the listed contracts would tie the call's band in and find no trade."""
+    b = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
+             [order(1, [(3, "B", 1)], "10", aon=True),
+              order(2, [(3, "S", 1), (4, "B", 1)], "94"),
+              order(3, [(3, "B", 1)], "0"),
+              order(4, [(3, "B", 1), (4, "B", 1)], "94"),
+              order(5, [(3, "S", 1)], "-10")])
+    out = solve(b, SolverParams())
+    assert out.status is SolveStatus.OPTIMAL
+    assert out.result.uncleared == {1}
+    assert any("not priced" in n and "(1)" in n for n in out.notes), out.notes
+    assert {f.order_id: f.packages for f in out.result.fills} == {1: 1, 5: 1}
+    assert check(b, out.result).ok
+    assert max_equilibrium_volume(b) == 0  # every listed band binding: no trade
+    assert max_equilibrium_volume(_with_orders(b)) == 2  # the traded contracts' bands only
+    _assert_matches_oracle(b, replication=True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
