@@ -142,7 +142,7 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     prices, off_grid = _all_prices(market, ticks, uncleared, params.replication)
     if off_grid:
         prog.notes.append(
-            f"{len(off_grid)} contract(s) without orders ({_ids(market, off_grid)}) not priced: "
+            f"{len(off_grid)} contract(s) without orders to clear ({_ids(market, off_grid)}) not priced: "
             "their replication is off their tick grid or outside their band; listed uncleared")
         uncleared = uncleared | set(off_grid)
     cid = market.contract_ids
@@ -511,10 +511,13 @@ def _touching(market: Market, orders: np.ndarray, contracts: np.ndarray) -> np.n
 
 
 def _without(market: Market, comp: Component, contracts: np.ndarray) -> Component:
-    """The component without ``contracts`` and the orders touching them."""
-    keep = ~_touching(market, comp.orders, contracts)
-    return Component(comp.orders[keep], comp.atomics,
-                     comp.contracts[~np.isin(comp.contracts, contracts)])
+    """The component without ``contracts``, the orders touching them, and the contracts only
+    those orders traded: like a contract without orders, such a contract is priced afterwards
+    by replication and listed uncleared when that is off its grid or outside its band — its
+    band does not bind the rest (README, rule 10)."""
+    orders = comp.orders[~_touching(market, comp.orders, contracts)]
+    traded = np.unique(market.legs[orders].indices)
+    return Component(orders, comp.atomics, comp.contracts[np.isin(comp.contracts, traded)])
 
 
 def _halt_note(market: Market, contracts: np.ndarray) -> str:

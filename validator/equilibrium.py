@@ -22,8 +22,10 @@ Rules (a :class:`Violation` names one of these in ``rule``):
   a lower limit is at the money or within its rounding allowance: that one gives way first),
 * ``balance`` (an atomic instrument whose bought and sold units differ),
 * ``pro-rata`` (at-the-money orders of one group not split by largest remainder),
-* ``uncleared-filled``, ``uncleared-unknown-contract``,
-* ``parity`` (opt-in: contract prices not consistent with the replication of §3).
+* ``uncleared-filled``, ``uncleared-unknown-contract``, ``uncleared-priceable`` (a contract
+  without orders listed uncleared although the cleared prices give it a price on its grid
+  inside its band, rule 10),
+* ``parity`` (contract prices not consistent with the replication of §3).
 
 The limit in force is the *effective* limit ``min(π, band cap)`` with ``bands=True`` and ``π``
 with ``bands=False``. Orders touching an uncleared contract or a contract without a valid price
@@ -153,7 +155,7 @@ def check(book: Book, result: ClearingResult, *, replication: bool = True,
 
     ``replication`` chooses the atomic instruments balance is counted on (§3; off: every contract
     is its own instrument). ``bands`` checks prices against the price bands and uses the
-    effective limit ``min(π, band cap)``; off, the plain ``π``. ``parity`` (opt-in) also checks
+    effective limit ``min(π, band cap)``; off, the plain ``π``. ``parity`` (on by default) checks
     that contract prices are consistent with replication (e.g. ``P = C − F + K``).
 
     The cyclic garbage collector is paused while it runs: the check makes a few tuples per
@@ -407,7 +409,7 @@ def _check(book: Book, result: ClearingResult, replication: bool, bands: bool, p
     out.extend(_balance(book, filled, sizes, replication, lot_scale))
 
     if parity and replication:
-        out.extend(_parity(book, prices, uncleared))
+        out.extend(_parity(book, prices, uncleared, bands))
 
     undecided = 0
     if probe and (short or rounded):
@@ -492,13 +494,18 @@ def _balance(book: Book, filled: dict[int, int], sizes: dict[int, tuple[Order, i
     return out
 
 
-def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> list[Violation]:
+def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int],
+            bands: bool) -> list[Violation]:
     """Prices per unit must come from one price per atomic instrument (e.g. P = C − F + K).
 
     Each priced, cleared contract states ``Σ coef·X_atomic = price − cash``. With at most two
     terms (a put: ``X_call − X_fwd``) these are difference constraints; a weighted union-find
     with a virtual zero node finds the contracts that contradict the ones before them (the
     instruments' own contracts first, then binary puts and puts, each by id).
+
+    A contract that no order trades may be listed uncleared only when the cleared contracts
+    determine its replication and that is off its tick grid or (with ``bands``) outside its
+    band (rule 10: otherwise it publishes that price): ``uncleared-priceable``.
     """
     zero = "zero"
     parent: dict[object, object] = {}
@@ -549,6 +556,26 @@ def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int]) -> li
                     f"{_show(ou - ov)}", contract_id=cid))
         else:
             parent[ru], offset[ru] = rv, d + ov - ou
+
+    traded = {leg.contract_id for o in book.orders for leg in o.legs}
+    for cid in sorted(k for k in uncleared if k in book.contracts and k not in traded):
+        c, rep = book.contracts[cid], replicate(book.contracts[cid], True)
+        value = Fraction(rep.cash)
+        for atom, coef in rep.terms:
+            root, x = find(atom)
+            if root != find(zero)[0]:
+                break  # not determined by the cleared contracts: nothing to publish
+            value += coef * (x - find(zero)[1])
+        else:
+            t = value / Fraction(c.tick_size)
+            lo, hi = c.band_ticks
+            if t.denominator == 1 and (not bands or lo <= t <= hi):
+                out.append(Violation(
+                    "uncleared-priceable", f"contract {cid}",
+                    f"listed uncleared without orders, but the cleared contracts' prices give "
+                    f"it {_show(value)} per unit ({t} ticks), on its grid"
+                    + (" and inside its band" if bands else "")
+                    + ": rule 10 publishes that price", contract_id=cid))
     return out
 
 

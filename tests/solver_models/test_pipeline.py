@@ -251,6 +251,30 @@ def test_a_band_no_equilibrium_can_keep_halts_its_contract_and_the_rest_clears()
     assert fills[5] == 1 and out.result.prices[2] == 2
 
 
+def test_a_contract_only_halted_orders_traded_does_not_bind_the_rest():
+    # Put P27 = C27 − F + 27 (band [5, 110]) is traded only by a combo that also sells the
+    # call C32: buy P27 / sell C32 at most 20. Nobody buys C32, so the circuit breaker halts
+    # C32 and the combo waits. The rest: forward buyers at most 1 and at most 63, a C27 seller
+    # at least 35 — exact at F >= 63 and C27 <= 35, where P27 = C27 − F + 27 <= −1 is below
+    # its band. With the combo gone P27 has no order left: like a contract without orders it
+    # is listed uncleared and its band binds nothing (before, it kept binding and both
+    # single orders were left in the money under the rounding allowance; the probe found the
+    # exact equilibrium one step away).
+    fwd = contract(1, Payoff.FORWARD, lo="1", hi="64", ref="32")
+    c27 = contract(2, Payoff.CALL, "27", lo="5", hi="110", ref="5", tick="5")
+    p27 = contract(3, Payoff.PUT, "27", lo="5", hi="110", ref="5", tick="5")
+    c32 = contract(4, Payoff.CALL, "32", lo="5", hi="110", ref="5", tick="5")
+    b = book([fwd, c27, p27, c32], [order(1, [(3, "B", 1), (4, "S", 1)], "20"),
+                                    buy(3, 1, 1, "1"), sell(7, 2, 1, "35"), buy(9, 1, 1, "63")])
+    out, fills = cleared(b)
+    assert out.status is SolveStatus.NOT_CLEARED and fills == {}
+    assert out.result.uncleared == {3, 4}
+    assert any("contract(s) 4 (Call" in n and "halted" in n for n in out.notes), out.notes
+    assert check(b, out.result).rounded == ()  # exact: no order in the money
+    p = out.result.prices
+    assert p[1] >= 63 and p[2] * 5 <= 35
+
+
 def test_one_package_short_when_no_allocation_in_whole_packages_balances():
     # Combo: buy 2 A + 1 B per package, 3 packages, at most 20 per package (ρ = 2·1 + 1·1 = 3).
     # B: a buyer and a seller of 10 at 6 pin B = 6 (anywhere else one side must fill 10 that

@@ -275,8 +275,30 @@ def test_parity_of_put_call_forward_prices():
     assert [v.contract_id for v in rep2.violations] == [3]
     assert rules(check(b, result({1: 200, 2: 202, 3: 2000}, {}))) == ["parity"]  # by default
     assert check(b, result({1: 200, 2: 202, 3: 2000}, {}), parity=False).ok  # opt-out
-    # uncleared contracts keep their reference price and are exempt
-    assert check(b, result({1: 200, 2: 202, 3: 2000}, {}, frozenset({2})), parity=True).ok
+    # an uncleared contract keeps its reference price and is exempt from parity; the others
+    # give it a price, though: listing it uncleared needs a cause (next test)
+    uncleared_put = check(b, result({1: 200, 2: 202, 3: 2000}, {}, frozenset({2})))
+    assert rules(uncleared_put) == ["uncleared-priceable"]
+    assert check(b, result({1: 200, 2: 202, 3: 2000}, {}, frozenset({1, 2}))).ok
+
+
+def test_an_untraded_contract_is_listed_uncleared_only_when_its_replication_cannot_be_published():
+    """Rule 10: a contract without orders publishes the replication of the cleared prices; the
+    engine lists it uncleared only when that is off its grid or outside its band. Call (K 2000,
+    band [50, 150]) and forward priced, the put (no orders) listed uncleared at its reference."""
+    b = book([contract(1), contract(2, "Put"), forward(3)],
+             [single(1, "BUY", "0.1", "100", cid=1), single(2, "SELL", "0.1", "100", cid=1)])
+    fills = {1: 1, 2: 1}
+    # P = C − F + K = 100 − 2000 + 2000 = 100: on the grid, inside the band — must be published
+    rep = check(b, result({1: 200, 2: 202, 3: 2000}, fills, frozenset({2})))
+    assert rules(rep) == ["uncleared-priceable"] and rep.violations[0].contract_id == 2
+    assert check(b, result({1: 200, 2: 200, 3: 2000}, fills)).ok  # published: fine
+    # F = 2060: P = 100 − 2060 + 2000 = 40, below the put's band: listed uncleared, fine
+    assert check(b, result({1: 200, 2: 202, 3: 2060}, fills, frozenset({2}))).ok
+    assert rules(check(b, result({1: 200, 2: 202, 3: 2060}, fills, frozenset({2})),
+                       bands=False)) == ["uncleared-priceable"]  # no band: it had a price
+    # a contract with orders may be listed uncleared (halted: its orders are exempt instead)
+    assert check(b, result({1: 200, 2: 200, 3: 2000}, {}, frozenset({1}))).ok
 
 
 def test_parity_with_an_implied_forward_across_strikes():
