@@ -661,6 +661,11 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     nidx = np.flatnonzero(near)
     exposure = market.exposure_in(o, comp.atomics)
     rhs = -(exposure.T @ (q * far_full))
+    if not short and _unbalanceable(exposure[nidx].T, q[nidx], rhs):
+        # the near orders cannot balance the far ones, whatever the prices (each near order
+        # 0 … q_i in whole packages relaxes the model's units): infeasible without a model
+        return StageReport("local_mip", time.perf_counter() - t0, 0.0, "infeasible",
+                           size=f"near={len(nidx)} balance unreachable (bounds, gcd)")
     # far rows, deduplicated by identical legs and limit
     group = _groups(market, o)
     kind = np.select([far_full, far_zero], [0, 2], default=-1)

@@ -1,0 +1,101 @@
+"""Solve books and record what the spec orders, to compare two versions of the engine.
+
+    python scripts/objectives.py solve OUT.json BOOK...   (from the checkout to measure; the
+                                                           repo root on sys.path)
+    python scripts/objectives.py compare OLD.json NEW.json
+
+``solve`` records per book: status, the objective tuple of auction.md §4 rules 4–6 as the
+property tests define it (``tests/solver_models/test_pipeline_properties._objectives``:
+volume, rounding / priority loss, unfilled lots not out of the money, reference distance), the
+prices and fills, the independent check (parity and probe on, its defaults), process CPU time,
+wall time and the stage timings. ``compare`` prints per book whether the results are equal, or
+else whether they tie on every objective (and the check passes on both), and exits 1 when a
+changed result changes an objective value or fails the check.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+sys.path.insert(0, str(Path.cwd()))
+
+
+def _solve(out: Path, books: list[str], repeat: int = 1) -> None:
+    from solver_models import solve
+    from tests.solver_models.test_pipeline_properties import _objectives
+    from validator.equilibrium import check
+    from venue.cli.solve import load
+
+    rows = {}
+    for path in books:
+        s = load(Path(path))
+        book = s.book
+        cpus, walls = [], []
+        for _ in range(repeat):
+            c0, w0 = time.process_time(), time.perf_counter()
+            outcome = solve(book, s.params)
+            cpus.append(time.process_time() - c0)
+            walls.append(time.perf_counter() - w0)
+        res = outcome.result
+        report = check(book, res, replication=s.params.replication,
+                       bands=s.params.price_band == "clip")
+        vol, rounding, unfilled, distance = _objectives(book, res)
+        stages: dict[str, float] = {}
+        for r in outcome.stages:
+            stages[r.name] = stages.get(r.name, 0.0) + r.build_seconds + r.solve_seconds
+        rows[path] = {
+            "status": str(outcome.status),
+            "objectives": [vol, str(Fraction(rounding)), unfilled, str(Fraction(distance))],
+            "prices": {str(k): str(v) for k, v in sorted(res.prices.items())},
+            "fills": {str(k): v for k, v in sorted(res.filled().items()) if v},
+            "uncleared": sorted(int(k) for k in res.uncleared),
+            "check_ok": report.ok,
+            "violations": [str(v) for v in report.violations[:5]],
+            "cpu": cpus, "wall": walls,
+            "stages": {k: round(v, 4) for k, v in stages.items()},
+        }
+        print(f"{path}: {rows[path]['status']} objectives {rows[path]['objectives']} "
+              f"check {'ok' if report.ok else 'FAILED'} cpu {min(cpus):.2f} s "
+              f"wall {min(walls):.2f} s", flush=True)
+    out.write_text(json.dumps(rows, indent=1))
+
+
+def _compare(old_path: Path, new_path: Path) -> int:
+    old, new = json.loads(old_path.read_text()), json.loads(new_path.read_text())
+    bad = 0
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if a is None or b is None:
+            print(f"{name}: only in {'new' if a is None else 'old'}")
+            continue
+        same = all(a[k] == b[k] for k in ("status", "prices", "fills", "uncleared"))
+        tie = a["status"] == b["status"] and a["objectives"] == b["objectives"] \
+            and a["uncleared"] == b["uncleared"]
+        ok = a["check_ok"] and b["check_ok"]
+        if same:
+            verdict = "identical"
+        elif tie and ok:
+            moved = [k for k in a["prices"] if a["prices"][k] != b["prices"].get(k)]
+            filled = [k for k in set(a["fills"]) | set(b["fills"])
+                      if a["fills"].get(k) != b["fills"].get(k)]
+            verdict = (f"CHANGED, tied on every objective {a['objectives']}; check ok both; "
+                       f"{len(moved)} price(s), {len(filled)} fill(s) differ")
+        else:
+            bad += 1
+            verdict = (f"CHANGED, NOT TIED: status {a['status']} -> {b['status']}, objectives "
+                       f"{a['objectives']} -> {b['objectives']}, check {a['check_ok']} -> "
+                       f"{b['check_ok']}")
+        print(f"{name}: {verdict}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "solve":
+        _solve(Path(sys.argv[2]), sys.argv[3:])
+    elif len(sys.argv) == 4 and sys.argv[1] == "compare":
+        sys.exit(_compare(Path(sys.argv[2]), Path(sys.argv[3])))
+    else:
+        sys.exit(__doc__)
