@@ -621,6 +621,16 @@ class LocalEquilibrium:
     short: np.ndarray | None = None  # orders in the money left one package short
 
 
+def exact_gap(c: np.ndarray) -> dict:
+    """HiGHS gap options under which a MIP with the integral objective ``c`` (integer
+    coefficients, integer columns; continuous columns at cost 0) stops only at its optimum:
+    any two objective values differ by a multiple of ``g = gcd(c)``, so an absolute gap of
+    ``g / 2`` — below that step, with room for HiGHS's tolerances — leaves nothing, and the
+    relative gap (``params.mip_gap``, which on a large objective allows whole lots) is off."""
+    step = np.gcd.reduce(np.abs(np.rint(c[c != 0]).astype(np.int64))) if np.any(c) else 1
+    return {"mip_rel_gap": 0.0, "mip_abs_gap": float(step) / 2.0}
+
+
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
               params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None,
               short: bool = False) -> LocalEquilibrium | StageReport:
@@ -639,8 +649,11 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     (same legs and limit, hence the same class) are one unit, shared pro rata afterwards
     (rule 8). With ``short`` (the whole-package allowance, for when the search without it is
     infeasible) a binary S_h per group of far orders in the money takes one package off it
-    (``− Σ_h B_h S_h`` in the balance), each costing more than all the near volume, in
-    proportion to its reduced cost (how far in the money): the least priority loss first.
+    (``− Σ_h B_h S_h`` in the balance): first the least priority loss ``min Σ_h r_h·S_h``
+    (r_h the reduced cost at the LP's prices in whole money units, rounded up, as in
+    :func:`allocation_mip`), then the maximum volume (``Σ v·x − Σ_h v_h S_h``) with that loss
+    kept. Each solve's objective is integral, and stops only within half its step of the
+    optimum (:func:`exact_gap`), so neither the loss nor the volume is left short by a gap.
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -745,20 +758,34 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         row_lo = np.concatenate((row_lo, lo_))
         row_hi = np.concatenate((row_hi, hi_))
     integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn + n_s, bool)))
+    build = time.perf_counter() - t0
+    nodes = {"mip_max_nodes": params.local_nodes}
+    loss_seconds = 0.0
+    if n_s:  # §4a: the least priority loss first, then kept as a bound (lexicographic)
+        loss = np.zeros(ncol)
+        # in money units (10^-D), rounded up, as the allocation MIP: an integral objective
+        loss[ncol - n_s:] = np.ceil(np.maximum(reduced[s_first], 0.0)
+                                    * 10.0 ** market.money_places - 1e-6).clip(1.0)
+        first = highs.solve(ArrayModel(loss, a, row_lo, row_hi, col_lo, col_hi, integer),
+                            params, time_limit, cancel, {**nodes, **exact_gap(loss)})
+        loss_seconds = first.solve_seconds
+        if not first.has_solution:
+            return StageReport("local_mip", build, loss_seconds, first.status,
+                               size=f"near={len(nidx)} units={nn} least loss")
+        least = float(loss @ np.rint(first.x))
+        a = sp.vstack([a, sp.csr_matrix(loss)]).tocsc()
+        row_lo = np.append(row_lo, -INF)
+        row_hi = np.append(row_hi, least + 0.5)  # whole money units
+        time_limit -= loss_seconds
     c = np.zeros(ncol)
     c[X:X + nn] = market.vol[o[units]]
-    # a package short costs more than any volume the near orders can add, in proportion to
-    # how far in the money it is (§4a: the least priority loss before the volume)
-    if n_s:
-        loss = np.maximum(reduced[s_first], 0.0)
-        loss = np.maximum(loss, loss[loss > 0].min() if np.any(loss > 0) else 1.0)
-        c[ncol - n_s:] = -(market.vol[o[s_first]] + float(market.vol[o[units]] @ uq) + 1.0) \
-            * loss / loss.min()
+    c[ncol - n_s:] = -market.vol[o[s_first]]  # the package a short order does not trade
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
-    build = time.perf_counter() - t0
-    sol = highs.solve(model, params, time_limit, cancel, {"mip_max_nodes": params.local_nodes})
-    report = StageReport("local_mip", build, sol.solve_seconds, sol.status, sol.objective,
-                         sol.bound, sol.gap, f"near={len(nidx)} units={nn} " + model.size)
+    sol = highs.solve(model, params, time_limit, cancel, {**nodes, **exact_gap(c)})
+    # the solve time counts both solves (least loss, then volume)
+    report = StageReport("local_mip", build, loss_seconds + sol.solve_seconds, sol.status,
+                         sol.objective, sol.bound, sol.gap,
+                         f"near={len(nidx)} units={nn} " + model.size)
     if not sol.has_solution:
         return report
     fills = np.where(far_full, q, 0).astype(np.int64)
