@@ -649,11 +649,13 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     (same legs and limit, hence the same class) are one unit, shared pro rata afterwards
     (rule 8). With ``short`` (the whole-package allowance, for when the search without it is
     infeasible) a binary S_h per group of far orders in the money takes one package off it
-    (``− Σ_h B_h S_h`` in the balance): first the least priority loss ``min Σ_h r_h·S_h``
-    (r_h the reduced cost at the LP's prices in whole money units, rounded up, as in
-    :func:`allocation_mip`), then the maximum volume (``Σ v·x − Σ_h v_h S_h``) with that loss
-    kept. Each solve's objective is integral, and stops only within half its step of the
-    optimum (:func:`exact_gap`), so neither the loss nor the volume is left short by a gap.
+    (``− Σ_h B_h S_h`` in the balance). The least priority loss ``Σ_h r_h·S_h`` first (r_h the
+    reduced cost at the LP's prices in whole money units, rounded up, as in
+    :func:`allocation_mip`), then the maximum volume ``Σ v·x − Σ_h v_h S_h``: one integral
+    objective ``volume − W·loss`` with W above the volume's whole span, so that its order is
+    exactly (loss, volume); solved with an absolute gap below its step and no relative gap
+    (:func:`exact_gap`), so no lot is left to a gap (a relative gap of 10⁻⁶ on an objective of
+    −9.4·10⁶ could leave 9). ``params.local_nodes`` still bounds the search (rule 9).
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -759,33 +761,22 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         row_hi = np.concatenate((row_hi, hi_))
     integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn + n_s, bool)))
     build = time.perf_counter() - t0
-    nodes = {"mip_max_nodes": params.local_nodes}
-    loss_seconds = 0.0
-    if n_s:  # §4a: the least priority loss first, then kept as a bound (lexicographic)
-        loss = np.zeros(ncol)
-        # in money units (10^-D), rounded up, as the allocation MIP: an integral objective
-        loss[ncol - n_s:] = np.ceil(np.maximum(reduced[s_first], 0.0)
-                                    * 10.0 ** market.money_places - 1e-6).clip(1.0)
-        first = highs.solve(ArrayModel(loss, a, row_lo, row_hi, col_lo, col_hi, integer),
-                            params, time_limit, cancel, {**nodes, **exact_gap(loss)})
-        loss_seconds = first.solve_seconds
-        if not first.has_solution:
-            return StageReport("local_mip", build, loss_seconds, first.status,
-                               size=f"near={len(nidx)} units={nn} least loss")
-        least = float(loss @ np.rint(first.x))
-        a = sp.vstack([a, sp.csr_matrix(loss)]).tocsc()
-        row_lo = np.append(row_lo, -INF)
-        row_hi = np.append(row_hi, least + 0.5)  # whole money units
-        time_limit -= loss_seconds
     c = np.zeros(ncol)
     c[X:X + nn] = market.vol[o[units]]
-    c[ncol - n_s:] = -market.vol[o[s_first]]  # the package a short order does not trade
+    if n_s:  # §4a: the least priority loss before the volume, in one integral objective
+        # loss in money units (10^-D), rounded up, as the allocation MIP's
+        loss = np.ceil(np.maximum(reduced[s_first], 0.0) * 10.0 ** market.money_places
+                       - 1e-6).clip(1.0)
+        # the volume Σ v·x − Σ_h v_h S_h spans less than ``weight``: one money unit of loss
+        # outweighs any volume, so the order of the objective values is (loss, volume)
+        vol_s = market.vol[o[s_first]].astype(float)
+        weight = float(market.vol[o[units]] @ uq) + vol_s.sum() + 1.0
+        c[ncol - n_s:] = -(vol_s + weight * loss)
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
-    sol = highs.solve(model, params, time_limit, cancel, {**nodes, **exact_gap(c)})
-    # the solve time counts both solves (least loss, then volume)
-    report = StageReport("local_mip", build, loss_seconds + sol.solve_seconds, sol.status,
-                         sol.objective, sol.bound, sol.gap,
-                         f"near={len(nidx)} units={nn} " + model.size)
+    sol = highs.solve(model, params, time_limit, cancel,
+                      {"mip_max_nodes": params.local_nodes, **exact_gap(c)})
+    report = StageReport("local_mip", build, sol.solve_seconds, sol.status, sol.objective,
+                         sol.bound, sol.gap, f"near={len(nidx)} units={nn} " + model.size)
     if not sol.has_solution:
         return report
     fills = np.where(far_full, q, 0).astype(np.int64)
