@@ -285,21 +285,29 @@ class Turns:
     request parsing a batch lets it in between two orders (:meth:`let_writer`)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._cond = threading.Lock()  # guards the fields below
         self._busy = False
-        self._queue: deque[object] = deque()  # waiting turns, in the order they are served
-        self._writer: object | None = None  # the waiting writer's turn (at the queue's head)
+        # waiting turns, in the order they are served: each a lock held until its turn comes
+        # (handed over directly by the turn that ends: one thread wakes, not every waiter)
+        self._queue: deque[threading.Lock] = deque()
+        self._writer: threading.Lock | None = None  # the waiting writer's turn (at the head)
 
     @contextlib.contextmanager
     def turn(self, writer: bool = False) -> Iterator[None]:
-        me = object()
         with self._cond:
-            if writer:
-                self._writer = me
-                self._queue.appendleft(me)
+            if not self._busy:
+                self._busy = True
+                me = None
             else:
-                self._queue.append(me)
-            self._wait(me)
+                me = threading.Lock()
+                me.acquire()
+                if writer:
+                    self._writer = me
+                    self._queue.appendleft(me)
+                else:
+                    self._queue.append(me)
+        if me is not None:
+            me.acquire()  # until the turn before hands over
         try:
             yield
         finally:
@@ -310,24 +318,26 @@ class Turns:
         with self._cond:
             if self._writer is None:
                 return
-            me = object()
+            me = threading.Lock()
+            me.acquire()
             self._queue.insert(1, me)
-            self._busy = False
-            self._cond.notify_all()
-            self._wait(me)
+            self._hand_over()
+        me.acquire()
 
-    def _wait(self, me: object) -> None:
-        while self._busy or self._queue[0] is not me:
-            self._cond.wait()
-        self._queue.popleft()
-        if me is self._writer:
-            self._writer = None
-        self._busy = True
+    def _hand_over(self) -> None:
+        """The turn passes to the first waiting one (lock held; ``_busy`` stays True), or
+        nobody's."""
+        if self._queue:
+            nxt = self._queue.popleft()
+            if nxt is self._writer:
+                self._writer = None
+            nxt.release()
+        else:
+            self._busy = False
 
     def _release(self) -> None:
         with self._cond:
-            self._busy = False
-            self._cond.notify_all()
+            self._hand_over()
 
 
 class GroupCommit:
