@@ -161,6 +161,13 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
             by_client[client] = FundsState(bal, los, len(los))
         return by_client[client]
 
+    ends: dict[int, int] = {}  # contract id -> its end of trading (epoch ms)
+
+    def eot_ms(c: Contract) -> int:
+        if c.contract_id not in ends:
+            ends[c.contract_id] = int(c.end_of_trading(end_of_trading).timestamp() * 1000)
+        return ends[c.contract_id]
+
     seen = set(existing_ids)
     stored: list[StoredOrder] = []
     cancelled: list[StoredOrder] = []
@@ -209,8 +216,7 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
                 "GOOD_TILL_DATE needs an iocAuctionTime (epoch ms) in the future, got "
                 f"{o.good_till_ms}", False))
             continue
-        closed = [c.contract_id for c in legs
-                  if int(c.end_of_trading(end_of_trading).timestamp() * 1000) <= now_ms]
+        closed = [c.contract_id for c in legs if eot_ms(c) <= now_ms]
         if closed:
             reject(o, "TRADING_CLOSED", f"contract {closed[0]} is past its end of trading",
                    pair)

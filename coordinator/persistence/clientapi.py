@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, union_all
+from sqlalchemy import TextClause, and_, func, or_, select, text, union_all
 
 from coordinator.persistence import tables as t
 from coordinator.persistence.records import StoredOrder
@@ -43,6 +44,18 @@ def next_order_ids(tx: Tx, n: int) -> list[int]:
     return list(range(int(top) + 1, int(top) + 1 + n))
 
 
+@lru_cache(maxsize=64)
+def _used_pg(n: int) -> TextClause:
+    """The lookup of :func:`client_order_ids_used` for ``n`` clients on PostgreSQL: per client
+    one array of ids, so the text depends on ``n`` only (compiled and prepared once, not per
+    number of ids); each client's ids are read through the (client, clientOrderId) index."""
+    cond = " OR ".join(f"(client_id = :c{i} AND client_order_id = ANY(CAST(:k{i} AS BIGINT[])))"
+                       for i in range(n))
+    return text(" UNION ALL ".join(f"SELECT client_id, client_order_id FROM {table} "
+                                   f"WHERE {cond}"
+                                   for table in ("orders", "historical_orders")))
+
+
 def client_order_ids_used(tx: Tx, keys: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which (client, clientOrderId) pairs are stored already (live or historical)."""
     keys = set(keys)
@@ -50,8 +63,14 @@ def client_order_ids_used(tx: Tx, keys: Iterable[tuple[int, int]]) -> set[tuple[
         return set()
     found: set[tuple[int, int]] = set()
     by_client: dict[int, list[int]] = defaultdict(list)
-    for c, coid in keys:
+    for c, coid in sorted(keys):
         by_client[c].append(coid)
+    if tx.conn.dialect.name == "postgresql":
+        params: dict[str, Any] = {}
+        for i, (c, ids) in enumerate(by_client.items()):
+            params[f"c{i}"], params[f"k{i}"] = c, ids
+        return {(int(r[0]), int(r[1])) for r in tx.conn.execute(_used_pg(len(by_client)),
+                                                                 params)}
     parts = []
     for table in (t.orders, t.historical_orders):
         cond = or_(*(and_(table.c.client_id == c, table.c.client_order_id.in_(ids))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from fractions import Fraction
+from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import TextClause, and_, bindparam, or_, select, text, update
 
 from auction.orders import Order
 from coordinator.persistence import tables as t
@@ -44,12 +45,36 @@ def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
     groups: dict[tuple[int, str], list[int]] = {}
     for c, k, side in sorted(best):
         groups.setdefault((c, side), []).append(k)
+    if tx.conn.dialect.name == "postgresql":
+        params: dict[str, object] = {}
+        for i, ((c, side), ks) in enumerate(groups.items()):
+            params[f"c{i}"], params[f"s{i}"], params[f"k{i}"] = c, side, ks
+        return _crossing(tx, tx.conn.execute(_candidates_pg(len(groups)), params).all(), best)
     cond = or_(*(and_(s.c.client_id == c, s.c.side == side, s.c.contract_id.in_(ks))
                  for (c, side), ks in groups.items()))
     rows = tx.conn.execute(
         select(o_.c.order_id, o_.c.pair, o_.c.total_net_price, o_.c.packages, s.c.client_id,
                s.c.contract_id, s.c.side)
         .join(o_, o_.c.order_id == s.c.order_id).where(cond)).all()
+    return _crossing(tx, rows, best)
+
+
+@lru_cache(maxsize=64)
+def _candidates_pg(n: int) -> TextClause:
+    """The read of :func:`self_match_candidates` for ``n`` (client, side) groups on
+    PostgreSQL: per group one array of contracts, so the text depends on ``n`` only (compiled
+    and prepared once, not per number of contracts); read through ``order_single_legs``'s
+    index."""
+    cond = " OR ".join(f"(s.client_id = :c{i} AND s.side = :s{i} "
+                       f"AND s.contract_id = ANY(CAST(:k{i} AS BIGINT[])))" for i in range(n))
+    return text("SELECT o.order_id, o.pair, o.total_net_price, o.packages, s.client_id, "
+                "s.contract_id, s.side FROM order_single_legs s JOIN orders o "
+                f"ON o.order_id = s.order_id WHERE {cond}")
+
+
+def _crossing(tx: Tx, rows, best: dict[tuple[int, int, str], Fraction]) -> list[StoredOrder]:
+    """Of the rows read (resting order, client, contract, side), the orders that cross the
+    most aggressive new limit of their key, in entry order."""
     ids = []
     for r in rows:
         if not r.packages:
@@ -59,7 +84,7 @@ def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
             ids.append(r.order_id)
     if not ids:
         return []
-    return tx._orders_from(o_, o_.c.order_id.in_(ids))
+    return tx._orders_from(t.orders, t.orders.c.order_id.in_(ids))
 
 
 def write_fund_values(tx: Tx, values: Iterable[FundLock], existing: Iterable[tuple[int, str]],

@@ -371,11 +371,14 @@ class Tx:
         return found
 
     def insert_orders(self, stored: Iterable[StoredOrder],
-                      history: Iterable[HistoryEntry]) -> None:
+                      history: Iterable[HistoryEntry], *, fresh_ids: bool = False) -> None:
         """New orders (live ones into the book, final ones — rejected — into history). An order
-        whose id belongs to a REJECTED order replaces that record (its state history stays)."""
+        whose id belongs to a REJECTED order replaces that record (its state history stays).
+        ``fresh_ids``: the ids are above every stored one (the client API's venue ids, under
+        the intake lock), so none can be a REJECTED record's: not looked up."""
         stored = list(stored)
-        replaced = list(self._ids_in((so.order_id for so in stored), rejected=True))
+        replaced = [] if fresh_ids else list(
+            self._ids_in((so.order_id for so in stored), rejected=True))
         for i in range(0, len(replaced), 5000):
             chunk = replaced[i:i + 5000]
             self.conn.execute(delete(t.order_legs).where(t.order_legs.c.order_id.in_(chunk)))
