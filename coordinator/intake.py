@@ -219,12 +219,13 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
         history = tuple(h for h in history if h.to_status is not OrderStatus.REJECTED)
     adm = Admission(stored, history, adm.funds, (*pre, *adm.rejections), adm.cancelled)
     tx.update_orders(adm.cancelled, now_ms)
-    tx.insert_orders(adm.orders, adm.history, fresh_ids=client_order_ids is not None)
-    write_fund_values(tx, adm.funds, balances, now_ms)
-    touched = {(a.client_id, a.currency) for a in adm.funds}
-    tx.append_events(admission_events(adm) + [
-        e for e in extra_events if e.kind is not EventKind.FUNDS_UPDATED
-        or (e.payload.get("clientId"), e.payload.get("currency")) not in touched], now_ms)
+    with tx.deferred_inserts():  # PostgreSQL: the new rows in one round trip
+        tx.insert_orders(adm.orders, adm.history, fresh_ids=client_order_ids is not None)
+        write_fund_values(tx, adm.funds, balances, now_ms)
+        touched = {(a.client_id, a.currency) for a in adm.funds}
+        tx.append_events(admission_events(adm) + [
+            e for e in extra_events if e.kind is not EventKind.FUNDS_UPDATED
+            or (e.payload.get("clientId"), e.payload.get("currency")) not in touched], now_ms)
     return adm
 
 
