@@ -6,6 +6,7 @@ Functions take the :class:`~coordinator.persistence.store.Tx` of ``Store.write()
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from fractions import Fraction
 from functools import lru_cache
@@ -41,15 +42,19 @@ def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
             best[key] = lim
     if not best:
         return []
-    s, o_ = t.order_single_legs, t.orders
     groups: dict[tuple[int, str], list[int]] = {}
     for c, k, side in sorted(best):
         groups.setdefault((c, side), []).append(k)
-    if tx.conn.dialect.name == "postgresql":
+    dialect = tx.conn.dialect.name
+    if dialect == "postgresql":
         params: dict[str, object] = {}
         for i, ((c, side), ks) in enumerate(groups.items()):
-            params[f"c{i}"], params[f"s{i}"], params[f"k{i}"] = c, side, ks
-        return _crossing(tx, tx.conn.execute(_candidates_pg(len(groups)), params).all(), best)
+            params[f"c{i}"], params[f"s{i}"], params[f"k{i}"] = c, side, ids_param(dialect, ks)
+        return _crossing(tx, tx.conn.execute(_candidates(dialect, len(groups)), params).all(),
+                         best)
+    # SQLite: its planner scans the table for the array form of this join; the list of
+    # parameters keeps it on the index
+    s, o_ = t.order_single_legs, t.orders
     cond = or_(*(and_(s.c.client_id == c, s.c.side == side, s.c.contract_id.in_(ks))
                  for (c, side), ks in groups.items()))
     rows = tx.conn.execute(
@@ -59,14 +64,29 @@ def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
     return _crossing(tx, rows, best)
 
 
+def in_ids(dialect: str, param: str) -> str:
+    """SQL: ``column`` is one of the integers of the array parameter ``param``
+    (:func:`ids_param`) — one statement text whatever the number of integers (compiled,
+    prepared and planned once; a list of parameters is rendered and parsed per length), and an
+    index on the column still serves it."""
+    if dialect == "postgresql":
+        return f"= ANY(CAST(:{param} AS BIGINT[]))"
+    return f"IN (SELECT value FROM json_each(:{param}))"
+
+
+def ids_param(dialect: str, ids: Iterable[int]) -> object:
+    """The value of an :func:`in_ids` parameter."""
+    ids = [int(i) for i in ids]
+    return ids if dialect == "postgresql" else json.dumps(ids)
+
+
 @lru_cache(maxsize=64)
-def _candidates_pg(n: int) -> TextClause:
-    """The read of :func:`self_match_candidates` for ``n`` (client, side) groups on
-    PostgreSQL: per group one array of contracts, so the text depends on ``n`` only (compiled
-    and prepared once, not per number of contracts); read through ``order_single_legs``'s
-    index."""
+def _candidates(dialect: str, n: int) -> TextClause:
+    """The read of :func:`self_match_candidates` for ``n`` (client, side) groups: per group
+    one array of contracts, so the text depends on ``n`` only; read through
+    ``order_single_legs``'s index."""
     cond = " OR ".join(f"(s.client_id = :c{i} AND s.side = :s{i} "
-                       f"AND s.contract_id = ANY(CAST(:k{i} AS BIGINT[])))" for i in range(n))
+                       f"AND s.contract_id {in_ids(dialect, f'k{i}')})" for i in range(n))
     return text("SELECT o.order_id, o.pair, o.total_net_price, o.packages, s.client_id, "
                 "s.contract_id, s.side FROM order_single_legs s JOIN orders o "
                 f"ON o.order_id = s.order_id WHERE {cond}")
