@@ -208,12 +208,9 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
                 currencies=tx.currencies() if currencies is None else currencies,
                 balances=balances, live=live, existing_ids=existing,
                 now_ms=now_ms, end_of_trading=end_of_trading, positions=positions,
-                self_match=self_match, locks=locks)
+                self_match=self_match, locks=locks, client_order_ids=coids, expire_at=gtd)
     stored = adm.orders
     history = adm.history
-    if coids or gtd:
-        stored = tuple(so.evolve(client_order_id=coids.get(so.order_id),
-                                 expire_ms=gtd.get(so.order_id, so.expire_ms)) for so in stored)
     if not keep_rejected:
         stored = tuple(so for so in stored if so.status is not OrderStatus.REJECTED)
         history = tuple(h for h in history if h.to_status is not OrderStatus.REJECTED)

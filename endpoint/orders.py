@@ -245,7 +245,7 @@ def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now
     ``id()``."""
     eot = timedelta(hours=settings.end_of_trading_hours)
     ids = repo.next_order_ids(tx, len(todo))
-    placed = [replace(w.order, order_id=oid) for w, oid in zip(todo, ids, strict=True)]
+    placed = [_with_id(w.order, oid) for w, oid in zip(todo, ids, strict=True)]
     # locks computed at parsing hold when the contracts are still those it used
     locks = {oid: w.lock for w, oid in zip(todo, ids, strict=True)
              if ref is not None and w.lock is not None and w.reference is ref[0]}
@@ -270,6 +270,12 @@ def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now
             outcomes[id(w)] = Outcome(w.client_order_id, r.code,
                                       r.message.replace(f"order {oid}", "the order"))
     return outcomes
+
+
+def _with_id(o: Order, order_id: int) -> Order:
+    """``replace(o, order_id=order_id)`` without ``replace``'s look at the fields."""
+    return Order(order_id, o.client_id, o.total_net_price, o.legs, o.time_in_force,
+                 o.all_or_none, o.min_packages, o.reduce_only, o.good_till_ms)
 
 
 class Turns:

@@ -136,7 +136,8 @@ class FundsState:
         for cur, d in delta.items():
             if d:
                 b = self.balance(client_id, cur)
-                out[(client_id, cur)] = replace(b, order_value=b.order_value + d)
+                out[(client_id, cur)] = Balance(b.fund_lock_value, b.order_value + d,
+                                                b.settle_value)
         return out
 
     def _order(self, order_id: int) -> LiveOrder:
