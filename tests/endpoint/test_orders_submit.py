@@ -75,3 +75,34 @@ def test_lock_of_stale_contracts_is_not_used(setup):
     a, b = ords.submit(store, settings, [stale, used], NOW, all_or_nothing=False, cache=cache)
     assert stored_lock(store, a.order_id) == true
     assert stored_lock(store, b.order_id) == wrong
+
+
+def test_stored_orders_carry_their_client_order_id_and_expiry(setup):
+    """What admission stores for wire orders: the clientOrderId, and as expiry the
+    iocAuctionTime when one was sent (GOOD_TILL_DATE's, or given with another time in force),
+    else the time in force's own (end of the UTC day for DAY, none for GOOD_TILL_CANCEL); a
+    rejected order (TRADING_CLOSED is stored; here a GTD time in the past, not stored) changes
+    nothing of the others."""
+    store, settings = setup
+    cache = ords.ReferenceCache()
+    trader = Trader("http://unused", KEYS[1])
+    with store.read() as tx:
+        contracts, currencies = cache.get(tx)
+    hour = 3_600_000
+    cases = [(500, "GOOD_TILL_DATE", NOW + hour), (501, "GOOD_TILL_CANCEL", NOW + 2 * hour),
+             (502, "DAY", None), (503, "GOOD_TILL_CANCEL", None),
+             (504, "GOOD_TILL_DATE", NOW - hour)]
+    wires = []
+    for coid, tif, ioc in cases:
+        body = trader.order_body(coid, [(1, "BUY", "0.10")], "100.0", tif=tif,
+                                 **({"iocAuctionTime": ioc} if ioc is not None else {}))
+        wires.append(ords.parse_order(OrderIn.model_validate(body), client_id=1,
+                                      address=trader.address.lower(), contracts=contracts,
+                                      currencies=currencies))
+    out = ords.submit(store, settings, wires, NOW, all_or_nothing=False, cache=cache)
+    assert [o.code for o in out] == ["OK"] * 4 + ["INVALID_ORDER_TIF"]
+    end_of_day = (NOW // (24 * hour) + 1) * 24 * hour
+    with store.read() as tx:
+        got = [(so.client_order_id, so.expire_ms) for so in
+               (tx.order(o.order_id) for o in out[:4])]
+    assert got == [(500, NOW + hour), (501, NOW + 2 * hour), (502, end_of_day), (503, None)]
