@@ -16,7 +16,7 @@ from sqlalchemy import TextClause, and_, bindparam, or_, select, text, update
 from auction.orders import Order
 from coordinator.persistence import tables as t
 from coordinator.persistence.records import FundLock, StoredOrder
-from coordinator.persistence.store import Tx
+from coordinator.persistence.store import Tx, pg_array
 
 _OTHER_SIDE = {"BUY": "SELL", "SELL": "BUY"}
 
@@ -107,6 +107,13 @@ def _crossing(tx: Tx, rows, best: dict[tuple[int, int, str], Fraction]) -> list[
     return tx._orders_from(t.orders, t.orders.c.order_id.in_(ids))
 
 
+_UPDATE_FUNDS_PG = (
+    "UPDATE fund_locks AS f SET fund_lock_value = v.flv, order_value = v.ov, "
+    "settle_value = v.sv, updated_ms = %s FROM unnest(%s::text::BIGINT[], %s::text::TEXT[], "
+    "%s::text::BIGINT[], %s::text::BIGINT[], %s::text::BIGINT[]) AS v(cid, cur, flv, ov, sv) "
+    "WHERE f.client_id = v.cid AND f.currency = v.cur")
+
+
 def write_fund_values(tx: Tx, values: Iterable[FundLock], existing: Iterable[tuple[int, str]],
                       now_ms: int) -> None:
     """``Tx.put_fund_locks`` for a caller that has just read the rows (``existing``: the
@@ -118,6 +125,10 @@ def write_fund_values(tx: Tx, values: Iterable[FundLock], existing: Iterable[tup
         tx.put_fund_locks(new, now_ms)
     old = [dict(cid=v.client_id, cur=v.currency, flv=v.fund_lock_value, ov=v.order_value,
                 sv=v.settle_value) for v in values if (v.client_id, v.currency) in have]
+    if old and tx.defer(_UPDATE_FUNDS_PG, [now_ms] + [
+            pg_array([v[k] for v in old], kind) for k, kind in (
+                ("cid", "int"), ("cur", "text"), ("flv", "int"), ("ov", "int"), ("sv", "int"))]):
+        return  # PostgreSQL: sent with the intake's inserts, in their pipeline
     if old:
         f = t.fund_locks
         tx.conn.execute(

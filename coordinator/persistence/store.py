@@ -139,7 +139,7 @@ class Tx:
         self.conn = conn
         #: inside :meth:`deferred_inserts` on PostgreSQL: the rows of ``insert_rows`` waiting
         #: to be sent, (table, columns, rows)
-        self._deferred: list[tuple[Table, tuple[str, ...], list[tuple]]] | None = None
+        self._deferred: list[tuple[str, list[Any]]] | None = None  # (SQL, parameters)
         self._currencies: dict[str, Currency] | None = None
         self._numeraire_precision: dict[str, int] = {}  # pair -> (currencies never change)
 
@@ -427,7 +427,9 @@ class Tx:
         cols = tuple(rows[0])
         dialect = self.conn.dialect
         if self._deferred is not None:
-            self._deferred.append((table, cols, [tuple(r[c] for c in cols) for r in rows]))
+            sql, kinds = _unnest_sql(dialect, table, cols)
+            self._deferred.append((sql, [pg_array([r[c] for r in rows], kind)
+                                         for c, kind in zip(cols, kinds, strict=True)]))
             return
         if dialect.paramstyle == "qmark":
             self.conn.exec_driver_sql(_insert_sql(dialect, table.name, cols),
@@ -460,10 +462,17 @@ class Tx:
             return
         raw = self.conn.connection.dbapi_connection
         with raw.pipeline(), raw.cursor() as cur:
-            for table, cols, rows in pending:
-                sql, kinds = _unnest_sql(self.conn.dialect, table, cols)
-                cur.execute(sql, [_pg_array(col, kind) for col, kind
-                                  in zip(zip(*rows, strict=True), kinds, strict=True)])
+            for sql, params in pending:
+                cur.execute(sql, params)
+
+    def defer(self, sql: str, params: list[Any]) -> bool:
+        """Inside :meth:`deferred_inserts` on PostgreSQL: queue a statement that returns
+        nothing to read (driver SQL, ``%s`` parameters) with the inserts; False elsewhere
+        (the caller runs it itself)."""
+        if self._deferred is None:
+            return False
+        self._deferred.append((sql, params))
+        return True
 
     def _orders_from(self, table, where=None) -> list[StoredOrder]:
         q = select(table)
@@ -819,8 +828,10 @@ class Tx:
         if not rows:
             return
         self.insert_rows(t.outbox, rows)  # the payload as the JSON column stores it: text
-        if self.conn.dialect.name == "postgresql":
-            # Delivered at commit, never for a rolled-back transaction.
+        # Delivered at commit, never for a rolled-back transaction (PostgreSQL; inside
+        # deferred_inserts sent with the inserts).
+        if self.conn.dialect.name == "postgresql" and not self.defer(
+                "SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL]):
             self.conn.execute(text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
 
     def events_after(self, seq: int, limit: int = 1000) -> list[Event]:
@@ -921,7 +932,7 @@ def _unnest_sql_cached(dialect: Any, table: str, cols: tuple[str, ...],
             f"SELECT * FROM unnest({', '.join(f'%s::text::{ty}[]' for ty in types)})")
 
 
-def _pg_array(values: Sequence[Any], kind: str) -> str:
+def pg_array(values: Sequence[Any], kind: str) -> str:
     """A PostgreSQL array literal of a column's values (``kind``: int, bool or text; None is
     NULL), written here rather than by the driver's generic list adapter (a Python loop per
     element, several times slower: it was a tenth of an intake process's CPU)."""
