@@ -27,6 +27,7 @@ from coordinator.events import Event, EventKind
 from coordinator.intake import admit_orders
 from coordinator.persistence import Conflict, Store
 from coordinator.persistence import clientapi as repo
+from coordinator.persistence.intake import intake_reads
 from coordinator.persistence.records import FundLock, HistoryEntry, StoredOrder
 from coordinator.settings import Settings
 from endpoint import eip712
@@ -244,7 +245,13 @@ def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now
     """:func:`submit` once the intake lock is held: the outcome of each of ``todo`` by
     ``id()``."""
     eot = timedelta(hours=settings.end_of_trading_hours)
-    ids = repo.next_order_ids(tx, len(todo))
+    # PostgreSQL: what admission reads, in one round trip (the intake lock is held)
+    reads = intake_reads(tx, [w.order for w in todo],
+                         [(w.order.client_id, w.client_order_id) for w in todo])
+    if reads is None:
+        ids = repo.next_order_ids(tx, len(todo))
+    else:
+        ids = list(range(reads.top_order_id + 1, reads.top_order_id + 1 + len(todo)))
     placed = [_with_id(w.order, oid) for w, oid in zip(todo, ids, strict=True)]
     # locks computed at parsing hold when the contracts are still those it used
     locks = {oid: w.lock for w, oid in zip(todo, ids, strict=True)
@@ -254,7 +261,7 @@ def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now
                        gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
                        contracts=None if ref is None else ref[0],
                        currencies=None if ref is None else ref[1],
-                       self_match=settings.self_match, locks=locks)
+                       self_match=settings.self_match, locks=locks, reads=reads)
     if all_or_nothing and adm.rejections:
         r = adm.rejections[0]
         raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))
