@@ -124,7 +124,9 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
           end_of_trading: timedelta,
           positions: Mapping[tuple[int, int], int] | None = None,
           self_match: str = "reject",
-          locks: Mapping[int, tuple[int, int]] | None = None) -> Admission:
+          locks: Mapping[int, tuple[int, int]] | None = None,
+          client_order_ids: Mapping[int, int] | None = None,
+          expire_at: Mapping[int, int] | None = None) -> Admission:
     """Admit ``orders`` in the given order (earlier first) against the current funds.
 
     ``positions`` (signed lots per (client, contract)) is what reduce-only orders are checked
@@ -134,7 +136,11 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
     (underlying, numeraire) units :func:`lock_units` gives for the order with these
     ``contracts`` and ``currencies``, computed by the caller beforehand (the client API does it
     before its transaction, to hold the intake lock for less); the others are computed here.
+    ``client_order_ids``, ``expire_at``: per order id, the clientOrderId and the expiry (epoch
+    ms, in place of the time in force's) the stored order carries (the client API).
     """
+    coids = client_order_ids or {}
+    expire_at = expire_at or {}
     locks = locks or {}
     if self_match not in SELF_MATCH_POLICIES:
         raise ValueError(f"self_match {self_match!r} is not one of {SELF_MATCH_POLICIES}")
@@ -161,6 +167,13 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
             by_client[client] = FundsState(bal, los, len(los))
         return by_client[client]
 
+    ends: dict[int, int] = {}  # contract id -> its end of trading (epoch ms)
+
+    def eot_ms(c: Contract) -> int:
+        if c.contract_id not in ends:
+            ends[c.contract_id] = int(c.end_of_trading(end_of_trading).timestamp() * 1000)
+        return ends[c.contract_id]
+
     seen = set(existing_ids)
     stored: list[StoredOrder] = []
     cancelled: list[StoredOrder] = []
@@ -173,7 +186,9 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
         if pair is not None:
             stored.append(StoredOrder(o, pair, transition(OrderStatus.PENDING_NEW,
                                                           OrderStatus.REJECTED), now_ms,
-                                      reject_reason=code))
+                                      reject_reason=code,
+                                      client_order_id=coids.get(o.order_id),
+                                      expire_ms=expire_at.get(o.order_id)))
             history.append(HistoryEntry(o.order_id, OrderStatus.PENDING_NEW,
                                         OrderStatus.REJECTED, 0, now_ms, reason=code))
 
@@ -209,8 +224,7 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
                 "GOOD_TILL_DATE needs an iocAuctionTime (epoch ms) in the future, got "
                 f"{o.good_till_ms}", False))
             continue
-        closed = [c.contract_id for c in legs
-                  if int(c.end_of_trading(end_of_trading).timestamp() * 1000) <= now_ms]
+        closed = [c.contract_id for c in legs if eot_ms(c) <= now_ms]
         if closed:
             reject(o, "TRADING_CLOSED", f"contract {closed[0]} is past its end of trading",
                    pair)
@@ -262,8 +276,9 @@ def admit(orders: Iterable[Order], *, contracts: Mapping[int, Contract],
                                                              (num, so.lock_numeraire)) if v)
         touched.update((o.client_id, cur) for cur, v in lock.items() if v)
         new = StoredOrder(o, pair, transition(OrderStatus.PENDING_NEW, OrderStatus.NEW),
-                          now_ms, expire_ms=expire_ms(o, now_ms), lock_underlying=lu,
-                          lock_numeraire=ln)
+                          now_ms, expire_ms=expire_at.get(o.order_id, expire_ms(o, now_ms)),
+                          lock_underlying=lu, lock_numeraire=ln,
+                          client_order_id=coids.get(o.order_id))
         stored.append(new)
         if len(o.legs) == 1:
             resting[(o.client_id, o.legs[0].contract_id)].append(new)

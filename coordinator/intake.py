@@ -27,7 +27,11 @@ from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
 from coordinator.persistence import Store, Tx
 from coordinator.persistence.clientapi import client_order_ids_used, lock_intake
-from coordinator.persistence.intake import self_match_candidates, write_fund_values
+from coordinator.persistence.intake import (
+    IntakeReads,
+    self_match_candidates,
+    write_fund_values,
+)
 from coordinator.persistence.records import FundLock
 from coordinator.persistence.store import to_units
 
@@ -152,7 +156,8 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
                  contracts: Mapping[int, Contract] | None = None,
                  self_match: str = "reject",
                  locks: Mapping[int, tuple[int, int]] | None = None,
-                 currencies: Mapping[str, Currency] | None = None) -> Admission:
+                 currencies: Mapping[str, Currency] | None = None,
+                 reads: IntakeReads | None = None) -> Admission:
     """The one way orders enter the store (``ccp orders import`` and the client API).
 
     Inside the caller's write transaction: serialise with every other intake (PostgreSQL:
@@ -172,6 +177,8 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     ``self_match``: the setting of the same name (``coordinator.admission.admit``); reduce-only
     orders are checked against the clients' positions in the store. ``locks``: per order id,
     its lock units computed beforehand with the same ``contracts`` (``admission.admit``).
+    ``reads``: what :func:`~coordinator.persistence.intake.intake_reads` read under the intake
+    lock for these orders (client API, PostgreSQL), in place of reading it here.
     """
     lock_intake(tx)
     orders = list(orders)
@@ -181,8 +188,8 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     if gtd_ms is not None:
         gtd = {o.order_id: ms for o, ms in zip(orders, gtd_ms, strict=True) if ms is not None}
     if client_order_ids is not None:
-        used = client_order_ids_used(tx, {(o.client_id, c) for o, c
-                                          in zip(orders, client_order_ids, strict=True)})
+        used = set(reads.used) if reads is not None else client_order_ids_used(
+            tx, {(o.client_id, c) for o, c in zip(orders, client_order_ids, strict=True)})
         kept = []
         for o, coid in zip(orders, client_order_ids, strict=True):
             if (o.client_id, coid) in used:
@@ -194,7 +201,9 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
             kept.append(o)
         orders = kept
     clients = {o.client_id for o in orders}
-    balances = tx.fund_locks(clients, for_update=True)  # the monitor writes them too
+    # the monitor writes them too: FOR UPDATE (``reads``: of the request's clients, a
+    # superset of ``clients``; only these are looked at)
+    balances = reads.balances if reads is not None else tx.fund_locks(clients, for_update=True)
     # Venue ids (client API) are fresh by construction under the intake lock.
     existing = set() if client_order_ids is not None else tx.order_exists(
         o.order_id for o in orders)
@@ -202,29 +211,29 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     # every live order (the sum the full recomputation gives: ``Tx.order_values``). Of the
     # live orders only those self-match prevention would find crossing a new order are read
     # (through an index: the cost does not grow with the book or the client's other orders).
-    live = self_match_candidates(tx, orders)
+    # (``reads``: candidates for the request's orders, duplicates included: a superset;
+    # admission compares each new order with each candidate, exactly)
+    live = reads.live if reads is not None else self_match_candidates(tx, orders)
     positions = tx.positions(clients) if any(o.reduce_only for o in orders) else {}
     adm = admit(orders, contracts=tx.contracts() if contracts is None else contracts,
                 currencies=tx.currencies() if currencies is None else currencies,
                 balances=balances, live=live, existing_ids=existing,
                 now_ms=now_ms, end_of_trading=end_of_trading, positions=positions,
-                self_match=self_match, locks=locks)
+                self_match=self_match, locks=locks, client_order_ids=coids, expire_at=gtd)
     stored = adm.orders
     history = adm.history
-    if coids or gtd:
-        stored = tuple(so.evolve(client_order_id=coids.get(so.order_id),
-                                 expire_ms=gtd.get(so.order_id, so.expire_ms)) for so in stored)
     if not keep_rejected:
         stored = tuple(so for so in stored if so.status is not OrderStatus.REJECTED)
         history = tuple(h for h in history if h.to_status is not OrderStatus.REJECTED)
     adm = Admission(stored, history, adm.funds, (*pre, *adm.rejections), adm.cancelled)
     tx.update_orders(adm.cancelled, now_ms)
-    tx.insert_orders(adm.orders, adm.history)
-    write_fund_values(tx, adm.funds, balances, now_ms)
-    touched = {(a.client_id, a.currency) for a in adm.funds}
-    tx.append_events(admission_events(adm) + [
-        e for e in extra_events if e.kind is not EventKind.FUNDS_UPDATED
-        or (e.payload.get("clientId"), e.payload.get("currency")) not in touched], now_ms)
+    with tx.deferred_inserts():  # PostgreSQL: the new rows in one round trip
+        tx.insert_orders(adm.orders, adm.history, fresh_ids=client_order_ids is not None)
+        write_fund_values(tx, adm.funds, balances, now_ms)
+        touched = {(a.client_id, a.currency) for a in adm.funds}
+        tx.append_events(admission_events(adm) + [
+            e for e in extra_events if e.kind is not EventKind.FUNDS_UPDATED
+            or (e.payload.get("clientId"), e.payload.get("currency")) not in touched], now_ms)
     return adm
 
 

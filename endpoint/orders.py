@@ -27,6 +27,7 @@ from coordinator.events import Event, EventKind
 from coordinator.intake import admit_orders
 from coordinator.persistence import Conflict, Store
 from coordinator.persistence import clientapi as repo
+from coordinator.persistence.intake import intake_reads
 from coordinator.persistence.records import FundLock, HistoryEntry, StoredOrder
 from coordinator.settings import Settings
 from endpoint import eip712
@@ -244,8 +245,14 @@ def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now
     """:func:`submit` once the intake lock is held: the outcome of each of ``todo`` by
     ``id()``."""
     eot = timedelta(hours=settings.end_of_trading_hours)
-    ids = repo.next_order_ids(tx, len(todo))
-    placed = [replace(w.order, order_id=oid) for w, oid in zip(todo, ids, strict=True)]
+    # PostgreSQL: what admission reads, in one round trip (the intake lock is held)
+    reads = intake_reads(tx, [w.order for w in todo],
+                         [(w.order.client_id, w.client_order_id) for w in todo])
+    if reads is None:
+        ids = repo.next_order_ids(tx, len(todo))
+    else:
+        ids = list(range(reads.top_order_id + 1, reads.top_order_id + 1 + len(todo)))
+    placed = [_with_id(w.order, oid) for w, oid in zip(todo, ids, strict=True)]
     # locks computed at parsing hold when the contracts are still those it used
     locks = {oid: w.lock for w, oid in zip(todo, ids, strict=True)
              if ref is not None and w.lock is not None and w.reference is ref[0]}
@@ -254,7 +261,7 @@ def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now
                        gtd_ms=[w.gtd_ms for w in todo], keep_rejected=False,
                        contracts=None if ref is None else ref[0],
                        currencies=None if ref is None else ref[1],
-                       self_match=settings.self_match, locks=locks)
+                       self_match=settings.self_match, locks=locks, reads=reads)
     if all_or_nothing and adm.rejections:
         r = adm.rejections[0]
         raise ApiError(r.code, r.message.replace(f"order {r.order_id}", "the order"))
@@ -272,6 +279,12 @@ def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now
     return outcomes
 
 
+def _with_id(o: Order, order_id: int) -> Order:
+    """``replace(o, order_id=order_id)`` without ``replace``'s look at the fields."""
+    return Order(order_id, o.client_id, o.total_net_price, o.legs, o.time_in_force,
+                 o.all_or_none, o.min_packages, o.reduce_only, o.good_till_ms)
+
+
 class Turns:
     """CPU work of one process, one piece at a time, the intake writer first.
 
@@ -285,21 +298,29 @@ class Turns:
     request parsing a batch lets it in between two orders (:meth:`let_writer`)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._cond = threading.Lock()  # guards the fields below
         self._busy = False
-        self._queue: deque[object] = deque()  # waiting turns, in the order they are served
-        self._writer: object | None = None  # the waiting writer's turn (at the queue's head)
+        # waiting turns, in the order they are served: each a lock held until its turn comes
+        # (handed over directly by the turn that ends: one thread wakes, not every waiter)
+        self._queue: deque[threading.Lock] = deque()
+        self._writer: threading.Lock | None = None  # the waiting writer's turn (at the head)
 
     @contextlib.contextmanager
     def turn(self, writer: bool = False) -> Iterator[None]:
-        me = object()
         with self._cond:
-            if writer:
-                self._writer = me
-                self._queue.appendleft(me)
+            if not self._busy:
+                self._busy = True
+                me = None
             else:
-                self._queue.append(me)
-            self._wait(me)
+                me = threading.Lock()
+                me.acquire()
+                if writer:
+                    self._writer = me
+                    self._queue.appendleft(me)
+                else:
+                    self._queue.append(me)
+        if me is not None:
+            me.acquire()  # until the turn before hands over
         try:
             yield
         finally:
@@ -310,24 +331,26 @@ class Turns:
         with self._cond:
             if self._writer is None:
                 return
-            me = object()
+            me = threading.Lock()
+            me.acquire()
             self._queue.insert(1, me)
-            self._busy = False
-            self._cond.notify_all()
-            self._wait(me)
+            self._hand_over()
+        me.acquire()
 
-    def _wait(self, me: object) -> None:
-        while self._busy or self._queue[0] is not me:
-            self._cond.wait()
-        self._queue.popleft()
-        if me is self._writer:
-            self._writer = None
-        self._busy = True
+    def _hand_over(self) -> None:
+        """The turn passes to the first waiting one (lock held; ``_busy`` stays True), or
+        nobody's."""
+        if self._queue:
+            nxt = self._queue.popleft()
+            if nxt is self._writer:
+                self._writer = None
+            nxt.release()
+        else:
+            self._busy = False
 
     def _release(self) -> None:
         with self._cond:
-            self._busy = False
-            self._cond.notify_all()
+            self._hand_over()
 
 
 class GroupCommit:

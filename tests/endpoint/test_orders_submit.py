@@ -75,3 +75,61 @@ def test_lock_of_stale_contracts_is_not_used(setup):
     a, b = ords.submit(store, settings, [stale, used], NOW, all_or_nothing=False, cache=cache)
     assert stored_lock(store, a.order_id) == true
     assert stored_lock(store, b.order_id) == wrong
+
+
+def test_stored_orders_carry_their_client_order_id_and_expiry(setup):
+    """What admission stores for wire orders: the clientOrderId, and as expiry the
+    iocAuctionTime when one was sent (GOOD_TILL_DATE's, or given with another time in force),
+    else the time in force's own (end of the UTC day for DAY, none for GOOD_TILL_CANCEL); a
+    rejected order (TRADING_CLOSED is stored; here a GTD time in the past, not stored) changes
+    nothing of the others."""
+    store, settings = setup
+    cache = ords.ReferenceCache()
+    trader = Trader("http://unused", KEYS[1])
+    with store.read() as tx:
+        contracts, currencies = cache.get(tx)
+    hour = 3_600_000
+    cases = [(500, "GOOD_TILL_DATE", NOW + hour), (501, "GOOD_TILL_CANCEL", NOW + 2 * hour),
+             (502, "DAY", None), (503, "GOOD_TILL_CANCEL", None),
+             (504, "GOOD_TILL_DATE", NOW - hour)]
+    wires = []
+    for coid, tif, ioc in cases:
+        body = trader.order_body(coid, [(1, "BUY", "0.10")], "100.0", tif=tif,
+                                 **({"iocAuctionTime": ioc} if ioc is not None else {}))
+        wires.append(ords.parse_order(OrderIn.model_validate(body), client_id=1,
+                                      address=trader.address.lower(), contracts=contracts,
+                                      currencies=currencies))
+    out = ords.submit(store, settings, wires, NOW, all_or_nothing=False, cache=cache)
+    assert [o.code for o in out] == ["OK"] * 4 + ["INVALID_ORDER_TIF"]
+    end_of_day = (NOW // (24 * hour) + 1) * 24 * hour
+    with store.read() as tx:
+        got = [(so.client_order_id, so.expire_ms) for so in
+               (tx.order(o.order_id) for o in out[:4])]
+    assert got == [(500, NOW + hour), (501, NOW + 2 * hour), (502, end_of_day), (503, None)]
+
+
+@pytest.mark.parametrize("policy", ["reject", "cancel_oldest"])
+def test_duplicates_and_self_match_read_under_the_lock(setup, policy):
+    """What admission reads once it holds the intake lock (on PostgreSQL in one round trip):
+    clientOrderIds stored already or repeated in the request are DUPLICATE_ORDER_ID; a sell
+    crossing the client's resting buy is SELF_MATCH (or cancels the buy: ``cancel_oldest``),
+    one that does not cross goes in; the funds are the sum of the live orders' locks."""
+    store, settings = setup
+    settings = replace(settings, self_match=policy)
+    cache = ords.ReferenceCache()
+    buy = parsed(store, cache, 600, [(1, "BUY", "0.20")], "400.0")
+    (first,) = ords.submit(store, settings, [buy], NOW, all_or_nothing=False, cache=cache)
+    assert first.code == "OK"
+    batch = [parsed(store, cache, 600, [(1, "SELL", "0.20")], "-500.0"),  # stored id
+             parsed(store, cache, 601, [(1, "SELL", "0.20")], "-500.0"),  # no cross
+             parsed(store, cache, 601, [(2, "BUY", "0.10")], "10.0"),  # repeated id
+             parsed(store, cache, 602, [(1, "SELL", "0.20")], "-300.0")]  # crosses the buy
+    out = ords.submit(store, settings, batch, NOW, all_or_nothing=False, cache=cache)
+    assert [o.code for o in out] == ["DUPLICATE_ORDER_ID", "OK", "DUPLICATE_ORDER_ID",
+                                     "SELF_MATCH" if policy == "reject" else "OK"]
+    with store.read() as tx:
+        live = {so.client_order_id: so for so in tx.live_orders(client_ids=[1])}
+        funds = tx.fund_locks([1])
+    assert set(live) == ({600, 601} if policy == "reject" else {601, 602})
+    for cur, attr in (("WBTC", "lock_underlying"), ("USDC", "lock_numeraire")):
+        assert funds[(1, cur)].order_value == sum(getattr(so, attr) for so in live.values())

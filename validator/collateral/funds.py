@@ -114,6 +114,17 @@ class FundsState:
         return FundsState(b, self.orders if orders is None else orders,
                           self.next_seq if next_seq is None else next_seq)
 
+    @classmethod
+    def _sorted(cls, balances: dict[tuple[int, str], Balance], orders: dict[int, LiveOrder],
+                next_seq: int) -> FundsState:
+        """A state from mappings already in key order (what ``__post_init__`` would sort them
+        into), without sorting them again."""
+        s = object.__new__(cls)
+        object.__setattr__(s, "balances", MappingProxyType(balances))
+        object.__setattr__(s, "orders", MappingProxyType(orders))
+        object.__setattr__(s, "next_seq", next_seq)
+        return s
+
     def _check(self, client_id: int, extra: Amounts, what: str) -> None:
         for cur, need in sorted(extra.items()):
             if need > 0 and need > self.available(client_id, cur):
@@ -125,7 +136,8 @@ class FundsState:
         for cur, d in delta.items():
             if d:
                 b = self.balance(client_id, cur)
-                out[(client_id, cur)] = replace(b, order_value=b.order_value + d)
+                out[(client_id, cur)] = Balance(b.fund_lock_value, b.order_value + d,
+                                                b.settle_value)
         return out
 
     def _order(self, order_id: int) -> LiveOrder:
@@ -143,7 +155,19 @@ class FundsState:
         self._check(client_id, dict(lk), f"order {order_id}")
         orders = dict(self.orders)
         orders[order_id] = LiveOrder(order_id, client_id, self.next_seq, lk)
-        return self._with(self._order_delta(client_id, dict(lk)), orders, self.next_seq + 1)
+        changes = self._order_delta(client_id, dict(lk))
+        # Incremental (admission places every order of a request in turn): when the new keys
+        # come after every key (venue ids only grow) the mappings stay in key order without
+        # sorting; otherwise the constructor sorts them, as it always did.
+        last_order = next(reversed(self.orders), None)
+        last_key = next(reversed(self.balances), None)
+        fresh = [k for k in changes if k not in self.balances]
+        if (last_order is None or order_id > last_order) and len(fresh) <= 1 and (
+                not fresh or last_key is None or fresh[0] > last_key):
+            balances = dict(self.balances)
+            balances.update(changes)
+            return FundsState._sorted(balances, orders, self.next_seq + 1)
+        return self._with(changes, orders, self.next_seq + 1)
 
     def amend(self, order_id: int, lock: Amounts) -> FundsState:
         """Replace a live order's lock; only an increase is checked against availability."""

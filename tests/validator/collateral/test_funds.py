@@ -148,3 +148,53 @@ def test_funds_never_negative_through_accepted_operations(ops):
             assert bal.free - bal.order_value >= 0
         for cur in ("USDC", "WBTC"):
             assert s.balance(1, cur).order_value == sum(o.amount(cur) for o in s.orders.values())
+
+
+def _place_by_sorting(s: FundsState, order_id: int, client_id: int, lock) -> FundsState:
+    """``FundsState.place`` as it was before it became incremental: copy, then let the
+    constructor sort both mappings."""
+    from validator.collateral.funds import LiveOrder, _lock
+
+    if order_id in s.orders:
+        raise DuplicateOrder(f"order {order_id} is already live")
+    lk = _lock(lock)
+    s._check(client_id, dict(lk), f"order {order_id}")
+    orders = dict(s.orders)
+    orders[order_id] = LiveOrder(order_id, client_id, s.next_seq, lk)
+    return s._with(s._order_delta(client_id, dict(lk)), orders, s.next_seq + 1)
+
+
+PLACES = st.lists(st.tuples(
+    st.integers(0, 60),  # order id: mostly growing, sometimes below the last or taken
+    st.integers(1, 3),  # client
+    st.dictionaries(st.sampled_from(["USDC", "WBTC", "ETH", "AAA"]), st.integers(0, 400),
+                    max_size=3)), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3), st.sampled_from(["USDC", "WBTC", "ETH"]),
+                          st.integers(1, 3000)), max_size=6), PLACES, st.booleans())
+def test_incremental_place_is_the_sorting_place(deposits, places, grow):
+    """The incremental :meth:`FundsState.place` gives the state the sorting one gave: the same
+    balances and orders in the same (key) order, the same sequence, the same errors."""
+    new = old = FundsState()
+    for client, cur, amount in deposits:
+        new = new.deposit(client, cur, amount)
+        old = old.deposit(client, cur, amount)
+    for i, (oid, client, lock) in enumerate(places):
+        oid = i * 3 + oid % 3 if grow else oid
+        results = []
+        for s, place in ((new, FundsState.place), (old, _place_by_sorting)):
+            try:
+                results.append(place(s, oid, client, lock))
+            except (InsufficientFunds, DuplicateOrder) as e:
+                results.append(type(e))
+        if isinstance(results[0], type):
+            assert results[0] is results[1]
+            continue
+        new, old = results
+        assert new == old and new.next_seq == old.next_seq
+        assert list(new.balances.items()) == list(old.balances.items())
+        assert list(new.orders.items()) == list(old.orders.items())
+        assert list(new.balances) == sorted(new.balances)
+        assert list(new.orders) == sorted(new.orders)
