@@ -4,27 +4,19 @@
   moves to the history);
 * ``GOOD_TILL_DATE``'s ``iocAuctionTime`` is the order's ``expire_ms`` column.
 
-:meth:`Tx.insert_orders` writes the flags and :meth:`Tx._orders_from` reads them back through
-these functions, so every caller of the store gets them.
+:meth:`Tx.insert_orders` writes the flags (``order_flags`` rows, with its other rows) and
+:meth:`Tx._orders_from` reads them back through these functions, so every caller of the store
+gets them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from auction.orders import Order, TimeInForce
 from coordinator.persistence import tables as t
-from coordinator.persistence.records import StoredOrder
-
-
-def insert_flags(conn: Connection, stored: Iterable[StoredOrder]) -> None:
-    rows = [{"order_id": so.order_id, "reduce_only": True}
-            for so in stored if so.order.reduce_only]
-    if rows:
-        conn.execute(insert(t.order_flags), rows)
 
 
 def reduce_only_ids(conn: Connection, order_ids: list[int]) -> set[int]:
