@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, and_, func, select, text
+from sqlalchemy import and_, func, select, text
 
 from coordinator.persistence import tables as t
-from coordinator.persistence.intake import ids_param, in_ids
+from coordinator.persistence.intake import used_query
 from coordinator.persistence.records import StoredOrder
 from coordinator.persistence.store import Tx
 
@@ -45,32 +44,12 @@ def next_order_ids(tx: Tx, n: int) -> list[int]:
     return list(range(int(top) + 1, int(top) + 1 + n))
 
 
-@lru_cache(maxsize=64)
-def _used(dialect: str, n: int) -> TextClause:
-    """The lookup of :func:`client_order_ids_used` for ``n`` clients: per client one array of
-    ids (:func:`~coordinator.persistence.intake.in_ids`), so the text depends on ``n`` only;
-    each client's ids are read through the (client, clientOrderId) index."""
-    cond = " OR ".join(f"(client_id = :c{i} AND client_order_id {in_ids(dialect, f'k{i}')})"
-                       for i in range(n))
-    return text(" UNION ALL ".join(f"SELECT client_id, client_order_id FROM {table} "
-                                   f"WHERE {cond}"
-                                   for table in ("orders", "historical_orders")))
-
-
 def client_order_ids_used(tx: Tx, keys: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which (client, clientOrderId) pairs are stored already (live or historical)."""
-    keys = set(keys)
-    if not keys:
+    query = used_query(tx.conn.dialect.name, keys)
+    if query is None:
         return set()
-    by_client: dict[int, list[int]] = defaultdict(list)
-    for c, coid in sorted(keys):
-        by_client[c].append(coid)
-    dialect = tx.conn.dialect.name
-    params: dict[str, Any] = {}
-    for i, (c, ids) in enumerate(by_client.items()):
-        params[f"c{i}"], params[f"k{i}"] = c, ids_param(dialect, ids)
-    return {(int(r[0]), int(r[1]))
-            for r in tx.conn.execute(_used(dialect, len(by_client)), params)}
+    return {(int(r[0]), int(r[1])) for r in tx.conn.execute(*query)}
 
 
 def order_by_client_id(tx: Tx, client_id: int, client_order_id: int) -> StoredOrder | None:

@@ -111,24 +111,17 @@ def intake_reads(tx: Tx, orders: Sequence[Order],
     round trip instead of four, while every other intake waits for the lock); each is its
     own statement, so each sees what was committed before it ran, as when sent one by one.
     None elsewhere (the caller reads them one by one)."""
-    from coordinator.persistence.clientapi import _used  # clientapi imports this module
-
     if tx.conn.dialect.name != "postgresql":
         return None
-    by_client: dict[int, list[int]] = {}
-    for c, coid in sorted(set(keys)):
-        by_client.setdefault(c, []).append(coid)
+    used_q = used_query("postgresql", keys)
     best, groups = _best(orders)
     raw = tx.conn.connection.dbapi_connection
     with raw.cursor() as top, raw.cursor() as used, raw.cursor() as funds, \
             raw.cursor() as cand:
         with raw.pipeline():
             top.execute(_TOP_ID_PG)
-            if by_client:
-                params: dict[str, object] = {}
-                for i, (c, ids) in enumerate(by_client.items()):
-                    params[f"c{i}"], params[f"k{i}"] = c, ids
-                used.execute(_pyformat(_used("postgresql", len(by_client))), params)
+            if used_q is not None:
+                used.execute(_pyformat(used_q[0]), used_q[1])
             clients = sorted({o.client_id for o in orders})
             if clients:
                 funds.execute(_FUNDS_PG, {"c": clients})
@@ -136,8 +129,8 @@ def intake_reads(tx: Tx, orders: Sequence[Order],
                 cand.execute(_pyformat(_candidates("postgresql", len(groups))),
                              _candidate_params(groups))
         live_top, hist_top = top.fetchone()
-        found = frozenset((int(r[0]), int(r[1])) for r in used.fetchall()) if by_client \
-            else frozenset()
+        found = frozenset((int(r[0]), int(r[1])) for r in used.fetchall()) \
+            if used_q is not None else frozenset()
         balances = {(r[0], r[1]): FundLock(r[0], r[1], r[2], r[3], r[4])
                     for r in funds.fetchall()} if clients else {}
         rows = [_Candidate(*r) for r in cand.fetchall()] if best else []
@@ -170,6 +163,32 @@ def ids_param(dialect: str, ids: Iterable[int]) -> object:
     """The value of an :func:`in_ids` parameter."""
     ids = [int(i) for i in ids]
     return ids if dialect == "postgresql" else json.dumps(ids)
+
+
+def used_query(dialect: str, keys: Iterable[tuple[int, int]]
+               ) -> tuple[TextClause, dict[str, object]] | None:
+    """The lookup of the (client, clientOrderId) ``keys`` stored already (live or historical)
+    and its parameters; None for no keys. Per client one array of ids (:func:`in_ids`), so the
+    text depends on the number of clients only; each client's ids are read through the
+    (client, clientOrderId) index."""
+    by_client: dict[int, list[int]] = {}
+    for c, coid in sorted(set(keys)):
+        by_client.setdefault(c, []).append(coid)
+    if not by_client:
+        return None
+    params: dict[str, object] = {}
+    for i, (c, ids) in enumerate(by_client.items()):
+        params[f"c{i}"], params[f"k{i}"] = c, ids_param(dialect, ids)
+    return _used(dialect, len(by_client)), params
+
+
+@lru_cache(maxsize=64)
+def _used(dialect: str, n: int) -> TextClause:
+    cond = " OR ".join(f"(client_id = :c{i} AND client_order_id {in_ids(dialect, f'k{i}')})"
+                       for i in range(n))
+    return text(" UNION ALL ".join(f"SELECT client_id, client_order_id FROM {table} "
+                                   f"WHERE {cond}"
+                                   for table in ("orders", "historical_orders")))
 
 
 @lru_cache(maxsize=64)
