@@ -142,8 +142,8 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     prices, off_grid = _all_prices(market, ticks, uncleared, params.replication)
     if off_grid:
         prog.notes.append(
-            f"{len(off_grid)} contract(s) without orders to clear ({_ids(market, off_grid)}) not priced: "
-            "their replication is off their tick grid or outside their band; listed uncleared")
+            f"{len(off_grid)} contract(s) without orders to clear ({_ids(market, off_grid)}) "
+            "not priced: their replication is off their tick grid or outside their band; listed uncleared")
         uncleared = uncleared | set(off_grid)
     cid = market.contract_ids
     result = ClearingResult(

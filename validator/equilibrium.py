@@ -558,14 +558,15 @@ def _parity(book: Book, prices: dict[int, int], uncleared: frozenset[int],
             parent[ru], offset[ru] = rv, d + ov - ou
 
     traded = {leg.contract_id for o in book.orders for leg in o.legs}
+    zero_root, zero_offset = find(zero)
     for cid in sorted(k for k in uncleared if k in book.contracts and k not in traded):
         c, rep = book.contracts[cid], replicate(book.contracts[cid], True)
         value = Fraction(rep.cash)
         for atom, coef in rep.terms:
             root, x = find(atom)
-            if root != find(zero)[0]:
+            if root != zero_root:
                 break  # not determined by the cleared contracts: nothing to publish
-            value += coef * (x - find(zero)[1])
+            value += coef * (x - zero_offset)
         else:
             t = value / Fraction(c.tick_size)
             lo, hi = c.band_ticks

@@ -137,9 +137,9 @@ class Tx:
 
     def __init__(self, conn: Connection):
         self.conn = conn
-        #: inside :meth:`deferred_inserts` on PostgreSQL: the rows of ``insert_rows`` waiting
-        #: to be sent, (table, columns, rows)
-        self._deferred: list[tuple[str, list[Any]]] | None = None  # (SQL, parameters)
+        #: inside :meth:`deferred_inserts` on PostgreSQL: the statements waiting to be sent
+        #: (driver SQL, parameters), ``insert_rows``'s and :meth:`defer`'s
+        self._deferred: list[tuple[str, list[Any]]] | None = None
         self._currencies: dict[str, Currency] | None = None
         self._numeraire_precision: dict[str, int] = {}  # pair -> (currencies never change)
 
@@ -916,7 +916,7 @@ def _insert_sql(dialect: Any, table: str, cols: tuple[str, ...]) -> str:
 
 def _unnest_sql(dialect: Any, table: Table, cols: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     """``INSERT INTO table (cols) SELECT * FROM unnest(%s::type[], …)`` (PostgreSQL): one
-    array parameter per column, written by :func:`_pg_array`; and each column's kind."""
+    array parameter per column, written by :func:`pg_array`; and each column's kind."""
     types = tuple(table.c[c].type for c in cols)
     kinds = tuple("bool" if isinstance(ty, Boolean) else "int" if isinstance(ty, Integer)
                   else "text" for ty in types)
