@@ -206,7 +206,8 @@ def build_market(book: Book, replication: bool = True, bands: bool = True) -> Ma
         hi = _far_caps(contracts, ref, limit, l_vals, l_cols, indptr, m)
     order_cash = _order_cash(l_vals, l_cols, indptr, cash, cash_per_lot)
     sig_first, signature = _signatures(l_vals, l_cols, indptr, len(book.contracts))
-    allowance = _allowances(book, sig_first, signature, replication, 10**D)
+    allowance = _allowances(book, sig_first, signature, replication, D, l_vals, l_cols,
+                            indptr, lot_units, terms)
     group = _limit_groups(signature, limit)
     legs = sp.csr_matrix((l_vals, l_cols, indptr), shape=(n, len(contracts)))
     exposure = (legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
@@ -372,14 +373,82 @@ def _limit_groups(signature: np.ndarray, limit: np.ndarray) -> np.ndarray:
     return out
 
 
-def _allowances(book: Book, first: np.ndarray, inverse: np.ndarray,
-                replication: bool, money_scale: int) -> np.ndarray:
+def _allowances(book: Book, first: np.ndarray, inverse: np.ndarray, replication: bool,
+                places: int, a: np.ndarray, cols: np.ndarray, indptr: np.ndarray,
+                lot_units: np.ndarray, terms: sp.csr_matrix) -> np.ndarray:
     """Rule 2's rounding allowance ρ per package (auction.replication.RoundingAllowance),
-    floored to money at 10^-D: ``⌊ρ·10^D⌋``. ρ depends only on the order's legs and ratios,
-    so it is computed once per distinct leg signature (``first``: an order per signature,
-    ``inverse``: each order's signature). Which contracts have orders, and whether an
-    instrument sees only one-leg orders on one contract, depend on the signatures alone: one
-    order per signature stands for the book."""
+    floored to money at 10^-D (``places``): ``⌊ρ·10^D⌋``. ρ depends only on the order's legs
+    and ratios, so it is computed once per distinct leg signature (``first``: an order per
+    signature, ``inverse``: each order's signature); which contracts have orders, and whether
+    an instrument sees only one-leg orders on one contract, depend on the signatures alone.
+
+    In integers over the signatures' legs (``a``, ``cols``, ``indptr``: the book's flat legs,
+    contract indices sorted by id; ``terms``: contracts × atomics): ``ρ = Σ_j |B_j|·θ_j`` with B
+    the net units per package at 10^-E (E the most lot decimals: ``lot_units``) and θ_j the
+    largest tick at 10^-T (T the most tick decimals) among the contracts with orders on j, so
+    ``⌊ρ·10^D⌋ = ⌊Σ|B_j|θ_j · 10^D / 10^(E+T)⌋``; 0 for a one-leg order whose instruments see
+    only one-leg orders on its contract. The same integers as RoundingAllowance (test
+    ``test_market_allowance``); its Python walk per signature is the fallback when int64
+    could overflow."""
+    contracts = sorted(book.contracts.values(), key=lambda c: c.contract_id)
+    n_sig = len(first)
+    if not n_sig:
+        return np.zeros(len(inverse), dtype=np.int64)
+    e = max(decimal_places(c.lot_size) for c in contracts)
+    t = max(decimal_places(c.tick_size) for c in contracts)
+    tick_units = [int(c.tick_size.scaleb(t, EXACT)) for c in contracts]
+    starts, ends = indptr[first], indptr[first + 1]
+    n_legs = ends - starts
+    take = np.repeat(starts - np.cumsum(np.concatenate(([0], n_legs[:-1]))), n_legs) \
+        + np.arange(int(n_legs.sum()))
+    s_ptr = np.zeros(n_sig + 1, dtype=np.int64)
+    np.cumsum(n_legs, out=s_ptr[1:])
+    s_cols, s_a = cols[take], a[take]
+    n_k = len(contracts)
+    sig_legs = sp.csr_matrix((s_a, s_cols, s_ptr), shape=(n_sig, n_k))
+    terms = terms.tocsr().astype(np.int64)
+    # B: net atomic units per package (10^-E); contract sums in int64 must not overflow
+    if (_max_abs(s_a) * int(n_legs.max()) * _max_abs(lot_units) * _max_abs(terms.data)
+            * max(tick_units) * max(terms.shape[1], 1) >= 2**62):
+        return _allowances_walk(book, first, inverse, replication, 10**places)
+    net = (sig_legs @ sp.diags(lot_units, dtype=np.int64) @ terms).tocsr()
+    # θ_j: the largest tick among contracts with orders on j (contracts touching j)
+    ordered = np.zeros(n_k, dtype=bool)
+    ordered[s_cols] = True
+    touch = terms[ordered].tocoo()
+    k_of = np.flatnonzero(ordered)[touch.row]
+    theta = np.zeros(terms.shape[1], dtype=np.int64)
+    np.maximum.at(theta, touch.col, np.asarray(tick_units, dtype=np.int64)[k_of])
+    rho = np.asarray(abs(net) @ theta).ravel().astype(np.int64)  # 10^-(E+T)
+    # exact instruments: every signature on them is one leg on one and the same contract
+    single = n_legs == 1
+    leg_sig = np.repeat(np.arange(n_sig), n_legs)
+    per_leg = terms[s_cols].tocoo()  # legs × atomics: the instruments each leg's contract is on
+    j, k, one = per_leg.col, s_cols[per_leg.row], single[leg_sig[per_leg.row]]
+    n_at = terms.shape[1]
+    multi = np.zeros(n_at, dtype=bool)
+    np.logical_or.at(multi, j, ~one)
+    k_lo = np.full(n_at, n_k, dtype=np.int64)
+    k_hi = np.full(n_at, -1, dtype=np.int64)
+    np.minimum.at(k_lo, j, k)
+    np.maximum.at(k_hi, j, k)
+    exact_at = ~multi & (k_lo == k_hi)
+    on = terms[s_cols[s_ptr[:-1]]]  # the single legs' instruments (first leg of each)
+    all_exact = np.ones(n_sig, dtype=bool)
+    rows = np.repeat(np.arange(n_sig), np.diff(on.indptr))
+    np.logical_and.at(all_exact, rows, exact_at[on.indices])
+    rho[single & all_exact] = 0
+    shift = places - e - t
+    if shift >= 0:
+        money = [int(r) * 10**shift for r in rho.tolist()]
+    else:
+        money = [int(r) // 10**-shift for r in rho.tolist()]
+    return np.array(money, dtype=np.int64)[inverse]
+
+
+def _allowances_walk(book: Book, first: np.ndarray, inverse: np.ndarray,
+                     replication: bool, money_scale: int) -> np.ndarray:
+    """:func:`_allowances` by RoundingAllowance, signature by signature (Fractions)."""
     rho_of = RoundingAllowance(book.contracts, replication,
                                [book.orders[int(i)] for i in first])
     per_signature = []
