@@ -805,8 +805,10 @@ def allocation_bound(market: Market, comp: Component, cls: Classification, param
     0 <= x_i <= q_i`` over the orders that model leaves free (divisible at the money, indivisible
     in or at the money; all-or-none and minimum quantity relaxed to any x in [0, q]) — every
     allocation of the MIP is feasible here. ``-inf`` when the relaxation is infeasible (so is the
-    MIP), ``+inf`` when it could not be solved (nothing is known). A margin of one lot plus 10^-6
-    relative covers the LP's tolerances. Used by the §4a probe to skip moves that cannot win."""
+    MIP) or when no whole packages ``x_i ∈ {0 … q_i}`` balance (:func:`_unbalanceable`: a row's
+    right-hand side beyond its reach, or not a multiple of its gcd; then no LP is solved — the
+    MIP's allocations are such packages, so it has none), ``+inf`` when it could not be solved
+    (nothing is known). A margin of one lot plus 10^-6 relative covers the LP's tolerances. Used by the §4a probe to skip moves that cannot win."""
     t0 = time.perf_counter()
     o = comp.orders
     indiv = market.indivisible[o]
@@ -820,7 +822,13 @@ def allocation_bound(market: Market, comp: Component, cls: Classification, param
     if not len(free):
         value = fixed_volume if not np.any(rhs) else -np.inf
         return value, StageReport("probe", time.perf_counter() - t0, 0.0, "optimal")
-    model = ArrayModel(market.vol[o[free]].astype(float), exposure[free].T.tocsc().astype(float),
+    free_exposure = exposure[free]
+    if _unbalanceable(free_exposure.T, q[free], rhs.astype(np.int64)):
+        # no whole packages x_i in [0, q_i] balance (bounds, gcd): the MIP, whose allocations
+        # are such packages, has none either — no LP needed
+        return -np.inf, StageReport("probe", time.perf_counter() - t0, 0.0, "infeasible",
+                                    size="bound unreachable (bounds, gcd)")
+    model = ArrayModel(market.vol[o[free]].astype(float), free_exposure.T.tocsc().astype(float),
                        rhs, rhs, np.zeros(len(free)), q[free].astype(float), maximize=True)
     build = time.perf_counter() - t0
     sol = highs.solve(model, params, time_limit)

@@ -65,3 +65,33 @@ def test_bound_is_never_below_the_mips_volume(monkeypatch):
     assert all(vol <= value for value, vol in feasible)
     # an infeasible relaxation never hides a feasible MIP
     assert all(value > -np.inf for value, _ in feasible)
+
+
+def test_unreachable_moves_are_bounded_without_an_lp(monkeypatch):
+    # a move whose balance no whole packages reach (bounds, gcd) gets -inf with no LP solved,
+    # and its allocation MIP is indeed infeasible
+    from solver_models import stages
+
+    seen = []
+    bound_of = pl.allocation_bound
+    solve_of = stages.highs.solve
+    solves = []
+
+    def counting_solve(*args, **kwargs):
+        solves.append(1)
+        return solve_of(*args, **kwargs)
+
+    def bound(market, comp, cls, params, time_limit, exposure=None):
+        before = len(solves)
+        value, report = bound_of(market, comp, cls, params, time_limit, exposure)
+        seen.append((value, len(solves) - before, market, comp, cls))
+        return value, report
+
+    monkeypatch.setattr(stages.highs, "solve", counting_solve)
+    monkeypatch.setattr(pl, "allocation_bound", bound)
+    solve(mixed(17, 2000), SolverParams())
+    unreachable = [s for s in seen if s[0] == -np.inf and s[1] == 0]
+    assert unreachable, "some move's balance is unreachable"
+    for _, _, market, comp, cls in unreachable[:6]:
+        assert not isinstance(stages.allocation_mip(market, comp, cls, SolverParams(), 60.0),
+                              Allocation)
