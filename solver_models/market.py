@@ -14,7 +14,7 @@ Floats appear only in :meth:`Market.lp_arrays`, for the welfare LP, in natural u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from itertools import pairwise
@@ -41,6 +41,9 @@ def _scaled(value: Decimal, places: int) -> int:
     if as_int != scaled:
         raise ValueError(f"{value} has more than {places} decimal places")
     return as_int
+
+
+MEMO_MAX = 100_000  # index arrays longer than this are not memoised (Market.memo)
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,30 @@ class Market:
     cash_value: np.ndarray  # k -> replication cash per unit (float, for linking rows)
     cash_lot_value: np.ndarray  # k -> replication cash per lot (float, for band keepers)
     atomic_ref: dict  # Atomic -> reference price (auction.replication.reference_prices)
+    # answers of money / linking / band_keepers per (method, index arrays): a component's
+    # stages ask for the same ones many times (every retry, round and route); the callers
+    # never change what they get
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_orders(self) -> int:
         return len(self.order_ids)
 
+    def _memo(self, name: str, a: np.ndarray, b: np.ndarray, make):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.size > MEMO_MAX:  # made each time: its solves dwarf it, its memory would not be
+            return make()
+        key = (name, a.dtype.str, a.shape, a.tobytes(), b.dtype.str, b.shape, b.tobytes())
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = make()  # two threads may both make it: the same value
+        return hit
+
     def money(self, orders: np.ndarray, contracts: np.ndarray) -> sp.csr_matrix:
-        """``a·m`` per order package and contract: the money of one tick, exact int64."""
-        return _submatrix(self.leg_money, orders, contracts)
+        """``a·m`` per order package and contract: the money of one tick, exact int64 (made
+        once per orders and contracts; not to be changed in place)."""
+        return self._memo("money", orders, contracts,
+                          lambda: _submatrix(self.leg_money, orders, contracts))
 
     def exposure_in(self, orders: np.ndarray, atomics: np.ndarray) -> sp.csr_matrix:
         """``exposure[orders][:, atomics]``: atomic units per package, exact int64."""
@@ -107,17 +126,25 @@ class Market:
     def linking(self, contracts: np.ndarray, atomics: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
         """Rows ``tick_k·t_k − Σ_j coef_kj·u_j = cash_k`` tying contract ticks to atomic prices:
-        tick sizes, replication cash (numeraire per unit) and the coefficients, as floats."""
-        return (self.tick_value[contracts], self.cash_value[contracts],
-                _submatrix(self.contract_terms, contracts, atomics).astype(float))
+        tick sizes, replication cash (numeraire per unit) and the coefficients, as floats
+        (made once per contracts and atomics; not to be changed in place)."""
+        return self._memo("linking", contracts, atomics, lambda: (
+            self.tick_value[contracts], self.cash_value[contracts],
+            _submatrix(self.contract_terms, contracts, atomics).astype(float)))
 
     def band_keepers(self, contracts: np.ndarray, atomics: np.ndarray
                      ) -> tuple[np.ndarray, sp.csc_matrix]:
         """Per contract a buyer at (low − ε) and a seller at (high + ε), one lot per package.
 
         Objective in numeraire (π' = π − replication cash), exposure in atomic units; ε is a
-        hundredth of a tick's money. Floats: LP only.
+        hundredth of a tick's money. Floats: LP only. Made once per contracts and atomics (not
+        to be changed in place).
         """
+        return self._memo("keepers", contracts, atomics,
+                          lambda: self._band_keepers(contracts, atomics))
+
+    def _band_keepers(self, contracts: np.ndarray, atomics: np.ndarray
+                      ) -> tuple[np.ndarray, sp.csc_matrix]:
         tick_money = self.m[contracts].astype(float) * 10.0 ** -self.money_places
         eps = 0.01 * tick_money
         cash = self.cash_lot_value[contracts]
