@@ -448,7 +448,15 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     build = time.perf_counter() - t0
     reports: list[StageReport] = []
 
-    def model(c_base: np.ndarray, c_s: np.ndarray, c_y: np.ndarray) -> ArrayModel:
+    parts: dict[tuple[bytes, bytes], tuple] = {}  # per (active, watched): the fixed blocks
+
+    def fixed_parts() -> tuple:
+        """What the models of one round share (every block but the bound rows), made once
+        per active and watched rows."""
+        key = (active.tobytes(), watched.tobytes())
+        hit = parts.get(key)
+        if hit is not None:
+            return hit
         r = np.flatnonzero(active)
         w = np.flatnonzero(watched)  # watched rows are active
         n_a, n_w = len(r), len(w)
@@ -465,33 +473,40 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         in_part = np.isin(m_r.row, part)  # partial rows again: their limit
         mp = m_r.row[in_part]
         m_p = m_r.col[in_part], m_r.data[in_part]
-        cost = np.array([np.concatenate((cb, cs[r], cy[w])) for cb, cs, cy, _ in bounds]
-                        ).reshape(-1, n_col)
-        c_row, c_col = np.nonzero(cost)
         sl = np.flatnonzero(slack)
         r1 = 3 * nk  # the order rows, then the partial ones, the s−ρy ones, the bounds
         r2 = r1 + n_a
         r3 = r2 + len(part)
         r4 = r3 + n_w
-        a = sp.csr_matrix((
-            np.concatenate((prices_block.data, m_r.data, np.ones(len(sl)), delta, m_p[1],
-                            np.ones(n_w), -rho[w], cost[c_row, c_col])),
-            (np.concatenate((prices_block.row, r1 + m_r.row, r1 + sl, r1 + w_pos,
-                             r2 + np.searchsorted(part, mp), r3 + np.arange(n_w),
-                             r3 + np.arange(n_w), r4 + c_row)),
-             np.concatenate((prices_block.col, m_r.col, s_of[sl], y_of, m_p[0], s_of[w_pos],
-                             y_of, c_col)))),
-            shape=(r4 + len(cost), n_col)).tocsc()
+        data = (prices_block.data, m_r.data, np.ones(len(sl)), delta, m_p[1], np.ones(n_w),
+                -rho[w])
+        rows = (prices_block.row, r1 + m_r.row, r1 + sl, r1 + w_pos,
+                r2 + np.searchsorted(part, mp), r3 + np.arange(n_w), r3 + np.arange(n_w))
+        cols = (prices_block.col, m_r.col, s_of[sl], y_of, m_p[0], s_of[w_pos], y_of)
         ord_lo = np.where(capped[r], -INF, lim_r)
         ord_lo[w_pos] += delta
-        row_lo = np.concatenate((prices_lo, ord_lo, np.full(len(part), -INF),
-                                 np.full(n_w + len(bounds), -INF)))
-        row_hi = np.concatenate((prices_hi, np.where(capped[r], lim_r, INF), lim_r[part],
-                                 np.zeros(n_w), [v for *_, v in bounds]))
+        row_lo = (prices_lo, ord_lo, np.full(len(part), -INF))
+        row_hi = (prices_hi, np.where(capped[r], lim_r, INF), lim_r[part], np.zeros(n_w))
         col_lo = np.concatenate((base_lo, np.zeros(n_a + n_w)))
-        col_hi = np.concatenate((base_hi, rho[r] if rounding else np.zeros(n_a), np.ones(n_w)))
         integer = np.concatenate((np.ones(nk, bool), np.zeros(na + nk + n_a, bool),
                                   np.ones(n_w, bool)))
+        hit = parts[key] = (r, w, n_a, n_w, n_col, r4, data, rows, cols, row_lo, row_hi,
+                            col_lo, integer)
+        return hit
+
+    def model(c_base: np.ndarray, c_s: np.ndarray, c_y: np.ndarray) -> ArrayModel:
+        (r, w, n_a, n_w, n_col, r4, data, rows, cols, row_lo, row_hi, col_lo,
+         integer) = fixed_parts()
+        cost = np.array([np.concatenate((cb, cs[r], cy[w])) for cb, cs, cy, _ in bounds]
+                        ).reshape(-1, n_col)
+        c_row, c_col = np.nonzero(cost)
+        a = sp.csr_matrix((np.concatenate((*data, cost[c_row, c_col])),
+                           (np.concatenate((*rows, r4 + c_row)),
+                            np.concatenate((*cols, c_col)))),
+                          shape=(r4 + len(cost), n_col)).tocsc()
+        row_lo = np.concatenate((*row_lo, np.full(n_w + len(bounds), -INF)))
+        row_hi = np.concatenate((*row_hi, [v for *_, v in bounds]))
+        col_hi = np.concatenate((base_hi, rho[r] if rounding else np.zeros(n_a), np.ones(n_w)))
         c = np.concatenate((c_base, c_s[r], c_y[w]))
         return ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer)
 
