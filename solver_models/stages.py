@@ -270,16 +270,17 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
                 if ok else StageReport("allocation_mip", 0.0, 0.0, "infeasible"))
     # columns: [X_g ...][z_i (aon: x=q z; minqty: z)][x_i for minqty][S_h]
     aon_mask = market.aon[o[ind_idx]]
-    cols_b = [exposure[first].T] if n_g else []
     ind_coef = np.where(aon_mask, q[ind_idx], 0)
-    ind_exp = exposure[ind_idx]  # each row times its coefficient (rows of 0 drop out)
-    ind_exp = sp.csr_matrix((ind_exp.data * np.repeat(ind_coef, np.diff(ind_exp.indptr)),
-                             ind_exp.indices, ind_exp.indptr), shape=ind_exp.shape)
-    ind_exp.eliminate_zeros()
-    cols_b.append(ind_exp.T)
-    cols_b.append(exposure[mq].T)
-    cols_b.append(-exposure[s_first].T)
-    balance_int = sp.hstack(cols_b).tocsr()
+    # one row of exposure per column, times its coefficient (minimum-quantity z: 0, dropped),
+    # gathered at once; transposed, the balance rows
+    col_rows = np.concatenate((first[:n_g], ind_idx, mq, s_first)).astype(np.int64)
+    col_coef = np.concatenate((np.ones(n_g, np.int64), ind_coef.astype(np.int64),
+                               np.ones(len(mq), np.int64), np.full(n_s, -1, np.int64)))
+    stacked = exposure[col_rows]
+    stacked = sp.csr_matrix((stacked.data * np.repeat(col_coef, np.diff(stacked.indptr)),
+                             stacked.indices, stacked.indptr), shape=stacked.shape)
+    stacked.eliminate_zeros()
+    balance_int = stacked.T.tocsr()
     if _unbalanceable(balance_int, np.concatenate((group_q, np.ones(len(ind_idx), np.int64),
                                                    q[mq], np.ones(n_s, np.int64))), rhs):
         return StageReport("allocation_mip", time.perf_counter() - t0, 0.0, "infeasible")
