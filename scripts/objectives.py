@@ -1,7 +1,8 @@
 """Solve books and record what the spec orders, to compare two versions of the engine.
 
-    python scripts/objectives.py solve OUT.json BOOK...   (from the checkout to measure; the
-                                                           repo root on sys.path)
+    python scripts/objectives.py solve [--seed N] OUT.json BOOK...   (from the checkout to
+                                       measure; the repo root on sys.path; --seed: HiGHS's
+                                       random_seed instead of the scenario's)
     python scripts/objectives.py compare OLD.json NEW.json
 
 ``solve`` records per book: status, the objective tuple of auction.md §4 rules 4–6 as the
@@ -10,7 +11,9 @@ volume, rounding / priority loss, unfilled lots not out of the money, reference 
 prices and fills, the independent check (parity and probe on, its defaults), process CPU time,
 wall time and the stage timings. ``compare`` prints per book whether the results are equal, or
 else whether they tie on every objective (and the check passes on both), and exits 1 when a
-changed result changes an objective value or fails the check.
+changed result changes an objective value or fails the check. A changed objective is ranked as
+auction.md §4a orders them: the priority loss (the rounding above) first, then volume, surplus,
+reference distance — "BETTER/WORSE at <level>" names the first level that differs.
 """
 from __future__ import annotations
 
@@ -23,7 +26,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path.cwd()))
 
 
-def _solve(out: Path, books: list[str], repeat: int = 1) -> None:
+#: auction.md §4a, then rules 4–6: (level, index in a row's "objectives", +1 when more is better)
+LEVELS = (("priority loss", 1, -1), ("volume", 0, +1), ("surplus", 2, -1), ("distance", 3, -1))
+
+
+def rank(old: list, new: list) -> str:
+    """``TIE`` when every level is equal, else ``BETTER``/``WORSE at <level>`` (the first level
+    whose value differs, in the spec's order)."""
+    for name, i, sign in LEVELS:
+        a, b = Fraction(old[i]), Fraction(new[i])
+        if a != b:
+            return f"{'BETTER' if (b - a) * sign > 0 else 'WORSE'} at {name}"
+    return "TIE"
+
+
+def _solve(out: Path, books: list[str], repeat: int = 1, seed: int | None = None) -> None:
+    from dataclasses import replace
+
     from solver_models import solve
     from tests.solver_models.test_pipeline_properties import _objectives
     from validator.equilibrium import check
@@ -33,15 +52,16 @@ def _solve(out: Path, books: list[str], repeat: int = 1) -> None:
     for path in books:
         s = load(Path(path))
         book = s.book
+        params = s.params if seed is None else replace(s.params, random_seed=seed)
         cpus, walls = [], []
         for _ in range(repeat):
             c0, w0 = time.process_time(), time.perf_counter()
-            outcome = solve(book, s.params)
+            outcome = solve(book, params)
             cpus.append(time.process_time() - c0)
             walls.append(time.perf_counter() - w0)
         res = outcome.result
-        report = check(book, res, replication=s.params.replication,
-                       bands=s.params.price_band == "clip")
+        report = check(book, res, replication=params.replication,
+                       bands=params.price_band == "clip")
         vol, rounding, unfilled, distance = _objectives(book, res)
         stages: dict[str, float] = {}
         for r in outcome.stages:
@@ -85,15 +105,18 @@ def _compare(old_path: Path, new_path: Path) -> int:
                        f"{len(moved)} price(s), {len(filled)} fill(s) differ")
         else:
             bad += 1
-            verdict = (f"CHANGED, NOT TIED: status {a['status']} -> {b['status']}, objectives "
-                       f"{a['objectives']} -> {b['objectives']}, check {a['check_ok']} -> "
-                       f"{b['check_ok']}")
+            verdict = (f"CHANGED, NOT TIED ({rank(a['objectives'], b['objectives'])}): status "
+                       f"{a['status']} -> {b['status']}, objectives {a['objectives']} -> "
+                       f"{b['objectives']}, uncleared {len(a['uncleared'])} -> "
+                       f"{len(b['uncleared'])}, check {a['check_ok']} -> {b['check_ok']}")
         print(f"{name}: {verdict}")
     return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "solve":
+    if len(sys.argv) >= 6 and sys.argv[1:3] == ["solve", "--seed"]:
+        _solve(Path(sys.argv[4]), sys.argv[5:], seed=int(sys.argv[3]))
+    elif len(sys.argv) >= 4 and sys.argv[1] == "solve":
         _solve(Path(sys.argv[2]), sys.argv[3:])
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         sys.exit(_compare(Path(sys.argv[2]), Path(sys.argv[3])))

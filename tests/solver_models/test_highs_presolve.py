@@ -10,7 +10,11 @@ passed it to HiGHS: ``min Σ (unfilled packages)·s`` over integer ticks. Its op
 (money units): HiGHS finds it with presolve off, and ``ccp solve`` reaches it on that book
 (the check's rounding of the result, 0.47). HiGHS 1.15.1 with presolve returns 51 with seed 0
 and 55 with seed 3, each reported optimal with a dual bound equal to it; HiGHS 1.16.0 returns
-47 for seeds 0–3 (checked by hand, 2026-12-04).
+47 for seeds 0–3 (checked by hand, 2026-12-04; under 1.16.0 the second test below XPASSes).
+The engine meets it on that book itself: recorded with ``scripts/highs_calls.py``, 1.15.1
+reports this model optimal at 51 and the second lazy round's (1,656 rows) at 48, both 47 with
+presolve off; the book's final prices happen to be the same (README, stop 23). The pin stays
+for now: stop 23 says why.
 """
 
 from __future__ import annotations

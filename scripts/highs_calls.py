@@ -1,0 +1,162 @@
+"""Every model the engine hands HiGHS on a book: record them, compare two runs, verify optima.
+
+    python scripts/highs_calls.py record DIR BOOK     solve BOOK (its scenario's parameters),
+                                                      saving each HiGHS call's model, options,
+                                                      status, objective and solution in DIR
+    python scripts/highs_calls.py diff OLD_DIR NEW_DIR   pair the calls of two runs by model
+                                                      (identical arrays) and print where they
+                                                      part: same model with another solution
+                                                      or objective, models only in one run
+    python scripts/highs_calls.py verify DIR...       re-solve every MIP a run reported optimal
+                                                      with presolve off, no node limit and
+                                                      mip_rel_gap 0 (the running HiGHS); print
+                                                      each whose objective differs
+
+Run from the checkout to measure (the repo root goes on sys.path), with the HiGHS to measure
+on the path: e.g. ``PYTHONPATH=/tmp/h16`` after ``pip install --target /tmp/h16 --no-deps
+highspy==X`` runs another version beside the pinned one. Used to decide the HiGHS version
+(README, stop 23): which results differ because HiGHS returned another of several optima (a
+tie), which because a limit stopped it elsewhere, and whether any "optimal" was not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path.cwd()))
+
+ARRAYS = ("c", "data", "indices", "indptr", "shape", "row_lo", "row_hi", "col_lo", "col_hi",
+          "integer", "maximize")
+
+
+def _record(out: Path, book: str) -> None:
+    from solver_models import highs, solve
+    from venue.cli.solve import load
+
+    out.mkdir(parents=True, exist_ok=True)
+    original = highs.solve
+    lock = threading.Lock()
+    index: list[dict] = []
+
+    def recording(model, params, time_limit, cancel=None, options=None):
+        sol = original(model, params, time_limit, cancel, options)
+        a = model.a.tocsc()
+        integer = model.integer if model.integer is not None else np.zeros(0, bool)
+        with lock:
+            i = len(index)
+            index.append({"i": i, "stage": traceback.extract_stack()[-2].name,
+                          "options": dict(options or {}), "status": sol.status,
+                          "objective": sol.objective, "bound": sol.bound, "size": model.size})
+        np.savez(out / f"{i:04d}.npz", c=model.c, data=a.data, indices=a.indices,
+                 indptr=a.indptr, shape=np.array(a.shape), row_lo=model.row_lo,
+                 row_hi=model.row_hi, col_lo=model.col_lo, col_hi=model.col_hi,
+                 integer=integer, maximize=np.array(model.maximize),
+                 x=sol.x if sol.x is not None else np.zeros(0))
+        return sol
+
+    highs.solve = recording
+    try:
+        s = load(Path(book))
+        outcome = solve(s.book, s.params)
+    finally:
+        highs.solve = original
+    (out / "index.json").write_text(json.dumps(index, indent=0))
+    print(f"{book}: {outcome.status}, {len(index)} HiGHS calls recorded in {out}")
+
+
+def _calls(run: Path) -> list[dict]:
+    calls = json.loads((run / "index.json").read_text())
+    for e in calls:
+        z = np.load(run / f"{e['i']:04d}.npz")
+        h = hashlib.sha1()
+        for k in ARRAYS:
+            h.update(np.ascontiguousarray(z[k]).tobytes())
+        e["hash"], e["x"] = h.hexdigest(), z["x"]
+    return calls
+
+
+def _diff(old_run: Path, new_run: Path) -> None:
+    old, new = _calls(old_run), _calls(new_run)
+    unpaired = {}
+    for e in new:
+        unpaired.setdefault(e["hash"], []).append(e)
+    for e in old:
+        head = f"{e['stage']:24s} {e['size']:44s}"
+        twins = unpaired.get(e["hash"])
+        if not twins:
+            print(f"old#{e['i']:<4d}          {head} {e['status']} {e['objective']}: "
+                  f"model only in old")
+            continue
+        f = twins.pop(0)
+        notes = []
+        if e["status"] != f["status"]:
+            notes.append(f"status {e['status']} -> {f['status']}")
+        a, b = e["objective"], f["objective"]
+        if (a is None) != (b is None) or (a is not None and abs(a - b) > 1e-6 * max(1, abs(a))):
+            notes.append(f"objective {a} -> {b}")
+        if e["x"].shape != f["x"].shape or not np.allclose(e["x"], f["x"], atol=1e-7):
+            notes.append("another solution")
+        print(f"old#{e['i']:<4d} new#{f['i']:<4d} {head} {e['status']}"
+              + (": " + "; ".join(notes) if notes else ""))
+    for twins in unpaired.values():
+        for f in twins:
+            print(f"         new#{f['i']:<4d} {f['stage']:24s} {f['size']:44s} {f['status']} "
+                  f"{f['objective']}: model only in new")
+
+
+def _verify(runs: list[Path]) -> int:
+    import highspy
+
+    from solver_models import SolverParams
+    from solver_models.highs import ArrayModel, solve
+
+    version = highspy.Highs().version()
+    wrong = 0
+    for run in runs:
+        calls = json.loads((run / "index.json").read_text())
+        checked = differ = 0
+        for e in calls:
+            z = np.load(run / f"{e['i']:04d}.npz")
+            if e["status"] != "optimal" or not z["integer"].any():
+                continue
+            a = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+            model = ArrayModel(z["c"], a, z["row_lo"], z["row_hi"], z["col_lo"], z["col_hi"],
+                               z["integer"].astype(bool), bool(z["maximize"]))
+            options = {k: v for k, v in e["options"].items() if k != "mip_max_nodes"}
+            options["mip_rel_gap"] = 0.0
+            ref = solve(model, replace(SolverParams(), presolve="off"), 120, options=options)
+            checked += 1
+            if ref.status != "optimal":
+                note = f"reference {ref.status}"
+            elif abs(e["objective"] - ref.objective) > 1e-6 * max(1.0, abs(ref.objective)):
+                note = "DIFFERS"
+            else:
+                continue
+            differ += 1
+            relative = e["options"].get("mip_rel_gap")
+            print(f"{run.name} #{e['i']} {e['stage']} {e['size']}: recorded optimal "
+                  f"{e['objective']} (bound {e['bound']}"
+                  + (f", run with mip_rel_gap {relative}" if relative else "")
+                  + f") | presolve off, mip_rel_gap 0: {ref.status} {ref.objective} {note}")
+        wrong += differ
+        print(f"{run.name}: HiGHS {version}: {checked} MIPs re-solved, {differ} differ")
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "record":
+        _record(Path(sys.argv[2]), sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "diff":
+        _diff(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "verify":
+        sys.exit(_verify([Path(p) for p in sys.argv[2:]]))
+    else:
+        sys.exit(__doc__)
