@@ -26,9 +26,10 @@ from coordinator.admission import Admission, Rejection, admit
 from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
 from coordinator.persistence import Store, Tx
-from coordinator.persistence.clientapi import client_order_ids_used, lock_intake
+from coordinator.persistence.clientapi import client_order_ids_used
 from coordinator.persistence.intake import (
     IntakeReads,
+    lock_intake,
     self_match_candidates,
     write_fund_values,
 )

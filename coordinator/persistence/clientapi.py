@@ -10,28 +10,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, select
 
 from coordinator.persistence import tables as t
+from coordinator.persistence.intake import INTAKE_LOCK as INTAKE_LOCK
+from coordinator.persistence.intake import lock_intake as lock_intake
 from coordinator.persistence.intake import used_query
 from coordinator.persistence.records import StoredOrder
 from coordinator.persistence.store import Tx
 
-#: The PostgreSQL advisory lock every intake and cancel takes for its transaction: fund values
-#: are read, checked and written back, so two writers must not interleave (SQLite's writer
-#: transaction, ``BEGIN IMMEDIATE``, serialises them already).
-INTAKE_LOCK = 0x63637001
-
 #: Edges (``edges`` table) of the auction schedule the admin API sets and the coordinator reads.
 SCHEDULE_PAUSED = "schedule.paused"  # 1: paused, 0 or missing: running
 SCHEDULE_CADENCE_MS = "schedule.cadence_ms"  # missing: the settings' cadence
-
-
-def lock_intake(tx: Tx) -> None:
-    """Take the intake lock for the rest of the transaction (once per transaction)."""
-    if tx.conn.dialect.name == "postgresql" and not getattr(tx, "_intake_locked", False):
-        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INTAKE_LOCK})
-        tx._intake_locked = True  # type: ignore[attr-defined]
 
 
 def next_order_ids(tx: Tx, n: int) -> list[int]:

@@ -22,6 +22,19 @@ from coordinator.persistence.store import Tx, pg_array
 
 _OTHER_SIDE = {"BUY": "SELL", "SELL": "BUY"}
 
+#: The PostgreSQL advisory lock every intake and cancel takes for its transaction: fund values
+#: are read, checked and written back, so two writers must not interleave (SQLite's writer
+#: transaction, ``BEGIN IMMEDIATE``, serialises them already).
+INTAKE_LOCK = 0x63637001
+_LOCK_PG = "SELECT pg_advisory_xact_lock(%(k)s)"
+
+
+def lock_intake(tx: Tx) -> None:
+    """Take the intake lock for the rest of the transaction (once per transaction)."""
+    if tx.conn.dialect.name == "postgresql" and not getattr(tx, "_intake_locked", False):
+        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INTAKE_LOCK})
+        tx._intake_locked = True  # type: ignore[attr-defined]
+
 
 def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
     """The live single-leg orders of the store that would cross at least one of the new
@@ -103,22 +116,28 @@ def _pyformat(clause: TextClause) -> str:
 
 def intake_reads(tx: Tx, orders: Sequence[Order],
                  keys: Iterable[tuple[int, int]]) -> IntakeReads | None:
-    """On PostgreSQL, under the intake lock: the reads of an intake of ``orders`` (their ids
-    not assigned yet) with the (client, clientOrderId) ``keys`` — the top order id
+    """On PostgreSQL: take the intake lock (:func:`lock_intake`, unless held already), then
+    the reads of an intake of ``orders`` (their ids not assigned yet) with the (client,
+    clientOrderId) ``keys`` — the top order id
     (:func:`~coordinator.persistence.clientapi.next_order_ids`), the keys stored already
     (``client_order_ids_used``), the clients' fund values FOR UPDATE (``Tx.fund_locks``) and
-    the self-match candidates (:func:`self_match_candidates`) — sent in one pipeline (one
-    round trip instead of four, while every other intake waits for the lock); each is its
-    own statement, so each sees what was committed before it ran, as when sent one by one.
-    None elsewhere (the caller reads them one by one)."""
+    the self-match candidates (:func:`self_match_candidates`) — the lock and the reads sent in
+    one pipeline (one round trip instead of five: the reads run as soon as the lock is
+    granted, while every other intake waits for it); each read is its own statement, run
+    after the lock is granted, so each sees what was committed before it ran (every earlier
+    holder's commit), as when sent one by one. None elsewhere (the caller reads them one by
+    one; SQLite's writer transaction is the lock)."""
     if tx.conn.dialect.name != "postgresql":
         return None
     used_q = used_query("postgresql", keys)
     best, groups = _best(orders)
     raw = tx.conn.connection.dbapi_connection
-    with raw.cursor() as top, raw.cursor() as used, raw.cursor() as funds, \
-            raw.cursor() as cand:
+    lock = not getattr(tx, "_intake_locked", False)
+    with raw.cursor() as lk, raw.cursor() as top, raw.cursor() as used, \
+            raw.cursor() as funds, raw.cursor() as cand:
         with raw.pipeline():
+            if lock:
+                lk.execute(_LOCK_PG, {"k": INTAKE_LOCK})
             top.execute(_TOP_ID_PG)
             if used_q is not None:
                 used.execute(_pyformat(used_q[0]), used_q[1])
@@ -128,6 +147,8 @@ def intake_reads(tx: Tx, orders: Sequence[Order],
             if best:
                 cand.execute(_pyformat(_candidates("postgresql", len(groups))),
                              _candidate_params(groups))
+        if lock:
+            tx._intake_locked = True  # type: ignore[attr-defined]
         live_top, hist_top = top.fetchone()
         found = frozenset((int(r[0]), int(r[1])) for r in used.fetchall()) \
             if used_q is not None else frozenset()

@@ -17,6 +17,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -113,7 +114,11 @@ class Store:
             elif snapshot and not is_sqlite(self.engine):
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                yield Tx(conn)
+                tx = Tx(conn)
+                yield tx
+                if tx._ended and not tx.ended_cleanly():
+                    raise StoreError("statements ran after the transaction's COMMIT "
+                                     "(Tx.deferred_inserts(commit=True) ends it)")
 
     def read(self):
         """A read transaction (READ COMMITTED on PostgreSQL: each statement sees what was
@@ -140,6 +145,7 @@ class Tx:
         #: inside :meth:`deferred_inserts` on PostgreSQL: the statements waiting to be sent
         #: (driver SQL, parameters), ``insert_rows``'s and :meth:`defer`'s
         self._deferred: list[tuple[str, list[Any]]] | None = None
+        self._ended = False  # committed by ``deferred_inserts(commit=True)``
         self._currencies: dict[str, Currency] | None = None
         self._numeraire_precision: dict[str, int] = {}  # pair -> (currencies never change)
 
@@ -443,12 +449,19 @@ class Tx:
                 copy.write_row(tuple(r[c] for c in cols))
 
     @contextmanager
-    def deferred_inserts(self) -> Iterator[None]:
+    def deferred_inserts(self, *, commit: bool = False) -> Iterator[None]:
         """On PostgreSQL, the :meth:`insert_rows` inside are sent at the end, together: one
         ``INSERT … SELECT FROM unnest(arrays)`` per table, all in one pipeline (one round trip
         for all the tables instead of two per table with COPY; the order intake holds its lock
         meanwhile). Only for inserts that nothing inside reads back; the statements inside run
-        at once, before them. Elsewhere (SQLite) nothing changes."""
+        at once, before them. A block inside another one adds to the outer one's pipeline.
+
+        ``commit`` (the outermost block only): the block ends the transaction — its pipeline
+        ends with ``COMMIT`` (one round trip for the rows and the commit; the order intake
+        holds its lock until the commit), and nothing may use this ``Tx`` after it. Left by an
+        exception, nothing is sent (the transaction rolls back as usual).
+
+        Elsewhere (SQLite) nothing changes: ``commit`` too is left to ``Store.write()``."""
         if self.conn.dialect.name != "postgresql" or self._deferred is not None:
             yield
             return
@@ -458,12 +471,22 @@ class Tx:
             pending = self._deferred
         finally:
             self._deferred = None
+        if commit:
+            pending.append(("COMMIT", []))
         if not pending:
             return
         raw = self.conn.connection.dbapi_connection
         with raw.pipeline(), raw.cursor() as cur:
             for sql, params in pending:
-                cur.execute(sql, params)
+                cur.execute(sql, params or None)
+        if commit:
+            self._ended = True
+
+    def ended_cleanly(self) -> bool:
+        """After ``deferred_inserts(commit=True)``: no transaction was opened since (nothing
+        ran after the COMMIT)."""
+        info = self.conn.connection.dbapi_connection.info
+        return info.transaction_status == TransactionStatus.IDLE
 
     def defer(self, sql: str, params: list[Any]) -> bool:
         """Inside :meth:`deferred_inserts` on PostgreSQL: queue a statement that returns
