@@ -191,3 +191,14 @@ def dump(store: Store) -> dict[str, list[tuple]]:
             rows = conn.execute(select(table)).all()
             out[name] = sorted(tuple(repr(v) for v in r) for r in rows)
     return out
+
+
+@pytest.fixture
+def seeded_store(db_url):
+    """A migrated store on ``db_url`` (each engine) with :func:`seed`'s contracts, clients and
+    funds, and its settings."""
+    store = Store.open(db_url)
+    upgrade(store.engine)
+    seed(store, NOW)
+    yield store, Settings(database_url=db_url)
+    store.dispose()

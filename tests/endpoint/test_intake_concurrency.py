@@ -29,15 +29,6 @@ PRICE = "100.0"
 FITS = 25  # orders the client's USDC covers
 
 
-@pytest.fixture
-def setup(db_url):
-    store = Store.open(db_url)
-    upgrade(store.engine)
-    seed(store, NOW)
-    yield store, Settings(database_url=db_url)
-    store.dispose()
-
-
 def wire(store: Store, cache: ords.ReferenceCache, coid: int, legs=LEGS,
          price: str = PRICE) -> ords.WireOrder:
     trader = Trader("http://unused", KEYS[1])
@@ -48,13 +39,13 @@ def wire(store: Store, cache: ords.ReferenceCache, coid: int, legs=LEGS,
                             contracts=contracts, currencies=currencies)
 
 
-def test_concurrent_writers_never_over_lock_nor_duplicate(setup):
+def test_concurrent_writers_never_over_lock_nor_duplicate(seeded_store):
     """Four writers (threads with connections of their own: what two API processes are to
     the store) submit, at once, requests of the same client whose clientOrderIds overlap
     pairwise and whose locks together exceed its funds: exactly the orders that fit are
     admitted, each clientOrderId once, each with an order id of its own, and the stored fund
     values are the sum of the live orders' locks."""
-    store, settings = setup
+    store, settings = seeded_store
     cache = ords.ReferenceCache()
     lock = wire(store, cache, 1).lock
     assert lock is not None and lock[0] == 0 and lock[1] > 0
@@ -101,10 +92,10 @@ def test_concurrent_writers_never_over_lock_nor_duplicate(setup):
         == FITS * lock[1] == funds[(1, "USDC")].fund_lock_value
 
 
-def test_a_rejected_new_order_stores_nothing(setup):
+def test_a_rejected_new_order_stores_nothing(seeded_store):
     """``newOrder`` (all or nothing): a rejection raises before anything is sent, and the
     transaction rolls back — the store and the next intake's order ids are as before."""
-    store, settings = setup
+    store, settings = seeded_store
     cache = ords.ReferenceCache()
     (first,) = ords.submit(store, settings, [wire(store, cache, 10)], NOW,
                            all_or_nothing=True, cache=cache)

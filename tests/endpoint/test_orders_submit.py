@@ -9,11 +9,9 @@ from dataclasses import replace
 import pytest
 
 from coordinator.persistence import Store
-from coordinator.persistence.migrate import upgrade
-from coordinator.settings import Settings
 from endpoint import orders as ords
 from endpoint.models import OrderIn
-from tests.endpoint.conftest import KEYS, NOW, Trader, seed
+from tests.endpoint.conftest import KEYS, NOW, Trader
 
 ORDERS = [  # (legs, totalNetPrice): single legs both sides, a forward, a binary, a package
     ([(1, "BUY", "0.20")], "400.0"),
@@ -22,15 +20,6 @@ ORDERS = [  # (legs, totalNetPrice): single legs both sides, a forward, a binary
     ([(4, "SELL", "3")], "-1.20"),
     ([(1, "BUY", "0.10"), (2, "SELL", "0.10")], "50.0"),
 ]
-
-
-@pytest.fixture
-def setup(db_url):
-    store = Store.open(db_url)
-    upgrade(store.engine)
-    seed(store, NOW)
-    yield store, Settings(database_url=db_url)
-    store.dispose()
 
 
 def parsed(store: Store, cache: ords.ReferenceCache, coid: int, legs, price) -> ords.WireOrder:
@@ -49,8 +38,8 @@ def stored_lock(store: Store, order_id: int) -> tuple[int, int]:
     return so.lock_underlying, so.lock_numeraire
 
 
-def test_lock_computed_at_parsing_is_the_admissions_lock(setup):
-    store, settings = setup
+def test_lock_computed_at_parsing_is_the_admissions_lock(seeded_store):
+    store, settings = seeded_store
     cache = ords.ReferenceCache()
     for i, (legs, price) in enumerate(ORDERS):
         w = parsed(store, cache, 100 + i, legs, price)
@@ -61,8 +50,8 @@ def test_lock_computed_at_parsing_is_the_admissions_lock(setup):
         assert stored_lock(store, a.order_id) == stored_lock(store, b.order_id) == w.lock
 
 
-def test_lock_of_stale_contracts_is_not_used(setup):
-    store, settings = setup
+def test_lock_of_stale_contracts_is_not_used(seeded_store):
+    store, settings = seeded_store
     cache = ords.ReferenceCache()
     legs, price = ORDERS[0]
     true = parsed(store, cache, 300, legs, price).lock
@@ -77,13 +66,13 @@ def test_lock_of_stale_contracts_is_not_used(setup):
     assert stored_lock(store, b.order_id) == wrong
 
 
-def test_stored_orders_carry_their_client_order_id_and_expiry(setup):
+def test_stored_orders_carry_their_client_order_id_and_expiry(seeded_store):
     """What admission stores for wire orders: the clientOrderId, and as expiry the
     iocAuctionTime when one was sent (GOOD_TILL_DATE's, or given with another time in force),
     else the time in force's own (end of the UTC day for DAY, none for GOOD_TILL_CANCEL); a
     rejected order (TRADING_CLOSED is stored; here a GTD time in the past, not stored) changes
     nothing of the others."""
-    store, settings = setup
+    store, settings = seeded_store
     cache = ords.ReferenceCache()
     trader = Trader("http://unused", KEYS[1])
     with store.read() as tx:
@@ -109,12 +98,12 @@ def test_stored_orders_carry_their_client_order_id_and_expiry(setup):
 
 
 @pytest.mark.parametrize("policy", ["reject", "cancel_oldest"])
-def test_duplicates_and_self_match_read_under_the_lock(setup, policy):
+def test_duplicates_and_self_match_read_under_the_lock(seeded_store, policy):
     """What admission reads once it holds the intake lock (on PostgreSQL in one round trip):
     clientOrderIds stored already or repeated in the request are DUPLICATE_ORDER_ID; a sell
     crossing the client's resting buy is SELF_MATCH (or cancels the buy: ``cancel_oldest``),
     one that does not cross goes in; the funds are the sum of the live orders' locks."""
-    store, settings = setup
+    store, settings = seeded_store
     settings = replace(settings, self_match=policy)
     cache = ords.ReferenceCache()
     buy = parsed(store, cache, 600, [(1, "BUY", "0.20")], "400.0")
