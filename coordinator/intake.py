@@ -162,7 +162,7 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     """The one way orders enter the store (``ccp orders import`` and the client API).
 
     Inside the caller's write transaction: serialise with every other intake (PostgreSQL:
-    :func:`~coordinator.persistence.clientapi.lock_intake`; SQLite's writer lock already does),
+    :func:`~coordinator.persistence.intake.lock_intake`; SQLite's writer lock already does),
     admit ``orders`` in the given order with :func:`coordinator.admission.admit` against the
     store's contracts, funds and live orders, store what it admits (and, with
     ``keep_rejected``, the REJECTED orders it keeps), the new fund values, and the outbox

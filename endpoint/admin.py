@@ -22,6 +22,7 @@ from auction.interchange import contract_from_dict, contract_to_dict
 from auction.products import Contract, Currency, CurrencyPair
 from auction.units import PrecisionError
 from coordinator.persistence import clientapi as repo
+from coordinator.persistence.intake import lock_intake
 from coordinator.persistence.settlement import backlog
 from coordinator.persistence.store import to_units
 from endpoint import models as m
@@ -201,7 +202,7 @@ def admin_router(services: Services, next_auction: Callable[[], tuple[int, bool,
         now = clock.now_ms()
         with store.write() as tx:
             c = existing(tx, contract_id)
-            repo.lock_intake(tx)
+            lock_intake(tx)
             repo.delist(tx, contract_id, now)
             live = [so for so in tx.live_orders()
                     if any(leg.contract_id == contract_id for leg in so.order.legs)]

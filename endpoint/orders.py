@@ -27,7 +27,7 @@ from coordinator.events import Event, EventKind
 from coordinator.intake import admit_orders
 from coordinator.persistence import Conflict, Store
 from coordinator.persistence import clientapi as repo
-from coordinator.persistence.intake import IntakeReads, intake_reads
+from coordinator.persistence.intake import IntakeReads, intake_reads, lock_intake
 from coordinator.persistence.records import FundLock, HistoryEntry, StoredOrder
 from coordinator.settings import Settings
 from endpoint import eip712
@@ -487,7 +487,7 @@ def cancel(store: Store, client_id: int, client_order_id: int, now_ms: int) -> S
     for _ in range(3):
         try:
             with store.write() as tx:
-                repo.lock_intake(tx)
+                lock_intake(tx)
                 so = repo.order_by_client_id(tx, client_id, client_order_id)
                 if so is None:
                     raise ApiError("INVALID_ORDER_ID", f"no order {client_order_id}")
@@ -505,7 +505,7 @@ def cancel_all(store: Store, client_id: int, now_ms: int,
     for _ in range(3):
         try:
             with store.write() as tx:
-                repo.lock_intake(tx)
+                lock_intake(tx)
                 live = [so for so in tx.live_orders(client_ids=[client_id])
                         if so.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
                         and keep(so)]

@@ -13,8 +13,6 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from coordinator.persistence import tables as t
-from coordinator.persistence.intake import INTAKE_LOCK as INTAKE_LOCK
-from coordinator.persistence.intake import lock_intake as lock_intake
 from coordinator.persistence.intake import used_query
 from coordinator.persistence.records import StoredOrder
 from coordinator.persistence.store import Tx
@@ -25,7 +23,7 @@ SCHEDULE_CADENCE_MS = "schedule.cadence_ms"  # missing: the settings' cadence
 
 
 def next_order_ids(tx: Tx, n: int) -> list[int]:
-    """``n`` venue order ids above every stored one (call under :func:`lock_intake`)."""
+    """``n`` venue order ids above every stored one (call under :func:`~coordinator.persistence.intake.lock_intake`)."""
     live, done = tx.conn.execute(select(
         select(func.coalesce(func.max(t.orders.c.order_id), 0)).scalar_subquery(),
         select(func.coalesce(func.max(t.historical_orders.c.order_id), 0)).scalar_subquery()

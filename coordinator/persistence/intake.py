@@ -32,7 +32,7 @@ _LOCK_PG = "SELECT pg_advisory_xact_lock(%(k)s)"
 def lock_intake(tx: Tx) -> None:
     """Take the intake lock for the rest of the transaction (once per transaction)."""
     if tx.conn.dialect.name == "postgresql" and not getattr(tx, "_intake_locked", False):
-        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INTAKE_LOCK})
+        tx.conn.exec_driver_sql(_LOCK_PG, {"k": INTAKE_LOCK})
         tx._intake_locked = True  # type: ignore[attr-defined]
 
 
