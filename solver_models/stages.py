@@ -383,7 +383,10 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     integers; a violated row is added, an unfilled group not strictly out of the money (or
     needing rounding) is added and watched with its neighbours, and (0)–(b) run again. Each run
     optimises over fewer constraints than the full problem, so its optima are bounds; the
-    last run violates nothing, so it is optimal for the full problem.
+    last run violates nothing, so it is optimal for the full problem. The same check follows
+    (0) and (a): when their solution already misses a row the round ends there (its later
+    stages would be solved again over more rows) — only the last round, which runs every
+    stage, decides the answer.
     """
     deadline = time.perf_counter() + time_limit
     t0 = time.perf_counter()
@@ -534,15 +537,30 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     distance = none_base.copy()
     distance[D] = 1.0
 
+    def missed(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row at ``t`` in exact integers: the ``a·m·t`` of each, the rows whose limit is
+        broken and the unfilled groups not strictly out of the money (or needing rounding)
+        that the model did not see or watch."""
+        at = row_money @ t
+        broken = ~active & ((capped & (at > lim)) | (~capped & (at < lim)))
+        return at, broken, zero_rows & ~watched & (at <= lim)
+
     def lexicographic() -> np.ndarray | StageReport:
-        """(0)–(b) on the active rows: the solution's x, or the report of the failed stage."""
+        """(0)–(b) on the active rows: the solution's x, or the report of the failed stage;
+        after (0) or (a), the solution's x already when its prices miss a row (the round's
+        later stages would be solved again over more rows: the next round starts at once)."""
         del bounds[:]
-        if rounding and stage("rounding_mip", none_base, unfilled, none_rows) is None:
-            return reports[-1]
-        if watched.any() and stage("surplus_mip", none_base, none_rows, unfilled_lots) is None:
-            return reports[-1]
-        x = stage("reference_mip", distance, none_rows, none_rows)
-        return reports[-1] if x is None else x
+        todo = [n for n in (
+            ("rounding_mip", none_base, unfilled, none_rows) if rounding else None,
+            ("surplus_mip", none_base, none_rows, unfilled_lots) if watched.any() else None,
+            ("reference_mip", distance, none_rows, none_rows)) if n is not None]
+        for i, objective in enumerate(todo):
+            x = stage(*objective)
+            if x is None:
+                return reports[-1]
+            if i < len(todo) - 1 and any(m.any() for m in missed(x[:nk].astype(np.int64))[1:]):
+                return x
+        return x
 
     while True:
         x = lexicographic()
@@ -552,11 +570,7 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
                 continue
             return x
         t = x[:nk].astype(np.int64)
-        at = row_money @ t
-        # every row in exact integers: a limit broken, or an unfilled group not strictly out of
-        # the money (or needing rounding) that the model did not see or watch
-        broken = ~active & ((capped & (at > lim)) | (~capped & (at < lim)))
-        unseen = zero_rows & ~watched & (at <= lim)
+        at, broken, unseen = missed(t)
         if not broken.any() and not unseen.any():
             return Prices(t, x[nk:nk + na], tuple(reports))
         if unseen.any():  # watch them and their neighbours

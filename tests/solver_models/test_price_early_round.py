@@ -1,0 +1,46 @@
+"""Price selection ends a lazy round early: when the solution of a stage before the last
+(the least rounding, the least surplus) already misses a row the round does not model (a limit
+broken, an unfilled group not strictly out of the money and not watched), the next round starts
+at once, over more rows — the round's later stages would only be solved again there. Only the
+last round's models decide the answer, and its stages still run in full, so the answer is the
+one of the full problem (bench books: identical results before and after, scripts/objectives.py).
+
+The standard no_cross book needs two rounds on its large component (no exact grid prices: the
+least rounding first); its first round's rounding solution already misses rows, so the round
+ends there: rounding, rounding again over more rows, surplus, reference — not rounding, surplus,
+reference twice."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import solver_models.pipeline as pipeline
+from coordinator.scenarios import load_scenario
+from solver_models import SolverParams, SolveStatus, solve, stages
+from validator.equilibrium import check
+
+
+def test_a_round_ends_at_the_first_stage_that_misses_a_row(monkeypatch):
+    book = load_scenario(Path(__file__).resolve().parents[2]
+                         / "scenarios/bench/standard/no_cross.yaml").book
+    real = stages.price_selection
+    runs: list[list[str]] = []
+
+    def select(*args, **kwargs):
+        prices = real(*args, **kwargs)
+        runs.append([r.name for r in getattr(prices, "reports", ())])
+        return prices
+
+    monkeypatch.setattr(pipeline, "price_selection", select)
+    params = SolverParams()
+    out = solve(book, params)
+    assert out.status is SolveStatus.OPTIMAL
+    report = check(book, out.result, replication=params.replication,
+                   bands=params.price_band == "clip")
+    assert report.ok, [str(v) for v in report.violations[:10]]
+    # a round that ended at its rounding stage: the next round's rounding stage follows it
+    # (before, every round ran rounding, surplus and reference: the pair never occurred)
+    assert any(("rounding_mip", "rounding_mip") in pairwise(names) for names in runs), runs
+    # the last round runs every stage: each price selection ends with the reference stage
+    assert all(names[-1] == "reference_mip" for names in runs if names), runs
