@@ -37,6 +37,9 @@ CLIENT_LOCKS = 0x6363
 #: Venue order ids (client API, PostgreSQL): handed out by this sequence, never twice; moved
 #: past every id stored from elsewhere (``Tx.insert_orders``, :func:`order_ids_past`).
 ORDER_ID_SEQ = "order_ids"
+#: Taken by a transaction holding intake locks when it appends outbox events, until its
+#: commit (:func:`outbox_in_commit_order`).
+OUTBOX_LOCK = 0x63637002
 _LOCK_PG = "SELECT pg_advisory_xact_lock(%(k)s)"
 _SHARED_PG = "SELECT pg_advisory_xact_lock_shared(%(k)s)"
 _CLIENT_PG = "SELECT pg_advisory_xact_lock(%(ns)s, %(c)s)"
@@ -99,6 +102,24 @@ def lock_clients(tx: Tx, client_ids: Iterable[int]) -> None:
     if _pg(tx):
         for sql, params in _lock_statements(tx, client_ids):
             tx.conn.exec_driver_sql(sql, params)
+
+
+def outbox_in_commit_order(tx: Tx) -> None:
+    """Before a transaction holding intake locks appends outbox events (``Tx.append_events``,
+    PostgreSQL): take :data:`OUTBOX_LOCK` until its commit (queued with the inserts inside
+    ``Tx.deferred_inserts``), so that among these transactions the events' ``seq`` follow the
+    commit order. The outbox readers (streams, publisher, keepers) read ``seq > cursor`` and
+    move the cursor to the last seq seen: an event committed after one with a higher seq would
+    be skipped. The one global intake lock gave this order; with admissions of different
+    clients side by side only this last step is serialised — the lock is taken just before
+    the events, after every other lock the transaction takes, and held for the rest of the
+    commit's round trip."""
+    if not _pg(tx) or getattr(tx, "_intake_lock", None) is None \
+            or getattr(tx, "_outbox_locked", False):
+        return
+    tx._outbox_locked = True  # type: ignore[attr-defined]
+    if not tx.defer("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK]):
+        tx.conn.exec_driver_sql(_LOCK_PG, {"k": OUTBOX_LOCK})
 
 
 def order_ids_past(tx: Tx, top: int) -> None:

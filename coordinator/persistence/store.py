@@ -856,6 +856,10 @@ class Tx:
                      created_ms=now_ms) for e in events]
         if not rows:
             return
+        if self.conn.dialect.name == "postgresql":
+            from coordinator.persistence.intake import outbox_in_commit_order  # imports this
+
+            outbox_in_commit_order(self)
         self.insert_rows(t.outbox, rows)  # the payload as the JSON column stores it: text
         # Delivered at commit, never for a rolled-back transaction (PostgreSQL; inside
         # deferred_inserts sent with the inserts).

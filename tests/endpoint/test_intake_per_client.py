@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from coordinator.admission import crosses
+from coordinator.events import Event, EventKind
 from coordinator.intake import admit_orders
 from coordinator.persistence import Store
 from coordinator.persistence.intake import (
@@ -167,6 +168,32 @@ def test_ids_from_elsewhere_move_the_sequence(pg_store):
     (d,) = ords.submit(store, st_, [wire(store, cache, 3, 6)], NOW, all_or_nothing=True,
                        cache=cache)
     assert d.order_id == c.order_id + 1  # max + 1 of the stored ids
+
+
+def test_outbox_events_follow_the_commit_order(pg_store):
+    """The outbox readers move their cursor to the last ``seq`` they saw: an event committed
+    after one with a higher seq would never be delivered. While an admission of client 1 has
+    appended its events (its seq taken) and not committed, an admission of client 2 does not
+    commit its events before it: no reader sees client 2's events without client 1's."""
+    store, st_ = pg_store
+    cache = ords.ReferenceCache()
+    with store.read() as tx:
+        start = tx.last_event_seq()
+    with store.write() as tx:
+        lock_clients(tx, [1])
+        tx.append_events([Event(EventKind.ALERT, {"message": "client 1's"})], NOW)
+        th, got = _in_thread(lambda: ords.submit(
+            store, st_, [wire(store, cache, 2, 1)], NOW, all_or_nothing=False, cache=cache))
+        th.join(1.5)
+        with store.read() as other:
+            seen = other.events_after(start)
+        assert seen == [], "a later admission's events were visible before an earlier seq's"
+    th.join(20)
+    assert got["out"][0].code == "OK"
+    with store.read() as tx:
+        kinds = [(e.kind, e.payload.get("clientId")) for e in tx.events_after(start)]
+    assert kinds[0] == (EventKind.ALERT, None)
+    assert (EventKind.EXEC_REPORT, 2) in kinds[1:]
 
 
 # ---- invariants under concurrent writers (hypothesis) -------------------------------------
