@@ -161,7 +161,9 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
                  reads: IntakeReads | None = None) -> Admission:
     """The one way orders enter the store (``ccp orders import`` and the client API).
 
-    Inside the caller's write transaction: serialise with every other intake (PostgreSQL:
+    Inside the caller's write transaction: serialise with every other intake of the same
+    clients (PostgreSQL: the locks :func:`~coordinator.persistence.intake.intake_reads` took
+    when ``reads`` is given, else the intake lock exclusive,
     :func:`~coordinator.persistence.intake.lock_intake`; SQLite's writer lock already does),
     admit ``orders`` in the given order with :func:`coordinator.admission.admit` against the
     store's contracts, funds and live orders, store what it admits (and, with
@@ -169,8 +171,9 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     events (``EXEC_REPORT`` per stored order, ``FUNDS_UPDATED`` per touched balance, and
     ``extra_events`` for balances the caller set whose values admission did not touch).
 
-    ``client_order_ids`` (the client API; the orders then carry venue ids from
-    :func:`~coordinator.persistence.clientapi.next_order_ids`): one per order; an id its client
+    ``client_order_ids`` (the client API; the orders then carry fresh venue ids: the order id
+    sequence on PostgreSQL, :func:`~coordinator.persistence.clientapi.next_order_ids` on
+    SQLite): one per order; an id its client
     used before (in the store or earlier in the request) is rejected ``DUPLICATE_ORDER_ID``,
     unstored. ``gtd_ms``: per order, the expiry of a GOOD_TILL_DATE order (epoch ms).
     ``contracts``, ``currencies``: the listed contracts and the currencies when the caller holds
@@ -179,9 +182,10 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     orders are checked against the clients' positions in the store. ``locks``: per order id,
     its lock units computed beforehand with the same ``contracts`` (``admission.admit``).
     ``reads``: what :func:`~coordinator.persistence.intake.intake_reads` read under the intake
-    lock for these orders (client API, PostgreSQL), in place of reading it here.
+    locks of these orders' clients (client API, PostgreSQL), in place of reading it here.
     """
-    lock_intake(tx)
+    if reads is None:
+        lock_intake(tx)
     orders = list(orders)
     pre: list[Rejection] = []
     coids: dict[int, int] = {}
@@ -205,7 +209,8 @@ def admit_orders(tx: Tx, orders: Sequence[Order], *, now_ms: int, end_of_trading
     # the monitor writes them too: FOR UPDATE (``reads``: of the request's clients, a
     # superset of ``clients``; only these are looked at)
     balances = reads.balances if reads is not None else tx.fund_locks(clients, for_update=True)
-    # Venue ids (client API) are fresh by construction under the intake lock.
+    # Venue ids (client API) are fresh by construction (the sequence; SQLite: max + 1 under
+    # the writer lock).
     existing = set() if client_order_ids is not None else tx.order_exists(
         o.order_id for o in orders)
     # The funds check needs the stored fund values only: orderValue already holds the lock of

@@ -27,7 +27,7 @@ from coordinator.events import Event, EventKind
 from coordinator.intake import admit_orders
 from coordinator.persistence import Conflict, Store
 from coordinator.persistence import clientapi as repo
-from coordinator.persistence.intake import IntakeReads, intake_reads, lock_intake
+from coordinator.persistence.intake import IntakeReads, intake_reads, lock_clients
 from coordinator.persistence.records import FundLock, HistoryEntry, StoredOrder
 from coordinator.settings import Settings
 from endpoint import eip712
@@ -217,13 +217,14 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
            turn: contextlib.AbstractContextManager = _NO_TURN) -> list[Outcome]:
     """Admit ``orders`` (verified) in one transaction. ``all_or_nothing`` (newOrder): any
     rejection rolls everything back and raises it. ``turn``: a context entered once the
-    intake lock is held, around the admission's CPU work and (PostgreSQL) the commit
+    intake locks are held, around the admission's CPU work and (PostgreSQL) the commit
     (:class:`Turns`).
 
-    PostgreSQL: the intake lock is taken in the round trip of admission's reads
-    (:func:`intake_reads`), and the new rows and the COMMIT go in one round trip
-    (``Tx.deferred_inserts(commit=True)``) once the outcomes are known — the lock is held
-    for the CPU work and two round trips, not five."""
+    PostgreSQL: the intake locks (the intake lock shared, each client's exclusive:
+    admissions of other clients go on meanwhile) and the order ids are taken in the round
+    trip of admission's reads (:func:`intake_reads`), and the new rows and the COMMIT go in
+    one round trip (``Tx.deferred_inserts(commit=True)``) once the outcomes are known — the
+    locks are held for the CPU work and two round trips, not five."""
     outcomes: dict[int, Outcome] = {}
     with store.write() as tx:
         todo = list(orders)
@@ -240,7 +241,7 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
             else:
                 kept.append(w)
         todo = kept
-        # PostgreSQL: the intake lock, then what admission reads, in one round trip
+        # PostgreSQL: the intake locks and ids, then what admission reads, in one round trip
         # (SQLite: the writer transaction is the lock; admission reads one by one)
         reads = intake_reads(tx, [w.order for w in todo],
                              [(w.order.client_id, w.client_order_id) for w in todo])
@@ -253,13 +254,10 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
 
 def _admit(tx, settings: Settings, todo: list[WireOrder], ref: tuple | None, now_ms: int,
            all_or_nothing: bool, reads: IntakeReads | None) -> dict[int, Outcome]:
-    """:func:`submit` once the intake lock is held: the outcome of each of ``todo`` by
+    """:func:`submit` once the intake locks are held: the outcome of each of ``todo`` by
     ``id()``. ``reads``: :func:`intake_reads`' (PostgreSQL), None to read here."""
     eot = timedelta(hours=settings.end_of_trading_hours)
-    if reads is None:
-        ids = repo.next_order_ids(tx, len(todo))
-    else:
-        ids = list(range(reads.top_order_id + 1, reads.top_order_id + 1 + len(todo)))
+    ids = repo.next_order_ids(tx, len(todo)) if reads is None else reads.order_ids
     placed = [_with_id(w.order, oid) for w, oid in zip(todo, ids, strict=True)]
     # locks computed at parsing hold when the contracts are still those it used
     locks = {oid: w.lock for w, oid in zip(todo, ids, strict=True)
@@ -487,7 +485,7 @@ def cancel(store: Store, client_id: int, client_order_id: int, now_ms: int) -> S
     for _ in range(3):
         try:
             with store.write() as tx:
-                lock_intake(tx)
+                lock_clients(tx, [client_id])
                 so = repo.order_by_client_id(tx, client_id, client_order_id)
                 if so is None:
                     raise ApiError("INVALID_ORDER_ID", f"no order {client_order_id}")
@@ -505,7 +503,7 @@ def cancel_all(store: Store, client_id: int, now_ms: int,
     for _ in range(3):
         try:
             with store.write() as tx:
-                lock_intake(tx)
+                lock_clients(tx, [client_id])
                 live = [so for so in tx.live_orders(client_ids=[client_id])
                         if so.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
                         and keep(so)]

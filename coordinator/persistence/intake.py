@@ -22,18 +22,111 @@ from coordinator.persistence.store import Tx, pg_array
 
 _OTHER_SIDE = {"BUY": "SELL", "SELL": "BUY"}
 
-#: The PostgreSQL advisory lock every intake and cancel takes for its transaction: fund values
-#: are read, checked and written back, so two writers must not interleave (SQLite's writer
-#: transaction, ``BEGIN IMMEDIATE``, serialises them already).
+#: The PostgreSQL advisory lock of intake as a whole. Every admission and cancel of the
+#: client API takes it SHARED, then an exclusive lock per client involved
+#: (:func:`lock_clients`): admissions of different clients run side by side, two of one client
+#: one after the other (fund values are read, checked and written back; clientOrderIds and
+#: self-match are per client). What needs the whole book still, or writes fund rows of any
+#: client, takes it EXCLUSIVE (:func:`lock_intake`): ``ccp orders import``, the admin API's
+#: contract changes, the chain monitor's funds. SQLite's writer transaction (``BEGIN
+#: IMMEDIATE``) serialises every writer already: these are no-ops there.
 INTAKE_LOCK = 0x63637001
+#: The key space of the per-client locks: ``pg_advisory_xact_lock(CLIENT_LOCKS, key)`` (the
+#: two-int4 form, apart from the one-bigint form of :data:`INTAKE_LOCK`).
+CLIENT_LOCKS = 0x6363
+#: Venue order ids (client API, PostgreSQL): handed out by this sequence, never twice; moved
+#: past every id stored from elsewhere (``Tx.insert_orders``, :func:`order_ids_past`).
+ORDER_ID_SEQ = "order_ids"
+#: Taken by a transaction holding intake locks when it appends outbox events, until its
+#: commit (:func:`outbox_in_commit_order`).
+OUTBOX_LOCK = 0x63637002
 _LOCK_PG = "SELECT pg_advisory_xact_lock(%(k)s)"
+_SHARED_PG = "SELECT pg_advisory_xact_lock_shared(%(k)s)"
+_CLIENT_PG = "SELECT pg_advisory_xact_lock(%(ns)s, %(c)s)"
+_IDS_PG = f"SELECT nextval('{ORDER_ID_SEQ}') FROM generate_series(1, %(n)s)"
+_PAST_PG = (f"SELECT setval('{ORDER_ID_SEQ}', %(m)s) FROM {ORDER_ID_SEQ} "
+            "WHERE (is_called AND last_value < %(m)s) OR (NOT is_called AND last_value <= %(m)s)")
+
+
+class IntakeLockError(RuntimeError):
+    """A transaction asked for intake locks in an order that could deadlock (a programming
+    error, never a user's)."""
+
+
+def _pg(tx: Tx) -> bool:
+    return tx.conn.dialect.name == "postgresql"
+
+
+def client_key(client_id: int) -> int:
+    """The int4 key of a client's advisory lock (ids beyond int4 share keys: less
+    concurrency, never less exclusion)."""
+    return client_id if 0 <= client_id < 2**31 else client_id % (2**31 - 1)
 
 
 def lock_intake(tx: Tx) -> None:
-    """Take the intake lock for the rest of the transaction (once per transaction)."""
-    if tx.conn.dialect.name == "postgresql" and not getattr(tx, "_intake_locked", False):
-        tx.conn.exec_driver_sql(_LOCK_PG, {"k": INTAKE_LOCK})
-        tx._intake_locked = True  # type: ignore[attr-defined]
+    """Take the intake lock EXCLUSIVE for the rest of the transaction: no admission or cancel
+    of any client runs meanwhile (a no-op if held already; SQLite: a no-op)."""
+    if not _pg(tx):
+        return
+    held = getattr(tx, "_intake_lock", None)
+    if held == "exclusive":
+        return
+    if held is not None:
+        raise IntakeLockError("the intake lock is held shared: take it exclusive first")
+    tx.conn.exec_driver_sql(_LOCK_PG, {"k": INTAKE_LOCK})
+    tx._intake_lock = "exclusive"  # type: ignore[attr-defined]
+
+
+def _lock_statements(tx: Tx, client_ids: Iterable[int]) -> list[tuple[str, dict[str, int]]]:
+    """The statements :func:`lock_clients` sends (in this order) and notes them taken."""
+    held = getattr(tx, "_intake_lock", None)
+    if held == "exclusive":
+        return []
+    out: list[tuple[str, dict[str, int]]] = []
+    if held is None:
+        out.append((_SHARED_PG, {"k": INTAKE_LOCK}))
+        tx._intake_lock = "shared"  # type: ignore[attr-defined]
+    mine: set[int] = getattr(tx, "_client_locks", set())
+    keys = sorted({client_key(c) for c in client_ids} - mine)
+    if keys and mine and keys[0] < max(mine):
+        raise IntakeLockError("client locks must be taken in ascending order")
+    out += [(_CLIENT_PG, {"ns": CLIENT_LOCKS, "c": k}) for k in keys]
+    tx._client_locks = mine | set(keys)  # type: ignore[attr-defined]
+    return out
+
+
+def lock_clients(tx: Tx, client_ids: Iterable[int]) -> None:
+    """Take the intake lock SHARED and each client's lock (ascending keys, so two
+    transactions never wait for each other in a cycle) for the rest of the transaction — what
+    an admission or cancel of these clients needs (SQLite: a no-op)."""
+    if _pg(tx):
+        for sql, params in _lock_statements(tx, client_ids):
+            tx.conn.exec_driver_sql(sql, params)
+
+
+def outbox_in_commit_order(tx: Tx) -> None:
+    """Before a transaction holding intake locks appends outbox events (``Tx.append_events``,
+    PostgreSQL): take :data:`OUTBOX_LOCK` until its commit (queued with the inserts inside
+    ``Tx.deferred_inserts``), so that among these transactions the events' ``seq`` follow the
+    commit order. The outbox readers (streams, publisher, keepers) read ``seq > cursor`` and
+    move the cursor to the last seq seen: an event committed after one with a higher seq would
+    be skipped. The one global intake lock gave this order; with admissions of different
+    clients side by side only this last step is serialised — the lock is taken just before
+    the events, after every other lock the transaction takes, and held for the rest of the
+    commit's round trip."""
+    if not _pg(tx) or getattr(tx, "_intake_lock", None) is None \
+            or getattr(tx, "_outbox_locked", False):
+        return
+    tx._outbox_locked = True  # type: ignore[attr-defined]
+    if not tx.defer("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK]):
+        tx.conn.exec_driver_sql(_LOCK_PG, {"k": OUTBOX_LOCK})
+
+
+def order_ids_past(tx: Tx, top: int) -> None:
+    """PostgreSQL: move the order id sequence past ``top`` (an id stored from elsewhere: the
+    book of ``ccp orders import``), so the client API never hands it out; never back."""
+    if _pg(tx) and top > 0:
+        tx.conn.exec_driver_sql(_PAST_PG, {"m": int(top)})
 
 
 def self_match_candidates(tx: Tx, orders: Iterable[Order]) -> list[StoredOrder]:
@@ -92,17 +185,15 @@ def _candidate_params(groups: dict[tuple[int, str], list[int]]) -> dict[str, obj
 
 @dataclass(frozen=True)
 class IntakeReads:
-    """What an intake transaction reads once it holds the intake lock (PostgreSQL: in one
-    round trip, :func:`intake_reads`)."""
+    """What an intake transaction reads once it holds its locks (PostgreSQL: in one round
+    trip, :func:`intake_reads`)."""
 
-    top_order_id: int  # the largest order id stored (live or historical), 0 for none
+    order_ids: list[int]  # fresh venue order ids, one per order, ascending
     used: frozenset[tuple[int, int]]  # (client, clientOrderId) pairs stored already
     balances: dict[tuple[int, str], FundLock]  # of the orders' clients, locked FOR UPDATE
     live: list[StoredOrder]  # self-match candidates (:func:`self_match_candidates`)
 
 
-_TOP_ID_PG = ("SELECT (SELECT coalesce(max(order_id), 0) FROM orders), "
-              "(SELECT coalesce(max(order_id), 0) FROM historical_orders)")
 _FUNDS_PG = ("SELECT client_id, currency, fund_lock_value, order_value, settle_value "
              "FROM fund_locks WHERE client_id = ANY(CAST(%(c)s AS BIGINT[])) "
              "ORDER BY client_id, currency FOR UPDATE")
@@ -116,47 +207,44 @@ def _pyformat(clause: TextClause) -> str:
 
 def intake_reads(tx: Tx, orders: Sequence[Order],
                  keys: Iterable[tuple[int, int]]) -> IntakeReads | None:
-    """On PostgreSQL: take the intake lock (:func:`lock_intake`, unless held already), then
-    the reads of an intake of ``orders`` (their ids not assigned yet) with the (client,
-    clientOrderId) ``keys`` — the top order id
-    (:func:`~coordinator.persistence.clientapi.next_order_ids`), the keys stored already
+    """On PostgreSQL: take the locks of an intake of ``orders`` (:func:`lock_clients`: the
+    intake lock shared, then each client's), then its reads — fresh order ids from the
+    sequence (one per order), the (client, clientOrderId) ``keys`` stored already
     (``client_order_ids_used``), the clients' fund values FOR UPDATE (``Tx.fund_locks``) and
-    the self-match candidates (:func:`self_match_candidates`) — the lock and the reads sent in
-    one pipeline (one round trip instead of five: the reads run as soon as the lock is
-    granted, while every other intake waits for it); each read is its own statement, run
-    after the lock is granted, so each sees what was committed before it ran (every earlier
-    holder's commit), as when sent one by one. None elsewhere (the caller reads them one by
-    one; SQLite's writer transaction is the lock)."""
-    if tx.conn.dialect.name != "postgresql":
+    the self-match candidates (:func:`self_match_candidates`) — all sent in one pipeline (one
+    round trip: the reads run as soon as the locks are granted). Each read is its own
+    statement, run after the locks are granted, so it sees what every earlier holder of
+    these clients' locks committed. None elsewhere (the caller reads them one by one; SQLite's
+    writer transaction is the lock)."""
+    if not _pg(tx):
         return None
     used_q = used_query("postgresql", keys)
     best, groups = _best(orders)
+    clients = sorted({o.client_id for o in orders})
+    locks = _lock_statements(tx, clients)
     raw = tx.conn.connection.dbapi_connection
-    lock = not getattr(tx, "_intake_locked", False)
-    with raw.cursor() as lk, raw.cursor() as top, raw.cursor() as used, \
+    with raw.cursor() as lk, raw.cursor() as ids, raw.cursor() as used, \
             raw.cursor() as funds, raw.cursor() as cand:
         with raw.pipeline():
-            if lock:
-                lk.execute(_LOCK_PG, {"k": INTAKE_LOCK})
-            top.execute(_TOP_ID_PG)
+            for sql, params in locks:
+                lk.execute(sql, params)
+            if orders:
+                ids.execute(_IDS_PG, {"n": len(orders)})
             if used_q is not None:
                 used.execute(_pyformat(used_q[0]), used_q[1])
-            clients = sorted({o.client_id for o in orders})
             if clients:
                 funds.execute(_FUNDS_PG, {"c": clients})
             if best:
                 cand.execute(_pyformat(_candidates("postgresql", len(groups))),
                              _candidate_params(groups))
-        if lock:
-            tx._intake_locked = True  # type: ignore[attr-defined]
-        live_top, hist_top = top.fetchone()
+        fresh = sorted(int(r[0]) for r in ids.fetchall()) if orders else []
         found = frozenset((int(r[0]), int(r[1])) for r in used.fetchall()) \
             if used_q is not None else frozenset()
         balances = {(r[0], r[1]): FundLock(r[0], r[1], r[2], r[3], r[4])
                     for r in funds.fetchall()} if clients else {}
         rows = [_Candidate(*r) for r in cand.fetchall()] if best else []
     live = _crossing(tx, rows, best) if rows else []
-    return IntakeReads(max(int(live_top), int(hist_top)), found, balances, live)
+    return IntakeReads(fresh, found, balances, live)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from coordinator.clock import Clock
 from coordinator.events import Event, EventKind
 from coordinator.persistence import tables as t
 from coordinator.persistence.errors import Conflict
+from coordinator.persistence.intake import lock_intake
 from coordinator.persistence.store import Store, Tx
 from settlement.events import (
     BatchApplied,
@@ -407,7 +408,14 @@ def _batch_applied(tx: Tx, ev: BatchApplied, now_ms: int,
 def apply_chain_events(tx: Tx, events: Sequence[ChainEvent], edge_name: str, edge: int,
                        scales: Mapping[str, int], now_ms: int) -> list[str]:
     """Apply the monitor's events in chain order and move the edge — in the caller's ONE
-    transaction. Returns alerts (also written to the outbox)."""
+    transaction. Returns alerts (also written to the outbox).
+
+    PostgreSQL: under the intake lock EXCLUSIVE (:func:`~coordinator.persistence.intake.lock_intake`):
+    the fund rows are changed here in chain order, not in the sorted order in which an
+    admission locks its clients' rows, and a first deposit inserts a row an admission may be
+    inserting too; holding the intake lock, no admission runs meanwhile (one per block poll:
+    a pause of the intake of a few ms)."""
+    lock_intake(tx)
     old = tx.edge(edge_name)
     if old is not None and edge < old:
         raise Conflict(f"the edge {edge_name} would move back from {old} to {edge}")

@@ -385,9 +385,15 @@ class Tx:
                       history: Iterable[HistoryEntry], *, fresh_ids: bool = False) -> None:
         """New orders (live ones into the book, final ones — rejected — into history). An order
         whose id belongs to a REJECTED order replaces that record (its state history stays).
-        ``fresh_ids``: the ids are above every stored one (the client API's venue ids, under
-        the intake lock), so none can be a REJECTED record's: not looked up."""
+        ``fresh_ids``: the ids were never stored (the client API's venue ids: the order id
+        sequence, or on SQLite max + 1 under the writer lock), so none can be a REJECTED
+        record's: not looked up. Otherwise (ids from elsewhere, e.g. a book file) PostgreSQL's
+        order id sequence is moved past them, so the client API never hands one out again."""
         stored = list(stored)
+        if not fresh_ids and stored and self.conn.dialect.name == "postgresql":
+            from coordinator.persistence.intake import order_ids_past  # imports this module
+
+            order_ids_past(self, max(so.order_id for so in stored))
         replaced = [] if fresh_ids else list(
             self._ids_in((so.order_id for so in stored), rejected=True))
         for i in range(0, len(replaced), 5000):
@@ -850,6 +856,10 @@ class Tx:
                      created_ms=now_ms) for e in events]
         if not rows:
             return
+        if self.conn.dialect.name == "postgresql":
+            from coordinator.persistence.intake import outbox_in_commit_order  # imports this
+
+            outbox_in_commit_order(self)
         self.insert_rows(t.outbox, rows)  # the payload as the JSON column stores it: text
         # Delivered at commit, never for a rolled-back transaction (PostgreSQL; inside
         # deferred_inserts sent with the inserts).

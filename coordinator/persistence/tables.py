@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     String,
     Table,
     Text,
@@ -552,3 +553,10 @@ order_single_legs = Table(
     Column("side", String(4), nullable=False),
     Index(None, "client_id", "contract_id", "side"),
 )
+
+# --- intake: venue order ids ---
+# The client API's venue order ids on PostgreSQL (``nextval``: admissions of different clients
+# run concurrently, so "one above every stored id" would need one lock for all); moved past any
+# id stored from elsewhere (``Tx.insert_orders``). SQLite has no sequences: it keeps max + 1
+# under its writer lock.
+order_ids = Sequence("order_ids", metadata=metadata)
