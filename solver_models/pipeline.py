@@ -36,7 +36,9 @@ from solver_models.stages import (
     allocation_mip,
     give_way,
     grid_classification,
+    least_loss,
     local_mip,
+    loss_at,
     price_selection,
     welfare_lp,
 )
@@ -341,7 +343,9 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             return answer.report
     fills_live, prices = answer
     ticks_live = prices.ticks
-    if len(live.orders):
+    if len(live.orders):  # §4a: the least priority loss at the answer's prices
+        fills_live, ticks_live = _least_loss(market, live, fills_live, ticks_live, params,
+                                             deadline, prog)
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
@@ -356,6 +360,29 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         return StageReport("exact_check", status="violated")
     ticks = {int(k): int(t) for k, t in zip(live.contracts, ticks_live, strict=True)}
     return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
+
+
+def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+                params: SolverParams, deadline: float, prog: _Progress
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The answer's fills decided again at its prices, the least priority loss first
+    (:func:`stages.least_loss`), then priced again (price selection: its least rounding can
+    only lower that loss; rules 5–6 for the new fills); the answer unchanged when there is
+    nothing to do, or a stage fails."""
+    alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter())
+    if alloc is None:
+        return fills, ticks
+    prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)
+    if not isinstance(alloc, Allocation):
+        return fills, ticks
+    gap, _ = loss_at(market, comp, alloc.fills, ticks)
+    free = (gap >= 0) & (gap <= market.allowance[comp.orders])
+    prices = _prices(market, comp, alloc.fills, free, ticks.astype(float), params, deadline,
+                     prog)
+    new = prices.ticks if isinstance(prices, Prices) else ticks
+    if not _exact_ok(market, comp, alloc.fills, new, comp.contracts):
+        return fills, ticks
+    return alloc.fills, new
 
 
 @dataclass(frozen=True)
