@@ -365,24 +365,39 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
 def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
                 params: SolverParams, deadline: float, prog: _Progress
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The answer's fills decided again at its prices, the least priority loss first
-    (:func:`stages.least_loss`), then priced again (price selection: its least rounding can
-    only lower that loss; rules 5–6 for the new fills); the answer unchanged when there is
-    nothing to do, or a stage fails."""
-    alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter())
+    """§4a at the answer's prices (:func:`stages.least_loss`): the fills decided again there,
+    the least priority loss first, then priced again (price selection's least rounding can
+    only lower that loss; rules 5–6 for the new fills). When that moves the prices, the fills
+    are decided once more at the new prices and kept with them, so that the answer's fills
+    always have the least loss (then the most volume) at the answer's prices among the
+    allocations :func:`stages.least_loss` considers. The answer unchanged when there is nothing
+    to do, or a stage fails."""
+    alloc = _loss_step(market, comp, fills, ticks, params, deadline, prog)
     if alloc is None:
-        return fills, ticks
-    prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)
-    if not isinstance(alloc, Allocation):
         return fills, ticks
     gap, _ = loss_at(market, comp, alloc.fills, ticks)
     free = (gap >= 0) & (gap <= market.allowance[comp.orders])
     prices = _prices(market, comp, alloc.fills, free, ticks.astype(float), params, deadline,
                      prog)
-    new = prices.ticks if isinstance(prices, Prices) else ticks
-    if not _exact_ok(market, comp, alloc.fills, new, comp.contracts):
-        return fills, ticks
-    return alloc.fills, new
+    if not isinstance(prices, Prices) or np.array_equal(prices.ticks, ticks) \
+            or not _exact_ok(market, comp, alloc.fills, prices.ticks, comp.contracts):
+        return alloc.fills, ticks
+    again = _loss_step(market, comp, alloc.fills, prices.ticks, params, deadline, prog)
+    return (alloc.fills if again is None else again.fills), prices.ticks
+
+
+def _loss_step(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+               params: SolverParams, deadline: float, prog: _Progress) -> Allocation | None:
+    """:func:`stages.least_loss` at ``ticks``, its report recorded: the new allocation (an
+    equilibrium at ``ticks``, checked in exact integers), or None."""
+    alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter())
+    if alloc is None:
+        return None
+    prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)
+    if not isinstance(alloc, Allocation) \
+            or not _exact_ok(market, comp, alloc.fills, ticks, comp.contracts):
+        return None
+    return alloc
 
 
 @dataclass(frozen=True)

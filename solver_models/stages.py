@@ -399,7 +399,8 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     divisible = ~market.indivisible[o]
     if np.any(divisible & (gap > rho) & (fills < q)):  # the whole-package allowance used
         return None
-    itm, otm = gap > rho, gap < 0
+    # fixed full: beyond the allowance in the money, and in the money filled completely
+    itm, otm = (gap > rho) | (divisible & (gap > 0) & (fills == q)), gap < 0
     cls = Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
                          ticks.astype(float), StageReport("least_loss"))
     alloc = allocation_mip(market, comp, cls, params, time_limit,
