@@ -399,8 +399,12 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     divisible = ~market.indivisible[o]
     if np.any(divisible & (gap > rho) & (fills < q)):  # the whole-package allowance used
         return None
-    # fixed full: beyond the allowance in the money, and in the money filled completely
-    itm, otm = (gap > rho) | (divisible & (gap > 0) & (fills == q)), gap < 0
+    # fixed full: beyond the allowance in the money, and groups of identical orders (same legs
+    # and limit: they share pro rata) in the money that the answer filled completely
+    group = _groups(market, o)
+    short_of = np.bincount(group, weights=fills < q)
+    kept = divisible & (gap > 0) & (short_of[group] == 0)
+    itm, otm = (gap > rho) | kept, gap < 0
     cls = Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
                          ticks.astype(float), StageReport("least_loss"))
     alloc = allocation_mip(market, comp, cls, params, time_limit,
