@@ -390,9 +390,8 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     exact gaps). One restriction keeps the model small: a group of identical divisible orders
     (same legs and limit) in the money that the answer filled completely stays filled
     completely (on orders_100k the free model has 2,368 columns and its least loss takes
-    1.8 s, this one 1,656 and 0.07 s); only a deeper-in-the-money order that the answer left
-    unfilled could want such a package, so the loss is the least over the allocations that
-    keep them. The answer's fills are one allocation of that model, so the loss never grows;
+    1.8 s, this one 1,656 and 0.07 s), so the loss is the least over the allocations that
+    keep them, not over every allocation at ``ticks``. The answer's fills are one allocation of that model, so the loss never grows;
     the volume drops only where a smaller loss needs it (§4a: the relaxation before the
     volume). The loss is measured at ``ticks``, the prices price selection chose for the
     route's fills (the approximation: not over every price vector).
