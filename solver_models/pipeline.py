@@ -344,8 +344,16 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     fills_live, prices = answer
     ticks_live = prices.ticks
     if len(live.orders):  # §4a: the least priority loss at the answer's prices
-        fills_live, ticks_live = _least_loss(market, live, fills_live, ticks_live, params,
-                                             deadline, prog)
+        least = _least_loss(market, live, fills_live, ticks_live, params, deadline, prog)
+        if least[0] is not fills_live:  # the notes on shorts are the new answer's
+            fills_live, ticks_live = least
+            prog.notes[notes:] = [n for n in prog.notes[notes:]
+                                  if "left one package short" not in n]
+            left = sum(k == "short" for k in
+                       _relaxed(market, live, fills_live, ticks_live).values())
+            if left:
+                prog.notes.append(f"{left} order(s) in the money left one package short: no "
+                                  "allocation in whole packages balances")
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
@@ -378,12 +386,17 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
     gap, _ = loss_at(market, comp, alloc.fills, ticks)
     free = (gap >= 0) & (gap <= market.allowance[comp.orders])
     prices = _prices(market, comp, alloc.fills, free, ticks.astype(float), params, deadline,
-                     prog)
-    if not isinstance(prices, Prices) or np.array_equal(prices.ticks, ticks) \
-            or not _exact_ok(market, comp, alloc.fills, prices.ticks, comp.contracts):
+                     prog, alloc.short)
+    moved = isinstance(prices, Prices) and not np.array_equal(prices.ticks, ticks)
+    new = prices.ticks if moved else ticks
+    # one package short only where no marginal order can give way at the prices (as a route)
+    fills = alloc.fills if alloc.short is None else give_way(market, comp, alloc.fills, new)
+    if not _exact_ok(market, comp, fills, new, comp.contracts):
         return alloc.fills, ticks
-    again = _loss_step(market, comp, alloc.fills, prices.ticks, params, deadline, prog)
-    return (alloc.fills if again is None else again.fills), prices.ticks
+    if not moved:
+        return fills, ticks
+    again = _loss_step(market, comp, fills, new, params, deadline, prog)
+    return (fills if again is None else again.fills), new
 
 
 def _loss_step(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,

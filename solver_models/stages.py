@@ -382,7 +382,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     the grid that minimise the loss of *those* fills (least rounding), so among allocations of
     equal volume the loss was whichever HiGHS's path returned. Here, when the answer at
     ``ticks`` has a loss (divisible orders in the money within their allowance not filled
-    completely — no order short, whose own loss came first in its route), every order is
+    completely, or one package short), every order is
     classified at ``ticks`` exactly — beyond its allowance ρ in the money (fills completely),
     ``0 <= gap <= ρ`` (free), out of the money (none), where ``gap = π − a·p`` in money units —
     and :func:`allocation_mip` decides the fills again: the least loss ``Σ gap·(unfilled
@@ -394,16 +394,17 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     keep them, not over every allocation at ``ticks``. The answer's fills are one allocation of that model, so the loss never grows;
     the volume drops only where a smaller loss needs it (§4a: the relaxation before the
     volume). The loss is measured at ``ticks``, the prices price selection chose for the
-    route's fills (the approximation: not over every price vector).
-    None when there is nothing to do (no loss, or an order short)."""
+    route's fills (the approximation: not over every price vector). An answer with orders
+    one package short (the whole-package allowance) is replaced when whole packages balance
+    at ``ticks`` without it (§4a allows it only when none does): the short orders are in the
+    money beyond ρ there, so this model fills them completely.
+    None when there is nothing to do (no loss)."""
     o = comp.orders
     gap, loss = loss_at(market, comp, fills, ticks)
     if loss == 0:
         return None
     q, rho = market.q[o], market.allowance[o]
     divisible = ~market.indivisible[o]
-    if np.any(divisible & (gap > rho) & (fills < q)):  # the whole-package allowance used
-        return None
     # fixed full: beyond the allowance in the money, and groups of identical orders (same legs
     # and limit: they share pro rata) in the money that the answer filled completely
     group = _groups(market, o)
@@ -412,10 +413,24 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     itm, otm = (gap > rho) | kept, gap < 0
     cls = Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
                          ticks.astype(float), StageReport("least_loss"))
+    t0 = time.perf_counter()
     alloc = allocation_mip(market, comp, cls, params, time_limit,
                            unfilled_loss=np.where(divisible, gap, 0))
+    if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
+            and np.any(divisible & (gap > rho) & (fills < q)):
+        # the answer has orders short and whole packages do not balance without: the
+        # allowance at ``ticks``, each short package costing its gap (exact there)
+        alloc = allocation_mip(market, comp, cls, params,
+                               time_limit - (time.perf_counter() - t0), short=True,
+                               unfilled_loss=np.where(divisible, gap, 0))
     if not isinstance(alloc, Allocation):
         return replace(alloc, name="least_loss")
+    # the short candidates are the least in the money per instrument, which the answer's short
+    # orders need not be: kept only when not worse at (loss, volume)
+    vol = market.vol[o]
+    if (loss_at(market, comp, alloc.fills, ticks)[1], -int(vol @ alloc.fills)) \
+            > (loss, -int(vol @ fills)):
+        return None
     return replace(alloc, report=replace(alloc.report, name="least_loss"))
 
 
