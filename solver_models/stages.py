@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from solver_models import highs
 from solver_models.allocation import pro_rata
@@ -413,25 +414,72 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     itm, otm = (gap > rho) | kept, gap < 0
     cls = Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
                          ticks.astype(float), StageReport("least_loss"))
-    t0 = time.perf_counter()
-    alloc = allocation_mip(market, comp, cls, params, time_limit,
-                           unfilled_loss=np.where(divisible, gap, 0))
-    if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
-            and np.any(divisible & (gap > rho) & (fills < q)):
-        # the answer has orders short and whole packages do not balance without: the
-        # allowance at ``ticks``, each short package costing its gap (exact there)
-        alloc = allocation_mip(market, comp, cls, params,
-                               time_limit - (time.perf_counter() - t0), short=True,
-                               unfilled_loss=np.where(divisible, gap, 0))
-    if not isinstance(alloc, Allocation):
-        return replace(alloc, name="least_loss")
-    # the short candidates are the least in the money per instrument, which the answer's short
-    # orders need not be: kept only when not worse at (loss, volume)
+    lost = np.where(divisible & (gap > 0), (q - fills) * gap, 0)
     vol = market.vol[o]
-    if (loss_at(market, comp, alloc.fills, ticks)[1], -int(vol @ alloc.fills)) \
-            > (loss, -int(vol @ fills)):
+    exposure = market.exposure_in(o, comp.atomics)
+    new = fills.copy()
+    short = np.zeros(len(o), dtype=bool)
+    build = solve = 0.0
+    last: StageReport | None = None
+    changed = False
+    # independent blocks (a batch is a union of components; the loss and the volume are sums
+    # over them, so their lexicographic optima are the blocks' side by side): each block alone,
+    # only those with a loss — B&B on independent blocks together multiplies their trees
+    for rows, cols in _blocks(exposure):
+        if not lost[rows].any() or not len(cols):
+            continue
+        part = Component(o[rows], comp.atomics[cols], comp.contracts)
+        sub = Classification(cls.itm[rows], cls.otm[rows], cls.atm[rows], cls.reduced[rows],
+                             cls.ticks, cls.report)
+        t0 = time.perf_counter()
+        alloc = allocation_mip(market, part, sub, params, time_limit, exposure=exposure[rows][:, cols],
+                               unfilled_loss=np.where(divisible, gap, 0)[rows])
+        if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
+                and np.any((divisible & (gap > rho) & (fills < q))[rows]):
+            # the answer has orders short and whole packages do not balance without: the
+            # allowance at ``ticks``, each short package costing its gap (exact there)
+            alloc = allocation_mip(market, part, sub, params,
+                                   time_limit - (time.perf_counter() - t0), short=True,
+                                   exposure=exposure[rows][:, cols],
+                                   unfilled_loss=np.where(divisible, gap, 0)[rows])
+        time_limit -= time.perf_counter() - t0
+        last = alloc.report if isinstance(alloc, Allocation) else alloc
+        build += last.build_seconds
+        solve += last.solve_seconds
+        if not isinstance(alloc, Allocation):
+            if last.status != "infeasible":
+                return replace(last, name="least_loss", build_seconds=build,
+                               solve_seconds=solve)
+            continue
+        # the short candidates are the least in the money per instrument, which the answer's
+        # short orders need not be: kept only when not worse at (loss, volume)
+        new_lost = np.where((divisible & (gap > 0))[rows], (q[rows] - alloc.fills) * gap[rows], 0)
+        if (int(new_lost.sum()), -int(vol[rows] @ alloc.fills)) \
+                > (int(lost[rows].sum()), -int(vol[rows] @ fills[rows])):
+            continue
+        new[rows] = alloc.fills
+        if alloc.short is not None:
+            short[rows] = alloc.short
+        changed = True
+    if last is None:
         return None
-    return replace(alloc, report=replace(alloc.report, name="least_loss"))
+    report = replace(last, name="least_loss", build_seconds=build, solve_seconds=solve)
+    if not changed:
+        return report
+    return Allocation(new, report, short if short.any() else None)
+
+
+def _blocks(exposure: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Independent blocks of a balance (orders × atomic instruments, linked by a non-zero
+    exposure): per block its rows (orders) and columns (instruments), in index order;
+    orders without exposure are blocks without columns."""
+    n = exposure.shape[0]
+    graph = sp.bmat([[None, exposure != 0], [(exposure != 0).T, None]], format="csr")
+    _, label = connected_components(graph, directed=False)
+    out = []
+    for b in np.unique(label[:n]):
+        out.append((np.flatnonzero(label[:n] == b), np.flatnonzero(label[n:] == b)))
+    return out
 
 
 @dataclass(frozen=True)
