@@ -455,7 +455,8 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
         # short orders need not be: kept only when not worse at (loss, volume)
         new_lost = np.where((divisible & (gap > 0))[rows], (q[rows] - alloc.fills) * gap[rows], 0)
         if (int(new_lost.sum()), -int(vol[rows] @ alloc.fills)) \
-                > (int(lost[rows].sum()), -int(vol[rows] @ fills[rows])):
+                > (int(lost[rows].sum()), -int(vol[rows] @ fills[rows])) \
+                or np.array_equal(alloc.fills, fills[rows]):  # the answer's own fills
             continue
         new[rows] = alloc.fills
         if alloc.short is not None:
