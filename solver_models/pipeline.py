@@ -36,7 +36,9 @@ from solver_models.stages import (
     allocation_mip,
     give_way,
     grid_classification,
+    least_loss,
     local_mip,
+    loss_at,
     price_selection,
     welfare_lp,
 )
@@ -341,7 +343,17 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             return answer.report
     fills_live, prices = answer
     ticks_live = prices.ticks
-    if len(live.orders):
+    if len(live.orders):  # §4a: the least priority loss at the answer's prices
+        least = _least_loss(market, live, fills_live, ticks_live, params, deadline, prog)
+        if least[0] is not fills_live:  # the notes on shorts are the new answer's
+            fills_live, ticks_live = least
+            prog.notes[notes:] = [n for n in prog.notes[notes:]
+                                  if "left one package short" not in n]
+            left = sum(k == "short" for k in
+                       _relaxed(market, live, fills_live, ticks_live).values())
+            if left:
+                prog.notes.append(f"{left} order(s) in the money left one package short: no "
+                                  "allocation in whole packages balances")
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
@@ -356,6 +368,49 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         return StageReport("exact_check", status="violated")
     ticks = {int(k): int(t) for k, t in zip(live.contracts, ticks_live, strict=True)}
     return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
+
+
+def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+                params: SolverParams, deadline: float, prog: _Progress
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """§4a at the answer's prices (:func:`stages.least_loss`): the fills decided again there,
+    the least priority loss first, then priced again (price selection's least rounding can
+    only lower that loss; rules 5–6 for the new fills). When that moves the prices, the fills
+    are decided once more at the new prices and kept with them, so that the answer's fills
+    always have the least loss (then the most volume) at the answer's prices among the
+    allocations :func:`stages.least_loss` considers. The answer unchanged when there is nothing
+    to do, or a stage fails."""
+    alloc = _loss_step(market, comp, fills, ticks, params, deadline, prog)
+    if alloc is None:
+        return fills, ticks
+    gap, _ = loss_at(market, comp, alloc.fills, ticks)
+    free = (gap >= 0) & (gap <= market.allowance[comp.orders])
+    prices = _prices(market, comp, alloc.fills, free, ticks.astype(float), params, deadline,
+                     prog, alloc.short)
+    moved = isinstance(prices, Prices) and not np.array_equal(prices.ticks, ticks)
+    new = prices.ticks if moved else ticks
+    # one package short only where no marginal order can give way at the prices (as a route)
+    fills = alloc.fills if alloc.short is None else give_way(market, comp, alloc.fills, new)
+    if not _exact_ok(market, comp, fills, new, comp.contracts):
+        return alloc.fills, ticks
+    if not moved:
+        return fills, ticks
+    again = _loss_step(market, comp, fills, new, params, deadline, prog)
+    return (fills if again is None else again.fills), new
+
+
+def _loss_step(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+               params: SolverParams, deadline: float, prog: _Progress) -> Allocation | None:
+    """:func:`stages.least_loss` at ``ticks``, its report recorded: the new allocation (an
+    equilibrium at ``ticks``, checked in exact integers), or None."""
+    alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter())
+    if alloc is None:
+        return None
+    prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)
+    if not isinstance(alloc, Allocation) \
+            or not _exact_ok(market, comp, alloc.fills, ticks, comp.contracts):
+        return None
+    return alloc
 
 
 @dataclass(frozen=True)

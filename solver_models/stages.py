@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from solver_models import highs
 from solver_models.allocation import pro_rata
@@ -221,8 +222,8 @@ def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
 
 
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
-                   time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None
-                   ) -> Allocation | StageReport:
+                   time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
+                   unfilled_loss: np.ndarray | None = None) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
     Fixed: x_i = q_i in the money (divisible), 0 out of the money. Variables: X_g ∈ [0, Q_g]
@@ -236,6 +237,13 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     S_h takes one package off one of them (``− Σ_h B_h S_h`` joins the balance). First the least
     priority loss ``min Σ_h r_h·S_h`` (r_h the order's reduced cost at the LP's prices: what one
     package short costs it), then the maximum volume with that loss kept.
+
+    ``unfilled_loss`` — §4a's priority loss at fixed prices (:func:`least_loss`): per
+    component order, what one unfilled package costs it in money units (10^-D, exact integers:
+    ``π − a·p`` when in the money, else 0). Then, as with ``short``, the least priority loss
+    ``Σ_g loss_g·(Q_g − X_g)`` over the free divisible groups first (indivisible orders may stay
+    unfilled in the money: no loss), then the maximum volume with that loss kept; both solves
+    integral and exact (:func:`exact_gap`), so neither level is left to a gap.
 
     ``exposure``: the component's ``market.exposure[o][:, comp.atomics]`` when the caller has
     it (the probe calls this many times for one component).
@@ -309,14 +317,19 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     integer = np.ones(n_var, dtype=bool)
     build = time.perf_counter() - t0
     loss_seconds = 0.0
-    if n_s:  # the least priority loss first, then kept as a bound
-        loss = np.zeros(n_var)
+    loss = np.zeros(n_var)
+    if n_s:
         # in money units (10^-D), rounded up: integral objectives solve faster
         loss[n_var - n_s:] = np.ceil(np.maximum(cls.reduced[s_first], 0.0)
                                      * 10.0 ** market.money_places - 1e-6).clip(1.0)
+    # at fixed prices: Σ_g loss_g·(Q_g − X_g) is a constant minus Σ_g loss_g·X_g
+    exact = unfilled_loss is not None
+    if exact and n_g:
+        loss[:n_g] = -np.maximum(unfilled_loss[first[:n_g]], 0).astype(float)
+    if np.any(loss):  # the least priority loss first, then kept as a bound
         model = ArrayModel(loss, sp.vstack(rows).tocsc(), np.concatenate(row_lo),
                            np.concatenate(row_hi), col_lo, col_hi, integer)
-        sol = highs.solve(model, params, time_limit)
+        sol = highs.solve(model, params, time_limit, options=exact_gap(loss) if exact else None)
         if not sol.has_solution:
             return StageReport("allocation_mip", build, sol.solve_seconds, sol.status,
                                size=model.size)
@@ -329,7 +342,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     a = sp.vstack(rows).tocsc()
     model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
                        col_lo, col_hi, integer, maximize=True)
-    sol = highs.solve(model, params, time_limit)
+    sol = highs.solve(model, params, time_limit, options=exact_gap(c) if exact else None)
     # the solve time counts both solves (least loss, then volume)
     report = StageReport("allocation_mip", build, loss_seconds + sol.solve_seconds, sol.status,
                          sol.objective, sol.bound, sol.gap, model.size)
@@ -347,6 +360,127 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     if np.any(exposure.T @ fills):  # exact integer balance, whatever the MIP tolerances did
         return StageReport("allocation_mip", build, sol.solve_seconds, "inexact balance")
     return Allocation(fills, report, fixed_full & (fills < q) if n_s else None)
+
+
+def loss_at(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
+            ) -> tuple[np.ndarray, int]:
+    """§4a's priority loss of ``fills`` at ``ticks``, exact: per component order its gap
+    ``π − a·p`` (money units 10^-D), and ``Σ (unfilled packages)·gap`` over the divisible
+    orders in the money (indivisible ones may stay unfilled in the money, rule 2)."""
+    o = comp.orders
+    gap = market.limit[o] - market.money(o, comp.contracts) @ ticks
+    lost = ~market.indivisible[o] & (gap > 0)
+    return gap, int(((market.q[o] - fills)[lost] * gap[lost]).sum())
+
+
+def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
+               params: SolverParams, time_limit: float) -> Allocation | StageReport | None:
+    """§4a at the answer's prices: the least priority loss, then the maximum volume.
+
+    A route decides the fills where the priority loss is not yet known: the allocation MIP at
+    the LP's prices (every free order there exactly at the money: no loss), the local search
+    by volume (the loss is bilinear in fills and prices). Price selection then puts prices on
+    the grid that minimise the loss of *those* fills (least rounding), so among allocations of
+    equal volume the loss was whichever HiGHS's path returned. Here, when the answer at
+    ``ticks`` has a loss (divisible orders in the money within their allowance not filled
+    completely, or one package short), every order is
+    classified at ``ticks`` exactly — beyond its allowance ρ in the money (fills completely),
+    ``0 <= gap <= ρ`` (free), out of the money (none), where ``gap = π − a·p`` in money units —
+    and :func:`allocation_mip` decides the fills again: the least loss ``Σ gap·(unfilled
+    packages)`` at ``ticks``, then the maximum volume with that loss kept (two integral solves,
+    exact gaps). One restriction keeps the model small: a group of identical divisible orders
+    (same legs and limit) in the money that the answer filled completely stays filled
+    completely (on orders_100k the free model has 2,368 columns and its least loss takes
+    1.8 s, this one 1,656 and 0.07 s), so the loss is the least over the allocations that
+    keep them, not over every allocation at ``ticks``. The answer's fills are one allocation of that model, so the loss never grows;
+    the volume drops only where a smaller loss needs it (§4a: the relaxation before the
+    volume). The loss is measured at ``ticks``, the prices price selection chose for the
+    route's fills (the approximation: not over every price vector). An answer with orders
+    one package short (the whole-package allowance) is replaced when whole packages balance
+    at ``ticks`` without it (§4a allows it only when none does): the short orders are in the
+    money beyond ρ there, so this model fills them completely.
+    None when there is nothing to do (no loss)."""
+    o = comp.orders
+    gap, loss = loss_at(market, comp, fills, ticks)
+    if loss == 0:
+        return None
+    q, rho = market.q[o], market.allowance[o]
+    divisible = ~market.indivisible[o]
+    # fixed full: beyond the allowance in the money, and groups of identical orders (same legs
+    # and limit: they share pro rata) in the money that the answer filled completely
+    group = _groups(market, o)
+    short_of = np.bincount(group, weights=fills < q)
+    kept = divisible & (gap > 0) & (short_of[group] == 0)
+    itm, otm = (gap > rho) | kept, gap < 0
+    cls = Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
+                         ticks.astype(float), StageReport("least_loss"))
+    lost = np.where(divisible & (gap > 0), (q - fills) * gap, 0)
+    vol = market.vol[o]
+    exposure = market.exposure_in(o, comp.atomics)
+    new = fills.copy()
+    short = np.zeros(len(o), dtype=bool)
+    build = solve = 0.0
+    last: StageReport | None = None
+    changed = False
+    # independent blocks (a batch is a union of components; the loss and the volume are sums
+    # over them, so their lexicographic optima are the blocks' side by side): each block alone,
+    # only those with a loss — B&B on independent blocks together multiplies their trees
+    for rows, cols in _blocks(exposure):
+        if not lost[rows].any() or not len(cols):
+            continue
+        part = Component(o[rows], comp.atomics[cols], comp.contracts)
+        sub = Classification(cls.itm[rows], cls.otm[rows], cls.atm[rows], cls.reduced[rows],
+                             cls.ticks, cls.report)
+        t0 = time.perf_counter()
+        alloc = allocation_mip(market, part, sub, params, time_limit, exposure=exposure[rows][:, cols],
+                               unfilled_loss=np.where(divisible, gap, 0)[rows])
+        if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
+                and np.any((divisible & (gap > rho) & (fills < q))[rows]):
+            # the answer has orders short and whole packages do not balance without: the
+            # allowance at ``ticks``, each short package costing its gap (exact there)
+            alloc = allocation_mip(market, part, sub, params,
+                                   time_limit - (time.perf_counter() - t0), short=True,
+                                   exposure=exposure[rows][:, cols],
+                                   unfilled_loss=np.where(divisible, gap, 0)[rows])
+        time_limit -= time.perf_counter() - t0
+        last = alloc.report if isinstance(alloc, Allocation) else alloc
+        build += last.build_seconds
+        solve += last.solve_seconds
+        if not isinstance(alloc, Allocation):
+            if last.status != "infeasible":
+                return replace(last, name="least_loss", build_seconds=build,
+                               solve_seconds=solve)
+            continue
+        # the short candidates are the least in the money per instrument, which the answer's
+        # short orders need not be: kept only when not worse at (loss, volume)
+        new_lost = np.where((divisible & (gap > 0))[rows], (q[rows] - alloc.fills) * gap[rows], 0)
+        if (int(new_lost.sum()), -int(vol[rows] @ alloc.fills)) \
+                > (int(lost[rows].sum()), -int(vol[rows] @ fills[rows])) \
+                or np.array_equal(alloc.fills, fills[rows]):  # the answer's own fills
+            continue
+        new[rows] = alloc.fills
+        if alloc.short is not None:
+            short[rows] = alloc.short
+        changed = True
+    if last is None:
+        return None
+    report = replace(last, name="least_loss", build_seconds=build, solve_seconds=solve)
+    if not changed:
+        return report
+    return Allocation(new, report, short if short.any() else None)
+
+
+def _blocks(exposure: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Independent blocks of a balance (orders × atomic instruments, linked by a non-zero
+    exposure): per block its rows (orders) and columns (instruments), in index order;
+    orders without exposure are blocks without columns."""
+    n = exposure.shape[0]
+    graph = sp.bmat([[None, exposure != 0], [(exposure != 0).T, None]], format="csr")
+    _, label = connected_components(graph, directed=False)
+    out = []
+    for b in np.unique(label[:n]):
+        out.append((np.flatnonzero(label[:n] == b), np.flatnonzero(label[n:] == b)))
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,80 @@
+"""§4a's priority loss at the answer's prices (``stages.least_loss``): the fills of every
+component are decided again at the prices the route chose, the least priority loss first, then
+the volume. Checked on random tiny books against the brute-force oracle
+(``bruteforce.least_loss_at``: every balanced allocation at those prices)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+
+from auction.book import Book
+from solver_models import SolverParams, SolveStatus, solve
+from tests.solver_models.bruteforce import least_loss_at
+from tests.solver_models.test_pipeline_properties import tiny_books
+from validator.equilibrium import check
+from venue.cli.solve import load
+
+
+def _loss(b: Book, result) -> Fraction:
+    """Σ (unfilled packages)·(π − a·p) over the divisible orders in the money."""
+    filled = result.filled()
+    loss = Fraction(0)
+    for o in b.orders:
+        gap = b.effective_limit(o) - b.order_money(o, result.prices)
+        if not o.indivisible and gap > 0:
+            loss += (o.packages - filled.get(o.order_id, 0)) * gap
+    return loss
+
+
+def _assert_least_loss(b: Book, replication: bool = True) -> None:
+    params = SolverParams(replication=replication)
+    out = solve(b, params)
+    report = check(b, out.result, replication=replication)
+    assert report.ok, [str(v) for v in report.violations]
+    if out.status is not SolveStatus.OPTIMAL or any(k == "short" for _, k in out.relaxations):
+        return  # halted contracts; the whole-package allowance (its own loss-first route)
+    res = out.result
+    filled = res.filled()
+    # indivisible orders as the answer has them (the pipeline may drop those at the money:
+    # a known gap of the maximum, README), every divisible one free as §4a allows
+    fixed = {o.order_id: filled.get(o.order_id, 0) for o in b.orders if o.indivisible}
+    best = least_loss_at(b, res.prices, replication, fixed=fixed)
+    assert best is not None  # the answer itself balances there
+    assert _loss(b, res) == best[0], (_loss(b, res), best, out.notes)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(1, 3, 4), max_orders=6))
+def test_put_call_forward_least_loss_at_the_answers_prices(b):
+    """Puts, calls and the forward: ρ > 0 wherever a put or a two-leg order trades."""
+    _assert_least_loss(b)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(5, 6, 1), max_orders=6, off_lattice=True))
+def test_binaries_least_loss_at_the_answers_prices(b):
+    _assert_least_loss(b)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_books(contract_ids=(1, 7, 3), max_orders=6, off_lattice=True))
+def test_calendars_least_loss_at_the_answers_prices(b):
+    _assert_least_loss(b)
+
+
+def test_the_priority_loss_of_orders_10k_does_not_depend_on_the_highs_seed():
+    """The standard 10k book: its large component's fills come from the local search, whose
+    volume ties HiGHS broke by its path — the priority loss at the final prices was 1.89,
+    2.28, 2.18 and 1.90 with random seeds 0–3 before ``least_loss``. Decided again at the
+    answer's prices, the least loss is one value for every seed (rule 9 at §4a's level)."""
+    s = load(Path(__file__).parents[2] / "scenarios/bench/standard/orders_10k.yaml")
+    losses = set()
+    for seed in range(4):
+        out = solve(s.book, replace(s.params, random_seed=seed))
+        assert out.status is SolveStatus.OPTIMAL
+        losses.add(_loss(s.book, out.result))
+    assert len(losses) == 1, losses
