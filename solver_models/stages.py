@@ -326,6 +326,13 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     exact = unfilled_loss is not None
     if exact and n_g:
         loss[:n_g] = -np.maximum(unfilled_loss[first[:n_g]], 0).astype(float)
+    # exact (integral loss and volume): one solve of ``volume − W·loss``, W above the volume's
+    # whole span over the columns' box, so that the order of its values is exactly (loss,
+    # volume) — unless W·loss could leave the integers float64 holds exactly
+    weight = float(np.abs(c) @ (col_hi - col_lo)) + 1.0
+    if exact and np.any(loss) and weight * (float(np.abs(loss) @ col_hi) + 1.0) < 2.0 ** 50:
+        c = c - weight * loss
+        loss = np.zeros(n_var)
     if np.any(loss):  # the least priority loss first, then kept as a bound
         model = ArrayModel(loss, sp.vstack(rows).tocsc(), np.concatenate(row_lo),
                            np.concatenate(row_hi), col_lo, col_hi, integer)
