@@ -248,38 +248,12 @@ class _Oracle:
 def _max_balanced(base: tuple[int, ...], base_volume: int,
                   items: list[tuple[tuple[int, ...], tuple[int, ...], int]],
                   dims: int) -> int | None:
-    """max base_volume + Σ c_i·lots_i over c_i ∈ choices_i with base + Σ c_i·vec_i = 0."""
-    # suffix reach: the least and most each dimension can still move after item i
-    n = len(items)
-    lo = [[0] * dims for _ in range(n + 1)]
-    hi = [[0] * dims for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        choices, vec, _ = items[i]
-        for d in range(dims):
-            vals = (vec[d] * min(choices), vec[d] * max(choices))
-            lo[i][d] = lo[i + 1][d] + min(vals)
-            hi[i][d] = hi[i + 1][d] + max(vals)
-
-    def reachable(state: tuple[int, ...], i: int) -> bool:
-        return all(lo[i][d] <= -state[d] <= hi[i][d] for d in range(dims))
-
-    if not reachable(base, 0):
-        return None
-    states: dict[tuple[int, ...], int] = {base: base_volume}
-    for i, (choices, vec, lots) in enumerate(items):
-        nxt: dict[tuple[int, ...], int] = {}
-        for state, vol in states.items():
-            for c in choices:
-                s = tuple(state[d] + c * vec[d] for d in range(dims))
-                if not reachable(s, i + 1):
-                    continue
-                v = vol + c * lots
-                if nxt.get(s, -1) < v:
-                    nxt[s] = v
-        states = nxt
-        if not states:
-            return None
-    return states.get(tuple([0] * dims))
+    """max base_volume + Σ c_i·lots_i over c_i ∈ choices_i with base + Σ c_i·vec_i = 0:
+    :func:`_best_balanced` with the volume as the second (only) level."""
+    best = _best_balanced(base, (Fraction(0), base_volume),
+                          [(choices, vec, [(Fraction(0), c * lots) for c in choices])
+                           for choices, vec, lots in items], dims)
+    return None if best is None else best[1]
 
 
 def least_loss_at(book: Book, prices: Mapping[int, int], replication: bool = True,

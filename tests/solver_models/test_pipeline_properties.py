@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -193,7 +194,28 @@ def test_independent_parts_clear_as_if_alone(first, second):
     """The pipeline clears small components side by side in one model (a batch): a book of two
     independent parts reaches the same objectives (volume, rounding, rule 5, reference
     distance) as its parts alone — every stage's objective is a sum over the parts."""
-    second = _shifted(second, 10)
+    _parts_clear_as_if_alone(first, _shifted(second, 10))
+
+
+@pytest.mark.xfail(strict=True, reason="known, found by the property above on 2026-12-04 (fails "
+                   "on 29c7b2a too): batched with the second part, the first part clears at "
+                   "other prices (call and put 8 instead of 6) with other fills: the same "
+                   "volume, rounding and rule-5 lots, but reference distance 4 instead of 0 "
+                   "(rule 6); both answers pass the check")
+def test_independent_parts_clear_as_if_alone_counterexample():
+    """The counterexample the property found, kept so that it is fixed, not forgotten."""
+    first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
+                 [order(1, [(3, "B", 1)], "7"),
+                  order(2, [(1, "S", 1), (4, "B", 1)], "94"),
+                  order(3, [(3, "B", 1)], "8", aon=True)])
+    second = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
+                  [order(1, [(1, "B", 1), (3, "B", 1)], "3"),
+                   order(2, [(1, "S", 1), (4, "S", 1)], "-94"),
+                   order(3, [(1, "B", 1)], "1")])
+    _parts_clear_as_if_alone(first, _shifted(second, 10))
+
+
+def _parts_clear_as_if_alone(first: Book, second: Book) -> None:
     both = Book({**first.contracts, **second.contracts}, first.orders + second.orders)
     out = solve(both, SolverParams())
     assert check(both, out.result).ok
