@@ -347,18 +347,13 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         least = _least_loss(market, live, fills_live, ticks_live, params, deadline, prog)
         if least[0] is not fills_live:  # the notes on shorts are the new answer's
             fills_live, ticks_live = least
-            prog.notes[notes:] = [n for n in prog.notes[notes:]
-                                  if "left one package short" not in n]
-            left = sum(k == "short" for k in
-                       _relaxed(market, live, fills_live, ticks_live).values())
-            if left:
-                prog.notes.append(f"{left} order(s) in the money left one package short: no "
-                                  "allocation in whole packages balances")
+            _drop_short_notes(prog, notes)
+            _note_short(prog, sum(k == "short" for k in
+                                  _relaxed(market, live, fills_live, ticks_live).values()))
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
-            prog.notes[notes:] = [n for n in prog.notes[notes:]  # no longer true
-                                  if "left one package short" not in n]
+            _drop_short_notes(prog, notes)  # no longer true
     fills = np.zeros(len(o), dtype=np.int64)
     fills[np.searchsorted(o, live.orders)] = fills_live
     priced = ~_touching(market, o, halted)
@@ -711,11 +706,23 @@ def _short_where_needed(market: Market, comp: Component, fills: np.ndarray,
     if short is None or not short.any():
         return fills, prices
     fills = give_way(market, comp, fills, prices.ticks)
-    left = int((short & (fills < market.q[comp.orders])).sum())
-    if left:
-        prog.notes.append(f"{left} order(s) in the money left one package short: no allocation "
-                          "in whole packages balances")
+    _note_short(prog, int((short & (fills < market.q[comp.orders])).sum()))
     return fills, prices
+
+
+_SHORT_NOTE = "order(s) in the money left one package short"
+
+
+def _note_short(prog: _Progress, left: int) -> None:
+    """The note of ``left`` orders one package short (none when 0)."""
+    if left:
+        prog.notes.append(f"{left} {_SHORT_NOTE}: no allocation in whole packages balances")
+
+
+def _drop_short_notes(prog: _Progress, since: int) -> None:
+    """Drop the notes on orders one package short written since note ``since`` (the answer
+    they described was replaced)."""
+    prog.notes[since:] = [n for n in prog.notes[since:] if _SHORT_NOTE not in n]
 
 
 def _prices(market: Market, comp: Component, fills: np.ndarray, atm: np.ndarray,

@@ -242,8 +242,10 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     component order, what one unfilled package costs it in money units (10^-D, exact integers:
     ``π − a·p`` when in the money, else 0). Then, as with ``short``, the least priority loss
     ``Σ_g loss_g·(Q_g − X_g)`` over the free divisible groups first (indivisible orders may stay
-    unfilled in the money: no loss), then the maximum volume with that loss kept; both solves
-    integral and exact (:func:`exact_gap`), so neither level is left to a gap.
+    unfilled in the money: no loss), then the maximum volume with that loss kept: one integral
+    solve of ``volume − W·loss`` (W above the volume's span, so its order is exactly (loss,
+    volume)), or two solves where ``W·loss`` could pass 2^50; exact gaps (:func:`exact_gap`),
+    so neither level is left to a gap.
 
     ``exposure``: the component's ``market.exposure[o][:, comp.atomics]`` when the caller has
     it (the probe calls this many times for one component).
@@ -394,8 +396,8 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     classified at ``ticks`` exactly — beyond its allowance ρ in the money (fills completely),
     ``0 <= gap <= ρ`` (free), out of the money (none), where ``gap = π − a·p`` in money units —
     and :func:`allocation_mip` decides the fills again: the least loss ``Σ gap·(unfilled
-    packages)`` at ``ticks``, then the maximum volume with that loss kept (two integral solves,
-    exact gaps). One restriction keeps the model small: a group of identical divisible orders
+    packages)`` at ``ticks``, then the maximum volume with that loss kept (integral, exact
+    gaps). One restriction keeps the model small: a group of identical divisible orders
     (same legs and limit) in the money that the answer filled completely stays filled
     completely (on orders_100k the free model has 2,368 columns and its least loss takes
     1.8 s, this one 1,656 and 0.07 s), so the loss is the least over the allocations that
@@ -422,6 +424,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     cls = Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
                          ticks.astype(float), StageReport("least_loss"))
     lost = np.where(divisible & (gap > 0), (q - fills) * gap, 0)
+    unfilled = np.where(divisible, gap, 0)  # what one unfilled package costs (in the money)
     vol = market.vol[o]
     exposure = market.exposure_in(o, comp.atomics)
     new = fills.copy()
@@ -438,17 +441,17 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
         part = Component(o[rows], comp.atomics[cols], comp.contracts)
         sub = Classification(cls.itm[rows], cls.otm[rows], cls.atm[rows], cls.reduced[rows],
                              cls.ticks, cls.report)
+        block = exposure[rows][:, cols]
         t0 = time.perf_counter()
-        alloc = allocation_mip(market, part, sub, params, time_limit, exposure=exposure[rows][:, cols],
-                               unfilled_loss=np.where(divisible, gap, 0)[rows])
+        alloc = allocation_mip(market, part, sub, params, time_limit, exposure=block,
+                               unfilled_loss=unfilled[rows])
         if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
                 and np.any((divisible & (gap > rho) & (fills < q))[rows]):
             # the answer has orders short and whole packages do not balance without: the
             # allowance at ``ticks``, each short package costing its gap (exact there)
             alloc = allocation_mip(market, part, sub, params,
                                    time_limit - (time.perf_counter() - t0), short=True,
-                                   exposure=exposure[rows][:, cols],
-                                   unfilled_loss=np.where(divisible, gap, 0)[rows])
+                                   exposure=block, unfilled_loss=unfilled[rows])
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds
