@@ -186,7 +186,7 @@ def _move_settle_values(tx: Tx, moves: list, now_ms: int) -> list[FundLock]:
         old = current.get(key, FundLock(*key))
         changed.append(FundLock(key[0], key[1], old.fund_lock_value, old.order_value,
                                 old.settle_value + delta[key]))
-    tx.put_fund_locks(changed, now_ms)
+    tx.put_fund_locks(changed, now_ms, existing=current)
     return changed
 
 

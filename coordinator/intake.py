@@ -142,7 +142,7 @@ def import_book(store: Store, data: Any, clock: Clock, *, end_of_trading: timede
         except PrecisionError as e:
             raise ImportError_([str(e)]) from None
         if given:
-            tx.put_fund_locks(given.values(), now)
+            tx.put_fund_locks(given.values(), now, existing=balances)
         adm = admit_orders(tx, book.orders, now_ms=now, end_of_trading=end_of_trading,
                            extra_events=[Event(EventKind.FUNDS_UPDATED, _funds_payload(f))
                                          for f in given.values()],

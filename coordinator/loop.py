@@ -535,7 +535,7 @@ class Coordinator:
                            old.settle_value + settle.get(key, 0))
             if new != old:
                 changed.append(new)
-        tx.put_fund_locks(changed, now)
+        tx.put_fund_locks(changed, now, existing=current)
         return changed
 
     def _events(self, cut: Cut, result: ClearingResult, plan: Plan, traded: list[int],

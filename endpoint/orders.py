@@ -475,7 +475,7 @@ def cancel_orders(tx, found: Sequence[StoredOrder], now_ms: int) -> list[StoredO
     for (client, cur), amount in sorted(release.items()):
         b = balances.get((client, cur), FundLock(client, cur))
         funds.append(replace(b, order_value=max(0, b.order_value - amount)))
-    tx.put_fund_locks(funds, now_ms)
+    tx.put_fund_locks(funds, now_ms, existing=balances)
     events += [Event(EventKind.FUNDS_UPDATED, _funds_payload(f)) for f in funds]
     tx.append_events(events, now_ms)
     return changed

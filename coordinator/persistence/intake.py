@@ -342,7 +342,7 @@ def write_fund_values(tx: Tx, values: Iterable[FundLock], existing: Iterable[tup
     have = set(existing)
     new = [v for v in values if (v.client_id, v.currency) not in have]
     if new:
-        tx.put_fund_locks(new, now_ms)
+        tx.put_fund_locks(new, now_ms, existing=())
     old = [dict(cid=v.client_id, cur=v.currency, flv=v.fund_lock_value, ov=v.order_value,
                 sv=v.settle_value) for v in values if (v.client_id, v.currency) in have]
     if old and tx.defer(_UPDATE_FUNDS_PG, [now_ms] + [

@@ -405,6 +405,26 @@ def _batch_applied(tx: Tx, ev: BatchApplied, now_ms: int,
     return None
 
 
+def _clients_touched(tx: Tx, events: Sequence[ChainEvent]) -> set[int]:
+    """The known clients whose fund rows the events change: locked first, in the order every
+    other writer locks fund rows (client, currency ascending; the loop, expiry, intake), not
+    one by one in chain order — two writers taking the same rows in different orders can
+    deadlock. (A client registered by these events has no rows another writer could hold.)"""
+    out: set[int] = set()
+    for ev in events:
+        if isinstance(ev, (ClientRegistered, FundsChanged)):
+            cid = client_of_address(tx, ev.address)
+            if cid is not None:
+                out.add(cid)
+        elif isinstance(ev, BatchApplied):
+            out.add(CLEARING_HOUSE_ID)
+            out.update(tx.conn.scalars(
+                select(t.cash_movements.c.client_id)
+                .join(t.settlement_parts, t.settlement_parts.c.movement_id == t.cash_movements.c.id)
+                .where(t.settlement_parts.c.backend_id == ev.backend_id)))
+    return out
+
+
 def apply_chain_events(tx: Tx, events: Sequence[ChainEvent], edge_name: str, edge: int,
                        scales: Mapping[str, int], now_ms: int) -> list[str]:
     """Apply the monitor's events in chain order and move the edge — in the caller's ONE
@@ -414,11 +434,14 @@ def apply_chain_events(tx: Tx, events: Sequence[ChainEvent], edge_name: str, edg
     the fund rows are changed here in chain order, not in the sorted order in which an
     admission locks its clients' rows, and a first deposit inserts a row an admission may be
     inserting too; holding the intake lock, no admission runs meanwhile (one per block poll:
-    a pause of the intake of a few ms)."""
+    a pause of the intake of a few ms). The loop and expiry do not take the intake lock: the
+    fund rows of every known client involved are locked first, in their order
+    (:func:`_clients_touched`)."""
     lock_intake(tx)
     old = tx.edge(edge_name)
     if old is not None and edge < old:
         raise Conflict(f"the edge {edge_name} would move back from {old} to {edge}")
+    tx.fund_locks(_clients_touched(tx, events), for_update=True)
     known = set(tx.currencies())
     touched: set[tuple[int, str]] = set()
     alerts: list[str] = []

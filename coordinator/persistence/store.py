@@ -300,13 +300,23 @@ class Tx:
                                                     r.order_value, r.settle_value)
                 for r in self.conn.execute(q)}
 
-    def put_fund_locks(self, values: Iterable[FundLock], now_ms: int) -> None:
-        """Insert or overwrite the three values of each (client, currency)."""
+    def put_fund_locks(self, values: Iterable[FundLock], now_ms: int, *,
+                       existing: Iterable[tuple[int, str]] | None = None) -> None:
+        """Insert or overwrite the three values of each (client, currency).
+
+        ``existing``: for a read-modify-write, the (client, currency) keys the caller's locked
+        read (``fund_locks(…, for_update=True)``) found. Those rows are updated; every other
+        row is inserted, never updated — so if another writer (the chain monitor's first
+        deposit, the loop) inserted that row after the caller's read, this transaction fails
+        with :class:`Conflict` (its callers retry) instead of overwriting the other writer's
+        values with ones computed from a missing row. Without ``existing`` (set-up, imports
+        with no concurrent writer) the rows present now are updated."""
         values = list(values)
         if not values:
             return
         self.ensure_clients({v.client_id for v in values}, now_ms)
-        have = set(self.fund_locks({v.client_id for v in values}))
+        have = (set(self.fund_locks({v.client_id for v in values})) if existing is None
+                else set(existing))
         rows = [dict(client_id=v.client_id, currency=v.currency,
                      fund_lock_value=v.fund_lock_value, order_value=v.order_value,
                      settle_value=v.settle_value, updated_ms=now_ms) for v in values]
