@@ -221,6 +221,11 @@ def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
     return bool(np.any(np.where(g > 0, rhs % np.maximum(g, 1), rhs) != 0))
 
 
+# two lexicographic levels are one weighted solve only while the weighted objective stays
+# below this (far inside the integers float64 holds exactly); else one solve per level
+ONE_SOLVE_BELOW = 2.0 ** 50
+
+
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
                    unfilled_loss: np.ndarray | None = None) -> Allocation | StageReport:
@@ -336,7 +341,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     # solve instead of two: 0.88 → 0.62 s of HiGHS over the allowance's models of the bench
     # books (2026-12-04, same (loss, volume) on each)
     weight = float(np.abs(c) @ (col_hi - col_lo)) + 1.0
-    weighted = bool(np.any(loss)) and weight * (float(np.abs(loss) @ col_hi) + 1.0) < 2.0 ** 50
+    weighted = bool(np.any(loss)) and weight * (float(np.abs(loss) @ col_hi) + 1.0) < ONE_SOLVE_BELOW
     if weighted:
         c = c - weight * loss
         loss = np.zeros(n_var)
@@ -696,7 +701,7 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     ref = market.ref_ticks[kc]
     span = float(np.maximum(market.tick_hi[kc] - ref, ref - market.tick_lo[kc]).sum()) + 1.0
     one_solve = bool(np.all(ref == np.rint(ref))) and np.isfinite(span) \
-        and span * (float(unfilled_lots.sum()) + 1.0) < 2.0 ** 50
+        and span * (float(unfilled_lots.sum()) + 1.0) < ONE_SOLVE_BELOW
 
     def missed(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every row at ``t`` in exact integers: the ``a·m·t`` of each, the rows whose limit is
