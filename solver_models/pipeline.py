@@ -148,9 +148,11 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
             "not priced: their replication is off their tick grid or outside their band; listed uncleared")
         uncleared = uncleared | set(off_grid)
     cid = market.contract_ids
+    traded_orders = np.flatnonzero(fills)
     result = ClearingResult(
         {int(cid[k]): t for k, t in prices.items()},
-        tuple(Fill(int(market.order_ids[i]), int(fills[i])) for i in np.flatnonzero(fills)),
+        tuple(map(Fill, market.order_ids[traded_orders].tolist(),
+                  fills[traded_orders].tolist())),
         frozenset(int(cid[k]) for k in uncleared))
     status = (SolveStatus.TIME_LIMIT if prog.timed_out else
               SolveStatus.NOT_CLEARED if uncleared - set(off_grid) else SolveStatus.OPTIMAL)
@@ -525,11 +527,12 @@ def _probe_best(market: Market, comp: Component, moves: list[np.ndarray], gap_at
                               t2.astype(float), StageReport("probe"))
 
     bounds = []
+    exposure_t = exposure.T.tocsr() if moves else None
     for t2 in moves:
         if deadline <= time.perf_counter():
             break
         bound, report = allocation_bound(market, comp, classified(t2), params,
-                                         deadline - time.perf_counter(), exposure)
+                                         deadline - time.perf_counter(), exposure, exposure_t)
         prog.add(report)
         bounds.append(bound)
     best = None  # ((vol, -dist, -move), fills, ticks)

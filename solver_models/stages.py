@@ -201,7 +201,9 @@ def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
     """Whether ``a x = rhs`` (exact integers) has no integer solution with ``0 <= x <= hi``,
     by two necessary conditions checked per row: ``rhs`` between the least and the most the
     row can reach, and a multiple of the gcd of the row's coefficients. True only when that
-    is proven (the MIP would be infeasible); False when in doubt (then the MIP decides)."""
+    is proven (the MIP would be infeasible); False when in doubt (then the MIP decides).
+    Columns with ``hi`` 0 take part in nothing (the probe passes a component's every order,
+    holding those it does not free at 0)."""
     a = a.tocsr()
     a.sum_duplicates()
     hi = np.asarray(hi, dtype=np.int64)
@@ -217,7 +219,9 @@ def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
     g = np.zeros(a.shape[0], dtype=np.int64)
     filled = np.flatnonzero(np.diff(a.indptr) > 0)
     if len(filled):  # rows are contiguous in CSR: one gcd reduction per non-empty row
-        g[filled] = np.gcd.reduceat(np.abs(a.data), a.indptr[filled])
+        # a column held at 0 (hi 0) adds nothing a row can reach: left out of its gcd
+        g[filled] = np.gcd.reduceat(np.where(hi[a.indices] > 0, np.abs(a.data), 0),
+                                    a.indptr[filled])
     return bool(np.any(np.where(g > 0, rhs % np.maximum(g, 1), rhs) != 0))
 
 
@@ -498,10 +502,15 @@ def _blocks(exposure: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray]]:
     n = exposure.shape[0]
     graph = sp.bmat([[None, exposure != 0], [(exposure != 0).T, None]], format="csr")
     _, label = connected_components(graph, directed=False)
-    out = []
-    for b in np.unique(label[:n]):
-        out.append((np.flatnonzero(label[:n] == b), np.flatnonzero(label[n:] == b)))
-    return out
+    # each block's rows and columns by one stable sort of the labels (index order kept),
+    # not one scan of every label per block (an order without exposure is a block)
+    rows, cols = np.argsort(label[:n], kind="stable"), np.argsort(label[n:], kind="stable")
+    r_lab, c_lab = label[:n][rows], label[n:][cols]
+    blocks = np.unique(r_lab)
+    r_at = np.searchsorted(r_lab, blocks), np.searchsorted(r_lab, blocks, side="right")
+    c_at = np.searchsorted(c_lab, blocks), np.searchsorted(c_lab, blocks, side="right")
+    return [(rows[r_at[0][i]:r_at[1][i]], cols[c_at[0][i]:c_at[1][i]])
+            for i in range(len(blocks))]
 
 
 @dataclass(frozen=True)
@@ -996,8 +1005,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
 
 
 def allocation_bound(market: Market, comp: Component, cls: Classification, params: SolverParams,
-                     time_limit: float, exposure: sp.csr_matrix | None = None
-                     ) -> tuple[float, StageReport]:
+                     time_limit: float, exposure: sp.csr_matrix | None = None,
+                     exposure_t: sp.csr_matrix | None = None) -> tuple[float, StageReport]:
     """An upper bound on the volume (lots) of any allocation :func:`allocation_mip` can return
     for ``cls`` without the whole-package allowance: the fixed orders' volume (divisible in the
     money: complete) plus the LP relaxation ``max Σ v_i x_i  s.t.  Σ B_i x_i = −Σ_fixed B_i q_i,
@@ -1021,12 +1030,19 @@ def allocation_bound(market: Market, comp: Component, cls: Classification, param
     if not len(free):
         value = fixed_volume if not np.any(rhs) else -np.inf
         return value, StageReport("probe", time.perf_counter() - t0, 0.0, "optimal")
-    free_exposure = exposure[free]
-    if _unbalanceable(free_exposure.T, q[free], rhs.astype(np.int64)):
+    if exposure_t is not None:  # ``exposure.T`` as CSR, made once per component (the probe):
+        # the same test over every order, those not free held at 0 — no rows gathered per move
+        hi = np.zeros(len(o), dtype=np.int64)
+        hi[free] = q[free]
+        unreachable = _unbalanceable(exposure_t, hi, rhs.astype(np.int64))
+    else:
+        unreachable = _unbalanceable(exposure[free].T, q[free], rhs.astype(np.int64))
+    if unreachable:
         # no whole packages x_i in [0, q_i] balance (bounds, gcd): the MIP, whose allocations
         # are such packages, has none either — no LP needed
         return -np.inf, StageReport("probe", time.perf_counter() - t0, 0.0, "infeasible",
                                     size="bound unreachable (bounds, gcd)")
+    free_exposure = exposure[free]
     model = ArrayModel(market.vol[o[free]].astype(float), free_exposure.T.tocsc().astype(float),
                        rhs, rhs, np.zeros(len(free)), q[free].astype(float), maximize=True)
     build = time.perf_counter() - t0
