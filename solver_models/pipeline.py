@@ -148,9 +148,11 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
             "not priced: their replication is off their tick grid or outside their band; listed uncleared")
         uncleared = uncleared | set(off_grid)
     cid = market.contract_ids
+    traded_orders = np.flatnonzero(fills)
     result = ClearingResult(
         {int(cid[k]): t for k, t in prices.items()},
-        tuple(Fill(int(market.order_ids[i]), int(fills[i])) for i in np.flatnonzero(fills)),
+        tuple(map(Fill, market.order_ids[traded_orders].tolist(),
+                  fills[traded_orders].tolist())),
         frozenset(int(cid[k]) for k in uncleared))
     status = (SolveStatus.TIME_LIMIT if prog.timed_out else
               SolveStatus.NOT_CLEARED if uncleared - set(off_grid) else SolveStatus.OPTIMAL)
@@ -525,11 +527,12 @@ def _probe_best(market: Market, comp: Component, moves: list[np.ndarray], gap_at
                               t2.astype(float), StageReport("probe"))
 
     bounds = []
+    exposure_t = exposure.T.tocsr() if moves else None
     for t2 in moves:
         if deadline <= time.perf_counter():
             break
         bound, report = allocation_bound(market, comp, classified(t2), params,
-                                         deadline - time.perf_counter(), exposure)
+                                         deadline - time.perf_counter(), exposure, exposure_t)
         prog.add(report)
         bounds.append(bound)
     best = None  # ((vol, -dist, -move), fills, ticks)
@@ -605,11 +608,14 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         return _Failed(rep, none, none)
     prog.lp_volume[prog.component] = cls.lp_volume  # the last one of a component counts
 
-    def local(near_ticks: int, cancel: highs.Cancel | None = None):
+    whole = {"infeasible": False}  # the direct route's allocation in whole packages
+
+    def local(near_ticks: int, cancel: highs.Cancel | None = None, allowance_only=False):
         """The local search, and with the whole-package allowance if it is infeasible: the
-        reports of both (they may run on another thread: no shared state) and the answer."""
+        reports of both (they may run on another thread: no shared state) and the answer.
+        ``allowance_only``: the search without the allowance is known to be infeasible."""
         found, reports = None, []
-        for short in (False, True):
+        for short in (True,) if allowance_only else (False, True):
             # limited by ``local_nodes`` (deterministic: the same result on a busy machine,
             # rule 9); the clock only as the whole solve's deadline
             budget = t_end - time.perf_counter()
@@ -633,7 +639,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
         cancel = highs.Cancel()
         first = pool.submit(local, LOCAL_NEIGHBOURHOODS[0], cancel) if pool else None
-        answer = _allocate_and_price(market, comp, cls, params, t_end, prog)
+        answer = _allocate_and_price(market, comp, cls, params, t_end, prog, whole)
         atm_indivisible = comp.orders[cls.atm & market.indivisible[comp.orders]]
         if not isinstance(answer, StageReport):
             cancel()
@@ -655,7 +661,11 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
                 return answer
         if near_ticks is None:
             break
-        reports, found = first.result() if n == 0 and first else local(near_ticks)
+        # at neighbourhood 0 the search's allocations in whole packages are some of the
+        # direct route's (its near orders are at the money there, its far ones fixed as
+        # there or at a bound of their range): when none of those balances, neither do its
+        reports, found = first.result() if n == 0 and first else local(
+            near_ticks, allowance_only=near_ticks == 0 and whole["infeasible"])
         for r in reports:  # the speculative search ran beside the direct route: not wall time
             prog.add(replace(r, parallel=True) if n == 0 and first else r)
         if isinstance(found, LocalEquilibrium):
@@ -677,15 +687,17 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
 
 
 def _allocate_and_price(market: Market, comp: Component, cls: Classification,
-                        params: SolverParams, t_end: float, prog: _Progress
-                        ) -> tuple[np.ndarray, Prices] | StageReport:
+                        params: SolverParams, t_end: float, prog: _Progress,
+                        whole: dict | None = None) -> tuple[np.ndarray, Prices] | StageReport:
     """Allocation MIP (in whole packages, else with the whole-package allowance) for the
     classification, then price selection: fills and prices, or the report of the stage that
-    failed."""
+    failed. ``whole["infeasible"]`` is set when no allocation in whole packages balances."""
     alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
     rep = alloc.report if isinstance(alloc, Allocation) else alloc
     prog.add(rep)
     if rep.status == "infeasible":  # no balance in whole packages: one package short
+        if whole is not None:
+            whole["infeasible"] = True
         alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(), True)
         rep = alloc.report if isinstance(alloc, Allocation) else alloc
         prog.add(rep)

@@ -81,10 +81,14 @@ def test_unreachable_moves_are_bounded_without_an_lp(monkeypatch):
         solves.append(1)
         return solve_of(*args, **kwargs)
 
-    def bound(market, comp, cls, params, time_limit, exposure=None):
+    def bound(market, comp, cls, params, time_limit, exposure=None, exposure_t=None):
         before = len(solves)
-        value, report = bound_of(market, comp, cls, params, time_limit, exposure)
+        value, report = bound_of(market, comp, cls, params, time_limit, exposure, exposure_t)
         seen.append((value, len(solves) - before, market, comp, cls))
+        if exposure_t is not None:  # the test over every order (those not free held at 0)
+            # proves what the test over the free orders' rows alone proves
+            alone, _ = bound_of(market, comp, cls, params, time_limit, exposure)
+            assert (alone == -np.inf) == (value == -np.inf)
         return value, report
 
     monkeypatch.setattr(stages.highs, "solve", counting_solve)
