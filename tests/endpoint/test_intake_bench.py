@@ -54,6 +54,8 @@ PROCS = int(os.environ.get("CCP_BENCH_PROCS", "2"))  # API processes side by sid
 WARMUP = float(os.environ.get("CCP_BENCH_WARMUP", "2"))  # seconds of load before measuring
 #: 0: skip the single ``newOrder`` run (only the batched one: shorter runs when comparing)
 SINGLE = os.environ.get("CCP_BENCH_SINGLE", "1") != "0"
+#: a file name: each request's send time and latency are written to ``<name>.<batch size>``
+TRACE = os.environ.get("CCP_BENCH_TRACE")
 KEYS = [0x51001, 0x51002, 0x51003, 0x51004]
 
 
@@ -109,6 +111,7 @@ class Run:
     errors: int = 0  # failed requests, warm-up included
     cold: list[float] = field(default_factory=list)  # latencies during the warm-up
     cold_sent: int = 0  # orders accepted during the warm-up
+    trace: list[tuple[float, float]] = field(default_factory=list)  # (sent at, latency), s
 
 
 async def drive(bases: list[str], tokens: list[str], work: list[list[dict]], batch: int,
@@ -144,6 +147,8 @@ async def drive(bases: list[str], tokens: list[str], work: list[list[dict]], bat
                                                         r.json()["payload"].values())
                 counted = t0 >= measured
                 (out.lat if counted else out.cold).append(time.perf_counter() - t0)
+                out.trace.append((time.time() - (time.perf_counter() - t0), out.lat[-1]
+                                  if counted else out.cold[-1]))
                 if not good:
                     out.errors += 1
                 elif counted:
@@ -237,6 +242,9 @@ def test_order_intake_over_http(bench_url, benchmark):
                                 f"(load generator {own * 1e3 / max(every, 1):.2f} ms), "
                                 f"load average {os.getloadavg()[0]:.1f}, "
                                 f"{errors} failed requests")
+                if TRACE:  # every request: epoch seconds sent, latency ms
+                    with open(f"{TRACE}.{b}", "w") as f:
+                        f.writelines(f"{t:.3f} {x * 1e3:.1f}\n" for t, x in sorted(r.trace))
                 assert errors == 0
                 assert n > 0
 
