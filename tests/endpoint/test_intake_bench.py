@@ -21,6 +21,7 @@ store, where the time goes: parsing, signature recovery and the admission transa
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -227,10 +228,25 @@ def test_order_intake_over_http(bench_url, benchmark):
         sign_s = time.perf_counter() - t0
         pids = [p.pid for p in procs]
 
+        pauses: list[tuple[float, int, float]] = []  # the load generator's collections
+        started: list[float] = []
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                started[:] = [time.perf_counter()]
+            elif started:
+                pauses.append((time.time(), info["generation"],
+                               time.perf_counter() - started[0]))
+
         def run() -> None:
             for b in kinds:
                 cpu0, own0 = cpu_seconds(pids), time.process_time()
-                r = asyncio.run(drive(bases, tokens, work[b], b, SECONDS, WARMUP))
+                pauses.clear()
+                gc.callbacks.append(on_gc)
+                try:
+                    r = asyncio.run(drive(bases, tokens, work[b], b, SECONDS, WARMUP))
+                finally:
+                    gc.callbacks.remove(on_gc)
                 cpu, own = cpu_seconds(pids) - cpu0, time.process_time() - own0
                 n, lat, errors, every = r.sent, r.lat, r.errors, r.sent + r.cold_sent
                 kind = "newOrder" if b == 1 else f"newOrders×{BATCH}"
@@ -241,10 +257,15 @@ def test_order_intake_over_http(bench_url, benchmark):
                                 f"API CPU {cpu * 1e3 / max(every, 1):.2f} ms per order "
                                 f"(load generator {own * 1e3 / max(every, 1):.2f} ms), "
                                 f"load average {os.getloadavg()[0]:.1f}, "
-                                f"{errors} failed requests")
+                                f"{errors} failed requests; load generator GC: "
+                                f"{len(pauses)} collections "
+                                f"({sum(1 for p in pauses if p[1] == 2)} full), longest "
+                                f"{max((p[2] for p in pauses), default=0) * 1e3:.0f} ms")
                 if TRACE:  # every request: epoch seconds sent, latency ms
                     with open(f"{TRACE}.{b}", "w") as f:
                         f.writelines(f"{t:.3f} {x * 1e3:.1f}\n" for t, x in sorted(r.trace))
+                    with open(f"{TRACE}.{b}.gc", "w") as f:  # epoch s, generation, pause ms
+                        f.writelines(f"{t:.3f} {g} {x * 1e3:.1f}\n" for t, g, x in pauses)
                 assert errors == 0
                 assert n > 0
 
