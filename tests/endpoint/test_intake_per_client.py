@@ -201,6 +201,20 @@ def test_a_delisting_committed_while_an_intake_waits_for_its_locks_is_seen(pg_st
             e.payload.get("clientOrderId") != 10 for e in tx.events_after(0))
 
 
+def test_the_fingerprint_read_under_the_locks_keeps_the_cache(pg_store):
+    """The intake reads the reference fingerprint in its locks' pipeline and hands it to the
+    cache: it is the very key ``reference_fingerprint`` gives (same values, same types), so
+    the contracts the orders were parsed with stay the cached ones (their locks computed at
+    parsing are used) and nothing is read again."""
+    store, st_ = pg_store
+    cache = ords.ReferenceCache()
+    w = wire(store, cache, 1, 10)
+    (out,) = ords.submit(store, st_, [w], NOW, all_or_nothing=True, cache=cache)
+    assert out.code == "OK"
+    with store.read() as tx:
+        assert cache.get(tx)[0] is w.reference
+
+
 def test_outbox_events_follow_the_commit_order(pg_store):
     """The outbox readers move their cursor to the last ``seq`` they saw: an event committed
     after one with a higher seq would never be delivered. While an admission of client 1 has
