@@ -33,7 +33,7 @@ from auction.units import RangeError, check_precision, check_units, to_steps
 from coordinator.persistence.records import FundLock, HistoryEntry, StoredOrder
 from validator.collateral.errors import CollateralError, InsufficientFunds
 from validator.collateral.funds import Balance, FundsState, LiveOrder
-from validator.collateral.locks import order_lock
+from validator.collateral.locks import order_lock_units
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,10 @@ class Admission:
 def lock_units(order: Order, contracts: Mapping[int, Contract],
                currencies: Mapping[str, Currency], packages: int | None = None
                ) -> tuple[str, int, int]:
-    """(pair, underlying units, numeraire units) locked by ``packages`` of the order."""
-    lk = order_lock(order, contracts, packages=packages)
-    units = lk.units(currencies)
-    und, num = lk.pair.split("/")
-    if und == num:
-        return lk.pair, 0, units[num]
-    return lk.pair, units.get(und, 0), units.get(num, 0)
+    """(pair, underlying units, numeraire units) locked by ``packages`` of the order
+    (:func:`validator.collateral.locks.order_lock_units`: ``order_lock(…).units(currencies)``
+    in integers)."""
+    return order_lock_units(order, contracts, currencies, packages=packages)
 
 
 def expire_ms(order: Order, admitted_ms: int, gtd_ms: int | None = None) -> int | None:

@@ -121,7 +121,14 @@ def client_for_token(store: Store, token: str, now_ms: int) -> tuple[int, str] |
     if not isinstance(token, str) or not token or len(token) > 200:
         return None
     with store.read() as tx:
-        return repo.session(tx, token_hash(token), now_ms)
+        return client_in(tx, token, now_ms)
+
+
+def client_in(tx, token: str, now_ms: int) -> tuple[int, str] | None:
+    """:func:`client_for_token` inside the caller's transaction ``tx``."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None
+    return repo.session(tx, token_hash(token), now_ms)
 
 
 def logout(store: Store, token: str) -> bool:

@@ -54,9 +54,12 @@ class ReferenceCache:
     def get(self, tx) -> tuple[dict[int, Contract], dict[str, Currency]]:
         return self.get_all(tx)[:2]
 
-    def get_all(self, tx) -> tuple[dict[int, Contract], dict[str, Currency], set[int]]:
-        """(contracts, currencies, delisted contract ids)."""
-        key = repo.reference_fingerprint(tx)
+    def get_all(self, tx, key: tuple | None = None
+                ) -> tuple[dict[int, Contract], dict[str, Currency], set[int]]:
+        """(contracts, currencies, delisted contract ids). ``key``: the fingerprint as ``tx``
+        read it already (else read here)."""
+        if key is None:
+            key = repo.reference_fingerprint(tx)
         with self._lock:
             if key == self._key:
                 return self._value
@@ -228,8 +231,20 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
     outcomes: dict[int, Outcome] = {}
     with store.write() as tx:
         todo = list(orders)
-        ref = None if cache is None else cache.get_all(tx)
-        delisted = repo.delisted(tx) if ref is None else ref[2]
+        # PostgreSQL: the intake locks and ids, then what admission reads (the delisted
+        # contracts and the reference data's fingerprint too), in one round trip (SQLite: the
+        # writer transaction is the lock, held since BEGIN; admission reads one by one)
+        reads = intake_reads(tx, [w.order for w in todo],
+                             [(w.order.client_id, w.client_order_id) for w in todo],
+                             fingerprint=cache is not None)
+        # both read under the locks: a delisting (it takes the intake lock exclusive) that
+        # committed before is seen, and none commits before this intake does
+        ref = None if cache is None else cache.get_all(
+            tx, None if reads is None else reads.fingerprint)
+        delisted = reads.delisted if reads is not None else \
+            repo.delisted(tx) if ref is None else ref[2]
+        if ref is not None:
+            tx.known_currencies(ref[1])  # not read again for the rows' precisions
         kept = []
         for w in todo:
             gone = [leg.contract_id for leg in w.order.legs if leg.contract_id in delisted]
@@ -240,11 +255,11 @@ def submit(store: Store, settings: Settings, orders: Sequence[WireOrder], now_ms
                 outcomes[id(w)] = Outcome(w.client_order_id, "INVALID_CONTRACT_ID", why)
             else:
                 kept.append(w)
+        if len(kept) < len(todo) and reads is not None:  # their ids stay unused (a gap)
+            left = {id(w) for w in kept}
+            reads = replace(reads, order_ids=[
+                oid for w, oid in zip(todo, reads.order_ids, strict=True) if id(w) in left])
         todo = kept
-        # PostgreSQL: the intake locks and ids, then what admission reads, in one round trip
-        # (SQLite: the writer transaction is the lock; admission reads one by one)
-        reads = intake_reads(tx, [w.order for w in todo],
-                             [(w.order.client_id, w.client_order_id) for w in todo])
         # the rows and the COMMIT sent together once every outcome is known (an exception
         # inside, e.g. a rejected newOrder, sends nothing: the transaction rolls back)
         with turn, tx.deferred_inserts(commit=True):

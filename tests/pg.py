@@ -64,9 +64,10 @@ class PgServer:
     as_user: str | None  # "postgres" when we are root
 
     @classmethod
-    def start(cls, durable: bool = False) -> PgServer:
+    def start(cls, durable: bool = False, options: str = "") -> PgServer:
         """``durable``: keep PostgreSQL's defaults (fsync, synchronous_commit on) — for
-        benchmarks whose figures must include a durable commit; tests run without."""
+        benchmarks whose figures must include a durable commit; tests run without.
+        ``options``: more ``-c name=value`` settings for the server."""
         bin_dir = find_bin_dir()
         as_user = "postgres" if os.geteuid() == 0 else None
         root = Path(tempfile.mkdtemp(prefix="ccp-pg-"))
@@ -81,7 +82,7 @@ class PgServer:
                     f"-p {server.port} -c listen_addresses=127.0.0.1 -k {root} "
                     + ("" if durable else "-c fsync=off -c synchronous_commit=off "
                        "-c full_page_writes=off ")
-                    + "-c max_connections=200", "start")
+                    + f"-c max_connections=200 {options}", "start")
         return server
 
     def _run(self, tool: str, *args: str) -> None:
@@ -94,6 +95,24 @@ class PgServer:
             tail = log.read_text()[-2000:] if log.exists() else ""
             raise PgUnavailable(f"{tool} failed ({proc.returncode}): {proc.stderr.strip()}\n"
                                 f"{tail}")
+
+    def recycle_wal(self, segments: int) -> None:
+        """Leave ``segments`` WAL segments written, then recycled by two checkpoints (as on a
+        server that has been running: with ``min_wal_size`` large enough to keep them, a
+        segment switch then renames a recycled file instead of creating and zero-filling a
+        new 16 MB one while every commit waits)."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS wal_warm (x int)")
+            for _ in range(segments):
+                conn.execute("INSERT INTO wal_warm VALUES (1)")
+                conn.execute("SELECT pg_switch_wal()")
+            conn.execute("DROP TABLE wal_warm")
+            conn.execute("CHECKPOINT")
+            conn.execute("SELECT pg_switch_wal()")
+            conn.execute("CHECKPOINT")
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from coordinator.persistence import tables as t
-from coordinator.persistence.intake import used_query
+from coordinator.persistence.intake import REFERENCE_FINGERPRINT, used_query
 from coordinator.persistence.records import StoredOrder
 from coordinator.persistence.store import Tx
 
@@ -217,11 +217,6 @@ def movements_of(tx: Tx, client_id: int, origin: str) -> list[tuple[str, int, in
 def reference_fingerprint(tx: Tx) -> tuple:
     """Changes whenever a currency or contract is added, a contract's terms, reference price
     or band change (the tick/lot update touches ``reference_prices.updated_ms`` too) or a
-    contract is delisted."""
-    return tuple(tx.conn.execute(select(
-        select(func.count()).select_from(t.currencies).scalar_subquery(),
-        select(func.count()).select_from(t.contracts).scalar_subquery(),
-        select(func.max(t.contracts.c.listed_ms)).scalar_subquery(),
-        select(func.max(t.reference_prices.c.updated_ms)).scalar_subquery(),
-        select(func.count()).select_from(t.reference_prices).scalar_subquery(),
-        select(func.count()).select_from(t.contract_delistings).scalar_subquery())).one())
+    contract is delisted (:data:`~coordinator.persistence.intake.REFERENCE_FINGERPRINT`; the
+    intake reads it under its locks, :func:`~coordinator.persistence.intake.intake_reads`)."""
+    return tuple(tx.conn.exec_driver_sql(REFERENCE_FINGERPRINT).one())

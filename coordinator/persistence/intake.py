@@ -192,8 +192,21 @@ class IntakeReads:
     used: frozenset[tuple[int, int]]  # (client, clientOrderId) pairs stored already
     balances: dict[tuple[int, str], FundLock]  # of the orders' clients, locked FOR UPDATE
     live: list[StoredOrder]  # self-match candidates (:func:`self_match_candidates`)
+    #: contracts delisted, read under the locks (a delisting takes the intake lock exclusive:
+    #: none commits between this read and the intake's commit)
+    delisted: frozenset[int] = frozenset()
+    #: ``clientapi.reference_fingerprint`` read under the locks (None: not asked for)
+    fingerprint: tuple | None = None
 
 
+_DELISTED_PG = "SELECT contract_id FROM contract_delistings"
+#: One row that changes whenever the reference data the intake uses changes: a currency or
+#: contract added, a contract's terms, reference price or band changed, a contract delisted
+#: (``clientapi.reference_fingerprint``; plain SQL, the same on both engines).
+REFERENCE_FINGERPRINT = (
+    "SELECT (SELECT count(*) FROM currencies), (SELECT count(*) FROM contracts), "
+    "(SELECT max(listed_ms) FROM contracts), (SELECT max(updated_ms) FROM reference_prices), "
+    "(SELECT count(*) FROM reference_prices), (SELECT count(*) FROM contract_delistings)")
 _FUNDS_PG = ("SELECT client_id, currency, fund_lock_value, order_value, settle_value "
              "FROM fund_locks WHERE client_id = ANY(CAST(%(c)s AS BIGINT[])) "
              "ORDER BY client_id, currency FOR UPDATE")
@@ -205,13 +218,14 @@ def _pyformat(clause: TextClause) -> str:
     return re.sub(r":(\w+)", r"%(\1)s", clause.text)
 
 
-def intake_reads(tx: Tx, orders: Sequence[Order],
-                 keys: Iterable[tuple[int, int]]) -> IntakeReads | None:
+def intake_reads(tx: Tx, orders: Sequence[Order], keys: Iterable[tuple[int, int]],
+                 *, fingerprint: bool = False) -> IntakeReads | None:
     """On PostgreSQL: take the locks of an intake of ``orders`` (:func:`lock_clients`: the
     intake lock shared, then each client's), then its reads — fresh order ids from the
     sequence (one per order), the (client, clientOrderId) ``keys`` stored already
     (``client_order_ids_used``), the clients' fund values FOR UPDATE (``Tx.fund_locks``) and
-    the self-match candidates (:func:`self_match_candidates`) — all sent in one pipeline (one
+    the self-match candidates (:func:`self_match_candidates`), the delisted contracts and
+    (``fingerprint``) the reference data's fingerprint — all sent in one pipeline (one
     round trip: the reads run as soon as the locks are granted). Each read is its own
     statement, run after the locks are granted, so it sees what every earlier holder of
     these clients' locks committed. None elsewhere (the caller reads them one by one; SQLite's
@@ -224,7 +238,8 @@ def intake_reads(tx: Tx, orders: Sequence[Order],
     locks = _lock_statements(tx, clients)
     raw = tx.conn.connection.dbapi_connection
     with raw.cursor() as lk, raw.cursor() as ids, raw.cursor() as used, \
-            raw.cursor() as funds, raw.cursor() as cand:
+            raw.cursor() as funds, raw.cursor() as cand, raw.cursor() as gone, \
+            raw.cursor() as ref:
         with raw.pipeline():
             for sql, params in locks:
                 lk.execute(sql, params)
@@ -237,14 +252,19 @@ def intake_reads(tx: Tx, orders: Sequence[Order],
             if best:
                 cand.execute(_pyformat(_candidates("postgresql", len(groups))),
                              _candidate_params(groups))
+            gone.execute(_DELISTED_PG)
+            if fingerprint:
+                ref.execute(REFERENCE_FINGERPRINT)
         fresh = sorted(int(r[0]) for r in ids.fetchall()) if orders else []
         found = frozenset((int(r[0]), int(r[1])) for r in used.fetchall()) \
             if used_q is not None else frozenset()
         balances = {(r[0], r[1]): FundLock(r[0], r[1], r[2], r[3], r[4])
                     for r in funds.fetchall()} if clients else {}
         rows = [_Candidate(*r) for r in cand.fetchall()] if best else []
+        delisted = frozenset(int(r[0]) for r in gone.fetchall())
+        key = tuple(ref.fetchone()) if fingerprint else None
     live = _crossing(tx, rows, best) if rows else []
-    return IntakeReads(fresh, found, balances, live)
+    return IntakeReads(fresh, found, balances, live, delisted, key)
 
 
 @dataclass(frozen=True)

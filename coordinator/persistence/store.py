@@ -147,6 +147,7 @@ class Tx:
         self._deferred: list[tuple[str, list[Any]]] | None = None
         self._ended = False  # committed by ``deferred_inserts(commit=True)``
         self._currencies: dict[str, Currency] | None = None
+        self._currencies_given = False  # ``_currencies`` from :meth:`known_currencies`
         self._numeraire_precision: dict[str, int] = {}  # pair -> (currencies never change)
 
     # ---- reference data -------------------------------------------------------------------
@@ -158,7 +159,17 @@ class Tx:
                                 for r in rows}
         return self._currencies
 
+    def known_currencies(self, currencies: Mapping[str, Currency]) -> None:
+        """Currencies read before (e.g. by another transaction): :meth:`currencies` uses them
+        instead of reading the table, until one is missing. A stored currency never changes
+        or goes (:meth:`put_currency` only adds), so they are current but for additions."""
+        if self._currencies is None:
+            self._currencies = dict(currencies)
+            self._currencies_given = True
+
     def put_currency(self, c: Currency) -> None:
+        if self._currencies_given:  # another transaction's view: what is stored now
+            self._currencies, self._currencies_given = None, False
         have = self.currencies().get(c.symbol)
         if have is None:
             self.conn.execute(insert(t.currencies).values(symbol=c.symbol, decimals=c.decimals,
@@ -183,6 +194,9 @@ class Tx:
         try:
             return cur[contract_pair.underlying].precision, cur[contract_pair.numeraire].precision
         except KeyError as e:
+            if self._currencies_given:  # added since they were read: read them now
+                self._currencies, self._currencies_given = None, False
+                return self._precisions(contract_pair)
             raise NotFound(f"currency {e.args[0]} is not in the store") from None
 
     def _quantity_precision(self, c: Contract) -> int:

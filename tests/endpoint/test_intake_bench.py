@@ -8,8 +8,8 @@ The API runs as ``CCP_BENCH_PROCS`` processes side by side (default 2, one per c
 throwaway PostgreSQL; the load comes from this process (asyncio, httpx, ``CONC`` connections
 spread over the processes), every order signed beforehand by one of four clients (EIP-712,
 Ithaca dialect). Two runs per engine, ``CCP_BENCH_SECONDS`` each (default 20; the issue's
-target is 60): single ``newOrder`` requests, and ``newOrders`` batches of ``BATCH`` (counted per
-order), offered at ``CCP_BENCH_RATE`` orders/s (default 2,000, the target). Reported:
+target is 60): single ``newOrder`` requests (skipped with ``CCP_BENCH_SINGLE=0``), and
+``newOrders`` batches of ``BATCH`` (counted per order), offered at ``CCP_BENCH_RATE`` orders/s (default 2,000, the target). Reported:
 orders/s, request latency p50/p90/p99 after a warm-up of ``CCP_BENCH_WARMUP`` seconds (default
 2, the same load, not counted: new connections, threads and SQL statements of a fresh process;
 its slowest request is reported apart), the API processes' CPU per order (less sensitive to other
@@ -21,6 +21,7 @@ store, where the time goes: parsing, signature recovery and the admission transa
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -52,6 +53,14 @@ BATCH = int(os.environ.get("CCP_BENCH_BATCH", "50"))
 RATE = float(os.environ.get("CCP_BENCH_RATE", "2000"))  # offered load, orders/s
 PROCS = int(os.environ.get("CCP_BENCH_PROCS", "2"))  # API processes side by side
 WARMUP = float(os.environ.get("CCP_BENCH_WARMUP", "2"))  # seconds of load before measuring
+#: 0: skip the single ``newOrder`` run (only the batched one: shorter runs when comparing)
+SINGLE = os.environ.get("CCP_BENCH_SINGLE", "1") != "0"
+#: PostgreSQL: WAL segments written and recycled before the run (0: a fresh server, which
+#: creates and zero-fills a new 16 MB segment — every commit waiting — about every 5.5 s at
+#: 2,000 orders/s; a server that has run a while renames recycled ones)
+WAL_SEGMENTS = int(os.environ.get("CCP_BENCH_PG_RECYCLED_WAL", "0"))
+#: a file name: each request's send time and latency are written to ``<name>.<batch size>``
+TRACE = os.environ.get("CCP_BENCH_TRACE")
 KEYS = [0x51001, 0x51002, 0x51003, 0x51004]
 
 
@@ -107,6 +116,7 @@ class Run:
     errors: int = 0  # failed requests, warm-up included
     cold: list[float] = field(default_factory=list)  # latencies during the warm-up
     cold_sent: int = 0  # orders accepted during the warm-up
+    trace: list[tuple[float, float]] = field(default_factory=list)  # (sent at, latency), s
 
 
 async def drive(bases: list[str], tokens: list[str], work: list[list[dict]], batch: int,
@@ -142,6 +152,8 @@ async def drive(bases: list[str], tokens: list[str], work: list[list[dict]], bat
                                                         r.json()["payload"].values())
                 counted = t0 >= measured
                 (out.lat if counted else out.cold).append(time.perf_counter() - t0)
+                out.trace.append((time.time() - (time.perf_counter() - t0), out.lat[-1]
+                                  if counted else out.cold[-1]))
                 if not good:
                     out.errors += 1
                 elif counted:
@@ -178,8 +190,11 @@ def bench_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'bench.sqlite3'}"
         return
-    server = PgServer.start(durable=True)
+    server = PgServer.start(durable=True, options="-c min_wal_size=2GB -c max_wal_size=4GB"
+                            if WAL_SEGMENTS else "")
     try:
+        if WAL_SEGMENTS:
+            server.recycle_wal(WAL_SEGMENTS)
         yield server.create_database()
     finally:
         server.stop()
@@ -215,14 +230,30 @@ def test_order_intake_over_http(bench_url, benchmark):
         tokens = [login(bases[0], k) for k in KEYS]
         per_client = int(RATE * (SECONDS + WARMUP) * 1.2 / len(KEYS)) + BATCH
         t0 = time.perf_counter()
-        work = {b: [signed(k, per_client, 10**6 * (b + 1)) for k in KEYS] for b in (1, BATCH)}
+        kinds = (1, BATCH) if SINGLE else (BATCH,)
+        work = {b: [signed(k, per_client, 10**6 * (b + 1)) for k in KEYS] for b in kinds}
         sign_s = time.perf_counter() - t0
         pids = [p.pid for p in procs]
 
+        pauses: list[tuple[float, int, float]] = []  # the load generator's collections
+        started: list[float] = []
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                started[:] = [time.perf_counter()]
+            elif started:
+                pauses.append((time.time(), info["generation"],
+                               time.perf_counter() - started[0]))
+
         def run() -> None:
-            for b in (1, BATCH):
+            for b in kinds:
                 cpu0, own0 = cpu_seconds(pids), time.process_time()
-                r = asyncio.run(drive(bases, tokens, work[b], b, SECONDS, WARMUP))
+                pauses.clear()
+                gc.callbacks.append(on_gc)
+                try:
+                    r = asyncio.run(drive(bases, tokens, work[b], b, SECONDS, WARMUP))
+                finally:
+                    gc.callbacks.remove(on_gc)
                 cpu, own = cpu_seconds(pids) - cpu0, time.process_time() - own0
                 n, lat, errors, every = r.sent, r.lat, r.errors, r.sent + r.cold_sent
                 kind = "newOrder" if b == 1 else f"newOrders×{BATCH}"
@@ -233,7 +264,15 @@ def test_order_intake_over_http(bench_url, benchmark):
                                 f"API CPU {cpu * 1e3 / max(every, 1):.2f} ms per order "
                                 f"(load generator {own * 1e3 / max(every, 1):.2f} ms), "
                                 f"load average {os.getloadavg()[0]:.1f}, "
-                                f"{errors} failed requests")
+                                f"{errors} failed requests; load generator GC: "
+                                f"{len(pauses)} collections "
+                                f"({sum(1 for p in pauses if p[1] == 2)} full), longest "
+                                f"{max((p[2] for p in pauses), default=0) * 1e3:.0f} ms")
+                if TRACE:  # every request: epoch seconds sent, latency ms
+                    with open(f"{TRACE}.{b}", "w") as f:
+                        f.writelines(f"{t:.3f} {x * 1e3:.1f}\n" for t, x in sorted(r.trace))
+                    with open(f"{TRACE}.{b}.gc", "w") as f:  # epoch s, generation, pause ms
+                        f.writelines(f"{t:.3f} {g} {x * 1e3:.1f}\n" for t, g, x in pauses)
                 assert errors == 0
                 assert n > 0
 
@@ -283,6 +322,7 @@ def test_order_intake_over_http(bench_url, benchmark):
                        f"{SECONDS:g} s per run after {WARMUP:g} s of warm-up, "
                        f"{PROCS} API process(es), {CONC} connections, "
                        f"offered {RATE:g} orders/s, "
+                       f"{WAL_SEGMENTS} recycled WAL segments beforehand, "
                        f"signing {sign_s:.1f} s beforehand")
     benchmark.extra_info.update(report)
     print()

@@ -26,6 +26,7 @@ from coordinator.admission import crosses
 from coordinator.events import Event, EventKind
 from coordinator.intake import admit_orders
 from coordinator.persistence import Store
+from coordinator.persistence import clientapi as repo
 from coordinator.persistence.intake import (
     IntakeLockError,
     intake_reads,
@@ -36,6 +37,7 @@ from coordinator.persistence.migrate import downgrade, upgrade
 from coordinator.persistence.records import FundLock
 from coordinator.settings import Settings
 from endpoint import orders as ords
+from endpoint.errors import ApiError
 from endpoint.models import OrderIn
 from tests.endpoint.conftest import KEYS, NOW, Trader, seed
 
@@ -168,6 +170,49 @@ def test_ids_from_elsewhere_move_the_sequence(pg_store):
     (d,) = ords.submit(store, st_, [wire(store, cache, 3, 6)], NOW, all_or_nothing=True,
                        cache=cache)
     assert d.order_id == c.order_id + 1  # max + 1 of the stored ids
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_a_delisting_committed_while_an_intake_waits_for_its_locks_is_seen(pg_store, single):
+    """The admin API's delisting takes the intake lock exclusive, marks the contract and
+    cancels its live orders. An intake that read the reference data before that commit (the
+    cache: no contract delisted) and then waited for its locks must see the delisting: its
+    order on the contract is refused, not left live on a delisted contract."""
+    store, st_ = pg_store
+    cache = ords.ReferenceCache()
+    w = wire(store, cache, 1, 10)  # the cache holds the contracts, none delisted
+    with store.write() as tx:
+        lock_intake(tx)
+        assert repo.delist(tx, 1, NOW)
+        th, got = _in_thread(lambda: ords.submit(store, st_, [w], NOW, all_or_nothing=single,
+                                                 cache=cache))
+        th.join(1.0)
+        assert th.is_alive(), "the intake did not wait for the exclusive intake lock"
+    th.join(20)
+    assert not th.is_alive()
+    if single:
+        assert isinstance(got.get("error"), ApiError), got
+        assert got["error"].code == "INVALID_CONTRACT_ID"
+    else:
+        assert "error" not in got and got["out"][0].code == "INVALID_CONTRACT_ID"
+    with store.read() as tx:
+        assert tx.live_orders() == []
+        assert tx.count("outbox") == 0 or all(
+            e.payload.get("clientOrderId") != 10 for e in tx.events_after(0))
+
+
+def test_the_fingerprint_read_under_the_locks_keeps_the_cache(pg_store):
+    """The intake reads the reference fingerprint in its locks' pipeline and hands it to the
+    cache: it is the very key ``reference_fingerprint`` gives (same values, same types), so
+    the contracts the orders were parsed with stay the cached ones (their locks computed at
+    parsing are used) and nothing is read again."""
+    store, st_ = pg_store
+    cache = ords.ReferenceCache()
+    w = wire(store, cache, 1, 10)
+    (out,) = ords.submit(store, st_, [w], NOW, all_or_nothing=True, cache=cache)
+    assert out.code == "OK"
+    with store.read() as tx:
+        assert cache.get(tx)[0] is w.reference
 
 
 def test_outbox_events_follow_the_commit_order(pg_store):

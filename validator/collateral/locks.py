@@ -107,3 +107,51 @@ def order_lock(order: Order, contracts: Mapping[int, Contract], *,
     except UnitsError:
         raise CollateralError(f"order {order.order_id}: limit per package "
                               f"{order.total_net_price}/{q} is not a decimal amount") from None
+
+
+def _finite(f: Fraction) -> bool:
+    """``f`` has a finite decimal form (:func:`~validator.collateral.money.to_decimal`
+    succeeds): its reduced denominator is 2^a·5^b."""
+    d = f.denominator
+    d >>= (d & -d).bit_length() - 1  # the twos
+    while d % 5 == 0:
+        d //= 5
+    return d == 1
+
+
+def order_lock_units(order: Order, contracts: Mapping[int, Contract],
+                     currencies: Mapping[str, Currency], *,
+                     packages: int | None = None) -> tuple[str, int, int]:
+    """(pair, underlying units, numeraire units) of ``order_lock(order, contracts,
+    packages=packages).units(currencies)`` — the same integers and the same errors, computed
+    from the exact fractions without the Decimals between (the order intake computes it for
+    every order). A pair whose underlying is its numeraire locks everything in the numeraire
+    (underlying units 0)."""
+    try:
+        legs = [contracts[leg.contract_id] for leg in order.legs]
+    except KeyError as e:
+        raise CollateralError(f"order {order.order_id}: unknown contract {e.args[0]}") from None
+    pairs = {str(c.pair) for c in legs}
+    if len(pairs) != 1:
+        raise CollateralError(f"order {order.order_id}: legs on more than one currency pair")
+    q = order.packages
+    x = q if packages is None else packages
+    if not 0 <= x <= q:
+        raise CollateralError(f"order {order.order_id}: {x} of {q} packages")
+    one = [Exposure(c, Fraction(a * c.lot_size)) for a, c in zip(order.ratios, legs, strict=True)]
+    u, c = _one_package(tuple(one))
+    c_sent = c + max(ZERO, order.limit_per_package)
+    c_read = c + max(ZERO, read_limit(order, contracts))
+    und, num = u * x, c_sent * x
+    if not (_finite(und) and _finite(num)):  # order_lock: the limit read on the lattice
+        num = c_read * x
+        if not (_finite(und) and _finite(num)):
+            raise CollateralError(f"order {order.order_id}: limit per package "
+                                  f"{order.total_net_price}/{q} is not a decimal amount")
+    pair = pairs.pop()
+    uc, nc = pair_currencies(currencies, legs[0].pair)
+    lu = -(-und.numerator * 10 ** uc.precision // und.denominator)  # rounded up
+    ln = -(-num.numerator * 10 ** nc.precision // num.denominator)
+    if uc.symbol == nc.symbol:
+        return pair, 0, lu + ln
+    return pair, lu, ln

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.validator.collateral.helpers import BTC, CUR, contract, order
 from validator.collateral.errors import CollateralError
 from validator.collateral.fees import FeeSchedule
-from validator.collateral.locks import OrderLock, order_lock
+from validator.collateral.locks import OrderLock, order_lock, order_lock_units
 
 C = {1: contract(1, "Call", 6000), 2: contract(2, "Put", 6000), 3: contract(3, "Forward"),
      4: contract(4, "BinaryCall", 6000), 5: contract(5, "BinaryPut", 6000),
@@ -87,3 +87,38 @@ def test_package_lock_never_more_than_its_legs(legs):
     singles = [order_lock(order(2, 1, signed(s, q, p), (c, s, q)), C) for c, s, q, p in legs]
     assert pkg.underlying <= sum(x.underlying for x in singles)
     assert pkg.numeraire <= sum(x.numeraire for x in singles)
+
+
+def _units_by_decimals(o, contracts, packages=None):
+    """``order_lock(…).units(CUR)`` as (pair, underlying units, numeraire units), or the
+    error's type and text."""
+    try:
+        lk = order_lock(o, contracts, packages=packages)
+        units = lk.units(CUR)
+    except CollateralError as e:
+        return type(e), str(e)
+    und, num = lk.pair.split("/")
+    return lk.pair, units.get(und, 0), units.get(num, 0)
+
+
+C_FINE = {**C, 7: contract(7, "Call", "6500.5", tick="0.1", lot="0.01"),
+          8: contract(8, "Put", 6000, tick="0.5", lot="0.3"),
+          10: contract(10, "BinaryCall", 6100, lot="3")}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(C_FINE)), st.sampled_from(["BUY", "SELL"]),
+                          st.integers(1, 12)),
+                min_size=1, max_size=4, unique_by=lambda t: t[0]),
+       st.integers(-10**6, 10**6), st.integers(0, 4), st.data())
+def test_lock_units_in_integers_equal_the_decimal_lock(legs, price, places, data):
+    """``order_lock_units`` (the intake's) gives exactly ``order_lock(…).units`` — the same
+    integers, or the same error — for any legs, limit (limits per package without a finite
+    decimal form included) and number of packages."""
+    o = order(1, 1, str(Decimal(price).scaleb(-places)), *legs)
+    x = data.draw(st.one_of(st.none(), st.integers(0, o.packages + 1)))
+    try:
+        got = order_lock_units(o, C_FINE, CUR, packages=x)
+    except CollateralError as e:
+        got = type(e), str(e)
+    assert got == _units_by_decimals(o, C_FINE, x)
