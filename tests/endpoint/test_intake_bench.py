@@ -55,10 +55,11 @@ PROCS = int(os.environ.get("CCP_BENCH_PROCS", "2"))  # API processes side by sid
 WARMUP = float(os.environ.get("CCP_BENCH_WARMUP", "2"))  # seconds of load before measuring
 #: 0: skip the single ``newOrder`` run (only the batched one: shorter runs when comparing)
 SINGLE = os.environ.get("CCP_BENCH_SINGLE", "1") != "0"
-#: PostgreSQL: WAL segments written and recycled before the run (0: a fresh server, which
-#: creates and zero-fills a new 16 MB segment — every commit waiting — about every 5.5 s at
-#: 2,000 orders/s; a server that has run a while renames recycled ones)
-WAL_SEGMENTS = int(os.environ.get("CCP_BENCH_PG_RECYCLED_WAL", "0"))
+#: PostgreSQL: WAL segments written and recycled before the run (default 64, with
+#: ``min_wal_size`` 2 GB: a server in its steady state, which renames a recycled segment at a
+#: segment switch; 0: a fresh server, which creates and zero-fills a new 16 MB segment — every
+#: commit waiting — about every 5.5 s at 2,000 orders/s, the tail of the runs before stop 25)
+WAL_SEGMENTS = int(os.environ.get("CCP_BENCH_PG_RECYCLED_WAL", "64"))
 #: a file name: each request's send time and latency are written to ``<name>.<batch size>``
 TRACE = os.environ.get("CCP_BENCH_TRACE")
 KEYS = [0x51001, 0x51002, 0x51003, 0x51004]
