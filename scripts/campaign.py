@@ -14,6 +14,12 @@ Per book: status, engine wall and process CPU seconds, volume, the welfare LP re
 volume and the gap, §4a relaxation share, halted contracts / components given up, the check,
 1-vs-2 threads, any exception; and a line per failed target. The recipes depend only on the
 seed (timings do not, of course).
+
+Reading it: the LP volume is the outcome's ``lp_volume``, the last welfare LP of each component
+(after indivisible orders dropped at the money and halted contracts), so the gap does not show
+what those cost; a negative gap is normal (the welfare LP maximises surplus, not volume).
+Halted contracts (the circuit breaker: the LP's band keepers trade, so no equilibrium keeps
+the band) are counted in the table but not as a miss; a component given up is.
 """
 
 from __future__ import annotations
