@@ -230,6 +230,9 @@ def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
 ONE_SOLVE_BELOW = 2.0 ** 50
 
 
+ALONE_ORDERS = 200  # a block of the allowance's model with this many orders is solved alone
+
+
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
                    unfilled_loss: np.ndarray | None = None) -> Allocation | StageReport:
@@ -242,9 +245,18 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
     if exposure is None:
         exposure = market.exposure_in(comp.orders, comp.atomics)
     blocks = _blocks(exposure) if short else []
+    # small blocks stay together (one model: a solver call per block costs more than their
+    # branch and bound together), large ones are solved alone
+    small = [b for b in blocks if len(b[0]) < ALONE_ORDERS]
+    blocks = [b for b in blocks if len(b[0]) >= ALONE_ORDERS]
+    if small:
+        blocks.append(tuple(np.sort(np.concatenate(x)) for x in zip(*small, strict=True)))
     if len(blocks) <= 1:
         return _allocation_mip(market, comp, cls, params, time_limit, short, exposure,
                                unfilled_loss)
+    # the smallest first: a block whose balance no whole packages reach fails the whole
+    # batch, and is found before the large blocks are solved
+    blocks.sort(key=lambda b: len(b[0]))
     o = comp.orders
     fills = np.zeros(len(o), dtype=np.int64)
     shorted = np.zeros(len(o), dtype=bool)

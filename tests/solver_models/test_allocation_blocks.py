@@ -1,6 +1,7 @@
 """The allocation MIP with the whole-package allowance solves each independent block of a
 batch alone (issue 17's campaign: a batch of two 1,500-order components took 20 s in one
-model, its branch and bound multiplying the blocks' trees)."""
+model, its branch and bound multiplying the blocks' trees); blocks under ``ALONE_ORDERS``
+orders share one model."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def test_the_allowance_solves_each_block_of_a_batch_alone(monkeypatch):
         return solve_of(model, *args, **kw)
 
     monkeypatch.setattr(stages.highs, "solve", spy)
+    monkeypatch.setattr(stages, "ALONE_ORDERS", 1)  # the tiny parts count as large blocks
     alone = []
     for comp in comps:
         cls = welfare_lp(market, comp, params, 60)
