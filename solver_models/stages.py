@@ -230,9 +230,70 @@ def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
 ONE_SOLVE_BELOW = 2.0 ** 50
 
 
+ALONE_ORDERS = 200  # a block of the allowance's model with this many orders is solved alone
+
+
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
                    unfilled_loss: np.ndarray | None = None) -> Allocation | StageReport:
+    """Stage 2 (:func:`_allocation_mip`); with the whole-package allowance, each independent
+    block of the balance (a batch is a union of components) solved alone: the least loss and
+    the volume are sums over the blocks, so their lexicographic optima side by side are the
+    batch's, and branch and bound on independent blocks together multiplies their trees (a
+    batch of two 1,500-order components of a random book, issue 17: 20 s in one model). A
+    block where nothing may be short is the model without the allowance."""
+    if exposure is None:
+        exposure = market.exposure_in(comp.orders, comp.atomics)
+    blocks = _blocks(exposure) if short else []
+    # small blocks stay together (one model: a solver call per block costs more than their
+    # branch and bound together), large ones are solved alone
+    small = [b for b in blocks if len(b[0]) < ALONE_ORDERS]
+    blocks = [b for b in blocks if len(b[0]) >= ALONE_ORDERS]
+    if small:
+        blocks.append(tuple(np.sort(np.concatenate(x)) for x in zip(*small, strict=True)))
+    if len(blocks) <= 1:
+        return _allocation_mip(market, comp, cls, params, time_limit, short, exposure,
+                               unfilled_loss)
+    # the smallest first: a block whose balance no whole packages reach fails the whole
+    # batch, and is found before the large blocks are solved
+    blocks.sort(key=lambda b: len(b[0]))
+    o = comp.orders
+    fills = np.zeros(len(o), dtype=np.int64)
+    shorted = np.zeros(len(o), dtype=bool)
+    build = solve = 0.0
+    gap = 0.0
+    last: StageReport | None = None
+    for rows, cols in blocks:
+        part = Component(o[rows], comp.atomics[cols], comp.contracts)
+        sub = Classification(cls.itm[rows], cls.otm[rows], cls.atm[rows], cls.reduced[rows],
+                             cls.ticks, cls.report)
+        block = exposure[rows][:, cols]
+        loss = None if unfilled_loss is None else unfilled_loss[rows]
+        t0 = time.perf_counter()
+        alloc = _allocation_mip(market, part, sub, params, time_limit, True, block, loss)
+        if isinstance(alloc, StageReport) and alloc.status == "infeasible":
+            alloc = _allocation_mip(market, part, sub, params,
+                                    time_limit - (time.perf_counter() - t0), False, block, loss)
+        time_limit -= time.perf_counter() - t0
+        last = alloc.report if isinstance(alloc, Allocation) else alloc
+        build += last.build_seconds
+        solve += last.solve_seconds
+        if not isinstance(alloc, Allocation):
+            return replace(last, build_seconds=build, solve_seconds=solve)
+        gap = max(gap, last.gap or 0.0)
+        fills[rows] = alloc.fills
+        if alloc.short is not None:
+            shorted[rows] = alloc.short
+    assert last is not None
+    report = replace(last, build_seconds=build, solve_seconds=solve, gap=gap,
+                     objective=float(market.vol[o] @ fills), bound=None,
+                     size=f"{len(blocks)} blocks; last: {last.size}")
+    return Allocation(fills, report, shorted if shorted.any() else None)
+
+
+def _allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
+                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
+                    unfilled_loss: np.ndarray | None = None) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
     Fixed: x_i = q_i in the money (divisible), 0 out of the money. Variables: X_g ∈ [0, Q_g]

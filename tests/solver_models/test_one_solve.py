@@ -67,7 +67,9 @@ def test_the_allowance_is_one_solve_with_the_lexicographic_optimum(monkeypatch):
     assert used, "the book no longer uses the allowance"
     monkeypatch.setattr(stages, "ONE_SOLVE_BELOW", 0.0)  # level by level
     for market, comp, cls, params, out, n_solves in used:
-        assert n_solves == 1
+        # one solve per independent block (a batch's components are solved alone), none for
+        # a block whose balance no whole packages reach
+        assert 1 <= n_solves <= len(stages._blocks(market.exposure_in(comp.orders, comp.atomics)))
         levels = stages.allocation_mip(market, comp, cls, params, 60.0, True)
         assert isinstance(levels, Allocation)
         assert _loss_and_volume(market, comp, cls, out) \

@@ -1,0 +1,33 @@
+"""Indivisible orders dropped at the money in an earlier round are offered again at the
+answer's prices (pipeline._regain): found by scripts/campaign.py (issue 17, book 3 of seed 17),
+reduced to 15 orders."""
+
+from __future__ import annotations
+
+from auction.book import Book
+from solver_models import SolverParams, solve
+from solver_models.generator import ALL_COMBO_TYPES, Recipe, generate_book
+from validator.equilibrium import check
+
+RECIPE = Recipe(seed=17003, expiries=1, strikes_per_expiry=9, orders=724, combo_share=0.2,
+                combo_types=ALL_COMBO_TYPES, aon_share=0.25, price_noise=0.089,
+                pairs=("WBTC/USDC",))
+ORDERS = {98, 100, 176, 188, 194, 198, 236, 238, 388, 392, 418, 434, 436, 438, 542}
+
+
+def test_an_all_or_none_order_dropped_at_the_money_trades_where_the_prices_moved_its_way():
+    # WBTC 2025-01-10 chain. The first round's allocation cannot balance with the all-or-none
+    # orders at the money: they are dropped (they may stay unfilled) and the rest clears with
+    # the 62,500 call at 1,228 — the buyer of 28 (order 236) at the money, one package filled.
+    # There the dropped all-or-none seller of 18 calls at 1,020 (order 436) is in the money
+    # and the buyer at the money takes all 18: 36 lots more, every rule kept (same prices).
+    full = generate_book(RECIPE)
+    b = Book(full.contracts, tuple(o for o in full.orders if o.order_id in ORDERS))
+    out = solve(b, SolverParams())
+    report = check(b, out.result)
+    assert report.ok, str(report)
+    filled = out.result.filled()
+    assert filled.get(436) == 18 and filled.get(236) == 19
+    assert report.volume == 274  # 238 without the all-or-none seller
+    assert out.result.prices[59] == 1228
+    assert any("earlier round filled" in n for n in out.notes)
