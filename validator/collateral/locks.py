@@ -76,12 +76,30 @@ def _one_package(lines: tuple[Exposure, ...]) -> tuple[Fraction, Fraction]:
 def order_lock(order: Order, contracts: Mapping[int, Contract], *,
                packages: int | None = None, fees: FeeSchedule | None = None) -> OrderLock:
     """The lock of ``packages`` (default: all) of the order's packages, exact."""
+    legs, x, u, c_sent, c_read = _package(order, contracts, packages, fees)
+    pair = str(legs[0].pair)
+    try:
+        return OrderLock(pair, to_decimal(u * x), to_decimal(c_sent * x))
+    except UnitsError:
+        pass
+    try:
+        return OrderLock(pair, to_decimal(u * x), to_decimal(c_read * x))
+    except UnitsError:
+        raise _not_decimal(order) from None
+
+
+def _package(order: Order, contracts: Mapping[int, Contract], packages: int | None,
+             fees: FeeSchedule | None = None
+             ) -> tuple[list[Contract], int, Fraction, Fraction, Fraction]:
+    """(the legs' contracts, packages x, underlying of one package, numeraire of one package
+    with the limit as sent, with the limit read on the lattice) — what :func:`order_lock` and
+    :func:`order_lock_units` share; raises :class:`CollateralError` for an order they cannot
+    lock."""
     try:
         legs = [contracts[leg.contract_id] for leg in order.legs]
     except KeyError as e:
         raise CollateralError(f"order {order.order_id}: unknown contract {e.args[0]}") from None
-    pairs = {str(c.pair) for c in legs}
-    if len(pairs) != 1:
+    if len({str(c.pair) for c in legs}) != 1:
         raise CollateralError(f"order {order.order_id}: legs on more than one currency pair")
     q = order.packages
     x = q if packages is None else packages
@@ -93,20 +111,15 @@ def order_lock(order: Order, contracts: Mapping[int, Contract], *,
     if fees is not None:
         c += fees.order_fee([(ct, Fraction(abs(a) * ct.lot_size), None)
                              for a, ct in zip(order.ratios, legs, strict=True)])
-    c_sent = c + max(ZERO, order.limit_per_package)
     # rule 11: a limit at currency precision may not divide into a decimal per package; the
     # limit read on the lattice (never above it) is then what the order can pay
-    c += max(ZERO, read_limit(order, contracts))
-    pair = pairs.pop()
-    try:
-        return OrderLock(pair, to_decimal(u * x), to_decimal(c_sent * x))
-    except UnitsError:
-        pass
-    try:
-        return OrderLock(pair, to_decimal(u * x), to_decimal(c * x))
-    except UnitsError:
-        raise CollateralError(f"order {order.order_id}: limit per package "
-                              f"{order.total_net_price}/{q} is not a decimal amount") from None
+    return (legs, x, u, c + max(ZERO, order.limit_per_package),
+            c + max(ZERO, read_limit(order, contracts)))
+
+
+def _not_decimal(order: Order) -> CollateralError:
+    return CollateralError(f"order {order.order_id}: limit per package "
+                           f"{order.total_net_price}/{order.packages} is not a decimal amount")
 
 
 def _finite(f: Fraction) -> bool:
@@ -127,28 +140,13 @@ def order_lock_units(order: Order, contracts: Mapping[int, Contract],
     from the exact fractions without the Decimals between (the order intake computes it for
     every order). A pair whose underlying is its numeraire locks everything in the numeraire
     (underlying units 0)."""
-    try:
-        legs = [contracts[leg.contract_id] for leg in order.legs]
-    except KeyError as e:
-        raise CollateralError(f"order {order.order_id}: unknown contract {e.args[0]}") from None
-    pairs = {str(c.pair) for c in legs}
-    if len(pairs) != 1:
-        raise CollateralError(f"order {order.order_id}: legs on more than one currency pair")
-    q = order.packages
-    x = q if packages is None else packages
-    if not 0 <= x <= q:
-        raise CollateralError(f"order {order.order_id}: {x} of {q} packages")
-    one = [Exposure(c, Fraction(a * c.lot_size)) for a, c in zip(order.ratios, legs, strict=True)]
-    u, c = _one_package(tuple(one))
-    c_sent = c + max(ZERO, order.limit_per_package)
-    c_read = c + max(ZERO, read_limit(order, contracts))
+    legs, x, u, c_sent, c_read = _package(order, contracts, packages)
     und, num = u * x, c_sent * x
     if not (_finite(und) and _finite(num)):  # order_lock: the limit read on the lattice
         num = c_read * x
         if not (_finite(und) and _finite(num)):
-            raise CollateralError(f"order {order.order_id}: limit per package "
-                                  f"{order.total_net_price}/{q} is not a decimal amount")
-    pair = pairs.pop()
+            raise _not_decimal(order)
+    pair = str(legs[0].pair)
     uc, nc = pair_currencies(currencies, legs[0].pair)
     lu = -(-und.numerator * 10 ** uc.precision // und.denominator)  # rounded up
     ln = -(-num.numerator * 10 ** nc.precision // num.denominator)
