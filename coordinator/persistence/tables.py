@@ -280,6 +280,7 @@ fill_legs = Table(
     Column("contract_id", BigInteger, primary_key=True, autoincrement=False),
     Column("lots", BigInteger, nullable=False),  # signed: + bought, − sold
     Column("price", BigInteger, nullable=False),  # numeraire units per unit
+    Index(None, "order_id"),  # an order's fills (the streams' EXEC_REPORTs)
 )
 
 outbox = Table(
