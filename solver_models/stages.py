@@ -459,7 +459,8 @@ def loss_at(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarra
 
 
 def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
-               params: SolverParams, time_limit: float) -> Allocation | StageReport | None:
+               params: SolverParams, time_limit: float, offered: np.ndarray | None = None
+               ) -> Allocation | StageReport | None:
     """§4a at the answer's prices: the least priority loss, then the maximum volume.
 
     A route decides the fills where the priority loss is not yet known: the allocation MIP at
@@ -484,10 +485,19 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     one package short (the whole-package allowance) is replaced when whole packages balance
     at ``ticks`` without it (§4a allows it only when none does): the short orders are in the
     money beyond ρ there, so this model fills them completely.
-    None when there is nothing to do (no loss)."""
+
+    ``offered`` (over the component's orders; the answer leaves them unfilled): indivisible
+    orders dropped at the money in an earlier round (rule 2 lets them stay unfilled there),
+    offered again here — the prices moved since, and one in (or at) the money at ``ticks`` may
+    now find its counterparts. They are free in the same model (all or none), so one MIP
+    decides both (the loss, then the volume); a block is solved when it has a loss or such an
+    order in or at the money (a block with neither keeps the answer's fills, as without
+    ``offered``), and its new fills are kept when not worse at (loss, volume), as above.
+    None when there is nothing to do (no loss, nothing offered in or at the money)."""
     o = comp.orders
     gap, loss = loss_at(market, comp, fills, ticks)
-    if loss == 0:
+    back = np.zeros(len(o), dtype=bool) if offered is None else offered & (gap >= 0)
+    if loss == 0 and not back.any():
         return None
     q, rho = market.q[o], market.allowance[o]
     divisible = ~market.indivisible[o]
@@ -512,7 +522,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     # over them, so their lexicographic optima are the blocks' side by side): each block alone,
     # only those with a loss — B&B on independent blocks together multiplies their trees
     for rows, cols in _blocks(exposure):
-        if not lost[rows].any() or not len(cols):
+        if not (lost[rows].any() or back[rows].any()) or not len(cols):
             continue
         part = Component(o[rows], comp.atomics[cols], comp.contracts)
         sub = Classification(cls.itm[rows], cls.otm[rows], cls.atm[rows], cls.reduced[rows],
