@@ -345,16 +345,23 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             return answer.report
     fills_live, prices = answer
     ticks_live = prices.ticks
-    base = _without(market, comp, halted)
     if len(live.orders):
         # §4a: the least priority loss at the answer's prices; indivisible orders dropped at
-        # the money in an earlier round offered again there, in the same MIP
+        # the money in an earlier round offered again there, in the same MIP — those whose
+        # contracts all have prices in the answer (a halt after the drop may have left a
+        # contract that only dropped orders traded out of ``live``)
+        dropped = _without(market, comp, halted).orders
+        dropped = dropped[~np.isin(dropped, live.orders)]
+        dropped = dropped[~_touching(market, dropped, np.setdiff1d(
+            np.unique(market.legs[dropped].indices), live.contracts))]
         offered = None
-        if len(live.orders) < len(base.orders):
-            offered = ~np.isin(base.orders, live.orders)
-            ext = np.zeros(len(base.orders), dtype=np.int64)
+        if len(dropped):
+            every = np.union1d(live.orders, dropped)
+            offered = np.isin(every, dropped)
+            ext = np.zeros(len(every), dtype=np.int64)
             ext[~offered] = fills_live
-            live, fills_live = base, ext
+            live = Component(every, live.atomics, live.contracts)
+            fills_live = ext
         least = _least_loss(market, live, fills_live, ticks_live, params, deadline, prog,
                             offered)
         if least[0] is not fills_live:  # the notes on shorts are the new answer's
@@ -368,7 +375,7 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
                 prog.notes.append(f"{regained} indivisible order(s) left unfilled at the money "
                                   "in an earlier round filled at the answer's prices")
             else:  # the component as the stages left it
-                live = Component(base.orders[~offered], base.atomics, base.contracts)
+                live = Component(live.orders[~offered], live.atomics, live.contracts)
                 fills_live = fills_live[~offered]
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
