@@ -97,10 +97,12 @@ def version() -> str:
 
 
 def solve(model: ArrayModel, params: SolverParams, time_limit: float,
-          cancel: Cancel | None = None, options: dict | None = None) -> Solution:
+          cancel: Cancel | None = None, options: dict | None = None,
+          start: np.ndarray | None = None) -> Solution:
     """Solve ``model`` with HiGHS under ``params`` and at most ``time_limit`` seconds (status
     "cancelled" when ``cancel`` is called first). ``options``: HiGHS options of this solve
-    (``params.highs_options`` still override them)."""
+    (``params.highs_options`` still override them). ``start``: a value per column for a MIP,
+    offered to HiGHS as its first incumbent (ignored by HiGHS when infeasible)."""
     stopped = getattr(_thread, "cancel", None)
     if cancel is None and stopped is not None and stopped.called:
         return Solution("cancelled", None, None, None, None, None, 0.0, False)
@@ -131,6 +133,11 @@ def solve(model: ArrayModel, params: SolverParams, time_limit: float,
                     a.data.astype(float), model.integer.astype(np.int32))
     else:
         _pass_lp(h, model, a)
+    if start is not None and mip:
+        given_start = highspy.HighsSolution()
+        given_start.col_value = np.asarray(start, dtype=float)
+        given_start.value_valid = True
+        h.setSolution(given_start)
     t0 = time.perf_counter()
     h.run()
     elapsed = time.perf_counter() - t0

@@ -345,18 +345,38 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             return answer.report
     fills_live, prices = answer
     ticks_live = prices.ticks
-    if len(live.orders) < len(_without(market, comp, halted).orders):
-        regained = _regain(market, _without(market, comp, halted), live, fills_live,
-                           ticks_live, params, deadline, prog)
-        if regained is not None:
-            live, fills_live, ticks_live = regained
-    if len(live.orders):  # §4a: the least priority loss at the answer's prices
-        least = _least_loss(market, live, fills_live, ticks_live, params, deadline, prog)
+    if len(live.orders):
+        # §4a: the least priority loss at the answer's prices; indivisible orders dropped at
+        # the money in an earlier round offered again there, in the same MIP — those whose
+        # contracts all have prices in the answer (a halt after the drop may have left a
+        # contract that only dropped orders traded out of ``live``)
+        dropped = _without(market, comp, halted).orders
+        dropped = dropped[~np.isin(dropped, live.orders)]
+        dropped = dropped[~_touching(market, dropped, np.setdiff1d(
+            np.unique(market.legs[dropped].indices), live.contracts))]
+        offered = None
+        if len(dropped):
+            every = np.union1d(live.orders, dropped)
+            offered = np.isin(every, dropped)
+            ext = np.zeros(len(every), dtype=np.int64)
+            ext[~offered] = fills_live
+            live = Component(every, live.atomics, live.contracts)
+            fills_live = ext
+        least = _least_loss(market, live, fills_live, ticks_live, params, deadline, prog,
+                            offered)
         if least[0] is not fills_live:  # the notes on shorts are the new answer's
             fills_live, ticks_live = least
             _drop_short_notes(prog, notes)
             _note_short(prog, sum(k == "short" for k in
                                   _relaxed(market, live, fills_live, ticks_live).values()))
+        if offered is not None:
+            regained = int((offered & (fills_live > 0)).sum())
+            if regained:
+                prog.notes.append(f"{regained} indivisible order(s) left unfilled at the money "
+                                  "in an earlier round filled at the answer's prices")
+            else:  # the component as the stages left it
+                live = Component(live.orders[~offered], live.atomics, live.contracts)
+                fills_live = fills_live[~offered]
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
@@ -372,79 +392,27 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
 
 
-def _regain(market: Market, base: Component, live: Component, fills: np.ndarray,
-            ticks: np.ndarray, params: SolverParams, deadline: float, prog: _Progress
-            ) -> tuple[Component, np.ndarray, np.ndarray] | None:
-    """Indivisible orders dropped at the money in an earlier round (rule 2 lets them stay
-    unfilled there) are offered again at the answer's prices: the prices moved since they
-    were dropped, and one in (or at) the money there may now find its counterparts. At
-    ``ticks`` every order of ``base`` (the component without halted contracts) is classified
-    exactly as :func:`stages.least_loss` does (divisible: beyond its allowance in the money or
-    in the money and filled completely by the answer — fills completely; out of the money —
-    none; else free; indivisible in or at the money — all or none) and the allocation MIP
-    decides the fills: the least priority loss, then the most volume. Kept (with the
-    component's orders now ``base``'s) only when it balances in whole packages, passes the
-    exact check at ``ticks``, loses no more than the answer and trades more; prices are then
-    selected again for the new fills (kept only when those pass the exact check too).
-    None otherwise."""
-    o = base.orders
-    back = ~np.isin(o, live.orders)
-    gap = market.limit[o] - market.money(o, live.contracts) @ ticks
-    if not np.any(back & (gap >= 0)):
-        return None
-    ext = Component(o, live.atomics, live.contracts)
-    old = np.zeros(len(o), dtype=np.int64)
-    old[np.searchsorted(o, live.orders)] = fills
-    q, rho = market.q[o], market.allowance[o]
-    divisible = ~market.indivisible[o]
-    _, group = np.unique(market.group[o], return_inverse=True)  # identical orders share
-    short_of = np.bincount(group.ravel(), weights=old < q)
-    kept = divisible & (gap > 0) & (short_of[group.ravel()] == 0) & ~back
-    itm, otm = (gap > rho) | kept, gap < 0
-    cls = Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
-                         ticks.astype(float), StageReport("regain"))
-    unfilled = np.where(divisible & (gap > 0), gap, 0)
-    alloc = allocation_mip(market, ext, cls, params, deadline - time.perf_counter(),
-                           unfilled_loss=unfilled)
-    rep = alloc.report if isinstance(alloc, Allocation) else alloc
-    prog.add(replace(rep, name="regain"))
-    if not isinstance(alloc, Allocation):
-        return None
-    _, loss_old = loss_at(market, ext, old, ticks)
-    _, loss_new = loss_at(market, ext, alloc.fills, ticks)
-    vol = market.vol[o]
-    if loss_new > loss_old or int(vol @ alloc.fills) <= int(vol @ old) \
-            or not _exact_ok(market, ext, alloc.fills, ticks, ext.contracts):
-        return None
-    free = (gap >= 0) & (gap <= rho) | (market.indivisible[o] & (gap >= 0))
-    prices = _prices(market, ext, alloc.fills, free, ticks.astype(float), params, deadline,
-                     prog)
-    if isinstance(prices, Prices) and _exact_ok(market, ext, alloc.fills, prices.ticks,
-                                                ext.contracts):
-        _, loss_moved = loss_at(market, ext, alloc.fills, prices.ticks)
-        if loss_moved <= loss_new:
-            ticks = prices.ticks
-    regained = int((back & (alloc.fills > 0)).sum())
-    prog.notes.append(f"{regained} indivisible order(s) left unfilled at the money in an "
-                      "earlier round filled at the answer's prices")
-    return ext, alloc.fills, ticks
-
-
 def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
-                params: SolverParams, deadline: float, prog: _Progress
-                ) -> tuple[np.ndarray, np.ndarray]:
+                params: SolverParams, deadline: float, prog: _Progress,
+                offered: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """§4a at the answer's prices (:func:`stages.least_loss`): the fills decided again there,
     the least priority loss first, then priced again (price selection's least rounding can
     only lower that loss; rules 5–6 for the new fills). When that moves the prices, the fills
     are decided once more at the new prices and kept with them, so that the answer's fills
     always have the least loss (then the most volume) at the answer's prices among the
-    allocations :func:`stages.least_loss` considers. The answer unchanged when there is nothing
-    to do, or a stage fails."""
-    alloc = _loss_step(market, comp, fills, ticks, params, deadline, prog)
+    allocations :func:`stages.least_loss` considers. ``offered``: indivisible orders dropped
+    at the money in an earlier round (unfilled in ``fills``), offered again at those prices in
+    the same MIP (:func:`stages.least_loss`; once one in or at the money, the prices moved
+    since it was dropped, may find its counterparts) — one MIP where the regain of stop 25
+    solved one of its own beside it. The answer unchanged when there is nothing to do, or a
+    stage fails."""
+    alloc = _loss_step(market, comp, fills, ticks, params, deadline, prog, offered)
     if alloc is None:
         return fills, ticks
     gap, _ = loss_at(market, comp, alloc.fills, ticks)
     free = (gap >= 0) & (gap <= market.allowance[comp.orders])
+    if offered is not None:  # indivisible orders in or at the money watched too
+        free |= market.indivisible[comp.orders] & (gap >= 0)
     prices = _prices(market, comp, alloc.fills, free, ticks.astype(float), params, deadline,
                      prog, alloc.short)
     moved = isinstance(prices, Prices) and not np.array_equal(prices.ticks, ticks)
@@ -455,15 +423,18 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
         return alloc.fills, ticks
     if not moved:
         return fills, ticks
-    again = _loss_step(market, comp, fills, new, params, deadline, prog)
+    again = _loss_step(market, comp, fills, new, params, deadline, prog,
+                       None if offered is None else offered & (fills == 0))
     return (fills if again is None else again.fills), new
 
 
 def _loss_step(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
-               params: SolverParams, deadline: float, prog: _Progress) -> Allocation | None:
-    """:func:`stages.least_loss` at ``ticks``, its report recorded: the new allocation (an
-    equilibrium at ``ticks``, checked in exact integers), or None."""
-    alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter())
+               params: SolverParams, deadline: float, prog: _Progress,
+               offered: np.ndarray | None = None) -> Allocation | None:
+    """:func:`stages.least_loss` at ``ticks`` (``offered``: as there), its report recorded:
+    the new allocation (an equilibrium at ``ticks``, checked in exact integers), or None."""
+    alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter(),
+                       offered)
     if alloc is None:
         return None
     prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)

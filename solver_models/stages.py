@@ -235,7 +235,8 @@ ALONE_ORDERS = 200  # a block of the allowance's model with this many orders is 
 
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
-                   unfilled_loss: np.ndarray | None = None) -> Allocation | StageReport:
+                   unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None
+                   ) -> Allocation | StageReport:
     """Stage 2 (:func:`_allocation_mip`); with the whole-package allowance, each independent
     block of the balance (a batch is a union of components) solved alone: the least loss and
     the volume are sums over the blocks, so their lexicographic optima side by side are the
@@ -253,7 +254,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         blocks.append(tuple(np.sort(np.concatenate(x)) for x in zip(*small, strict=True)))
     if len(blocks) <= 1:
         return _allocation_mip(market, comp, cls, params, time_limit, short, exposure,
-                               unfilled_loss)
+                               unfilled_loss, start)
     # the smallest first: a block whose balance no whole packages reach fails the whole
     # batch, and is found before the large blocks are solved
     blocks.sort(key=lambda b: len(b[0]))
@@ -269,11 +270,13 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
                              cls.ticks, cls.report)
         block = exposure[rows][:, cols]
         loss = None if unfilled_loss is None else unfilled_loss[rows]
+        given = None if start is None else start[rows]
         t0 = time.perf_counter()
-        alloc = _allocation_mip(market, part, sub, params, time_limit, True, block, loss)
+        alloc = _allocation_mip(market, part, sub, params, time_limit, True, block, loss, given)
         if isinstance(alloc, StageReport) and alloc.status == "infeasible":
             alloc = _allocation_mip(market, part, sub, params,
-                                    time_limit - (time.perf_counter() - t0), False, block, loss)
+                                    time_limit - (time.perf_counter() - t0), False, block, loss,
+                                    given)
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds
@@ -293,7 +296,8 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
 
 def _allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                     time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
-                    unfilled_loss: np.ndarray | None = None) -> Allocation | StageReport:
+                    unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None
+                    ) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
     Fixed: x_i = q_i in the money (divisible), 0 out of the money. Variables: X_g ∈ [0, Q_g]
@@ -320,6 +324,11 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
 
     ``exposure``: the component's ``market.exposure[o][:, comp.atomics]`` when the caller has
     it (the probe calls this many times for one component).
+
+    ``start``: fills per component order known to balance (least loss: the answer's), given
+    to HiGHS as its first incumbent — when they are one of this model's allocations, branch
+    and bound starts with their objective as a bound (and HiGHS ignores them otherwise); the
+    optimum is the same, exact gaps decide it.
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -410,10 +419,14 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     if weighted:
         c = c - weight * loss
         loss = np.zeros(n_var)
+    x0 = None if start is None else _start_columns(
+        market, o, exposure, fills, start, (div_idx, group, n_g), ind_idx, mq,
+        (itm_idx, s_group, n_s), col_hi)
     if np.any(loss):  # the least priority loss first, then kept as a bound
         model = ArrayModel(loss, sp.vstack(rows).tocsc(), np.concatenate(row_lo),
                            np.concatenate(row_hi), col_lo, col_hi, integer)
-        sol = highs.solve(model, params, time_limit, options=exact_gap(loss) if exact else None)
+        sol = highs.solve(model, params, time_limit, options=exact_gap(loss) if exact else None,
+                          start=x0)
         if not sol.has_solution:
             return StageReport("allocation_mip", build, sol.solve_seconds, sol.status,
                                size=model.size)
@@ -423,11 +436,13 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
         row_hi.append([least + 0.5])  # whole money units
         time_limit -= sol.solve_seconds
         loss_seconds = sol.solve_seconds
+        if x0 is not None and float(loss @ x0) > least + 0.5:
+            x0 = None  # not among the least loss's allocations
     a = sp.vstack(rows).tocsc()
     model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
                        col_lo, col_hi, integer, maximize=True)
     sol = highs.solve(model, params, time_limit,
-                      options=exact_gap(c) if exact or weighted else None)
+                      options=exact_gap(c) if exact or weighted else None, start=x0)
     # the solve time counts both solves (least loss, then volume)
     report = StageReport("allocation_mip", build, loss_seconds + sol.solve_seconds, sol.status,
                          sol.objective, sol.bound, sol.gap, model.size)
@@ -447,6 +462,37 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     return Allocation(fills, report, fixed_full & (fills < q) if n_s else None)
 
 
+def _start_columns(market: Market, o: np.ndarray, exposure: sp.csr_matrix, fixed: np.ndarray,
+                   start: np.ndarray, groups: tuple[np.ndarray, np.ndarray, int],
+                   ind_idx: np.ndarray, mq: np.ndarray,
+                   shorts: tuple[np.ndarray, np.ndarray, int], col_hi: np.ndarray
+                   ) -> np.ndarray | None:
+    """The columns of :func:`_allocation_mip` for the fills ``start`` (per order of ``o``):
+    per group of free divisible orders its sum, per indivisible order its binary (and its
+    fill for minimum quantities), per short group its missing package — or None unless those
+    fills are one of the model's allocations, in exact integers: the orders it fixes as it
+    fixes them (``fixed``), all-or-none and minimum quantities kept, at most one package
+    short per short group, balanced. HiGHS would reject an infeasible start only after
+    trying to repair it."""
+    div_idx, group, n_g = groups
+    itm_idx, s_group, n_s = shorts
+    start = np.asarray(start, dtype=np.int64)
+    q = market.q[o]
+    free = np.zeros(len(o), dtype=bool)
+    free[div_idx] = free[ind_idx] = free[itm_idx] = True
+    aon = ind_idx[market.aon[o[ind_idx]]]
+    if np.any(start[~free] != fixed[~free]) or np.any(start < 0) or np.any(start > q) \
+            or np.any((start[aon] != 0) & (start[aon] != q[aon])) \
+            or np.any((start[mq] != 0) & (start[mq] < market.min_fill[o[mq]])) \
+            or np.any(exposure.T @ start):
+        return None
+    x0 = np.concatenate((np.bincount(group, weights=start[div_idx], minlength=n_g),
+                         start[ind_idx] > 0, start[mq],
+                         np.bincount(s_group, weights=q[itm_idx] - start[itm_idx],
+                                     minlength=n_s))).astype(float)
+    return None if np.any(x0 > col_hi) else x0
+
+
 def loss_at(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
             ) -> tuple[np.ndarray, int]:
     """§4a's priority loss of ``fills`` at ``ticks``, exact: per component order its gap
@@ -459,7 +505,8 @@ def loss_at(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarra
 
 
 def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
-               params: SolverParams, time_limit: float) -> Allocation | StageReport | None:
+               params: SolverParams, time_limit: float, offered: np.ndarray | None = None
+               ) -> Allocation | StageReport | None:
     """§4a at the answer's prices: the least priority loss, then the maximum volume.
 
     A route decides the fills where the priority loss is not yet known: the allocation MIP at
@@ -484,10 +531,19 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     one package short (the whole-package allowance) is replaced when whole packages balance
     at ``ticks`` without it (§4a allows it only when none does): the short orders are in the
     money beyond ρ there, so this model fills them completely.
-    None when there is nothing to do (no loss)."""
+
+    ``offered`` (over the component's orders; the answer leaves them unfilled): indivisible
+    orders dropped at the money in an earlier round (rule 2 lets them stay unfilled there),
+    offered again here — the prices moved since, and one in (or at) the money at ``ticks`` may
+    now find its counterparts. They are free in the same model (all or none), so one MIP
+    decides both (the loss, then the volume); a block is solved when it has a loss or such an
+    order in or at the money (a block with neither keeps the answer's fills, as without
+    ``offered``), and its new fills are kept when not worse at (loss, volume), as above.
+    None when there is nothing to do (no loss, nothing offered in or at the money)."""
     o = comp.orders
     gap, loss = loss_at(market, comp, fills, ticks)
-    if loss == 0:
+    back = np.zeros(len(o), dtype=bool) if offered is None else offered & (gap >= 0)
+    if loss == 0 and not back.any():
         return None
     q, rho = market.q[o], market.allowance[o]
     divisible = ~market.indivisible[o]
@@ -512,7 +568,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     # over them, so their lexicographic optima are the blocks' side by side): each block alone,
     # only those with a loss — B&B on independent blocks together multiplies their trees
     for rows, cols in _blocks(exposure):
-        if not lost[rows].any() or not len(cols):
+        if not (lost[rows].any() or back[rows].any()) or not len(cols):
             continue
         part = Component(o[rows], comp.atomics[cols], comp.contracts)
         sub = Classification(cls.itm[rows], cls.otm[rows], cls.atm[rows], cls.reduced[rows],
@@ -520,14 +576,15 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
         block = exposure[rows][:, cols]
         t0 = time.perf_counter()
         alloc = allocation_mip(market, part, sub, params, time_limit, exposure=block,
-                               unfilled_loss=unfilled[rows])
+                               unfilled_loss=unfilled[rows], start=fills[rows])
         if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
                 and np.any((divisible & (gap > rho) & (fills < q))[rows]):
             # the answer has orders short and whole packages do not balance without: the
             # allowance at ``ticks``, each short package costing its gap (exact there)
             alloc = allocation_mip(market, part, sub, params,
                                    time_limit - (time.perf_counter() - t0), short=True,
-                                   exposure=block, unfilled_loss=unfilled[rows])
+                                   exposure=block, unfilled_loss=unfilled[rows],
+                                   start=fills[rows])
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds

@@ -78,3 +78,36 @@ def test_the_priority_loss_of_orders_10k_does_not_depend_on_the_highs_seed():
         assert out.status is SolveStatus.OPTIMAL
         losses.add(_loss(s.book, out.result))
     assert len(losses) == 1, losses
+
+
+def test_least_loss_starts_from_the_answers_fills_when_they_are_in_its_model(monkeypatch):
+    """Least loss's MIPs get the answer's fills as HiGHS's first incumbent (a warm start)
+    whenever those are one of the model's allocations — checked in exact integers before, so
+    every start given is feasible: HiGHS's optimum is at least as good as the start."""
+    from solver_models import pipeline, stages
+
+    real_solve, real_least = stages.highs.solve, stages.least_loss
+    inside, given = [], []
+
+    def least(*args, **kwargs):
+        inside.append(1)
+        try:
+            return real_least(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    def spy(model, params, time_limit, *args, start=None, **kwargs):
+        sol = real_solve(model, params, time_limit, *args, start=start, **kwargs)
+        if inside and start is not None:
+            given.append((model.maximize, float(model.c @ start), sol))
+        return sol
+
+    monkeypatch.setattr(pipeline, "least_loss", least)
+    monkeypatch.setattr(stages.highs, "solve", spy)
+    s = load(Path(__file__).parents[2] / "scenarios/bench/standard/aon_heavy.yaml")
+    out = solve(s.book, s.params)
+    assert check(s.book, out.result).ok
+    assert given  # the second least loss of the largest component starts from the answer
+    for maximize, value, sol in given:
+        assert sol.status == "optimal"
+        assert sol.objective >= value - 0.5 if maximize else sol.objective <= value + 0.5

@@ -41,8 +41,8 @@ def test_the_local_search_weighs_loss_above_volume_and_solves_without_a_gap(monk
         finally:
             inside.pop()
 
-    def spy(model, params, time_limit, cancel=None, options=None):
-        sol = real_solve(model, params, time_limit, cancel, options)
+    def spy(model, params, time_limit, cancel=None, options=None, **kw):
+        sol = real_solve(model, params, time_limit, cancel, options, **kw)
         if inside:
             solves.append((inside[-1], model, dict(options or {}), sol))
         return sol
