@@ -702,8 +702,6 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             return None
         return _allocate_and_price(market, comp, grid, params, t_end, prog)
 
-    speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS \
-        and spare_core()
     # no grid prices keep the LP's classification (stages.grid_reachable): the direct route's
     # fills, blind to the grid, would have prices only by chance — its allocation MIPs are
     # solved for their status only (which decides what follows, as before), not priced, and
@@ -711,13 +709,18 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     off_grid = None
     kc = comp.contracts
     on_grid = np.rint(cls.ticks)  # the LP's prices on the grid and in the bands: they are such
-    if cls.atm.any() and not (np.allclose(cls.ticks, on_grid, rtol=0.0, atol=1e-9)  # prices
-                              and np.all(on_grid >= market.tick_lo[kc])
-                              and np.all(on_grid <= market.tick_hi[kc])):
+    if not (np.allclose(cls.ticks, on_grid, rtol=0.0, atol=1e-9)  # prices
+            and np.all(on_grid >= market.tick_lo[kc]) and np.all(on_grid <= market.tick_hi[kc])):
         off_grid = grid_reachable(market, comp, cls, params, t_end - time.perf_counter())
         prog.add(off_grid)
         if off_grid.status != "infeasible":
             off_grid = None
+    # the local search is started beside the direct route only when the route cannot be
+    # priced: otherwise it fails only where its allocation MIPs are infeasible, and then so is
+    # the search at neighbourhood 0 (its allocations are some of theirs) — a core's work thrown
+    # away (replication_heavy: 0.23 s of CPU, cancelled)
+    speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS \
+        and off_grid is not None and spare_core()
     with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
         cancel = highs.Cancel()
         first = pool.submit(local, LOCAL_NEIGHBOURHOODS[0], cancel) if pool else None

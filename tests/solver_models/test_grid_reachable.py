@@ -94,3 +94,22 @@ def test_no_grid_prices_keep_mixed_10k_classification():
     cls = stages.welfare_lp(market, comps[0], params, 60.0)
     assert not np.allclose(cls.ticks, np.rint(cls.ticks))  # the LP's prices are off the grid
     assert stages.grid_reachable(market, comps[0], cls, params, 60.0).status == "infeasible"
+
+
+def test_no_local_search_beside_a_route_that_can_be_priced(monkeypatch):
+    # replication_heavy: one 5,000-order component whose LP prices are off the grid but whose
+    # classification grid prices keep — the direct route answers; the local search used to be
+    # started beside it on the spare core and cancelled (0.23 s of CPU thrown away)
+    book = _book("scenarios/bench/standard/replication_heavy.yaml")
+    searched = []
+    real_local = pipeline.local_mip
+
+    def local(*args, **kwargs):
+        searched.append(1)
+        return real_local(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "local_mip", local)
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)  # a spare core, whatever the machine
+    out = solve(book, SolverParams(speculate=True))
+    assert any(r.name == "grid_test" and r.status == "optimal" for r in out.stages)
+    assert not searched
