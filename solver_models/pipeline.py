@@ -36,6 +36,7 @@ from solver_models.stages import (
     allocation_mip,
     give_way,
     grid_classification,
+    grid_reachable,
     least_loss,
     local_mip,
     loss_at,
@@ -633,7 +634,11 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     (cheap, and what usually blocks it). Otherwise, if searching: the local search around the
     LP's prices (its first neighbourhood started at once on a second core when the component
     is large, ``params.speculate`` and a core is spare) and the grid route (classify at the
-    grid prices nearest the LP's, allocate, price)."""
+    grid prices nearest the LP's, allocate, price). When the LP's prices are off the grid and
+    no grid prices keep its classification (:func:`stages.grid_reachable`), the direct
+    route's allocation MIPs only decide whether an allocation balances and its fills are not
+    priced: chosen blind to the grid they would have prices only by chance (mixed_10k: never;
+    the allocation MIP with the allowance cost 0.03–0.09 s of HiGHS per component for it)."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
     rep = cls.report if isinstance(cls, Classification) else cls
@@ -668,12 +673,29 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             return None
         return _allocate_and_price(market, comp, grid, params, t_end, prog)
 
+    # no grid prices keep the LP's classification (stages.grid_reachable): the direct route's
+    # fills, blind to the grid, would have prices only by chance — its allocation MIPs are
+    # solved for their status only (which decides what follows, as before), not priced, and
+    # the local search at neighbourhood 0 finds the best of the same allocations on the grid
+    off_grid = None
+    kc = comp.contracts
+    on_grid = np.rint(cls.ticks)  # the LP's prices on the grid and in the bands: they are such
+    if not (np.allclose(cls.ticks, on_grid, rtol=0.0, atol=1e-9)  # prices
+            and np.all(on_grid >= market.tick_lo[kc]) and np.all(on_grid <= market.tick_hi[kc])):
+        off_grid = grid_reachable(market, comp, cls, params, t_end - time.perf_counter())
+        prog.add(off_grid)
+        if off_grid.status != "infeasible":
+            off_grid = None
+    # the local search is started beside the direct route only when the route cannot be
+    # priced: otherwise it fails only where its allocation MIPs are infeasible, and then so is
+    # the search at neighbourhood 0 (its allocations are some of theirs) — a core's work thrown
+    # away (replication_heavy: 0.23 s of CPU, cancelled)
     speculate = searching and params.speculate and len(comp.orders) >= BATCH_ORDERS \
-        and spare_core()
+        and off_grid is not None and spare_core()
     with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
         cancel = highs.Cancel()
         first = pool.submit(local, LOCAL_NEIGHBOURHOODS[0], cancel) if pool else None
-        answer = _allocate_and_price(market, comp, cls, params, t_end, prog, whole)
+        answer = _allocate_and_price(market, comp, cls, params, t_end, prog, whole, off_grid)
         atm_indivisible = comp.orders[cls.atm & market.indivisible[comp.orders]]
         if not isinstance(answer, StageReport):
             cancel()
@@ -722,21 +744,30 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
 
 def _allocate_and_price(market: Market, comp: Component, cls: Classification,
                         params: SolverParams, t_end: float, prog: _Progress,
-                        whole: dict | None = None) -> tuple[np.ndarray, Prices] | StageReport:
+                        whole: dict | None = None, off_grid: StageReport | None = None
+                        ) -> tuple[np.ndarray, Prices] | StageReport:
     """Allocation MIP (in whole packages, else with the whole-package allowance) for the
     classification, then price selection: fills and prices, or the report of the stage that
-    failed. ``whole["infeasible"]`` is set when no allocation in whole packages balances."""
-    alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter())
+    failed. ``whole["infeasible"]`` is set when no allocation in whole packages balances.
+    ``off_grid``: :func:`stages.grid_reachable`'s report that no grid prices keep the
+    classification — the allocation MIPs then only decide whether an allocation balances
+    (the same statuses, no optimum), and ``off_grid`` is returned when one does."""
+    feasibility = off_grid is not None
+    alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(),
+                           feasibility=feasibility)
     rep = alloc.report if isinstance(alloc, Allocation) else alloc
     prog.add(rep)
     if rep.status == "infeasible":  # no balance in whole packages: one package short
         if whole is not None:
             whole["infeasible"] = True
-        alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(), True)
+        alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(), True,
+                               feasibility=feasibility)
         rep = alloc.report if isinstance(alloc, Allocation) else alloc
         prog.add(rep)
     if not isinstance(alloc, Allocation):
         return rep
+    if off_grid is not None:
+        return off_grid
     prices = _prices(market, comp, alloc.fills, cls.atm, cls.ticks, params, t_end, prog,
                      alloc.short)
     if not isinstance(prices, Prices):

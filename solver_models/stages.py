@@ -235,14 +235,16 @@ ALONE_ORDERS = 200  # a block of the allowance's model with this many orders is 
 
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
-                   unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None
+                   unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None,
+                   feasibility: bool = False
                    ) -> Allocation | StageReport:
     """Stage 2 (:func:`_allocation_mip`); with the whole-package allowance, each independent
     block of the balance (a batch is a union of components) solved alone: the least loss and
     the volume are sums over the blocks, so their lexicographic optima side by side are the
     batch's, and branch and bound on independent blocks together multiplies their trees (a
     batch of two 1,500-order components of a random book, issue 17: 20 s in one model). A
-    block where nothing may be short is the model without the allowance."""
+    block where nothing may be short is the model without the allowance. ``feasibility``:
+    whether any allocation balances, no more (:func:`_allocation_mip`)."""
     if exposure is None:
         exposure = market.exposure_in(comp.orders, comp.atomics)
     blocks = _blocks(exposure) if short else []
@@ -254,7 +256,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         blocks.append(tuple(np.sort(np.concatenate(x)) for x in zip(*small, strict=True)))
     if len(blocks) <= 1:
         return _allocation_mip(market, comp, cls, params, time_limit, short, exposure,
-                               unfilled_loss, start)
+                               unfilled_loss, start, feasibility)
     # the smallest first: a block whose balance no whole packages reach fails the whole
     # batch, and is found before the large blocks are solved
     blocks.sort(key=lambda b: len(b[0]))
@@ -272,11 +274,12 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         loss = None if unfilled_loss is None else unfilled_loss[rows]
         given = None if start is None else start[rows]
         t0 = time.perf_counter()
-        alloc = _allocation_mip(market, part, sub, params, time_limit, True, block, loss, given)
+        alloc = _allocation_mip(market, part, sub, params, time_limit, True, block, loss,
+                                given, feasibility)
         if isinstance(alloc, StageReport) and alloc.status == "infeasible":
             alloc = _allocation_mip(market, part, sub, params,
                                     time_limit - (time.perf_counter() - t0), False, block, loss,
-                                    given)
+                                    given, feasibility)
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds
@@ -296,7 +299,8 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
 
 def _allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                     time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
-                    unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None
+                    unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None,
+                    feasibility: bool = False
                     ) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
@@ -329,6 +333,10 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     to HiGHS as its first incumbent — when they are one of this model's allocations, branch
     and bound starts with their objective as a bound (and HiGHS ignores them otherwise); the
     optimum is the same, exact gaps decide it.
+
+    ``feasibility``: only whether some allocation balances (no objective: HiGHS stops at its
+    first one; the fills are any such allocation) — when the caller needs the model's status
+    and not its optimum (:func:`grid_reachable` proved the optimum could not be priced).
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -397,15 +405,20 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
         row_lo += [np.zeros(len(mq)), np.full(len(mq), -INF)]
         row_hi += [np.full(len(mq), INF), np.zeros(len(mq))]
     integer = np.ones(n_var, dtype=bool)
+    if feasibility:  # any allocation: no objective (nor loss) to optimise
+        c = np.zeros(n_var)
+        n_s_loss = 0
+    else:
+        n_s_loss = n_s
     build = time.perf_counter() - t0
     loss_seconds = 0.0
     loss = np.zeros(n_var)
-    if n_s:
+    if n_s_loss:
         # in money units (10^-D), rounded up: integral objectives solve faster
         loss[n_var - n_s:] = np.ceil(np.maximum(cls.reduced[s_first], 0.0)
                                      * 10.0 ** market.money_places - 1e-6).clip(1.0)
     # at fixed prices: Σ_g loss_g·(Q_g − X_g) is a constant minus Σ_g loss_g·X_g
-    exact = unfilled_loss is not None
+    exact = unfilled_loss is not None and not feasibility
     if exact and n_g:
         loss[:n_g] = -np.maximum(unfilled_loss[first[:n_g]], 0).astype(float)
     # integral loss and volume (both the whole-package allowance's and the one at fixed
@@ -936,6 +949,54 @@ def grid_classification(market: Market, comp: Component, cls: Classification,
     itm, otm = gap > market.allowance[o], gap < 0
     return Classification(itm, otm, ~(itm | otm), gap * 10.0 ** -market.money_places,
                           t.astype(float), report, cls.breached)
+
+
+def grid_reachable(market: Market, comp: Component, cls: Classification, params: SolverParams,
+                   time_limit: float) -> StageReport:
+    """Whether grid prices exist (inside the bands, linked by replication) that keep the
+    welfare LP's classification up to the rounding allowance: every order that may be filled
+    (in or at the money) within its limit, ``a·m·t <= π``, and every divisible order that may
+    be left short of full (at or out of the money) within its allowance of the money,
+    ``a·m·t >= π − ρ`` — in exact integers, the rows of the orders near the money at the LP's
+    prices only (within ``PRICE_NEAR_STEPS`` ticks; a relaxation: "infeasible" is proven for
+    every order's rows too). Status "optimal" when such prices exist, "infeasible" when not.
+
+    Such prices price *every* allocation of the allocation MIP (each of its orders keeps
+    both sides or the one its fill needs), so when they exist price selection finds prices
+    for the direct route's fills. When they do not, the LP's equilibrium is off the grid
+    beyond the allowance and the direct route's fills, chosen blind to the grid, have prices
+    only by chance (never on the bench books of issue 17): the local search at the LP's
+    classification (:func:`local_mip`, neighbourhood 0) — the same allocations with the
+    prices on the grid, so the same least loss and volume whenever the direct route would
+    have priced its fills — answers instead. One small MIP over the prices (milliseconds),
+    against an allocation MIP and price selection thrown away (mixed_10k: 0.12 s)."""
+    t0 = time.perf_counter()
+    o = comp.orders
+    kc = comp.contracts
+    nk, na = len(kc), len(comp.atomics)
+    money = market.money(o, kc)
+    limit = market.limit[o]
+    divisible = ~market.indivisible[o]
+    upper = cls.itm | cls.atm
+    lower = divisible & (cls.atm | cls.otm)
+    step = np.asarray(abs(money).sum(axis=1)).ravel()
+    at = money @ cls.ticks  # a·m·t at the LP's prices (float ticks)
+    near = cls.atm | (np.abs(at - limit) <= PRICE_NEAR_STEPS * step)
+    # one row per (group of identical orders, sides): identical legs and limit, same rows
+    key = _groups(market, o) * 4 + upper * 2 + lower
+    _, first = np.unique(np.where(near & (upper | lower), key, -1), return_index=True)
+    rep = first[near[first] & (upper | lower)[first]]
+    rows, lo, hi, col_lo, col_hi = _price_rows(market, comp, cls.ticks)
+    rho = market.allowance[o[rep]]
+    order_rows = sp.hstack([money[rep].astype(float), sp.csr_matrix((len(rep), nk + na))])
+    model = ArrayModel(np.zeros(2 * nk + na), sp.vstack([rows, order_rows]).tocsc(),
+                       np.concatenate((lo, np.where(lower[rep], limit[rep] - rho, -INF))),
+                       np.concatenate((hi, np.where(upper[rep], limit[rep], INF))),
+                       col_lo, col_hi,
+                       np.concatenate((np.ones(nk, bool), np.zeros(na + nk, bool))))
+    build = time.perf_counter() - t0
+    sol = highs.solve(model, params, time_limit)
+    return StageReport("grid_test", build, sol.solve_seconds, sol.status, size=model.size)
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,9 @@ def test_bound_is_never_below_the_mips_volume(monkeypatch):
     pairs = []
     mip_of = pl.allocation_mip
 
-    def mip(market, comp, cls, params, time_limit, short=False, exposure=None,
-            unfilled_loss=None):
-        alloc = mip_of(market, comp, cls, params, time_limit, short, exposure, unfilled_loss)
+    def mip(market, comp, cls, params, time_limit, short=False, exposure=None, **options):
+        # (with ``feasibility`` a feasible allocation's volume is below the bound too)
+        alloc = mip_of(market, comp, cls, params, time_limit, short, exposure, **options)
         if not short:
             value, _ = allocation_bound(market, comp, cls, params, 60.0)
             vol = int(market.vol[comp.orders] @ alloc.fills) if isinstance(alloc, Allocation) \
