@@ -36,7 +36,8 @@ class Classification:
 
 
 def welfare_lp(market: Market, comp: Component, params: SolverParams,
-               time_limit: float, keepers: bool = True) -> Classification | StageReport:
+               time_limit: float, keepers: bool | np.ndarray = True
+               ) -> Classification | StageReport:
     """Stage 1 — the welfare LP and its duals.
 
     ``max Σ_i π'_i x_i  s.t.  Σ_i B_i x_i = 0 (every atomic j),  0 <= x_i <= q_i``
@@ -50,7 +51,10 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     keepers out of the money, so by complementary slackness no optimum trades them; a keeper
     that trades therefore proves that no equilibrium keeps that contract in its band (possible
     only through replication or multi-leg orders: single-leg limits are clipped to the band).
-    Those contracts are reported as ``breached`` and the LP is solved again without keepers.
+    Those contracts are reported as ``breached`` and the LP is solved again without the
+    keepers of their independent blocks (a batch is a union of components: the other blocks
+    keep theirs, as each would alone). ``keepers``: every contract's (True), none, or those of
+    the given contracts.
     """
     t0 = time.perf_counter()
     # one column per group of identical orders (same legs and limit): same class, summed size
@@ -62,8 +66,9 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     # Band keepers: per active contract an unlimited buyer at (low − ε) and seller at
     # (high + ε). Every real limit is clipped into the band, so they never trade; they only
     # keep the duals (the prices) inside the bands.
-    band_obj, band_b = market.band_keepers(comp.contracts if keepers else comp.contracts[:0],
-                                           comp.atomics)
+    kept = comp.contracts if keepers is True else comp.contracts[:0] if keepers is False \
+        else keepers
+    band_obj, band_b = market.band_keepers(kept, comp.atomics)
     obj_all = np.concatenate((obj, band_obj))
     b_all = sp.hstack([b, band_b]).tocsc()
     upper = np.concatenate((q, np.full(len(band_obj), max(1.0, float(q.sum())))))
@@ -80,10 +85,17 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     if len(traded):
         # No equilibrium inside every band: classify without keepers (the grid stages enforce
         # the bands and may still find prices within the rounding allowance), name the bands.
-        cls = welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=False)
+        # the keepers of the blocks (orders and keepers linked through their instruments)
+        # where one traded are dropped; the other blocks' LP is unchanged
+        graph = sp.bmat([[None, b_all != 0], [(b_all != 0).T, None]], format="csr")
+        _, label = connected_components(graph, directed=False)
+        col = label[n_row + n:]  # the keepers' blocks: buyers, then sellers, per contract
+        hit = np.isin(col, col[traded])
+        rest = kept[~(hit[:len(kept)] | hit[len(kept):])]
+        cls = welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=rest)
         if not isinstance(cls, Classification):
             return cls
-        return replace(cls, breached=np.unique(comp.contracts[traded % len(comp.contracts)]))
+        return replace(cls, breached=np.union1d(cls.breached, kept[traded % len(kept)]))
     p = sol.row_dual
     reduced = obj - b.T @ p
     scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)
