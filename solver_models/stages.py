@@ -793,10 +793,31 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         broken = ~active & ((capped & (at > lim)) | (~capped & (at < lim)))
         return at, broken, zero_rows & ~watched & (at <= lim)
 
+    least: list = []  # the last rounding stage's prices and value, [t, value]
+
+    def rounding_at(t: np.ndarray) -> float | None:
+        """The rounding ``Σ (unfilled packages)·s`` over the active rows at ``t`` with every s
+        at its least (exact integers), or None when no slack within the allowance reaches a
+        row there (a watched row's y at 1 keeps exactly the unwatched row)."""
+        r = np.flatnonzero(active)
+        at = row_money[r] @ t
+        gap = lim[r] - at
+        limited = capped[r] | (rkind[r] == 1)  # filled at all: the limit holds
+        s = np.where(capped[r], 0, np.maximum(gap, 0))
+        if np.any(limited & (gap < 0)) or np.any(s > rho[r]):
+            return None
+        return float(unfilled[r] @ s)
+
     def lexicographic() -> np.ndarray | StageReport:
         """(0)–(b) on the active rows: the solution's x, or the report of the failed stage;
         after (0) or (a), the solution's x already when its prices miss a row (the round's
-        later stages would be solved again over more rows: the next round starts at once)."""
+        later stages would be solved again over more rows: the next round starts at once).
+
+        The least rounding is not solved again while the last rounding stage's prices still
+        reach every active row with no more rounding: a round adds rows (and watches rows,
+        whose y at 1 is the row unwatched), so the model only narrows, and a solution of the
+        wider model that the narrower one keeps at the same value is optimal there too — the
+        rounds that only watch the unfilled rows found at the money cost one MIP less each."""
         del bounds[:]
         todo = [n for n in (
             ("rounding_mip", none_base, unfilled, none_rows) if rounding else None,
@@ -805,10 +826,18 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         if watched.any() and one_solve:
             todo[-2:] = [("reference_mip", distance, none_rows, span * unfilled_lots,
                           {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})]
+        if rounding and least:
+            value = rounding_at(least[0])
+            if value is not None and value <= least[1]:
+                bounds.append((none_base, unfilled, none_rows, value + 0.5))
+                least[1] = value
+                todo = todo[1:]
         for i, objective in enumerate(todo):
             x = stage(*objective)
             if x is None:
                 return reports[-1]
+            if objective[0] == "rounding_mip":
+                least[:] = [x[:nk].astype(np.int64), bounds[-1][3] - 0.5]
             if i < len(todo) - 1 and any(m.any() for m in missed(x[:nk].astype(np.int64))[1:]):
                 return x
         return x
