@@ -116,7 +116,7 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
         with busy:
             return _clear(market, Component.union(batch), params, deadline, own,
                           searching=len(batch) == 1, spare_core=busy.spare,
-                          in_doubt=in_doubt), own
+                          in_doubt=in_doubt, parts=batch), own
 
     batches = _batches(market, comps)
     # a batch that failed: a part needs the local search (hard, and harder side by side), so
@@ -187,9 +187,9 @@ def _batches_then_alone(work, batches: list[list[Component]]):
 
     On one thread: the batches, then the components of the failed ones. On ``WORKERS``
     threads, as soon as a batch of several is in doubt (its route failed beyond the
-    allocation — price selection found no grid prices for it; it drops indivisible orders at
-    the money and tries again, and fails as a whole if any part needs the local search) its
-    components are queued behind the batches left (largest first), so a thread
+    allocation — price selection found no grid prices for it — and it fails as a whole: alone
+    a part would search before dropping anything; or a part without indivisible orders at the
+    money does not balance) its components are queued behind the batches left (largest first), so a thread
     with no batch left clears them alone while the batch is still being cleared — the work
     its failure needs next, started early on a spare core. A component whose batch cleared
     after all is skipped, or stopped (its next solves return at once) if it started. An
@@ -303,14 +303,17 @@ def _sweepable(market: Market, comp: Component) -> bool:
 def _clear(market: Market, comp: Component, params: SolverParams, deadline: float,
            prog: _Progress, searching: bool = True,
            spare_core: Callable[[], bool] = lambda: True,
-           in_doubt: Callable[[], None] = lambda: None) -> _Cleared | StageReport:
+           in_doubt: Callable[[], None] = lambda: None,
+           parts: list[Component] | None = None) -> _Cleared | StageReport:
     """Fills, contract ticks and atomic prices of one component, or the report of the stage
-    that failed. ``searching=False``: only the direct route, no local search.
+    that failed. ``searching=False``: only the direct route, no local search. ``parts``: the
+    independent components ``comp`` is the union of (a batch), when more than one.
 
     When the stages fail, indivisible orders at the money drop out (they may stay unfilled,
-    auction.md §4 rule 2) and they run again; when none is left and the local search failed
-    too, contracts whose band no equilibrium keeps are halted (the circuit breaker: their
-    orders wait for the next auction) and the rest starts over."""
+    auction.md §4 rule 2) and they run again — in a batch only those of the parts whose own
+    allocation does not balance (:func:`_unbalanced`); when none is left and the local search
+    failed too, contracts whose band no equilibrium keeps are halted (the circuit breaker:
+    their orders wait for the next auction) and the rest starts over."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
     prog.component = int(comp.orders[0])
@@ -330,13 +333,22 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         answer = _stages(market, live, params, deadline, prog, searching, spare_core)
         if not isinstance(answer, _Failed):
             break
+        batch = parts is not None and len(parts) > 1
         if answer.report.name != "allocation_mip":  # not only indivisible orders in the way
             in_doubt()
-        if len(answer.atm_indivisible):
-            keep = ~np.isin(live.orders, answer.atm_indivisible)
+            if batch:  # alone, a part would search before it drops anything: so it shall
+                del prog.notes[notes:]
+                return answer.report
+        drop = _unbalanced(market, live, parts, answer, params, deadline, prog) \
+            if len(answer.atm_indivisible) else answer.atm_indivisible
+        if drop is None:  # the parts that fail have no indivisible orders to drop: alone
+            in_doubt()  # they search
+            del prog.notes[notes:]
+            return answer.report
+        if len(drop):
+            keep = ~np.isin(live.orders, drop)
             live = Component(live.orders[keep], live.atomics, live.contracts)
-            prog.notes.append(f"{len(answer.atm_indivisible)} indivisible order(s) at the money "
-                              "left unfilled")
+            prog.notes.append(f"{len(drop)} indivisible order(s) at the money left unfilled")
         elif searching and len(answer.breached) and answer.report.status != "time_limit":
             halted = np.union1d(halted, answer.breached)
             live = _without(market, live, answer.breached)
@@ -391,6 +403,45 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         return StageReport("exact_check", status="violated")
     ticks = {int(k): int(t) for k, t in zip(live.contracts, ticks_live, strict=True)}
     return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
+
+
+def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
+                failed: _Failed, params: SolverParams, deadline: float, prog: _Progress
+                ) -> np.ndarray | None:
+    """The indivisible orders at the money to drop after the allocation failed. Alone, a
+    component drops its own when its allocation does not balance. A batch's allocation fails
+    when one of its parts' does, and the parts are independent: so in a batch only the parts
+    whose own allocation in whole packages (at the batch's classification) does not balance
+    drop theirs, and a part that balances keeps its indivisible orders as it would alone —
+    before, the whole batch dropped every one (a part that balanced lost its trades).
+    A part that balances only with the whole-package allowance drops its own too: leaving an
+    indivisible order unfilled is rule 2's exception, no relaxation, and §4a uses the
+    allowance only when no whole-package answer is left (alone the direct route tries the
+    allowance first; on the bench books dropping first trades as much or more, with no more
+    relaxations). All of them when ``live`` is one part; None when no part with indivisible
+    orders at the money fails (the failure is a part's without any: alone it would search,
+    so the batch fails and its parts are cleared alone)."""
+    drop = failed.atm_indivisible
+    cls = failed.cls
+    if parts is None or len(parts) < 2:
+        return drop
+    if cls is None:  # not the allocation's infeasibility: alone a part would search
+        return None
+    o = live.orders
+    out = []
+    for part in parts:
+        mine = np.isin(o, part.orders)
+        own = drop[np.isin(drop, part.orders)]
+        if not len(own):
+            continue
+        sub = Classification(cls.itm[mine], cls.otm[mine], cls.atm[mine], cls.reduced[mine],
+                             cls.ticks, cls.report)
+        piece = Component(o[mine], part.atomics, live.contracts)
+        alloc = allocation_mip(market, piece, sub, params, deadline - time.perf_counter())
+        prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)
+        if isinstance(alloc, StageReport) and alloc.status == "infeasible":
+            out.append(own)
+    return np.sort(np.concatenate(out)) if out else None
 
 
 def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
@@ -458,6 +509,7 @@ class _Failed:
     report: StageReport
     atm_indivisible: np.ndarray  # indivisible orders at the money when the allocation failed
     breached: np.ndarray  # contracts whose band no equilibrium keeps (the welfare LP's keepers)
+    cls: Classification | None = None  # the classification whose allocation failed
 
 
 def _relaxed(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
@@ -704,7 +756,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         if answer.name == "allocation_mip" and len(atm_indivisible) \
                 and answer.status == "infeasible":
             cancel()
-            return _Failed(answer, atm_indivisible, cls.breached)
+            return _Failed(answer, atm_indivisible, cls.breached, cls)
     # Whole packages or the tick grid put the LP's equilibrium out of reach: search an exact
     # integer equilibrium around it, widening the neighbourhood. The grid route is fast but
     # blind to volume beyond its classification: on a large component it comes before the

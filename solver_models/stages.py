@@ -36,7 +36,8 @@ class Classification:
 
 
 def welfare_lp(market: Market, comp: Component, params: SolverParams,
-               time_limit: float, keepers: bool = True) -> Classification | StageReport:
+               time_limit: float, keepers: bool | np.ndarray = True
+               ) -> Classification | StageReport:
     """Stage 1 — the welfare LP and its duals.
 
     ``max Σ_i π'_i x_i  s.t.  Σ_i B_i x_i = 0 (every atomic j),  0 <= x_i <= q_i``
@@ -50,7 +51,10 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     keepers out of the money, so by complementary slackness no optimum trades them; a keeper
     that trades therefore proves that no equilibrium keeps that contract in its band (possible
     only through replication or multi-leg orders: single-leg limits are clipped to the band).
-    Those contracts are reported as ``breached`` and the LP is solved again without keepers.
+    Those contracts are reported as ``breached`` and the LP is solved again without the
+    keepers of their independent blocks (a batch is a union of components: the other blocks
+    keep theirs, as each would alone). ``keepers``: every contract's (True), none, or those of
+    the given contracts.
     """
     t0 = time.perf_counter()
     # one column per group of identical orders (same legs and limit): same class, summed size
@@ -62,8 +66,9 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     # Band keepers: per active contract an unlimited buyer at (low − ε) and seller at
     # (high + ε). Every real limit is clipped into the band, so they never trade; they only
     # keep the duals (the prices) inside the bands.
-    band_obj, band_b = market.band_keepers(comp.contracts if keepers else comp.contracts[:0],
-                                           comp.atomics)
+    kept = comp.contracts if keepers is True else comp.contracts[:0] if keepers is False \
+        else keepers
+    band_obj, band_b = market.band_keepers(kept, comp.atomics)
     obj_all = np.concatenate((obj, band_obj))
     b_all = sp.hstack([b, band_b]).tocsc()
     upper = np.concatenate((q, np.full(len(band_obj), max(1.0, float(q.sum())))))
@@ -80,10 +85,17 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     if len(traded):
         # No equilibrium inside every band: classify without keepers (the grid stages enforce
         # the bands and may still find prices within the rounding allowance), name the bands.
-        cls = welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=False)
+        # the keepers of the blocks (orders and keepers linked through their instruments)
+        # where one traded are dropped; the other blocks' LP is unchanged
+        graph = sp.bmat([[None, b_all != 0], [(b_all != 0).T, None]], format="csr")
+        _, label = connected_components(graph, directed=False)
+        col = label[n_row + n:]  # the keepers' blocks: buyers, then sellers, per contract
+        hit = np.isin(col, col[traded])
+        rest = kept[~(hit[:len(kept)] | hit[len(kept):])]
+        cls = welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=rest)
         if not isinstance(cls, Classification):
             return cls
-        return replace(cls, breached=np.unique(comp.contracts[traded % len(comp.contracts)]))
+        return replace(cls, breached=np.union1d(cls.breached, kept[traded % len(kept)]))
     p = sol.row_dual
     reduced = obj - b.T @ p
     scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)
@@ -851,10 +863,31 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         broken = ~active & ((capped & (at > lim)) | (~capped & (at < lim)))
         return at, broken, zero_rows & ~watched & (at <= lim)
 
+    least: list = []  # the last rounding stage's prices and value, [t, value]
+
+    def rounding_at(t: np.ndarray) -> float | None:
+        """The rounding ``Σ (unfilled packages)·s`` over the active rows at ``t`` with every s
+        at its least (exact integers), or None when no slack within the allowance reaches a
+        row there (a watched row's y at 1 keeps exactly the unwatched row)."""
+        r = np.flatnonzero(active)
+        at = row_money[r] @ t
+        gap = lim[r] - at
+        limited = capped[r] | (rkind[r] == 1)  # filled at all: the limit holds
+        s = np.where(capped[r], 0, np.maximum(gap, 0))
+        if np.any(limited & (gap < 0)) or np.any(s > rho[r]):
+            return None
+        return float(unfilled[r] @ s)
+
     def lexicographic() -> np.ndarray | StageReport:
         """(0)–(b) on the active rows: the solution's x, or the report of the failed stage;
         after (0) or (a), the solution's x already when its prices miss a row (the round's
-        later stages would be solved again over more rows: the next round starts at once)."""
+        later stages would be solved again over more rows: the next round starts at once).
+
+        The least rounding is not solved again while the last rounding stage's prices still
+        reach every active row with no more rounding: a round adds rows (and watches rows,
+        whose y at 1 is the row unwatched), so the model only narrows, and a solution of the
+        wider model that the narrower one keeps at the same value is optimal there too — the
+        rounds that only watch the unfilled rows found at the money cost one MIP less each."""
         del bounds[:]
         todo = [n for n in (
             ("rounding_mip", none_base, unfilled, none_rows) if rounding else None,
@@ -863,10 +896,18 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         if watched.any() and one_solve:
             todo[-2:] = [("reference_mip", distance, none_rows, span * unfilled_lots,
                           {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})]
+        if rounding and least:
+            value = rounding_at(least[0])
+            if value is not None and value <= least[1]:
+                bounds.append((none_base, unfilled, none_rows, value + 0.5))
+                least[1] = value
+                todo = todo[1:]
         for i, objective in enumerate(todo):
             x = stage(*objective)
             if x is None:
                 return reports[-1]
+            if objective[0] == "rounding_mip":
+                least[:] = [x[:nk].astype(np.int64), bounds[-1][3] - 0.5]
             if i < len(todo) - 1 and any(m.any() for m in missed(x[:nk].astype(np.int64))[1:]):
                 return x
         return x

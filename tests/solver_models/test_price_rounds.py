@@ -15,8 +15,10 @@ from solver_models import SolverParams, solve, stages
 
 
 def test_a_rounds_stages_share_its_order_rows(monkeypatch):
+    # mixed_2k: rounds that run the rounding and the reference stage (on no_cross the second
+    # round keeps the first one's least rounding and runs only the reference stage)
     book = load_scenario(Path(__file__).resolve().parents[2]
-                         / "scenarios/bench/standard/no_cross.yaml").book
+                         / "scenarios/bench/mixed/mixed_2k.yaml").book
     real_isin, real_solve, real_select = np.isin, stages.highs.solve, stages.price_selection
     inside = []
     builds, models = [], []
@@ -41,9 +43,9 @@ def test_a_rounds_stages_share_its_order_rows(monkeypatch):
     monkeypatch.setattr(np, "isin", isin)
     monkeypatch.setattr(stages.highs, "solve", counting_solve)
     monkeypatch.setattr(pipeline, "price_selection", select)
+    monkeypatch.setattr(pipeline, "WORKERS", 1)  # one batch at a time: the models in turn
     out = solve(book, SolverParams())
     assert out.result.prices
-    # no_cross: two lazy rounds of rounding, surplus and reference on its large component
     assert len(models) >= 6
     assert 1 <= len(builds) < len(models)
     # a stage's model is the previous one plus a bound row, over the same columns
