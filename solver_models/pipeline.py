@@ -437,7 +437,10 @@ def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
         sub = Classification(cls.itm[mine], cls.otm[mine], cls.atm[mine], cls.reduced[mine],
                              cls.ticks, cls.report)
         piece = Component(o[mine], part.atomics, live.contracts)
-        alloc = allocation_mip(market, piece, sub, params, deadline - time.perf_counter())
+        # whether the part balances, no more (its optimum is not used): HiGHS stops at its
+        # first allocation (aon_heavy: a 280-column part that balances, 0.062 → 0.046 s)
+        alloc = allocation_mip(market, piece, sub, params, deadline - time.perf_counter(),
+                               feasibility=True)
         prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)
         if isinstance(alloc, StageReport) and alloc.status == "infeasible":
             out.append(own)
