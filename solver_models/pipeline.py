@@ -28,6 +28,7 @@ from solver_models.market import Component, Market, build_market, components
 from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageReport
 from solver_models.params import SolverParams
 from solver_models.stages import (
+    PRICES_UNREACHABLE,
     Allocation,
     Classification,
     LocalEquilibrium,
@@ -716,7 +717,8 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             found = local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel,
                               short)
             reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
-            if not (isinstance(found, StageReport) and found.status == "infeasible"):
+            if not (isinstance(found, StageReport) and found.status == "infeasible") \
+                    or PRICES_UNREACHABLE in found.size:  # the same with the allowance
                 break
         return reports, found
 

@@ -1059,6 +1059,72 @@ def exact_gap(c: np.ndarray) -> dict:
     return {"mip_rel_gap": 0.0, "mip_abs_gap": float(step) / 2.0}
 
 
+def _tightest(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct key, the position of its least value (ties: the first) and that value."""
+    order = np.lexsort((values, keys))
+    first = order[np.r_[True, keys[order][1:] != keys[order][:-1]]] if len(order) else order
+    return first, values[first]
+
+
+PRICES_UNREACHABLE = "prices unreachable"  # in the size of local_mip's report: see local_mip
+
+
+def _far_rows(market: Market, o: np.ndarray, far_full: np.ndarray, far_zero: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The local search's far rows on the ticks: per legs (the same ``a·m`` and ``ρ``) one
+    row of the orders in the money, ``a·m·t <= π`` with their least ``π``, and one of those
+    out of it, ``a·m·t >= π − ρ`` with their largest ``π − ρ`` — the same prices satisfy all
+    of them (mixed_10k: 3,755 rows, one per legs and limit, become 901; mixed 1M: ~200k
+    become ~4,700). Positions in ``o``, lower and upper bounds (floats)."""
+    far = np.flatnonzero(far_full | far_zero)
+    limit, rho = market.limit[o[far]], market.allowance[o[far]]
+    full = far_full[far]
+    sig = market.signature[o[far]]
+    up, up_lim = _tightest(sig[full], limit[full])
+    dn, dn_neg = _tightest(sig[~full], -(limit[~full] - rho[~full]))
+    rows = np.concatenate((far[full][up], far[~full][dn]))
+    lo = np.concatenate((np.full(len(up), -INF), -dn_neg.astype(float)))
+    hi = np.concatenate((up_lim.astype(float), np.full(len(dn), INF)))
+    return rows, lo, hi
+
+
+def _prices_unreachable(market: Market, comp: Component, money: sp.csr_matrix,
+                        far_full: np.ndarray, far_zero: np.ndarray, params: SolverParams,
+                        time_limit: float, cancel: highs.Cancel | None
+                        ) -> StageReport | None:
+    """The local search's price part alone — integer ticks ``t`` in the bands, tied to the
+    atomic prices by the linking rows, that keep every far order in its class (in the money:
+    ``a·m·t <= π``; out of it: ``a·m·t >= π − ρ``) — as a feasibility MIP: its report when no
+    such prices exist, else None. Those rows, bounds and integrality are the same with and
+    without the whole-package allowance (only fills and shortfalls differ), so neither search
+    has an answer: one small solve instead of two large ones (mixed 1M: the two searches of
+    each of its largest components, 200k rows, were infeasible for this reason alone, 5–16 s
+    each). Far orders with the same legs (hence the same ``a·m`` and ``ρ``) are one row, its
+    tightest limit: the same prices satisfy it."""
+    t0 = time.perf_counter()
+    o = comp.orders
+    kc = comp.contracts
+    rows, lo, hi = _far_rows(market, o, far_full, far_zero)
+    if not len(rows):
+        return None
+    nk, na = len(kc), len(comp.atomics)
+    ticks, cash, terms = market.linking(kc, comp.atomics)
+    a = sp.vstack([sp.hstack([money[rows].astype(float), sp.csr_matrix((len(rows), na))]),
+                   sp.hstack([sp.diags(ticks, dtype=float), -terms])]).tocsc()
+    row_lo = np.concatenate((lo, cash))
+    row_hi = np.concatenate((hi, cash))
+    model = ArrayModel(np.zeros(nk + na), a, row_lo, row_hi,
+                       np.concatenate((market.tick_lo[kc], np.full(na, -INF))),
+                       np.concatenate((market.tick_hi[kc], np.full(na, INF))),
+                       np.concatenate((np.ones(nk, bool), np.zeros(na, bool))))
+    build = time.perf_counter() - t0
+    sol = highs.solve(model, params, time_limit, cancel, {"mip_max_nodes": params.local_nodes})
+    if sol.status != "infeasible":
+        return None
+    return StageReport("local_mip", build, sol.solve_seconds, "infeasible",
+                       size=f"{PRICES_UNREACHABLE}: far orders' classes on the grid " + model.size)
+
+
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
               params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None,
               short: bool = False) -> LocalEquilibrium | StageReport:
@@ -1084,6 +1150,11 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     exactly (loss, volume); solved with an absolute gap below its step and no relative gap
     (:func:`exact_gap`), so no lot is left to a gap (a relative gap of 10⁻⁶ on an objective of
     −9.4·10⁶ could leave 9). ``params.local_nodes`` still bounds the search (rule 9).
+    Without ``short`` the price part is solved alone first (:func:`_prices_unreachable`, a few
+    ms on mixed_10k): when no grid prices keep the far orders' classes, the report says
+    :data:`PRICES_UNREACHABLE` and the search with the allowance, whose price part is the
+    same, is not run (pipeline). With ``short`` alone (the search without the allowance is
+    known infeasible from the direct route) the MIP decides, as before.
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -1109,13 +1180,24 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         # 0 … q_i in whole packages relaxes the model's units): infeasible without a model
         return StageReport("local_mip", time.perf_counter() - t0, 0.0, "infeasible",
                            size=f"near={len(nidx)} balance unreachable (bounds, gcd)")
-    # far rows, deduplicated by identical legs and limit
+    if not short:  # no grid prices keep the far orders' classes: no search has an answer
+        unreachable = _prices_unreachable(market, comp, money, far_full, far_zero, params,
+                                          time_limit, cancel)
+        if unreachable is not None:
+            return replace(unreachable, build_seconds=time.perf_counter() - t0
+                           - unreachable.solve_seconds)
+    # far rows, deduplicated by identical legs and limit (not by legs alone, as
+    # _prices_unreachable's: the same optimum, but where the search stops at its node limit
+    # the other model's path ends elsewhere — campaign seed 26 book 1: 69 lots fewer)
     group = _groups(market, o)
     kind = np.select([far_full, far_zero], [0, 2], default=-1)
     keep = kind >= 0
     _, first = np.unique((group * 3 + kind)[keep], return_index=True)
     rep = np.flatnonzero(keep)[first]
     n_r = len(rep)
+    lim_far = limit[rep].astype(float)
+    far_lo = np.where(kind[rep] == 0, -INF, lim_far - market.allowance[o][rep])
+    far_hi = np.where(kind[rep] == 2, INF, lim_far)
     # near units: one per group of identical divisible orders (shared pro rata afterwards),
     # one per indivisible order
     near_div, near_ind = nidx[~indiv[nidx]], nidx[indiv[nidx]]
@@ -1166,13 +1248,12 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
               (Y + r, -(uq * u_ind).astype(float))], nn),
     ]
     a = sp.vstack(blocks).tocsc()
-    lim_far = limit[rep].astype(float)
     lim_n = limit[units].astype(float)
     rho = market.allowance[o].astype(float)  # rule 2's rounding allowance
-    row_lo = np.concatenate((np.where(kind[rep] == 0, -INF, lim_far - rho[rep]), cash,
+    row_lo = np.concatenate((far_lo, cash,
                              rhs.astype(float), np.full(nn, -INF), lim_n - rho[units] - big,
                              np.full(nn, -INF), np.where(u_ind, 0.0, uq.astype(float))))
-    row_hi = np.concatenate((np.where(kind[rep] == 2, INF, lim_far), cash, rhs.astype(float),
+    row_hi = np.concatenate((far_hi, cash, rhs.astype(float),
                              lim_n + big, np.full(nn, INF), np.zeros(nn), np.full(nn, INF)))
     col_lo = np.concatenate((lo_t, np.full(na, -INF), np.zeros(3 * nn + n_s)))
     col_hi = np.concatenate((hi_t, np.full(na, INF), uq.astype(float), np.ones(2 * nn + n_s)))
