@@ -255,7 +255,8 @@ def test_independent_parts_clear_as_if_alone_search_counterexample():
                    "too (pipeline._allocate_and_price) trades less on aon_heavy (13,246 -> "
                    "13,125) and mixed_10k; the allowance first in batches trades less on "
                    "orders_10k (71,421 -> 71,419, one more short) — the choice needs both "
-                   "answers compared per part (priority loss, then volume)")
+                   "answers compared per part (priority loss, then volume): done on branch "
+                   "alloc17b (stop 26), not merged — it doubles mixed_10k's engine time")
 def test_independent_parts_clear_as_if_alone_short_counterexample():
     """A fourth: the whole-package allowance alone, rule 2's exception batched."""
     first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
@@ -267,6 +268,25 @@ def test_independent_parts_clear_as_if_alone_short_counterexample():
                    order(3, [(1, "B", 1)], "1"), order(4, [(3, "B", 1)], "0")])
     _parts_clear_as_if_alone(first, _shifted(second, 10))
 
+
+
+@pytest.mark.xfail(strict=True, reason="found by the property (random seed, 2026-12-04, helper "
+                   "alloc17b; fails the same at 1449804 and 21db4fb): no indivisible order. Alone "
+                   "the second part's direct route leaves its call seller one package short at "
+                   "(2, 8, 94) (priority loss 2); batched, price selection's least-rounding MIP "
+                   "over the batch (the first part has rounding uses) moves it to (1, 7, 94) "
+                   "where the seller is within the rounding allowance (loss 1). Alone the lower "
+                   "loss is not looked for: price selection (stages.price_selection), not the "
+                   "allocation")
+def test_independent_parts_clear_as_if_alone_rounding_counterexample():
+    """A fifth: price selection's least rounding runs in a batch, not alone."""
+    first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
+                 [order(1, [(4, "S", 1)], "-94"), order(2, [(1, "S", 1), (3, "S", 1)], "-2")])
+    second = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
+                  [order(1, [(1, "B", 1), (4, "B", 1)], "96"), order(2, [(1, "S", 3)], "0"),
+                   order(3, [(4, "S", 1)], "-94"), order(4, [(1, "B", 1), (3, "B", 1)], "7"),
+                   order(5, [(1, "B", 1)], "2")])
+    _parts_clear_as_if_alone(first, _shifted(second, 10))
 
 def _parts_clear_as_if_alone(first: Book, second: Book) -> None:
     both = Book({**first.contracts, **second.contracts}, first.orders + second.orders)
