@@ -668,7 +668,7 @@ PRICE_NEAR_STEPS = 5  # order rows modelled from the start: this many ticks from
 
 def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm: np.ndarray,
                     near: np.ndarray, params: SolverParams, time_limit: float,
-                    short: np.ndarray | None = None, *, inexact: bool = False
+                    short: np.ndarray | None = None, *, least_at: np.ndarray | None = None
                     ) -> Prices | StageReport:
     """Stage 3 — prices on the tick grid, inside the bands, for the fills of stage 2.
 
@@ -756,8 +756,9 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     prices_block, prices_lo, prices_hi, base_lo, base_hi = _price_rows(market, comp,
                                                                        market.ref_ticks[kc])
     prices_block = prices_block.tocoo()
-    rounding = inexact  # whether slack is allowed (after the exact attempt failed, or known
-    # to fail: ``inexact``, a block whose least rounding in a batch was positive)
+    # whether slack is allowed (after the exact attempt failed, or known to fail: ``least_at``,
+    # the prices of a batch's least rounding for a block of it that needed rounding there)
+    rounding = least_at is not None
     # objectives already optimised, kept as rows c·x <= value; c over the base columns and per
     # order row (the weight of its s column, and of its y column when watched)
     bounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
@@ -898,6 +899,12 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         if watched.any() and one_solve:
             todo[-2:] = [("reference_mip", distance, none_rows, span * unfilled_lots,
                           {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})]
+        if rounding and not least and least_at is not None:
+            # the batch's least rounding, at its optimum on this block's rows (the same rows:
+            # the batch's optimum is the sum of its blocks' own)
+            value = rounding_at(least_at)
+            if value is not None:
+                least[:] = [least_at, value]
         if rounding and least:
             value = rounding_at(least[0])
             if value is not None and value <= least[1]:
@@ -927,7 +934,8 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
                     # which blocks need rounding: those using it at the batch's least rounding
                     # (over the active rows: a lower bound; a group found wrong splits again)
                     del bounds[:]
-                    x = stage("rounding_mip", none_base, unfilled, none_rows)
+                    x = stage("rounding_mip", none_base, unfilled, none_rows,
+                              {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})  # each block at its own
                     if x is None:
                         return reports[-1]
                     r = np.flatnonzero(active)
@@ -937,8 +945,9 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
                         block_of[np.searchsorted(o, b.orders)] = i
                     rounded = np.zeros(len(blocks), bool)
                     rounded[block_of[np.searchsorted(o, o[rep[r[used]]])]] = True
-                    return _per_block(market, comp, blocks, rounded, fills, cls_atm, near,
-                                      params, deadline, short, tuple(reports))
+                    return _per_block(market, comp, blocks, rounded, x[:nk].astype(np.int64),
+                                      fills, cls_atm, near, params, deadline, short,
+                                      tuple(reports))
                 continue
             return x
         t = x[:nk].astype(np.int64)
@@ -971,14 +980,16 @@ def _price_blocks(market: Market, comp: Component) -> list[Component]:
 
 
 def _per_block(market: Market, comp: Component, blocks: list[Component], rounded: np.ndarray,
-               fills: np.ndarray, cls_atm: np.ndarray, near: np.ndarray, params: SolverParams,
+               least: np.ndarray, fills: np.ndarray, cls_atm: np.ndarray, near: np.ndarray, params: SolverParams,
                deadline: float, short: np.ndarray | None, reports: tuple[StageReport, ...]
                ) -> Prices | StageReport:
     """Price selection on independent blocks, the prices side by side, so that no block's
     objective trades against another's and a batch of parts is priced as each part alone:
     each block that needs rounding (``rounded``: its least rounding over the batch's active
     rows, a lower bound, is positive — so its exact attempt fails alone too) alone, from its
-    own least rounding on; the others together as one model, exact first (their stages (a)
+    own least rounding on (at the batch's ``least`` rounding prices: the batch's optimum on
+    its active rows is the sum of its blocks' own, so those prices start each block at its
+    optimum there, the MIP not solved again); the others together as one model, exact first (their stages (a)
     and (b) are sums of independent integral objectives, each solved to its optimum, so each
     block is at its own; should the exact attempt fail over more rows, that model splits
     again). When every block is in one group, each block alone (the group would be the same
@@ -996,7 +1007,8 @@ def _per_block(market: Market, comp: Component, blocks: list[Component], rounded
         rk = np.searchsorted(comp.contracts, b.contracts)
         got = price_selection(market, b, fills[ro], cls_atm[ro], near[rk], params,
                               deadline - time.perf_counter(),
-                              None if short is None else short[ro], inexact=need)
+                              None if short is None else short[ro],
+                              least_at=least[rk] if need else None)
         if isinstance(got, StageReport):
             return got
         ticks[rk] = got.ticks
