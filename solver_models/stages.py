@@ -944,7 +944,7 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
                     for i, b in enumerate(blocks):
                         block_of[np.searchsorted(o, b.orders)] = i
                     rounded = np.zeros(len(blocks), bool)
-                    rounded[block_of[np.searchsorted(o, o[rep[r[used]]])]] = True
+                    rounded[block_of[rep[r[used]]]] = True
                     return _per_block(market, comp, blocks, rounded, x[:nk].astype(np.int64),
                                       fills, cls_atm, near, params, deadline, short,
                                       tuple(reports))
