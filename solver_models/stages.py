@@ -668,7 +668,8 @@ PRICE_NEAR_STEPS = 5  # order rows modelled from the start: this many ticks from
 
 def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm: np.ndarray,
                     near: np.ndarray, params: SolverParams, time_limit: float,
-                    short: np.ndarray | None = None) -> Prices | StageReport:
+                    short: np.ndarray | None = None, *, least_at: np.ndarray | None = None
+                    ) -> Prices | StageReport:
     """Stage 3 — prices on the tick grid, inside the bands, for the fills of stage 2.
 
     Integer ticks t_k per active contract, atomic prices u_j (free), linked by
@@ -755,7 +756,9 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
     prices_block, prices_lo, prices_hi, base_lo, base_hi = _price_rows(market, comp,
                                                                        market.ref_ticks[kc])
     prices_block = prices_block.tocoo()
-    rounding = False  # whether slack is allowed (after the exact attempt failed)
+    # whether slack is allowed (after the exact attempt failed, or known to fail: ``least_at``,
+    # the prices of a batch's least rounding for a block of it that needed rounding there)
+    rounding = least_at is not None
     # objectives already optimised, kept as rows c·x <= value; c over the base columns and per
     # order row (the weight of its s column, and of its y column when watched)
     bounds: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
@@ -896,6 +899,12 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         if watched.any() and one_solve:
             todo[-2:] = [("reference_mip", distance, none_rows, span * unfilled_lots,
                           {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})]
+        if rounding and not least and least_at is not None:
+            # the batch's least rounding, at its optimum on this block's rows (the same rows:
+            # the batch's optimum is the sum of its blocks' own)
+            value = rounding_at(least_at)
+            if value is not None:
+                least[:] = [least_at, value]
         if rounding and least:
             value = rounding_at(least[0])
             if value is not None and value <= least[1]:
@@ -916,7 +925,29 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         x = lexicographic()
         if isinstance(x, StageReport):
             if x.status == "infeasible" and not rounding and np.any(rho[rkind > 0] > 0):
-                rounding = True  # no exact equilibrium on the grid: the least rounding
+                # no exact equilibrium on the grid: the least rounding — per independent block
+                # of the price model, each exact when it can be (the lexicographic optimum is
+                # per block: a block that needs no rounding is priced as if alone)
+                rounding = True
+                blocks = _price_blocks(market, comp)
+                if len(blocks) > 1:
+                    # which blocks need rounding: those using it at the batch's least rounding
+                    # (over the active rows: a lower bound; a group found wrong splits again)
+                    del bounds[:]
+                    x = stage("rounding_mip", none_base, unfilled, none_rows,
+                              {"mip_rel_gap": 0.0, "mip_abs_gap": 0.5})  # each block at its own
+                    if x is None:
+                        return reports[-1]
+                    r = np.flatnonzero(active)
+                    used = unfilled[r] * x[n_base:n_base + len(r)] > 0.5
+                    block_of = np.empty(len(o), dtype=np.int64)
+                    for i, b in enumerate(blocks):
+                        block_of[np.searchsorted(o, b.orders)] = i
+                    rounded = np.zeros(len(blocks), bool)
+                    rounded[block_of[rep[r[used]]]] = True
+                    return _per_block(market, comp, blocks, rounded, x[:nk].astype(np.int64),
+                                      fills, cls_atm, near, params, deadline, short,
+                                      tuple(reports))
                 continue
             return x
         t = x[:nk].astype(np.int64)
@@ -926,6 +957,64 @@ def price_selection(market: Market, comp: Component, fills: np.ndarray, cls_atm:
         if unseen.any():  # watch them and their neighbours
             watched |= zero_rows & (at <= lim + step)
         active |= watched | broken | rows_near(t, 1)
+
+
+def _price_blocks(market: Market, comp: Component) -> list[Component]:
+    """Independent blocks of a component's price model: contracts and atomic instruments linked
+    by an order's legs (every order, rowed or not: a block holds whole orders) or by a
+    replication row (a contract and its atomic instruments); per block its orders, atomic
+    instruments and contracts, in index order (blocks by their first contract). Atomic
+    instruments without a contract of the component join no block."""
+    o, kc, at = comp.orders, comp.contracts, comp.atomics
+    n_o, nk = len(o), len(kc)
+    legs = abs(market.money(o, kc)) != 0
+    terms = abs(market.linking(kc, at)[2]) != 0
+    graph = sp.bmat([[None, legs, None], [legs.T, None, terms], [None, terms.T, None]],
+                    format="csr")
+    n, label = connected_components(graph, directed=False)
+    if n == 1:
+        return [comp]
+    lo, lk, la = label[:n_o], label[n_o:n_o + nk], label[n_o + nk:]
+    _, first = np.unique(lk, return_index=True)
+    return [Component(o[lo == b], at[la == b], kc[lk == b]) for b in lk[np.sort(first)]]
+
+
+def _per_block(market: Market, comp: Component, blocks: list[Component], rounded: np.ndarray,
+               least: np.ndarray, fills: np.ndarray, cls_atm: np.ndarray, near: np.ndarray, params: SolverParams,
+               deadline: float, short: np.ndarray | None, reports: tuple[StageReport, ...]
+               ) -> Prices | StageReport:
+    """Price selection on independent blocks, the prices side by side, so that no block's
+    objective trades against another's and a batch of parts is priced as each part alone:
+    each block that needs rounding (``rounded``: its least rounding over the batch's active
+    rows, a lower bound, is positive — so its exact attempt fails alone too) alone, from its
+    own least rounding on (at the batch's ``least`` rounding prices: the batch's optimum on
+    its active rows is the sum of its blocks' own, so those prices start each block at its
+    optimum there, the MIP not solved again); the others together as one model, exact first (their stages (a)
+    and (b) are sums of independent integral objectives, each solved to its optimum, so each
+    block is at its own; should the exact attempt fail over more rows, that model splits
+    again). When every block is in one group, each block alone (the group would be the same
+    model again)."""
+    exact = [b for b, need in zip(blocks, rounded, strict=True) if not need]
+    if 0 < len(exact) < len(blocks):
+        groups = [(Component.union(exact), False)] + [
+            (b, True) for b, need in zip(blocks, rounded, strict=True) if need]
+    else:
+        groups = list(zip(blocks, rounded.tolist(), strict=True))
+    ticks = np.zeros(len(comp.contracts), dtype=np.int64)
+    atomic = np.zeros(len(comp.atomics))
+    for b, need in groups:
+        ro = np.searchsorted(comp.orders, b.orders)
+        rk = np.searchsorted(comp.contracts, b.contracts)
+        got = price_selection(market, b, fills[ro], cls_atm[ro], near[rk], params,
+                              deadline - time.perf_counter(),
+                              None if short is None else short[ro],
+                              least_at=least[rk] if need else None)
+        if isinstance(got, StageReport):
+            return got
+        ticks[rk] = got.ticks
+        atomic[np.searchsorted(comp.atomics, b.atomics)] = got.atomic
+        reports += got.reports
+    return Prices(ticks, atomic, reports)
 
 
 def _price_rows(market: Market, comp: Component, centre: np.ndarray

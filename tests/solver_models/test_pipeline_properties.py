@@ -270,14 +270,6 @@ def test_independent_parts_clear_as_if_alone_short_counterexample():
 
 
 
-@pytest.mark.xfail(strict=True, reason="found by the property (random seed, 2026-12-04, helper "
-                   "alloc17b; fails the same at 1449804 and 21db4fb): no indivisible order. Alone "
-                   "the second part's direct route leaves its call seller one package short at "
-                   "(2, 8, 94) (priority loss 2); batched, price selection's least-rounding MIP "
-                   "over the batch (the first part has rounding uses) moves it to (1, 7, 94) "
-                   "where the seller is within the rounding allowance (loss 1). Alone the lower "
-                   "loss is not looked for: price selection (stages.price_selection), not the "
-                   "allocation")
 def test_independent_parts_clear_as_if_alone_rounding_counterexample():
     """A fifth: price selection's least rounding runs in a batch, not alone."""
     first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
