@@ -256,7 +256,8 @@ def test_independent_parts_clear_as_if_alone_search_counterexample():
                    "13,125) and mixed_10k; the allowance first in batches trades less on "
                    "orders_10k (71,421 -> 71,419, one more short) — the choice needs both "
                    "answers compared per part (priority loss, then volume): done on branch "
-                   "alloc17b (stop 26), not merged — it doubles mixed_10k's engine time")
+                   "bound17c (stop 26, alloc17b merged with main), not merged — it doubles "
+                   "mixed_10k's engine time")
 def test_independent_parts_clear_as_if_alone_short_counterexample():
     """A fourth: the whole-package allowance alone, rule 2's exception batched."""
     first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
