@@ -87,9 +87,7 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
         # the bands and may still find prices within the rounding allowance), name the bands.
         # the keepers of the blocks (orders and keepers linked through their instruments)
         # where one traded are dropped; the other blocks' LP is unchanged
-        graph = sp.bmat([[None, b_all != 0], [(b_all != 0).T, None]], format="csr")
-        _, label = connected_components(graph, directed=False)
-        col = label[n_row + n:]  # the keepers' blocks: buyers, then sellers, per contract
+        col = _linked(b_all)[1][n:]  # the keepers' blocks: buyers, then sellers, per contract
         hit = np.isin(col, col[traded])
         rest = kept[~(hit[:len(kept)] | hit[len(kept):])]
         cls = welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=rest)
@@ -638,17 +636,24 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     return Allocation(new, report, short if short.any() else None)
 
 
+def _linked(m: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """The connected components of the bipartite graph of ``m``'s non-zeros (its rows and
+    columns the nodes, each non-zero an edge): a label per row and per column."""
+    nz = m != 0
+    _, label = connected_components(sp.bmat([[None, nz], [nz.T, None]], format="csr"),
+                                    directed=False)
+    return label[:m.shape[0]], label[m.shape[0]:]
+
+
 def _blocks(exposure: sp.csr_matrix) -> list[tuple[np.ndarray, np.ndarray]]:
     """Independent blocks of a balance (orders × atomic instruments, linked by a non-zero
     exposure): per block its rows (orders) and columns (instruments), in index order;
     orders without exposure are blocks without columns."""
-    n = exposure.shape[0]
-    graph = sp.bmat([[None, exposure != 0], [(exposure != 0).T, None]], format="csr")
-    _, label = connected_components(graph, directed=False)
+    row_label, col_label = _linked(exposure)
     # each block's rows and columns by one stable sort of the labels (index order kept),
     # not one scan of every label per block (an order without exposure is a block)
-    rows, cols = np.argsort(label[:n], kind="stable"), np.argsort(label[n:], kind="stable")
-    r_lab, c_lab = label[:n][rows], label[n:][cols]
+    rows, cols = np.argsort(row_label, kind="stable"), np.argsort(col_label, kind="stable")
+    r_lab, c_lab = row_label[rows], col_label[cols]
     blocks = np.unique(r_lab)
     r_at = np.searchsorted(r_lab, blocks), np.searchsorted(r_lab, blocks, side="right")
     c_at = np.searchsorted(c_lab, blocks), np.searchsorted(c_lab, blocks, side="right")
@@ -966,23 +971,20 @@ def _price_blocks(market: Market, comp: Component) -> list[Component]:
     instruments and contracts, in index order (blocks by their first contract). Atomic
     instruments without a contract of the component join no block."""
     o, kc, at = comp.orders, comp.contracts, comp.atomics
-    n_o, nk = len(o), len(kc)
-    legs = abs(market.money(o, kc)) != 0
-    terms = abs(market.linking(kc, at)[2]) != 0
-    graph = sp.bmat([[None, legs, None], [legs.T, None, terms], [None, terms.T, None]],
-                    format="csr")
-    n, label = connected_components(graph, directed=False)
-    if n == 1:
+    n_o = len(o)
+    # contracts × (orders | atomic instruments): an order's legs, a contract's replication
+    lk, other = _linked(sp.hstack([market.money(o, kc).T, market.linking(kc, at)[2]]))
+    if len(np.unique(np.concatenate((lk, other)))) == 1:
         return [comp]
-    lo, lk, la = label[:n_o], label[n_o:n_o + nk], label[n_o + nk:]
+    lo, la = other[:n_o], other[n_o:]
     _, first = np.unique(lk, return_index=True)
     return [Component(o[lo == b], at[la == b], kc[lk == b]) for b in lk[np.sort(first)]]
 
 
 def _per_block(market: Market, comp: Component, blocks: list[Component], rounded: np.ndarray,
-               least: np.ndarray, fills: np.ndarray, cls_atm: np.ndarray, near: np.ndarray, params: SolverParams,
-               deadline: float, short: np.ndarray | None, reports: tuple[StageReport, ...]
-               ) -> Prices | StageReport:
+               least: np.ndarray, fills: np.ndarray, cls_atm: np.ndarray, near: np.ndarray,
+               params: SolverParams, deadline: float, short: np.ndarray | None,
+               reports: tuple[StageReport, ...]) -> Prices | StageReport:
     """Price selection on independent blocks, the prices side by side, so that no block's
     objective trades against another's and a batch of parts is priced as each part alone:
     each block that needs rounding (``rounded``: its least rounding over the batch's active
