@@ -29,6 +29,7 @@ class StageReport:
     gap: float | None = None
     size: str = ""  # e.g. "rows=12 cols=3400 nnz=9000"
     parallel: bool = False  # ran beside the main route (speculative): not part of wall time
+    reason: str = ""  # why the status, where the pipeline acts on it (e.g. PRICES_UNREACHABLE)
 
 
 #: the suffix of a speculative stage's name in :meth:`SolveOutcome.timings`

@@ -718,7 +718,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
                               short)
             reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
             if not (isinstance(found, StageReport) and found.status == "infeasible") \
-                    or PRICES_UNREACHABLE in found.size:  # the same with the allowance
+                    or found.reason == PRICES_UNREACHABLE:  # the same with the allowance
                 break
         return reports, found
 

@@ -1157,7 +1157,7 @@ def _tightest(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
     return first, values[first]
 
 
-PRICES_UNREACHABLE = "prices unreachable"  # in the size of local_mip's report: see local_mip
+PRICES_UNREACHABLE = "prices unreachable"  # the reason of local_mip's report: see local_mip
 
 
 def _far_rows(market: Market, o: np.ndarray, far_full: np.ndarray, far_zero: np.ndarray
@@ -1213,7 +1213,8 @@ def _prices_unreachable(market: Market, comp: Component, money: sp.csr_matrix,
     if sol.status != "infeasible":
         return None
     return StageReport("local_mip", build, sol.solve_seconds, "infeasible",
-                       size=f"{PRICES_UNREACHABLE}: far orders' classes on the grid " + model.size)
+                       size=f"{PRICES_UNREACHABLE}: far orders' classes on the grid " + model.size,
+                       reason=PRICES_UNREACHABLE)
 
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
@@ -1242,7 +1243,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     (:func:`exact_gap`), so no lot is left to a gap (a relative gap of 10⁻⁶ on an objective of
     −9.4·10⁶ could leave 9). ``params.local_nodes`` still bounds the search (rule 9).
     Without ``short`` the price part is solved alone first (:func:`_prices_unreachable`, a few
-    ms on mixed_10k): when no grid prices keep the far orders' classes, the report says
+    ms on mixed_10k): when no grid prices keep the far orders' classes, the report's reason is
     :data:`PRICES_UNREACHABLE` and the search with the allowance, whose price part is the
     same, is not run (pipeline). With ``short`` alone (the search without the allowance is
     known infeasible from the direct route) the MIP decides, as before.

@@ -35,7 +35,7 @@ def test_unreachable_prices_skip_both_local_searches_and_change_nothing(monkeypa
     monkeypatch.setattr(pipeline, "local_mip", spy)
     fast = solve(book, SolverParams())
     unreachable = [i for i, (_, short, found) in enumerate(calls)
-                   if isinstance(found, StageReport) and stages.PRICES_UNREACHABLE in found.size]
+                   if isinstance(found, StageReport) and found.reason == stages.PRICES_UNREACHABLE]
     assert unreachable
     for i in unreachable:
         near, short, found = calls[i]
@@ -47,7 +47,7 @@ def test_unreachable_prices_skip_both_local_searches_and_change_nothing(monkeypa
     monkeypatch.setattr(stages, "_prices_unreachable", lambda *a: None)
     calls.clear()
     slow = solve(book, SolverParams())
-    assert not any(isinstance(f, StageReport) and stages.PRICES_UNREACHABLE in f.size
+    assert not any(isinstance(f, StageReport) and f.reason == stages.PRICES_UNREACHABLE
                    for _, _, f in calls)
     assert any(short and isinstance(f, StageReport) and f.status == "infeasible"
                for _, short, f in calls)
