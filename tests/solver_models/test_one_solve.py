@@ -21,6 +21,7 @@ import solver_models.pipeline as pipeline
 import solver_models.stages as stages
 from solver_models import SolverParams, SolveStatus, solve
 from solver_models.stages import Allocation
+from tests.solver_models.spies import price_selection_runs
 from tests.solver_models.test_pipeline_properties import _objectives
 from validator.equilibrium import check
 from venue.cli.solve import load
@@ -78,15 +79,7 @@ def test_the_allowance_is_one_solve_with_the_lexicographic_optimum(monkeypatch):
 
 def test_surplus_and_reference_are_one_solve_with_the_same_objectives(monkeypatch):
     book = _book("scenarios/bench/standard/no_cross.yaml")
-    real = stages.price_selection
-    runs: list[list[str]] = []
-
-    def select(*args, **kwargs):
-        prices = real(*args, **kwargs)
-        runs.append([r.name for r in getattr(prices, "reports", ())])
-        return prices
-
-    monkeypatch.setattr(pipeline, "price_selection", select)
+    runs = price_selection_runs(monkeypatch)
     params = SolverParams()
     one = solve(book, params)
     assert one.status is SolveStatus.OPTIMAL

@@ -14,24 +14,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import solver_models.pipeline as pipeline
 from coordinator.scenarios import load_scenario
-from solver_models import SolverParams, SolveStatus, solve, stages
+from solver_models import SolverParams, SolveStatus, solve
+from tests.solver_models.spies import price_selection_runs
 from validator.equilibrium import check
 
 
 def test_a_round_ends_at_the_first_stage_that_misses_a_row(monkeypatch):
     book = load_scenario(Path(__file__).resolve().parents[2]
                          / "scenarios/bench/standard/no_cross.yaml").book
-    real = stages.price_selection
-    runs: list[list[str]] = []
-
-    def select(*args, **kwargs):
-        prices = real(*args, **kwargs)
-        runs.append([r.name for r in getattr(prices, "reports", ())])
-        return prices
-
-    monkeypatch.setattr(pipeline, "price_selection", select)
+    runs = price_selection_runs(monkeypatch)
     params = SolverParams()
     out = solve(book, params)
     assert out.status is SolveStatus.OPTIMAL
