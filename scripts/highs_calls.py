@@ -11,6 +11,10 @@
                                                       with presolve off, no node limit and
                                                       mip_rel_gap 0 (the running HiGHS); print
                                                       each whose objective differs
+    python scripts/highs_calls.py times BOOK [N]      solve BOOK N times (3): process CPU of each
+                                                      solve, and the minimum over the runs of the
+                                                      HiGHS thread CPU per stage (the engine
+                                                      function that asked), the load average
 
 Run from the checkout to measure (the repo root goes on sys.path), with the HiGHS to measure
 on the path: e.g. ``PYTHONPATH=/tmp/h16`` after ``pip install --target /tmp/h16 --no-deps
@@ -24,6 +28,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -46,20 +51,25 @@ def _record(out: Path, book: str) -> None:
     lock = threading.Lock()
     index: list[dict] = []
 
-    def recording(model, params, time_limit, cancel=None, options=None):
-        sol = original(model, params, time_limit, cancel, options)
+    def recording(model, params, time_limit, cancel=None, options=None, start=None):
+        t = time.thread_time()  # the HiGHS call's own thread: CPU, whatever else runs
+        sol = original(model, params, time_limit, cancel, options, start)
+        seconds = time.thread_time() - t
         a = model.a.tocsc()
         integer = model.integer if model.integer is not None else np.zeros(0, bool)
         with lock:
             i = len(index)
             index.append({"i": i, "stage": traceback.extract_stack()[-2].name,
+                          "caller": _caller(),
                           "options": dict(options or {}), "status": sol.status,
-                          "objective": sol.objective, "bound": sol.bound, "size": model.size})
+                          "objective": sol.objective, "bound": sol.bound, "size": model.size,
+                          "thread_seconds": seconds, "start": start is not None})
         np.savez(out / f"{i:04d}.npz", c=model.c, data=a.data, indices=a.indices,
                  indptr=a.indptr, shape=np.array(a.shape), row_lo=model.row_lo,
                  row_hi=model.row_hi, col_lo=model.col_lo, col_hi=model.col_hi,
                  integer=integer, maximize=np.array(model.maximize),
-                 x=sol.x if sol.x is not None else np.zeros(0))
+                 x=sol.x if sol.x is not None else np.zeros(0),
+                 start=np.asarray(start, dtype=float) if start is not None else np.zeros(0))
         return sol
 
     highs.solve = recording
@@ -70,6 +80,62 @@ def _record(out: Path, book: str) -> None:
         highs.solve = original
     (out / "index.json").write_text(json.dumps(index, indent=0))
     print(f"{book}: {outcome.status}, {len(index)} HiGHS calls recorded in {out}")
+
+
+# the engine's functions that ask HiGHS, the most specific first: a call is counted under
+# the first of them on its stack (least loss's allocation MIPs under least_loss, the direct
+# route's under _allocate_and_price, the probe's under _probe)
+CALLERS = ("local_mip", "least_loss", "grid_reachable", "grid_classification",
+           "price_selection", "_unbalanced", "_probe", "_allocate_and_price", "welfare_lp")
+
+
+def _caller() -> str:
+    names = {f.name for f in traceback.extract_stack()}
+    return next((n for n in CALLERS if n in names), traceback.extract_stack()[-3].name)
+
+
+def _times(book: str, runs: int) -> None:
+    import os
+
+    from solver_models import highs, solve
+    from venue.cli.solve import load
+
+    original = highs.solve
+    lock = threading.Lock()
+    spent: list[tuple[str, float]] = []
+
+    def timing(model, params, time_limit, cancel=None, options=None, start=None):
+        t = time.thread_time()
+        sol = original(model, params, time_limit, cancel, options, start)
+        seconds = time.thread_time() - t
+        with lock:
+            spent.append((_caller(), seconds))
+        return sol
+
+    s = load(Path(book))
+    cpu, per_run = [], []
+    highs.solve = timing
+    try:
+        for _ in range(runs):
+            spent.clear()
+            c0 = time.process_time()
+            outcome = solve(s.book, s.params)
+            cpu.append(time.process_time() - c0)
+            by: dict[str, list[float]] = {}
+            for name, seconds in spent:
+                by.setdefault(name, []).append(seconds)
+            per_run.append(by)
+    finally:
+        highs.solve = original
+    load1 = os.getloadavg()[0]
+    print(f"{book}: {outcome.status}, process CPU {' / '.join(f'{c:.3f}' for c in cpu)} s "
+          f"(min {min(cpu):.3f}), HiGHS thread CPU min "
+          f"{min(sum(map(sum, by.values())) for by in per_run):.3f} s, load {load1:.2f}")
+    for name in sorted(set().union(*per_run), key=lambda n: -min(
+            sum(by.get(n, [0.0])) for by in per_run)):
+        calls = per_run[0].get(name, [])
+        print(f"  {name:22s} {len(calls):4d} calls  min {min(sum(by.get(name, [0.0])) for by in per_run):.3f} s"
+              f"  largest {max(calls, default=0.0):.3f} s")
 
 
 def _calls(run: Path) -> list[dict]:
@@ -156,6 +222,8 @@ if __name__ == "__main__":
         _record(Path(sys.argv[2]), sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "diff":
         _diff(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "times":
+        _times(sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 3)
     elif len(sys.argv) >= 3 and sys.argv[1] == "verify":
         sys.exit(_verify([Path(p) for p in sys.argv[2:]]))
     else:
