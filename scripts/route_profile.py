@@ -83,6 +83,6 @@ def main(books: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or {"-h", "--help"} & set(sys.argv[1:]):
         sys.exit(__doc__)
     main(sys.argv[1:])
