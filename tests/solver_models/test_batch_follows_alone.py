@@ -1,0 +1,63 @@
+"""A batch follows alone (``pipeline._clear``, ``_unbalanced``): a part whose direct route alone
+takes the whole-package allowance (no allocation in whole packages balances, one with the
+allowance does) leaves the batch and is cleared alone; the other parts stay batched and drop
+or keep their indivisible orders at the money as each would alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from auction.book import Book
+from solver_models import SolverParams, SolveStatus, pipeline, solve
+from tests.solver_models.test_pipeline_properties import CONTRACTS, _objectives, _shifted
+from tests.solver_models.tiny_books import book, order
+from validator.equilibrium import check
+
+_ON = [c for c in CONTRACTS if c.contract_id in (1, 3, 4)]
+
+
+def _parts() -> list[Book]:
+    # alone: no allocation in whole packages, the allowance balances (one order short)
+    allowance = book(_ON, [order(1, [(1, "B", 1)], "2"), order(2, [(1, "S", 2)], "0"),
+                           order(3, [(1, "B", 1), (3, "B", 1)], "7", aon=True),
+                           order(4, [(4, "B", 1)], "94")])
+    # alone: its all-or-none seller at the money balances with neither: dropped
+    drops = book(_ON, [order(1, [(1, "S", 3)], "0", aon=True), order(2, [(1, "B", 1)], "0"),
+                       order(3, [(1, "B", 1)], "1"), order(4, [(3, "B", 1)], "0")])
+    # alone: balances in whole packages with its all-or-none seller (3 lots)
+    keeps = book(_ON, [order(1, [(1, "B", 1)], "0"), order(2, [(1, "B", 1)], "0"),
+                       order(3, [(3, "S", 1)], "-6", aon=True), order(4, [(4, "S", 1)], "-94")])
+    return [allowance, _shifted(drops, 10), _shifted(keeps, 20)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_part_with_the_allowance_leaves_the_batch_the_others_stay(workers, monkeypatch):
+    monkeypatch.setattr(pipeline, "WORKERS", workers)
+    parts = _parts()
+    whole = Book({k: v for p in parts for k, v in p.contracts.items()},
+                 tuple(o for p in parts for o in p.orders))
+    cleared: list[int] = []  # parts per call of _clear (a batch, or a part alone)
+    real = pipeline._clear
+
+    def spy(*args, **kwargs):
+        cleared.append(len(kwargs.get("parts") or ()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_clear", spy)
+    out = solve(whole, SolverParams())
+    assert out.status is SolveStatus.OPTIMAL, out.notes
+    assert check(whole, out.result).ok
+    # one batch of three; the first part alone after it left; the other two never alone
+    assert sorted(cleared) == [1, 3], cleared
+    monkeypatch.setattr(pipeline, "_clear", real)
+    for part in parts:
+        alone = solve(part, SolverParams())
+        ids = {o.order_id for o in part.orders}
+        mine = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
+                       fills=tuple(f for f in out.result.fills if f.order_id in ids))
+        assert _objectives(part, mine) == _objectives(part, alone.result), (mine, alone.result)
+    # the drop note counts only the orders the batch dropped (the second part's seller)
+    assert [n for n in out.notes if "left unfilled" in n] == [
+        "1 indivisible order(s) at the money left unfilled"], out.notes
