@@ -290,12 +290,20 @@ def _ids(market: Market, contracts: list[int]) -> str:
 
 def _batches(market: Market, comps: list[Component]) -> list[list[Component]]:
     """Components in entry order, the small ones (a solver call each costs more than its
-    model) gathered into batches of about ``BATCH_ORDERS`` orders."""
+    model) gathered into batches of about ``BATCH_ORDERS`` orders.
+
+    **Half a batch is cleared alone**: a component of ``BATCH_ORDERS / 2`` orders or more is
+    a batch of its own. Batching saves solver calls: the others' orders then ride on its
+    calls, but they are fewer than its own (at most another half batch, whose calls alone
+    cost little beside its model's), while every round the batch needs (indivisible orders
+    dropped, a part leaving, the batch failing and its parts cleared alone) solves the large
+    part's model again — the other way round, the small parts pay for the large one's rounds.
+    A batch gives each part its answer alone (:func:`_clear`), so only the time changes."""
     out: list[list[Component]] = []
     batch: list[Component] = []
     size = 0
     for comp in sorted(comps, key=lambda c: int(c.orders[0])):
-        if len(comp.orders) >= BATCH_ORDERS or _sweepable(market, comp):
+        if 2 * len(comp.orders) >= BATCH_ORDERS or _sweepable(market, comp):
             out.append([comp])
             continue
         batch.append(comp)

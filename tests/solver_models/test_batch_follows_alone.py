@@ -61,3 +61,22 @@ def test_the_part_with_the_allowance_leaves_the_batch_the_others_stay(workers, m
     # the drop note counts only the orders the batch dropped (the second part's seller)
     assert [n for n in out.notes if "left unfilled" in n] == [
         "1 indivisible order(s) at the money left unfilled"], out.notes
+
+
+def test_a_component_of_half_a_batch_is_a_batch_of_its_own():
+    """``pipeline._batches``: aon_heavy's component of 1,745 orders (BATCH_ORDERS 2,000) was
+    batched with 25 small ones, and its rounds (drops, leaving, the batch failing) were the
+    whole batch's; now it is cleared on its own and the small ones stay batched."""
+    from pathlib import Path
+
+    from coordinator.scenarios import load_scenario
+    from solver_models.market import build_market, components
+
+    path = Path(__file__).resolve().parents[2] / "scenarios/bench/standard/aon_heavy.yaml"
+    market = build_market(load_scenario(path).book)
+    batches = pipeline._batches(market, components(market))
+    sizes = [[len(c.orders) for c in b] for b in batches]
+    assert [1745] in sizes, sizes
+    assert any(len(b) > 1 for b in batches)
+    for b in batches:
+        assert len(b) == 1 or all(2 * len(c.orders) < pipeline.BATCH_ORDERS for c in b), sizes
