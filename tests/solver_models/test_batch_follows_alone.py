@@ -80,3 +80,46 @@ def test_a_component_of_half_a_batch_is_a_batch_of_its_own():
     assert any(len(b) > 1 for b in batches)
     for b in batches:
         assert len(b) == 1 or all(2 * len(c.orders) < pipeline.BATCH_ORDERS for c in b), sizes
+
+
+@pytest.mark.xfail(strict=True, reason="found by the campaign (seed 18, book 8; stop 27): "
+                   "batched, its components of 1,535 and 1,527 orders clear at 13,753 lots "
+                   "(loss 0) and 15,012 lots (loss 5.36); alone at 13,615 (loss 0) and 15,012 "
+                   "(loss 5.17). The batch's allocation needs the allowance (the 1,527-order "
+                   "part), the answer's least loss moves the prices and decides every part's "
+                   "fills again; where the difference arises is not found yet. Since 49982ac "
+                   "such components are not batched (half a batch or more)")
+def test_two_large_components_clear_as_if_alone_campaign_counterexample(monkeypatch):
+    import random
+    import sys
+    from pathlib import Path
+
+    from solver_models.generator import generate_book
+    from solver_models.market import build_market, components
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from campaign import draw_recipe
+
+    rng = random.Random(18)
+    recipe = [draw_recipe(rng, 18_000 + k, 10_000) for k in range(9)][8]
+    full = generate_book(recipe)
+    market = build_market(full)
+    parts = []
+    for comp in components(market):
+        if len(comp.orders) in (1535, 1527):
+            ids = {int(x) for x in market.order_ids[comp.orders]}
+            orders = tuple(o for o in full.orders if o.order_id in ids)
+            legs = {leg.contract_id for o in orders for leg in o.legs}
+            parts.append(Book({k: v for k, v in full.contracts.items() if k in legs}, orders))
+    assert len(parts) == 2
+    both = Book({k: v for p in parts for k, v in p.contracts.items()},
+                tuple(sorted((o for p in parts for o in p.orders), key=lambda o: o.order_id)))
+    monkeypatch.setattr(pipeline, "BATCH_ORDERS", 4000)  # the two in one batch, as before
+    out = solve(both, SolverParams())
+    monkeypatch.undo()
+    for part in parts:
+        alone = solve(part, SolverParams())
+        ids = {o.order_id for o in part.orders}
+        mine = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
+                       fills=tuple(f for f in out.result.fills if f.order_id in ids))
+        assert _objectives(part, mine) == _objectives(part, alone.result)
