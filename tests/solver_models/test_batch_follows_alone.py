@@ -89,7 +89,7 @@ def test_a_component_of_half_a_batch_is_a_batch_of_its_own():
                    "1,535-order part other dual prices than its LP alone (14 of its 51 "
                    "contracts about one tick apart; the duals are degenerate and HiGHS's "
                    "choice depends on the whole model), so its direct route starts from "
-                   "another classification (58 vs 30 orders at the money). Since 49982ac such "
+                   "another classification. Since 49982ac such "
                    "components are not batched (half a batch or more); small parts could meet "
                    "the same")
 def test_two_large_components_clear_as_if_alone_campaign_counterexample(monkeypatch):
