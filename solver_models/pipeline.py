@@ -28,6 +28,7 @@ from solver_models.market import Component, Market, build_market, components
 from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageReport
 from solver_models.params import SolverParams
 from solver_models.stages import (
+    ALONE_ORDERS,
     PRICES_UNREACHABLE,
     Allocation,
     Classification,
@@ -47,7 +48,7 @@ from solver_models.stages import (
 from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
-BATCH_ORDERS = 2000  # smaller components are cleared together, in batches of about this size
+BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
 
 
@@ -292,18 +293,21 @@ def _batches(market: Market, comps: list[Component]) -> list[list[Component]]:
     """Components in entry order, the small ones (a solver call each costs more than its
     model) gathered into batches of about ``BATCH_ORDERS`` orders.
 
-    **Half a batch is cleared alone**: a component of ``BATCH_ORDERS / 2`` orders or more is
-    a batch of its own. Batching saves solver calls: the others' orders then ride on its
-    calls, but they are fewer than its own (at most another half batch, whose calls alone
-    cost little beside its model's), while every round the batch needs (indivisible orders
-    dropped, a part leaving, the batch failing and its parts cleared alone) solves the large
-    part's model again — the other way round, the small parts pay for the large one's rounds.
-    A batch gives each part its answer alone (:func:`_clear`), so only the time changes."""
+    **A component of ``stages.ALONE_ORDERS`` orders or more is a batch of its own** — the
+    size from which the allowance's blocks get a model each (:func:`stages.allocation_mip`),
+    for the same reason: below it a solver call costs more than the model, above it the
+    model costs more than the call, and batching saves only calls. A large part in a batch
+    saves little and costs the others much: every round the batch needs (indivisible orders
+    dropped, a part leaving, the batch failing and every part cleared again) solves its model
+    again. A batch gives each part its answer alone (:func:`_clear`; but for degenerate
+    duals of the welfare LP, the strict xfail in test_batch_follows_alone.py), so only the
+    time changes (stop 27: orders_1k 0.42 → 0.32 s CPU, mixed_2k 0.42 → 0.34, aon_heavy's thrown
+    away batch gone)."""
     out: list[list[Component]] = []
     batch: list[Component] = []
     size = 0
     for comp in sorted(comps, key=lambda c: int(c.orders[0])):
-        if 2 * len(comp.orders) >= BATCH_ORDERS or _sweepable(market, comp):
+        if len(comp.orders) >= ALONE_ORDERS or _sweepable(market, comp):
             out.append([comp])
             continue
         batch.append(comp)

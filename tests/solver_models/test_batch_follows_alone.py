@@ -63,23 +63,26 @@ def test_the_part_with_the_allowance_leaves_the_batch_the_others_stay(workers, m
         "1 indivisible order(s) at the money left unfilled"], out.notes
 
 
-def test_a_component_of_half_a_batch_is_a_batch_of_its_own():
-    """``pipeline._batches``: aon_heavy's component of 1,745 orders (BATCH_ORDERS 2,000) was
-    batched with 25 small ones, and its rounds (drops, leaving, the batch failing) were the
-    whole batch's; now it is cleared on its own and the small ones stay batched."""
+def test_a_component_of_alone_orders_is_a_batch_of_its_own():
+    """``pipeline._batches``: a component of ``stages.ALONE_ORDERS`` orders or more is cleared
+    on its own (aon_heavy's 1,745 orders were batched with 25 small components, orders_1k's
+    870 with 22: their rounds, or their failure, were the whole batch's); smaller ones stay
+    batched."""
     from pathlib import Path
 
     from coordinator.scenarios import load_scenario
     from solver_models.market import build_market, components
+    from solver_models.stages import ALONE_ORDERS
 
-    path = Path(__file__).resolve().parents[2] / "scenarios/bench/standard/aon_heavy.yaml"
-    market = build_market(load_scenario(path).book)
-    batches = pipeline._batches(market, components(market))
-    sizes = [[len(c.orders) for c in b] for b in batches]
-    assert [1745] in sizes, sizes
-    assert any(len(b) > 1 for b in batches)
-    for b in batches:
-        assert len(b) == 1 or all(2 * len(c.orders) < pipeline.BATCH_ORDERS for c in b), sizes
+    bench = Path(__file__).resolve().parents[2] / "scenarios/bench/standard"
+    for name, large in (("aon_heavy", 1745), ("orders_1k", 870)):
+        market = build_market(load_scenario(bench / f"{name}.yaml").book)
+        batches = pipeline._batches(market, components(market))
+        sizes = [[len(c.orders) for c in b] for b in batches]
+        assert [large] in sizes, sizes
+        assert any(len(b) > 1 for b in batches)
+        for b in batches:
+            assert len(b) == 1 or all(len(c.orders) < ALONE_ORDERS for c in b), sizes
 
 
 @pytest.mark.xfail(strict=True, reason="found by the campaign (seed 18, book 8; stop 27): "
@@ -89,8 +92,8 @@ def test_a_component_of_half_a_batch_is_a_batch_of_its_own():
                    "1,535-order part other dual prices than its LP alone (14 of its 51 "
                    "contracts about one tick apart; the duals are degenerate and HiGHS's "
                    "choice depends on the whole model), so its direct route starts from "
-                   "another classification. Since 49982ac such "
-                   "components are not batched (half a batch or more); small parts could meet "
+                   "another classification. Since stop 27 such "
+                   "components are not batched (ALONE_ORDERS or more); small parts could meet "
                    "the same")
 def test_two_large_components_clear_as_if_alone_campaign_counterexample(monkeypatch):
     import random
@@ -118,6 +121,7 @@ def test_two_large_components_clear_as_if_alone_campaign_counterexample(monkeypa
     both = Book({k: v for p in parts for k, v in p.contracts.items()},
                 tuple(sorted((o for p in parts for o in p.orders), key=lambda o: o.order_id)))
     monkeypatch.setattr(pipeline, "BATCH_ORDERS", 4000)  # the two in one batch, as before
+    monkeypatch.setattr(pipeline, "ALONE_ORDERS", 4000)
     out = solve(both, SolverParams())
     monkeypatch.undo()
     for part in parts:
