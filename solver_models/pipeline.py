@@ -110,7 +110,7 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
 
     busy = _Busy()
 
-    def clear_batch(batch: list[Component], in_doubt: Callable[..., None] = lambda c=None: None
+    def clear_batch(batch: list[Component], in_doubt: Callable[..., None] = lambda parts=None: None
                     ) -> tuple[_Cleared | StageReport, _Progress]:
         """One batch of components, with its own progress (batches run side by side);
         ``in_doubt`` is called when its route first fails, or with the parts that leave it."""
