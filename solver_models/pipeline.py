@@ -28,6 +28,7 @@ from solver_models.market import Component, Market, build_market, components
 from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageReport
 from solver_models.params import SolverParams
 from solver_models.stages import (
+    ALONE_ORDERS,
     PRICES_UNREACHABLE,
     Allocation,
     Classification,
@@ -47,7 +48,7 @@ from solver_models.stages import (
 from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
-BATCH_ORDERS = 2000  # smaller components are cleared together, in batches of about this size
+BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
 
 
@@ -109,10 +110,10 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
 
     busy = _Busy()
 
-    def clear_batch(batch: list[Component], in_doubt: Callable[[], None] = lambda: None
+    def clear_batch(batch: list[Component], in_doubt: Callable[..., None] = lambda parts=None: None
                     ) -> tuple[_Cleared | StageReport, _Progress]:
         """One batch of components, with its own progress (batches run side by side);
-        ``in_doubt`` is called when its route first fails."""
+        ``in_doubt`` is called when its route first fails, or with the parts that leave it."""
         own = _Progress()
         with busy:
             return _clear(market, Component.union(batch), params, deadline, own,
@@ -126,13 +127,14 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
     for b, batch in enumerate(batches):
         answer, own = together[b]
         prog.merge(own)  # in the batches' order, whatever finished first (rule 9)
-        answers = [(Component.union(batch), answer)]
-        if isinstance(answer, StageReport) and len(batch) > 1:
-            answers = []
-            for c, comp in enumerate(batch):
-                part, own = alone[b, c]()
-                prog.merge(own)
-                answers.append((comp, part))
+        failed = isinstance(answer, StageReport) and len(batch) > 1
+        left = range(len(batch)) if failed else _left(answer)
+        answers = [] if failed else [
+            (Component.union([p for c, p in enumerate(batch) if c not in left]), answer)]
+        for c in left:  # the parts of a failed batch, or those that left the batch
+            part, own = alone[b, c]()
+            prog.merge(own)
+            answers.append((batch[c], part))
         for comp, ans in answers:
             if isinstance(ans, StageReport):
                 _give_up(prog, comp, market, ans)
@@ -180,52 +182,63 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
                         lp_volume)
 
 
+def _left(answer) -> tuple[int, ...]:
+    """The parts of a batch that left it (their answers are each part's alone): none when
+    ``answer`` is not a batch's :class:`_Cleared`."""
+    return getattr(answer, "left", ())
+
+
 def _batches_then_alone(work, batches: list[list[Component]]):
     """``work(batch, in_doubt)`` of every batch, and ``work([component])`` of every component
-    of a batch that fails: each batch's answer (in the batches' order) and, per (batch,
-    component), a function giving the component's answer alone — to be called only for a
-    batch that failed.
+    of a batch that fails or that left its batch (:func:`_left`): each batch's answer (in the
+    batches' order) and, per (batch, component), a function giving the component's answer
+    alone — to be called only for a batch that failed or a part that left.
 
     On one thread: the batches, then the components of the failed ones. On ``WORKERS``
-    threads, as soon as a batch of several is in doubt (its route failed beyond the
-    allocation — price selection found no grid prices for it — and it fails as a whole: alone
-    a part would search before dropping anything; or a part without indivisible orders at the
-    money does not balance) its components are queued behind the batches left (largest first), so a thread
-    with no batch left clears them alone while the batch is still being cleared — the work
-    its failure needs next, started early on a spare core. A component whose batch cleared
-    after all is skipped, or stopped (its next solves return at once) if it started. An
+    threads, as soon as a batch of several is in doubt (``in_doubt()``: its route failed beyond
+    the allocation — price selection found no grid prices for it — and it fails as a whole:
+    alone a part would search before dropping anything; or a part without indivisible orders
+    at the money does not balance) its components are queued behind the batches left (largest
+    first), so a thread with no batch left clears them alone while the batch is still being
+    cleared — the work its failure needs next, started early on a spare core; so are the parts
+    that leave it (``in_doubt(parts)``, :func:`_clear`), whose answers alone are needed anyway.
+    A component whose batch cleared after all (without it leaving) is skipped, or stopped (its
+    next solves return at once) if it started. An
     answer depends only on the book, the component and the parameters (the clock only as the
     deadline), so which thread computed it, and when, changes nothing (rule 9)."""
     multi = [b for b, batch in enumerate(batches) if len(batch) > 1]
     tasks = len(batches) + sum(len(batches[b]) for b in multi)
     workers = _workers(tasks)
     if workers <= 1:
-        together = [work(batch, lambda: None) for batch in batches]
+        together = [work(batch, lambda parts=None: None) for batch in batches]
         return together, {(b, c): (lambda comp=comp: work([comp]))
                           for b in multi for c, comp in enumerate(batches[b])}
-    stop = {b: highs.Cancel() for b in multi}  # called when the batch cleared
+    # called when the batch cleared and the part did not leave it
+    stop = {(b, c): highs.Cancel() for b in multi for c in range(len(batches[b]))}
     later: dict[tuple[int, int], object] = {}
     lock = threading.Lock()
 
     with ThreadPoolExecutor(workers) as pool:
 
-        def alone_task(b: int, comp: Component):
-            if stop[b].called:
+        def alone_task(b: int, c: int):
+            if stop[b, c].called:
                 return None
-            with highs.cancelled_by(stop[b]):
-                return work([comp])
+            with highs.cancelled_by(stop[b, c]):
+                return work([batches[b][c]])
 
-        def start_alone(b: int) -> None:
+        def start_alone(b: int, parts: tuple[int, ...] | None = None) -> None:
             with lock:
-                if (b, 0) in later:
-                    return
-                for c in sorted(range(len(batches[b])), key=lambda c: -len(batches[b][c].orders)):
-                    later[b, c] = pool.submit(alone_task, b, batches[b][c])
+                todo = [c for c in (range(len(batches[b])) if parts is None else parts)
+                        if (b, c) not in later]
+                for c in sorted(todo, key=lambda c: -len(batches[b][c].orders)):
+                    later[b, c] = pool.submit(alone_task, b, c)
 
         def batch_task(b: int):
-            answer, own = work(batches[b], (lambda: start_alone(b)) if b in stop else lambda: None)
-            if b in stop and not isinstance(answer, StageReport):
-                stop[b]()
+            answer, own = work(batches[b], (lambda parts=None: start_alone(b, parts))
+                               if b in multi else lambda parts=None: None)
+            if b in multi and not isinstance(answer, StageReport):
+                for c in set(range(len(batches[b]))) - set(_left(answer)):
+                    stop[b, c]()
             return answer, own
 
         futures = {b: pool.submit(batch_task, b)
@@ -233,8 +246,8 @@ def _batches_then_alone(work, batches: list[list[Component]]):
                                    key=lambda b: -sum(len(c.orders) for c in batches[b]))}
         together = [futures[b].result() for b in range(len(batches))]
         for b in multi:  # failed without doubt first (a deadline, the exact check): now
-            if isinstance(together[b][0], StageReport):
-                start_alone(b)
+            answer = together[b][0]
+            start_alone(b, None if isinstance(answer, StageReport) else _left(answer))
         with lock:
             return together, {bc: f.result for bc, f in later.items()}
 
@@ -278,12 +291,23 @@ def _ids(market: Market, contracts: list[int]) -> str:
 
 def _batches(market: Market, comps: list[Component]) -> list[list[Component]]:
     """Components in entry order, the small ones (a solver call each costs more than its
-    model) gathered into batches of about ``BATCH_ORDERS`` orders."""
+    model) gathered into batches of about ``BATCH_ORDERS`` orders.
+
+    **A component of ``stages.ALONE_ORDERS`` orders or more is a batch of its own** — the
+    size from which the allowance's blocks get a model each (:func:`stages.allocation_mip`),
+    for the same reason: below it a solver call costs more than the model, above it the
+    model costs more than the call, and batching saves only calls. A large part in a batch
+    saves little and costs the others much: every round the batch needs (indivisible orders
+    dropped, a part leaving, the batch failing and every part cleared again) solves its model
+    again. A batch gives each part its answer alone (:func:`_clear`; but for degenerate
+    duals of the welfare LP, the strict xfail in test_batch_follows_alone.py), so only the
+    time changes (stop 27: orders_1k 0.42 → 0.32 s CPU, mixed_2k 0.42 → 0.34, aon_heavy's thrown
+    away batch gone)."""
     out: list[list[Component]] = []
     batch: list[Component] = []
     size = 0
     for comp in sorted(comps, key=lambda c: int(c.orders[0])):
-        if len(comp.orders) >= BATCH_ORDERS or _sweepable(market, comp):
+        if len(comp.orders) >= ALONE_ORDERS or _sweepable(market, comp):
             out.append([comp])
             continue
         batch.append(comp)
@@ -304,7 +328,7 @@ def _sweepable(market: Market, comp: Component) -> bool:
 def _clear(market: Market, comp: Component, params: SolverParams, deadline: float,
            prog: _Progress, searching: bool = True,
            spare_core: Callable[[], bool] = lambda: True,
-           in_doubt: Callable[[], None] = lambda: None,
+           in_doubt: Callable[..., None] = lambda parts=None: None,
            parts: list[Component] | None = None) -> _Cleared | StageReport:
     """Fills, contract ticks and atomic prices of one component, or the report of the stage
     that failed. ``searching=False``: only the direct route, no local search. ``parts``: the
@@ -314,7 +338,14 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     auction.md §4 rule 2) and they run again — in a batch only those of the parts whose own
     allocation does not balance (:func:`_unbalanced`); when none is left and the local search
     failed too, contracts whose band no equilibrium keeps are halted (the circuit breaker:
-    their orders wait for the next auction) and the rest starts over."""
+    their orders wait for the next auction) and the rest starts over.
+
+    **A batch follows alone**: a part whose route alone would differ from the batch's (it
+    balances with the whole-package allowance, which alone its direct route takes, where the
+    batch would drop its indivisible orders: :func:`_unbalanced`) leaves the batch — its
+    answer is its own alone (``in_doubt(parts)`` is told, the answer's ``left`` lists it) —
+    and the other parts go on together; when fewer than two would be left, the batch fails
+    and every part is cleared alone."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
     prog.component = int(comp.orders[0])
@@ -327,6 +358,8 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     live = comp
     halted = np.zeros(0, dtype=np.int64)
     notes = len(prog.notes)
+    batch_parts = parts
+    rounds: list[np.ndarray] = []  # the indivisible orders dropped, round by round
     while True:
         if not len(live.orders):  # every order touched a halted contract
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
@@ -340,16 +373,29 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             if batch:  # alone, a part would search before it drops anything: so it shall
                 del prog.notes[notes:]
                 return answer.report
-        drop = _unbalanced(market, live, parts, answer, params, deadline, prog) \
-            if len(answer.atm_indivisible) else answer.atm_indivisible
-        if drop is None:  # the parts that fail have no indivisible orders to drop: alone
-            in_doubt()  # they search
+        drop, leave = _unbalanced(market, live, parts, answer, params, deadline, prog) \
+            if len(answer.atm_indivisible) else (answer.atm_indivisible, [])
+        if drop is None or (leave and len(parts) - len(leave) < 2):
+            # the parts that fail have no indivisible orders to drop (alone they search), or
+            # too few parts would be left to batch: each part is cleared alone
+            in_doubt()
             del prog.notes[notes:]
             return answer.report
+        if leave:  # cleared alone (in_doubt starts them); the others go on as a batch
+            in_doubt(tuple(c for c, p in enumerate(batch_parts) if any(p is q for q in leave)))
+            parts = [p for p in parts if all(p is not q for q in leave)]
+            comp = Component.union(parts)
+            o = comp.orders
+            live = Component(live.orders[np.isin(live.orders, o)], comp.atomics, comp.contracts)
+            prog.lp_volume.pop(prog.component, None)  # the batch's LP, with the parts that left
+            prog.component = int(o[0])
+            rounds = [d[np.isin(d, o)] for d in rounds]
+            prog.notes[notes:] = [_drop_note(d) for d in rounds if len(d)]
         if len(drop):
             keep = ~np.isin(live.orders, drop)
             live = Component(live.orders[keep], live.atomics, live.contracts)
-            prog.notes.append(f"{len(drop)} indivisible order(s) at the money left unfilled")
+            rounds.append(drop)
+            prog.notes.append(_drop_note(drop))
         elif searching and len(answer.breached) and answer.report.status != "time_limit":
             halted = np.union1d(halted, answer.breached)
             live = _without(market, live, answer.breached)
@@ -403,33 +449,38 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         del prog.notes[notes:]
         return StageReport("exact_check", status="violated")
     ticks = {int(k): int(t) for k, t in zip(live.contracts, ticks_live, strict=True)}
-    return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
+    left = () if parts is batch_parts else tuple(
+        c for c, p in enumerate(batch_parts) if all(p is not q for q in parts))
+    return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live), left)
+
+
+def _drop_note(drop: np.ndarray) -> str:
+    return f"{len(drop)} indivisible order(s) at the money left unfilled"
 
 
 def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
                 failed: _Failed, params: SolverParams, deadline: float, prog: _Progress
-                ) -> np.ndarray | None:
-    """The indivisible orders at the money to drop after the allocation failed. Alone, a
-    component drops its own when its allocation does not balance. A batch's allocation fails
-    when one of its parts' does, and the parts are independent: so in a batch only the parts
-    whose own allocation in whole packages (at the batch's classification) does not balance
-    drop theirs, and a part that balances keeps its indivisible orders as it would alone —
-    before, the whole batch dropped every one (a part that balanced lost its trades).
-    A part that balances only with the whole-package allowance drops its own too: leaving an
-    indivisible order unfilled is rule 2's exception, no relaxation, and §4a uses the
-    allowance only when no whole-package answer is left (alone the direct route tries the
-    allowance first; on the bench books dropping first trades as much or more, with no more
-    relaxations). All of them when ``live`` is one part; None when no part with indivisible
-    orders at the money fails (the failure is a part's without any: alone it would search,
-    so the batch fails and its parts are cleared alone)."""
+                ) -> tuple[np.ndarray | None, list[Component]]:
+    """The indivisible orders at the money to drop after the allocation failed, and the parts
+    of a batch that leave it. Alone, a component drops its own when its allocation balances
+    neither in whole packages nor with the whole-package allowance (its direct route takes
+    the allowance where that balances). A batch's allocation fails when one of its parts'
+    does, and the parts are independent: so in a batch each part with indivisible orders at
+    the money does what it would alone (at the batch's classification, which is its own):
+    a part whose allocation balances in whole packages keeps them; one that balances only
+    with the allowance leaves the batch (alone its direct route takes the allowance: so it
+    shall, :func:`_clear`); one that balances with neither drops them. All of them and no
+    part leaving when ``live`` is one part; None when no part drops (the failure is a part's
+    without indivisible orders at the money: alone it would search, so the batch fails and
+    its parts are cleared alone)."""
     drop = failed.atm_indivisible
     cls = failed.cls
     if parts is None or len(parts) < 2:
-        return drop
+        return drop, []
     if cls is None:  # not the allocation's infeasibility: alone a part would search
-        return None
+        return None, []
     o = live.orders
-    out = []
+    out, leave = [], []
     for part in parts:
         mine = np.isin(o, part.orders)
         own = drop[np.isin(drop, part.orders)]
@@ -438,14 +489,26 @@ def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
         sub = Classification(cls.itm[mine], cls.otm[mine], cls.atm[mine], cls.reduced[mine],
                              cls.ticks, cls.report)
         piece = Component(o[mine], part.atomics, live.contracts)
-        # whether the part balances, no more (its optimum is not used): HiGHS stops at its
-        # first allocation (aon_heavy: a 280-column part that balances, 0.062 → 0.046 s)
-        alloc = allocation_mip(market, piece, sub, params, deadline - time.perf_counter(),
-                               feasibility=True)
-        prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)
-        if isinstance(alloc, StageReport) and alloc.status == "infeasible":
+        if _balances(market, piece, sub, params, deadline, prog, short=False):
+            continue
+        if _balances(market, piece, sub, params, deadline, prog, short=True):
+            leave.append(part)
+        else:
             out.append(own)
-    return np.sort(np.concatenate(out)) if out else None
+    return (np.sort(np.concatenate(out)) if out else None), leave
+
+
+def _balances(market: Market, comp: Component, cls: Classification, params: SolverParams,
+              deadline: float, prog: _Progress, short: bool) -> bool:
+    """Whether an allocation balances (in whole packages, or with the whole-package allowance
+    when ``short``), no more: the optimum is not used, so HiGHS stops at its first allocation
+    (aon_heavy: a 280-column part that balances, 0.062 → 0.046 s). Not proven infeasible (a
+    limit) counts as balancing, as on the direct route (which then does not drop)."""
+    alloc = allocation_mip(market, comp, cls, params, deadline - time.perf_counter(), short,
+                           feasibility=True)
+    rep = alloc.report if isinstance(alloc, Allocation) else alloc
+    prog.add(rep)
+    return rep.status != "infeasible"
 
 
 def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
@@ -506,6 +569,8 @@ class _Cleared:
     ticks: dict[int, int]  # contract index -> ticks, for the component's cleared contracts
     halted: np.ndarray  # contract indices halted: no equilibrium keeps them in their bands
     relaxed: dict[int, str] = field(default_factory=dict)  # order index -> §4a relaxation
+    # a batch's parts (indices) that left it: cleared alone, not in ``fills`` (_clear)
+    left: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,9 @@ def test_an_off_grid_classification_skips_pricing_with_the_same_answer(monkeypat
 
     def alloc(*args, **kwargs):
         # the direct route's allocations (pipeline._unbalanced asks a batch's parts only
-        # whether they balance, off the grid or not: a feasibility solve always)
-        if sys._getframe(1).f_code.co_name != "_unbalanced":
+        # whether they balance, pipeline._balances, off the grid or not: a feasibility solve
+        # always)
+        if sys._getframe(1).f_code.co_name != "_balances":
             feasibility.append(bool(kwargs.get("feasibility")))
         return real_alloc(*args, **kwargs)
 
