@@ -1,0 +1,126 @@
+"""The integer bound per campaign book (stop 27): engine volume against what whole packages allow.
+
+    nice -n 19 python scripts/integer_bound.py --seed 17 --books 30 --only 3 24 25 26 27 [--limit 60]
+
+For each campaign book (``scripts/campaign.py``'s recipes, same seed and numbering) the engine
+solves it; then per component (without the orders touching the contracts the engine left
+uncleared, so the figures compare like with like) :func:`solver_models.bound.integer_bound`
+twice: with every §4a allowance (an upper bound on the volume of any answer the engine may
+return) and exact (the largest volume of an exact equilibrium). When an exact answer trades
+more than the engine, it is checked by ``validator.equilibrium.check`` (the engine's result
+with that component's fills and prices replaced). ``--limit``: seconds per MIP (the dual
+bound is still a bound when it stops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+
+import numpy as np
+
+from auction.result import ClearingResult, Fill
+from solver_models import SolverParams, solve
+from solver_models.bound import integer_bound
+from solver_models.generator import generate_book
+from solver_models.market import Component, Market, build_market, components
+from validator.equilibrium import check
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from campaign import draw_recipe, short
+
+
+def run(recipe, limit: float) -> None:
+    book = generate_book(recipe)
+    t0 = time.process_time()
+    out = solve(book, SolverParams())
+    cpu = time.process_time() - t0
+    market = build_market(book)
+    index = {int(c): k for k, c in enumerate(market.contract_ids)}
+    halted = np.array(sorted(index[c] for c in out.result.uncleared), dtype=np.int64)
+    fills = np.zeros(market.n_orders, dtype=np.int64)
+    pos = {int(i): n for n, i in enumerate(market.order_ids)}
+    for f in out.result.fills:
+        fills[pos[f.order_id]] = f.packages
+    touching = np.asarray(abs(market.legs[:, halted]).sum(axis=1)).ravel() > 0 \
+        if len(halted) else np.zeros(market.n_orders, dtype=bool)
+    engine = int(market.vol @ fills)
+    print(f"{short(recipe)}: engine {engine} lots (LP {out.lp_volume}, gap "
+          f"{1 - engine / max(out.lp_volume, 1):.2%}), {len(out.relaxations)} relaxed, "
+          f"{int(touching.sum())} orders on {len(halted)} uncleared contract(s), engine CPU "
+          f"{cpu:.2f} s", flush=True)
+    total_bound = total_found = total_exact = 0.0
+    for comp in components(market):
+        keep = comp.orders[~touching[comp.orders]]
+        if not len(keep):
+            continue
+        used = np.unique(market.legs[keep].indices)
+        live = Component(keep, comp.atomics, np.intersect1d(comp.contracts, used))
+        vol = int(market.vol[keep] @ fills[keep])
+        aon = int(market.indivisible[keep].sum())
+        relaxed = sum(pos[i] in set(keep.tolist()) for i, _ in out.relaxations)
+        relax = integer_bound(market, live, limit, SolverParams())
+        ex = integer_bound(market, live, limit, SolverParams(), exact=True)
+        bound, found, status, secs = relax.bound, relax.best, relax.status, relax.cpu
+        ebound, efound, estatus, esecs = ex.bound, ex.best, ex.status, ex.cpu
+        ef, et = ex.fills, ex.ticks
+        total_bound += bound
+        total_found += found or 0.0
+        total_exact += efound or 0.0
+        verdict = ""
+        if efound is not None and efound > vol + 0.5:
+            # the exact MIP's answer, checked exactly: the engine's result with this
+            # component's fills and prices replaced
+            verdict = "  <-- exact answer above the engine's: " + _verify(
+                book, market, out.result, live, fills, ef, et)
+        print(f"  component {int(keep[0])}: {len(keep)} orders ({aon} indivisible), engine "
+              f"{vol} ({relaxed} relaxed); with §4a allowances best "
+              f"{_r(found)} bound {bound:.1f} [{status}, {secs:.1f} s]; exact best "
+              f"{_r(efound)} bound {ebound:.1f} [{estatus}, {esecs:.1f} s]{verdict}",
+              flush=True)
+    print(f"  total: engine {engine}, LP {out.lp_volume}; with §4a allowances: best "
+          f"{total_found:.0f}, bound {total_bound:.1f} (engine {engine / total_bound:.2%} of "
+          f"it); exact equilibria: best {total_exact:.0f}\n", flush=True)
+
+
+def _r(v):
+    return "-" if v is None else str(round(v))
+
+
+def _verify(book, market: Market, engine: ClearingResult, live: Component,
+            fills: np.ndarray, comp_fills: np.ndarray, comp_ticks: np.ndarray) -> str:
+    """The check's verdict on the engine's result with ``live``'s fills and prices replaced."""
+    new = fills.copy()
+    new[live.orders] = comp_fills
+    prices = dict(engine.prices)
+    for k, t in zip(live.contracts, comp_ticks, strict=True):
+        prices[int(market.contract_ids[k])] = int(t)
+    nz = np.flatnonzero(new)
+    result = ClearingResult(prices, tuple(Fill(int(market.order_ids[i]), int(new[i]))
+                                          for i in nz), engine.uncleared)
+    report = check(book, result)
+    rules = sorted({v.rule for v in report.violations})
+    return f"check {'ok' if report.ok else 'FAILS ' + ', '.join(rules)}, volume {report.volume}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--books", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--max-orders", type=int, default=10_000)
+    ap.add_argument("--only", type=int, nargs="*")
+    ap.add_argument("--limit", type=float, default=60.0, help="seconds per component's MIP")
+    a = ap.parse_args(argv)
+    rng = random.Random(a.seed)
+    recipes = [draw_recipe(rng, a.seed * 1000 + i, a.max_orders) for i in range(a.books)]
+    for i, recipe in enumerate(recipes):
+        if a.only is None or i in a.only:
+            print(f"book {i}: ", end="")
+            run(recipe, a.limit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
