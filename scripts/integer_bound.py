@@ -15,6 +15,7 @@ bound is still a bound when it stops).
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sys
 import time
@@ -75,6 +76,19 @@ def run(recipe, limit: float) -> None:
             # component's fills and prices replaced
             verdict = "  <-- exact answer above the engine's: " + _verify(
                 book, market, out.result, live, fills, ef, et)
+        if relaxed and efound is None:  # the fewest relaxations any answer needs
+            few = integer_bound(market, live, limit, SolverParams(), fewest=True)
+            verdict += (f"; fewest relaxed orders: best {_r(few.best)}, at least "
+                        f"{math.ceil(few.bound - 1e-6) if math.isfinite(few.bound) else '?'}"
+                        f" [{few.status}, {few.cpu:.1f} s]")
+            if few.fills is not None:
+                ticks = np.array([out.result.prices[int(market.contract_ids[k])]
+                                  for k in live.contracts], dtype=np.int64)
+                verdict += (f"; priority loss (money units 10^-{market.money_places}): engine "
+                            f"{_loss(market, live, fills[keep], ticks)}, that answer "
+                            f"{_loss(market, live, few.fills, few.ticks)} ("
+                            + _verify(book, market, out.result, live, fills, few.fills,
+                                      few.ticks) + ")")
         print(f"  component {int(keep[0])}: {len(keep)} orders ({aon} indivisible), engine "
               f"{vol} ({relaxed} relaxed); with §4a allowances best "
               f"{_r(found)} bound {bound:.1f} [{status}, {secs:.1f} s]; exact best "
@@ -83,6 +97,15 @@ def run(recipe, limit: float) -> None:
     print(f"  total: engine {engine}, LP {out.lp_volume}; with §4a allowances: best "
           f"{total_found:.0f}, bound {total_bound:.1f} (engine {engine / total_bound:.2%} of "
           f"it); exact equilibria: best {total_exact:.0f}\n", flush=True)
+
+
+def _loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray) -> int:
+    """§4a's priority loss Σ (unfilled packages × in-the-money amount) over the divisible orders
+    in the money, exact (money units of 10^-D)."""
+    o = comp.orders
+    gap = market.limit[o] - market.money(o, comp.contracts) @ ticks
+    counted = ~market.indivisible[o] & (gap > 0)
+    return int(((market.q[o] - fills) * gap)[counted].sum())
 
 
 def _r(v):

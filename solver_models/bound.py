@@ -50,10 +50,12 @@ class IntegerBound:
 
 
 def integer_bound(market: Market, comp: Component, time_limit: float, params: SolverParams,
-                  exact: bool = False) -> IntegerBound:
+                  exact: bool = False, fewest: bool = False) -> IntegerBound:
     """The component's MIP (module docstring), stopped after ``time_limit`` seconds.
     ``exact``: no §4a relaxation (ρ = 0, nobody short) — the best volume of an exact
-    equilibrium."""
+    equilibrium. ``fewest``: the fewest §4a relaxations instead of the most volume — ``bound``
+    and ``best`` count orders (divisible, strictly in the money, not filled completely), the
+    bound from below."""
     o, kc, at = comp.orders, comp.contracts, comp.atomics
     n, nk, na = len(o), len(kc), len(at)
     scale = 10.0 ** -market.money_places
@@ -73,7 +75,9 @@ def integer_bound(market: Market, comp: Component, time_limit: float, params: So
     big_pri = np.maximum(limit - least - rho, 0) + 1.0  # π − a·p − ρ ≤ big when w = 1
     # columns: x (n), y (n), w (nd), t (nk), u (na)
     cx, cy, cw, ct, cu = 0, n, 2 * n, 2 * n + nd, 2 * n + nd + nk
-    ncol = cu + na
+    # fewest: per divisible order s (strictly in the money), f (filled completely), c ≥ s − f
+    cs, cf, cc = cu + na, cu + na + nd, cu + na + 2 * nd
+    ncol = cu + na + (3 * nd if fewest else 0)
     rows, lo_r, hi_r = [], [], []
 
     def add(block, lo_v, hi_v):
@@ -101,12 +105,24 @@ def integer_bound(market: Market, comp: Component, time_limit: float, params: So
             rho[div] - limit[div])
         need = q[div] if exact else np.where(q[div] >= 2, q[div] - 1, q[div])
         add(cols(sel, cx) - cols(sp.diags(need), cw), 0.0, np.inf)  # x ≥ need·w
+        if fewest:  # s = 0 ⇒ π − a·p ≤ 0 (money is whole units of 10^-D: half a unit slack)
+            add(cols(-(sel @ money), ct) - cols(sp.diags(big_pri[div] + rho[div]), cs),
+                -np.inf, 0.5 * scale - limit[div])
+            add(cols(sel, cx) - cols(sp.diags(q[div]), cf), 0.0, np.inf)  # x ≥ q·f
+            unit = sp.identity(nd, format="csr")
+            add(cols(unit, cc) - cols(unit, cs) + cols(unit, cf), 0.0, np.inf)  # c ≥ s − f
     a = sp.vstack(rows).tocsc()
     c = np.zeros(ncol)
-    c[cx:cx + n] = market.vol[o].astype(float)
-    col_lo = np.concatenate((np.zeros(2 * n + nd), lo, np.full(na, -highs.INF)))
-    col_hi = np.concatenate((q, np.ones(n + nd), hi, np.full(na, highs.INF)))
-    integer = np.concatenate((np.ones(2 * n + nd + nk, dtype=bool), np.zeros(na, dtype=bool)))
+    extra = 3 * nd if fewest else 0
+    if fewest:
+        c[cc:cc + nd] = -1.0
+    else:
+        c[cx:cx + n] = market.vol[o].astype(float)
+    col_lo = np.concatenate((np.zeros(2 * n + nd), lo, np.full(na, -highs.INF), np.zeros(extra)))
+    col_hi = np.concatenate((q, np.ones(n + nd), hi, np.full(na, highs.INF), np.ones(extra)))
+    integer = np.concatenate((np.ones(2 * n + nd + nk, dtype=bool), np.zeros(na, dtype=bool),
+                              np.ones(2 * nd if fewest else 0, dtype=bool),
+                              np.zeros(nd if fewest else 0, dtype=bool)))
     model = ArrayModel(c, a, np.concatenate(lo_r), np.concatenate(hi_r), col_lo, col_hi,
                        integer, maximize=True)
     t0 = time.process_time()
@@ -115,8 +131,11 @@ def integer_bound(market: Market, comp: Component, time_limit: float, params: So
     bound = sol.bound if sol.bound is not None and math.isfinite(sol.bound) else math.inf
     if sol.status == "infeasible":
         bound = -math.inf
+    best = sol.objective
+    if fewest:  # counts: the MIP maximised −count
+        bound, best = -bound, None if best is None else -best
     fills = ticks = None
     if sol.x is not None:
         fills = np.rint(sol.x[cx:cx + n]).astype(np.int64)
         ticks = np.rint(sol.x[ct:ct + nk]).astype(np.int64)
-    return IntegerBound(bound, sol.objective, sol.status, cpu, fills, ticks)
+    return IntegerBound(bound, best, sol.status, cpu, fills, ticks)
