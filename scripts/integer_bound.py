@@ -27,6 +27,7 @@ from solver_models import SolverParams, solve
 from solver_models.bound import integer_bound
 from solver_models.generator import generate_book
 from solver_models.market import Component, Market, build_market, components
+from solver_models.pipeline import _all_prices
 from validator.equilibrium import check
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -114,15 +115,22 @@ def _r(v):
 
 def _verify(book, market: Market, engine: ClearingResult, live: Component,
             fills: np.ndarray, comp_fills: np.ndarray, comp_ticks: np.ndarray) -> str:
-    """The check's verdict on the engine's result with ``live``'s fills and prices replaced."""
+    """The check's verdict on the engine's result with ``live``'s fills and prices replaced,
+    every contract without orders priced again by replication (rule 10, as the engine does)."""
     new = fills.copy()
     new[live.orders] = comp_fills
-    prices = dict(engine.prices)
-    for k, t in zip(live.contracts, comp_ticks, strict=True):
-        prices[int(market.contract_ids[k])] = int(t)
-    nz = np.flatnonzero(new)
-    result = ClearingResult(prices, tuple(Fill(int(market.order_ids[i]), int(new[i]))
-                                          for i in nz), engine.uncleared)
+    index = {int(c): k for k, c in enumerate(market.contract_ids)}
+    with_orders = set(np.unique(market.legs.indices).tolist())
+    halted = {index[c] for c in engine.uncleared if index[c] in with_orders}
+    ticks = {index[c]: t for c, t in engine.prices.items()
+             if index[c] in with_orders and index[c] not in halted}
+    ticks.update({int(k): int(t) for k, t in zip(live.contracts, comp_ticks, strict=True)})
+    priced, off = _all_prices(market, ticks, halted, True)
+    cid = market.contract_ids
+    result = ClearingResult({int(cid[k]): t for k, t in priced.items()},
+                            tuple(Fill(int(market.order_ids[i]), int(new[i]))
+                                  for i in np.flatnonzero(new)),
+                            frozenset(int(cid[k]) for k in halted | set(off)))
     report = check(book, result)
     rules = sorted({v.rule for v in report.violations})
     return f"check {'ok' if report.ok else 'FAILS ' + ', '.join(rules)}, volume {report.volume}"
