@@ -24,6 +24,7 @@ import numpy as np
 
 from auction.result import ClearingResult, Fill
 from solver_models import SolverParams, solve
+from solver_models.allocation import pro_rata
 from solver_models.bound import integer_bound
 from solver_models.generator import generate_book
 from solver_models.market import Component, Market, build_market, components
@@ -100,6 +101,22 @@ def run(recipe, limit: float) -> None:
           f"it); exact equilibria: best {total_exact:.0f}\n", flush=True)
 
 
+def _pro_rata(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray
+              ) -> np.ndarray:
+    """The MIP's fills with each group of divisible orders at the money with the same legs and
+    limit sharing its total pro rata (rule 8; the MIP does not model it; nobody's class
+    changes, so neither balance nor the priority loss does)."""
+    o = comp.orders
+    gap = market.limit[o] - market.money(o, comp.contracts) @ ticks
+    atm = np.flatnonzero(~market.indivisible[o] & (gap == 0))
+    out = fills.copy()
+    for g in np.unique(market.group[o[atm]]):
+        members = atm[market.group[o[atm]] == g]
+        out[members] = pro_rata(int(fills[members].sum()), market.q[o[members]], o[members],
+                                market.order_ids[o[members]])
+    return out
+
+
 def _loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray) -> int:
     """§4a's priority loss Σ (unfilled packages × in-the-money amount) over the divisible orders
     in the money, exact (money units of 10^-D)."""
@@ -118,7 +135,7 @@ def _verify(book, market: Market, engine: ClearingResult, live: Component,
     """The check's verdict on the engine's result with ``live``'s fills and prices replaced,
     every contract without orders priced again by replication (rule 10, as the engine does)."""
     new = fills.copy()
-    new[live.orders] = comp_fills
+    new[live.orders] = _pro_rata(market, live, comp_fills, comp_ticks)
     index = {int(c): k for k, c in enumerate(market.contract_ids)}
     with_orders = set(np.unique(market.legs.indices).tolist())
     halted = {index[c] for c in engine.uncleared if index[c] in with_orders}
