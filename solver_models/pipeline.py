@@ -47,6 +47,11 @@ from solver_models.stages import (
 from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
+# stop 27: a component of at most this many orders whose answer relaxes rule 2 (or leaves an
+# indivisible order in the money unfilled) is searched once over the whole price box
+# (_wide); the full-range MIP cost ≤ 0.64 s of CPU per component on 60-order books, ~2 s at 313
+WIDE_ORDERS = 64
+WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
 BATCH_ORDERS = 2000  # smaller components are cleared together, in batches of about this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
 
@@ -391,6 +396,24 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             else:  # the component as the stages left it
                 live = Component(live.orders[~offered], live.atomics, live.contracts)
                 fills_live = fills_live[~offered]
+        # per independent part (a batch's parts as each alone: the same answer either way)
+        wide = [(part, _wide(market, part, live, fills_live, ticks_live, halted, params,
+                             deadline, prog))
+                for part in (parts if parts is not None and len(parts) > 1 else [comp])]
+        if any(w is not None for _, w in wide):
+            every = np.union1d(live.orders, np.concatenate([p.orders for p, w in wide if w]))
+            ext = np.zeros(len(every), dtype=np.int64)
+            ext[np.searchsorted(every, live.orders)] = fills_live
+            for part, w in wide:
+                if w is not None:
+                    ext[np.searchsorted(every, part.orders)] = w[0]
+                    ticks_live = ticks_live.copy()
+                    ticks_live[np.searchsorted(live.contracts, part.contracts)] = w[1]
+            live = Component(every, live.atomics, live.contracts)
+            fills_live = ext
+            _drop_short_notes(prog, notes)
+            _note_short(prog, sum(k == "short" for k in
+                                  _relaxed(market, live, fills_live, ticks_live).values()))
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
@@ -404,6 +427,67 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         return StageReport("exact_check", status="violated")
     ticks = {int(k): int(t) for k, t in zip(live.contracts, ticks_live, strict=True)}
     return _Cleared(fills, ticks, halted, _relaxed(market, live, fills_live, ticks_live))
+
+
+def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
+          ticks: np.ndarray, halted: np.ndarray, params: SolverParams, deadline: float,
+          prog: _Progress) -> tuple[np.ndarray, np.ndarray] | None:
+    """§4a and rule 4 over the whole price box, on a small independent part (stop 27). The
+    stages look for equilibria near the welfare LP's prices (the allocation there, the local
+    search's neighbourhoods, the probe's one step); whole packages and all-or-none orders can
+    put the exact equilibria, and those with the most volume, far from them
+    (docs/performance.md, "Stop 27": 21 of 26 random 60-order books whose answer relaxed rule
+    2 had an exact one). When the answer (``fills`` of ``live``'s orders at ``ticks`` of its
+    contracts) uses a §4a relaxation in ``part`` or leaves an indivisible order of it in the
+    money unfilled, and ``part`` has at most ``WIDE_ORDERS`` orders and no halted contract,
+    the local search runs over it with every order near (the whole band box; every order of
+    the part, those dropped at the money included): first without the rounding allowance
+    (exact equilibria), then with it when that finds none. Its answer, priced, replaces the
+    stages' when better by (priority loss, volume): the part's fills (over ``part.orders``)
+    and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
+    o = part.orders
+    if len(o) > WIDE_ORDERS or np.isin(part.contracts, halted).any() \
+            or not np.isin(part.contracts, live.contracts).all() \
+            or deadline <= time.perf_counter():
+        return None
+    ext = np.zeros(len(o), dtype=np.int64)
+    mine = np.isin(live.orders, o)
+    ext[np.searchsorted(o, live.orders[mine])] = fills[mine]
+    t = ticks[np.searchsorted(live.contracts, part.contracts)]
+    gap, loss = loss_at(market, part, ext, t)
+    itm_unfilled = market.indivisible[o] & (gap > 0) & (ext == 0)
+    if not loss and not _relaxed(market, part, ext, t) and not itm_unfilled.any():
+        return None
+    cls = welfare_lp(market, part, params, deadline - time.perf_counter())
+    if not isinstance(cls, Classification):
+        return None
+    best = None
+    # exact equilibria first (no rounding allowance: §4a's loss 0), then with the allowance
+    for m in (replace(market, allowance=np.zeros_like(market.allowance)), market):
+        found = local_mip(m, part, cls.reduced, WIDE_NEAR, params,
+                          deadline - time.perf_counter())
+        prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
+                         name="wide_search"))
+        if not isinstance(found, LocalEquilibrium):
+            continue
+        prices = _prices(market, part, found.fills, found.atm, found.ticks, params, deadline,
+                         prog)
+        if not isinstance(prices, Prices):
+            continue
+        _, new_loss = loss_at(market, part, found.fills, prices.ticks)
+        key = (new_loss, -int(market.vol[o] @ found.fills))
+        if best is None or key < best[0]:
+            best = key, found.fills, prices.ticks
+        if m is not market and not new_loss:  # exact: the allowance cannot do better (§4a)
+            break
+    volume = int(market.vol[o] @ ext)
+    if best is None or best[0] >= (loss, -volume):
+        return None
+    (new_loss, new_volume), new_fills, new_ticks = best
+    prog.notes.append(f"the search over the whole price box found a better answer (§4a, rule "
+                      f"4): priority loss {loss} -> {new_loss} (10^-{market.money_places}), "
+                      f"volume {volume} -> {-new_volume} lots")
+    return new_fills, new_ticks
 
 
 def _unbalanced(market: Market, live: Component, parts: list[Component] | None,

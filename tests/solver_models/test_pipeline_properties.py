@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -244,22 +243,14 @@ def test_independent_parts_clear_as_if_alone_search_counterexample():
     _parts_clear_as_if_alone(first, _shifted(second, 10))
 
 
-@pytest.mark.xfail(strict=True, reason="found by the property with 10x its examples "
-                   "(--hypothesis-seed=12, 2026-12-04, after the fixes of the three above): "
-                   "alone, the first part's direct route finds no allocation in whole packages "
-                   "and uses §4a's whole-package allowance (volume 2, one order one package "
-                   "short); batched, the parts whose own allocation does not balance in whole "
-                   "packages drop their indivisible orders at the money first (rule 2's "
-                   "exception, no relaxation) and the first part clears exactly (volume 2, no "
-                   "short, other prices). One rule for both is needed: dropping first alone "
-                   "too (pipeline._allocate_and_price) trades less on aon_heavy (13,246 -> "
-                   "13,125) and mixed_10k; the allowance first in batches trades less on "
-                   "orders_10k (71,421 -> 71,419, one more short) — the choice needs both "
-                   "answers compared per part (priority loss, then volume): done on branch "
-                   "bound17c (stop 26, alloc17b merged with main), not merged — it doubles "
-                   "mixed_10k's engine time")
 def test_independent_parts_clear_as_if_alone_short_counterexample():
-    """A fourth: the whole-package allowance alone, rule 2's exception batched."""
+    """A fourth (found by the property with 10x its examples, --hypothesis-seed=12): alone, the
+    first part's direct route found no allocation in whole packages and used §4a's
+    whole-package allowance (volume 2, one order one package short); batched, the parts whose
+    own allocation does not balance dropped their indivisible orders at the money first and
+    the first part cleared exactly. Since stop 27 both end at the same answer: a small part
+    whose answer relaxes rule 2 is searched over the whole price box (pipeline._wide), per
+    part, batched or alone, and the exact equilibrium wins (§4a: the loss first)."""
     first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
                  [order(1, [(1, "B", 1)], "2"), order(2, [(1, "S", 2)], "0"),
                   order(3, [(1, "B", 1), (3, "B", 1)], "7", aon=True),
