@@ -47,8 +47,8 @@ from solver_models.stages import (
 from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
-# stop 27: a component of at most this many orders whose answer relaxes rule 2 (or leaves an
-# indivisible order in the money unfilled) is searched once over the whole price box
+# stop 27: an independent part of at most this many orders whose answer relaxes rule 2 is
+# searched once over the whole price box for an exact equilibrium
 # (_wide); the full-range MIP cost ≤ 0.64 s of CPU per component on 60-order books, ~2 s at 313
 WIDE_ORDERS = 64
 WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
@@ -397,8 +397,9 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
                 live = Component(live.orders[~offered], live.atomics, live.contracts)
                 fills_live = fills_live[~offered]
         # per independent part (a batch's parts as each alone: the same answer either way)
+        uses = np.fromiter(_relaxed(market, live, fills_live, ticks_live), dtype=np.int64)
         wide = [(part, _wide(market, part, live, fills_live, ticks_live, halted, params,
-                             deadline, prog))
+                             deadline, prog) if np.isin(uses, part.orders).any() else None)
                 for part in (parts if parts is not None and len(parts) > 1 else [comp])]
         if any(w is not None for _, w in wide):
             every = np.union1d(live.orders, np.concatenate([p.orders for p, w in wide if w]))
@@ -437,13 +438,12 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     search's neighbourhoods, the probe's one step); whole packages and all-or-none orders can
     put the exact equilibria, and those with the most volume, far from them
     (docs/performance.md, "Stop 27": 21 of 26 random 60-order books whose answer relaxed rule
-    2 had an exact one). When the answer (``fills`` of ``live``'s orders at ``ticks`` of its
-    contracts) uses a §4a relaxation in ``part`` or leaves an indivisible order of it in the
-    money unfilled, and ``part`` has at most ``WIDE_ORDERS`` orders and no halted contract,
+    2 had an exact one). For an answer (``fills`` of ``live``'s orders at ``ticks`` of its
+    contracts) that uses a §4a relaxation in ``part``, when ``part`` has at most
+    ``WIDE_ORDERS`` orders and no halted contract,
     the local search runs over it with every order near (the whole band box; every order of
-    the part, those dropped at the money included): first without the rounding allowance
-    (exact equilibria), then with it when that finds none. Its answer, priced, replaces the
-    stages' when better by (priority loss, volume): the part's fills (over ``part.orders``)
+    the part, those dropped at the money included) for exact equilibria (no rounding
+    allowance). Its answer, priced, replaces the stages' when better by (priority loss, volume): the part's fills (over ``part.orders``)
     and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
     o = part.orders
     if len(o) > WIDE_ORDERS or np.isin(part.contracts, halted).any() \
@@ -454,32 +454,26 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     mine = np.isin(live.orders, o)
     ext[np.searchsorted(o, live.orders[mine])] = fills[mine]
     t = ticks[np.searchsorted(live.contracts, part.contracts)]
-    gap, loss = loss_at(market, part, ext, t)
-    itm_unfilled = market.indivisible[o] & (gap > 0) & (ext == 0)
-    if not loss and not _relaxed(market, part, ext, t) and not itm_unfilled.any():
-        return None
+    # called only where §4a is used (the caller: a relaxed order in ``part``); leaving an
+    # indivisible order in the money unfilled (rule 2's exception) too would search 12 parts
+    # of aon_heavy (+0.19 s of CPU, one answer better) and 4 of mixed_2k (+0.09 s, none)
+    _, loss = loss_at(market, part, ext, t)
     cls = welfare_lp(market, part, params, deadline - time.perf_counter())
     if not isinstance(cls, Classification):
         return None
-    best = None
-    # exact equilibria first (no rounding allowance: §4a's loss 0), then with the allowance
-    for m in (replace(market, allowance=np.zeros_like(market.allowance)), market):
-        found = local_mip(m, part, cls.reduced, WIDE_NEAR, params,
-                          deadline - time.perf_counter())
-        prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
-                         name="wide_search"))
-        if not isinstance(found, LocalEquilibrium):
-            continue
-        prices = _prices(market, part, found.fills, found.atm, found.ticks, params, deadline,
-                         prog)
-        if not isinstance(prices, Prices):
-            continue
-        _, new_loss = loss_at(market, part, found.fills, prices.ticks)
-        key = (new_loss, -int(market.vol[o] @ found.fills))
-        if best is None or key < best[0]:
-            best = key, found.fills, prices.ticks
-        if m is not market and not new_loss:  # exact: the allowance cannot do better (§4a)
-            break
+    # exact equilibria only (no rounding allowance): §4a's loss 0, the only answer that beats a
+    # relaxed one whatever its volume; relaxed answers are the stages' (near the LP's prices)
+    exact = replace(market, allowance=np.zeros_like(market.allowance))
+    found = local_mip(exact, part, cls.reduced, WIDE_NEAR, params, deadline - time.perf_counter())
+    prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
+                     name="wide_search"))
+    if not isinstance(found, LocalEquilibrium):
+        return None
+    prices = _prices(market, part, found.fills, found.atm, found.ticks, params, deadline, prog)
+    if not isinstance(prices, Prices):
+        return None
+    _, new_loss = loss_at(market, part, found.fills, prices.ticks)
+    best = (new_loss, -int(market.vol[o] @ found.fills)), found.fills, prices.ticks
     volume = int(market.vol[o] @ ext)
     if best is None or best[0] >= (loss, -volume):
         return None
