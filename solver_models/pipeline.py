@@ -397,10 +397,12 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
                 live = Component(live.orders[~offered], live.atomics, live.contracts)
                 fills_live = fills_live[~offered]
         # per independent part (a batch's parts as each alone: the same answer either way)
-        uses = np.fromiter(_relaxed(market, live, fills_live, ticks_live), dtype=np.int64)
+        small = [part for part in (parts if parts is not None and len(parts) > 1 else [comp])
+                 if len(part.orders) <= WIDE_ORDERS]
+        uses = np.fromiter(_relaxed(market, live, fills_live, ticks_live), dtype=np.int64) \
+            if small else np.zeros(0, dtype=np.int64)
         wide = [(part, _wide(market, part, live, fills_live, ticks_live, halted, params,
-                             deadline, prog) if np.isin(uses, part.orders).any() else None)
-                for part in (parts if parts is not None and len(parts) > 1 else [comp])]
+                             deadline, prog)) for part in small if np.isin(uses, part.orders).any()]
         if any(w is not None for _, w in wide):
             every = np.union1d(live.orders, np.concatenate([p.orders for p, w in wide if w]))
             ext = np.zeros(len(every), dtype=np.int64)
