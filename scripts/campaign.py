@@ -20,6 +20,11 @@ Reading it: the LP volume is the outcome's ``lp_volume``, the last welfare LP of
 what those cost; a negative gap is normal (the welfare LP maximises surplus, not volume).
 Halted contracts (the circuit breaker: the LP's band keepers trade, so no equilibrium keeps
 the band) are counted in the table but not as a miss; a component given up is.
+The LP volume is no bound on what whole packages can trade (book 24 of seed 17: exact
+equilibria trade more than the LP); ``scripts/integer_bound.py`` (same seed, ``--only`` the
+book numbers) tells a book's integrality from the engine's search: per component an integer
+bound, the best exact equilibrium and the fewest §4a relaxations (docs/performance.md,
+"Stop 27").
 """
 
 from __future__ import annotations

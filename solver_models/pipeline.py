@@ -48,6 +48,11 @@ from solver_models.stages import (
 from solver_models.sweep import sweep
 
 LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices (0: at the money)
+# stop 27: an independent part of at most this many orders whose answer relaxes rule 2 is
+# searched once over the whole price box for an exact equilibrium
+# (_wide); the full-range MIP cost ≤ 0.64 s of CPU per component on 60-order books, ~2 s at 313
+WIDE_ORDERS = 64
+WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
 
@@ -437,6 +442,27 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             else:  # the component as the stages left it
                 live = Component(live.orders[~offered], live.atomics, live.contracts)
                 fills_live = fills_live[~offered]
+        # per independent part (a batch's parts as each alone: the same answer either way)
+        small = [part for part in (parts if parts is not None and len(parts) > 1 else [comp])
+                 if len(part.orders) <= WIDE_ORDERS]
+        uses = np.fromiter(_relaxed(market, live, fills_live, ticks_live), dtype=np.int64) \
+            if small else np.zeros(0, dtype=np.int64)
+        wide = [(part, _wide(market, part, live, fills_live, ticks_live, halted, params,
+                             deadline, prog)) for part in small if np.isin(uses, part.orders).any()]
+        if any(w is not None for _, w in wide):
+            every = np.union1d(live.orders, np.concatenate([p.orders for p, w in wide if w]))
+            ext = np.zeros(len(every), dtype=np.int64)
+            ext[np.searchsorted(every, live.orders)] = fills_live
+            for part, w in wide:
+                if w is not None:
+                    ext[np.searchsorted(every, part.orders)] = w[0]
+                    ticks_live = ticks_live.copy()
+                    ticks_live[np.searchsorted(live.contracts, part.contracts)] = w[1]
+            live = Component(every, live.atomics, live.contracts)
+            fills_live = ext
+            _drop_short_notes(prog, notes)
+            _note_short(prog, sum(k == "short" for k in
+                                  _relaxed(market, live, fills_live, ticks_live).values()))
         probed = _probe(market, live, fills_live, ticks_live, params, deadline, prog)
         if probed is not None:
             fills_live, ticks_live = probed
@@ -456,6 +482,58 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
 
 def _drop_note(drop: np.ndarray) -> str:
     return f"{len(drop)} indivisible order(s) at the money left unfilled"
+
+
+def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
+          ticks: np.ndarray, halted: np.ndarray, params: SolverParams, deadline: float,
+          prog: _Progress) -> tuple[np.ndarray, np.ndarray] | None:
+    """§4a and rule 4 over the whole price box, on a small independent part (stop 27). The
+    stages look for equilibria near the welfare LP's prices (the allocation there, the local
+    search's neighbourhoods, the probe's one step); whole packages and all-or-none orders can
+    put the exact equilibria, and those with the most volume, far from them
+    (docs/performance.md, "Stop 27": 21 of 26 random 60-order books whose answer relaxed rule
+    2 had an exact one). For an answer (``fills`` of ``live``'s orders at ``ticks`` of its
+    contracts) that uses a §4a relaxation in ``part``, when ``part`` has at most
+    ``WIDE_ORDERS`` orders and no halted contract,
+    the local search runs over it with every order near (the whole band box; every order of
+    the part, those dropped at the money included) for exact equilibria (no rounding
+    allowance). Its answer, priced, replaces the stages' when better by (priority loss, volume): the part's fills (over ``part.orders``)
+    and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
+    o = part.orders
+    if len(o) > WIDE_ORDERS or np.isin(part.contracts, halted).any() \
+            or not np.isin(part.contracts, live.contracts).all() \
+            or deadline <= time.perf_counter():
+        return None
+    ext = np.zeros(len(o), dtype=np.int64)
+    mine = np.isin(live.orders, o)
+    ext[np.searchsorted(o, live.orders[mine])] = fills[mine]
+    t = ticks[np.searchsorted(live.contracts, part.contracts)]
+    # called only where §4a is used (the caller: a relaxed order in ``part``); leaving an
+    # indivisible order in the money unfilled (rule 2's exception) too would search 12 parts
+    # of aon_heavy (+0.19 s of CPU, one answer better) and 4 of mixed_2k (+0.09 s, none)
+    _, loss = loss_at(market, part, ext, t)
+    cls = welfare_lp(market, part, params, deadline - time.perf_counter())
+    if not isinstance(cls, Classification):
+        return None
+    # exact equilibria only (no rounding allowance): §4a's loss 0, the only answer that beats a
+    # relaxed one whatever its volume; relaxed answers are the stages' (near the LP's prices)
+    exact = replace(market, allowance=np.zeros_like(market.allowance))
+    found = local_mip(exact, part, cls.reduced, WIDE_NEAR, params, deadline - time.perf_counter())
+    prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
+                     name="wide_search"))
+    if not isinstance(found, LocalEquilibrium):
+        return None
+    prices = _prices(market, part, found.fills, found.atm, found.ticks, params, deadline, prog)
+    if not isinstance(prices, Prices):
+        return None
+    _, new_loss = loss_at(market, part, found.fills, prices.ticks)
+    volume, new_volume = int(market.vol[o] @ ext), int(market.vol[o] @ found.fills)
+    if (new_loss, -new_volume) >= (loss, -volume):
+        return None
+    prog.notes.append(f"the search over the whole price box found a better answer (§4a, rule "
+                      f"4): priority loss {loss} -> {new_loss} (10^-{market.money_places}), "
+                      f"volume {volume} -> {new_volume} lots")
+    return found.fills, prices.ticks
 
 
 def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
