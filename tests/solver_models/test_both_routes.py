@@ -68,3 +68,44 @@ def test_a_batched_part_with_the_choice_clears_as_alone(workers, monkeypatch):
                        fills=tuple(f for f in out.result.fills if f.order_id in ids))
         assert _objectives(part, mine) == _objectives(part, alone.result)
         assert _objectives(part, mine)[:2] == (54, 0)
+
+
+def test_a_batch_failing_on_a_part_without_indivisible_orders_takes_the_allowance(monkeypatch):
+    """A batch drops first, but when every part with indivisible orders at the money balances
+    in whole packages (no part drops or leaves), the failure is a part's without them: alone
+    it takes the allowance, so the batch's round runs again with it — the batch clears as one,
+    each part as alone (found by a random search of two-part books, contracts 1, 3, 4)."""
+    from tests.solver_models.test_batch_follows_alone import _ON
+    from tests.solver_models.tiny_books import book
+
+    # alone: no allocation in whole packages, no indivisible order: the allowance
+    short = book(_ON, [order(1, [(4, "B", 3)], "300"), order(2, [(1, "S", 2)], "-20"),
+                       order(3, [(3, "B", 2)], "24"),
+                       order(4, [(1, "S", 2), (4, "S", 2)], "-202"),
+                       order(5, [(3, "B", 3), (4, "S", 3)], "-285")])
+    # alone: its all-or-none order at the money, in whole packages
+    keeps = book(_ON, [order(1, [(1, "B", 3), (3, "B", 2)], "27", aon=True),
+                       order(2, [(4, "B", 2)], "188")])
+    parts = [short, _shifted(keeps, 10)]
+    whole = Book({k: v for p in parts for k, v in p.contracts.items()},
+                 tuple(o for p in parts for o in p.orders))
+    cleared: list[int] = []
+    real = pipeline._clear
+
+    def spy(*args, **kwargs):
+        cleared.append(len(kwargs.get("parts") or ()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_clear", spy)
+    out = solve(whole, SolverParams())
+    monkeypatch.setattr(pipeline, "_clear", real)
+    assert out.status is SolveStatus.OPTIMAL, out.notes
+    assert check(whole, out.result).ok
+    assert cleared == [2], cleared  # one batch, no part alone
+    assert any(k == "short" for _, k in out.relaxations), out.relaxations
+    for part in parts:
+        alone = solve(part, SolverParams())
+        ids = {o.order_id for o in part.orders}
+        mine = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
+                       fills=tuple(f for f in out.result.fills if f.order_id in ids))
+        assert _objectives(part, mine) == _objectives(part, alone.result)
