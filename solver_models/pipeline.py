@@ -542,8 +542,9 @@ def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
     does, and the parts are independent: so in a batch each part with indivisible orders at
     the money does what it would alone (at the batch's classification, which is its own):
     a part whose allocation balances in whole packages keeps them; one that balances only
-    with the allowance leaves the batch (alone its direct route takes the allowance: so it
-    shall, :func:`_clear`); one that balances with neither drops them. All of them and no
+    with the allowance leaves the batch (alone its direct route takes the allowance, and below
+    ``ALONE_ORDERS`` orders dropping them is cleared too: so it shall, :func:`_clear`); one
+    that balances with neither drops them. All of them and no
     part leaving when ``live`` is one part; None when no part drops or leaves (the failure is
     a part's without indivisible orders at the money: alone it takes the allowance, so the
     batch's round runs again with it, :func:`_clear`, or it would search, so the batch fails
