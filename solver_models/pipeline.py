@@ -350,7 +350,20 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     batch would drop its indivisible orders: :func:`_unbalanced`) leaves the batch — its
     answer is its own alone (``in_doubt(parts)`` is told, the answer's ``left`` lists it) —
     and the other parts go on together; when fewer than two would be left, the batch fails
-    and every part is cleared alone."""
+    and every part is cleared alone.
+
+    **Both routes below ``stages.ALONE_ORDERS`` orders** (auction.md §4a: the least priority
+    loss first): where the allocation balances only with the whole-package allowance while
+    indivisible orders are at the money, dropping them is the other way, and neither is
+    better on every component (stop 26 round 3: of 7 such choices on the bench the drop route
+    won 2). A component below ``ALONE_ORDERS`` orders (alone, not a batch) where that choice
+    arose is cleared both ways — the allowance first (the direct route's), then dropping
+    first in every round — and the better answer by :func:`_rank` is kept. The bound is a work
+    limit, not a property of the answers (like ``LOCAL_NEIGHBOURHOODS``): below it both routes
+    cost a few ms (the components batched, :func:`_batches`); above it each is a large
+    component's rounds again (mixed_10k's two: 0.66 → 1.29 s CPU), and the allowance's
+    answer is kept. A batch drops first (a part with the choice leaves it,
+    :func:`_unbalanced`), so a part clears as it does alone."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
     prog.component = int(comp.orders[0])
@@ -359,17 +372,71 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         if isinstance(swept, _Cleared):  # exact: a sweep is its own relaxation
             prog.lp_volume[prog.component] = float(market.vol[comp.orders] @ swept.fills)
         return swept
+    if parts is not None and len(parts) > 1:
+        return _route(market, comp, params, deadline, prog, searching, spare_core, in_doubt,
+                      parts, drop_first=True)
+    if len(comp.orders) >= ALONE_ORDERS:
+        return _route(market, comp, params, deadline, prog, searching, spare_core, in_doubt,
+                      parts)
+    choice = {"arose": False}
+    allow = _Progress(component=prog.component)
+    second = _route(market, comp, params, deadline, allow, searching, spare_core, in_doubt,
+                    parts, choice=choice)
+    if not choice["arose"]:
+        prog.merge(allow)
+        return second
+    drop = _Progress(component=prog.component)
+    first = _route(market, comp, params, deadline, drop, searching, spare_core, in_doubt,
+                   parts, drop_first=True)
+    if isinstance(first, StageReport) or isinstance(second, StageReport):
+        keep = int(isinstance(first, StageReport) and not isinstance(second, StageReport))
+    else:
+        keep = int(not _rank(market, comp, first) < _rank(market, comp, second))
+    for n, p in enumerate((drop, allow)):
+        if n != keep:  # its stages ran: their time counts; its notes describe another answer
+            p.notes.clear()
+            p.lp_volume.clear()
+        prog.merge(p)
+    return (first, second)[keep]
+
+
+def _rank(market: Market, comp: Component, answer: _Cleared) -> tuple:
+    """The order of two answers for one component: orders touching halted contracts (not
+    cleared), §4a's priority loss, then rules 4–6 (volume, surplus at the money, distance
+    of the prices to the references); smaller is better."""
+    o = comp.orders
+    priced = ~_touching(market, o, answer.halted)
+    ticks = np.array([answer.ticks.get(int(k), 0) for k in comp.contracts], dtype=np.int64)
+    gap = market.limit[o] - market.money(o, comp.contracts) @ ticks
+    divisible = priced & ~market.indivisible[o]
+    unfilled = market.q[o] - answer.fills
+    loss = int((unfilled * gap)[divisible & (gap > 0)].sum())
+    surplus = int((unfilled * market.vol[o])[divisible & (gap == 0)].sum())
+    distance = sum(abs(t - float(market.ref_ticks[k])) for k, t in answer.ticks.items())
+    return int((~priced).sum()), loss, -int(market.vol[o] @ answer.fills), surplus, distance
+
+
+def _route(market: Market, comp: Component, params: SolverParams, deadline: float,
+           prog: _Progress, searching: bool, spare_core: Callable[[], bool],
+           in_doubt: Callable[..., None], parts: list[Component] | None,
+           drop_first: bool = False, choice: dict | None = None) -> _Cleared | StageReport:
+    """:func:`_clear`'s rounds on one route: the whole-package allowance before dropping
+    indivisible orders at the money (``choice`` told when that was a choice), or dropping
+    them first (``drop_first``)."""
     o = comp.orders
     live = comp
     halted = np.zeros(0, dtype=np.int64)
     notes = len(prog.notes)
     batch_parts = parts
     rounds: list[np.ndarray] = []  # the indivisible orders dropped, round by round
+    allowance = False  # a batch's round again with the allowance (none of its parts drops)
     while True:
         if not len(live.orders):  # every order touched a halted contract
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
             break
-        answer = _stages(market, live, params, deadline, prog, searching, spare_core)
+        answer = _stages(market, live, params, deadline, prog, searching, spare_core,
+                         drop_first and not allowance, choice)
+        retried, allowance = allowance, False
         if not isinstance(answer, _Failed):
             break
         batch = parts is not None and len(parts) > 1
@@ -380,6 +447,11 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
                 return answer.report
         drop, leave = _unbalanced(market, live, parts, answer, params, deadline, prog) \
             if len(answer.atm_indivisible) else (answer.atm_indivisible, [])
+        if drop is None and batch and answer.cls is not None and drop_first and not retried:
+            # every part with indivisible orders at the money balances in whole packages (no
+            # choice): the failure is another part's — the round again, the allowance allowed
+            allowance = True
+            continue
         if drop is None or (leave and len(parts) - len(leave) < 2):
             # the parts that fail have no indivisible orders to drop (alone they search), or
             # too few parts would be left to batch: each part is cleared alone
@@ -401,6 +473,8 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
             live = Component(live.orders[keep], live.atomics, live.contracts)
             rounds.append(drop)
             prog.notes.append(_drop_note(drop))
+        elif leave:  # the others go on
+            continue
         elif searching and len(answer.breached) and answer.report.status != "time_limit":
             halted = np.union1d(halted, answer.breached)
             live = _without(market, live, answer.breached)
@@ -546,11 +620,13 @@ def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
     does, and the parts are independent: so in a batch each part with indivisible orders at
     the money does what it would alone (at the batch's classification, which is its own):
     a part whose allocation balances in whole packages keeps them; one that balances only
-    with the allowance leaves the batch (alone its direct route takes the allowance: so it
-    shall, :func:`_clear`); one that balances with neither drops them. All of them and no
-    part leaving when ``live`` is one part; None when no part drops (the failure is a part's
-    without indivisible orders at the money: alone it would search, so the batch fails and
-    its parts are cleared alone)."""
+    with the allowance leaves the batch (alone its direct route takes the allowance, and below
+    ``ALONE_ORDERS`` orders dropping them is cleared too: so it shall, :func:`_clear`); one
+    that balances with neither drops them. All of them and no
+    part leaving when ``live`` is one part; None when no part drops or leaves (the failure is
+    a part's without indivisible orders at the money: alone it takes the allowance, so the
+    batch's round runs again with it, :func:`_clear`, or it would search, so the batch fails
+    and its parts are cleared alone)."""
     drop = failed.atm_indivisible
     cls = failed.cls
     if parts is None or len(parts) < 2:
@@ -573,7 +649,9 @@ def _unbalanced(market: Market, live: Component, parts: list[Component] | None,
             leave.append(part)
         else:
             out.append(own)
-    return (np.sort(np.concatenate(out)) if out else None), leave
+    if not out:
+        return (np.zeros(0, dtype=np.int64) if leave else None), leave
+    return np.sort(np.concatenate(out)), leave
 
 
 def _balances(market: Market, comp: Component, cls: Classification, params: SolverParams,
@@ -826,7 +904,8 @@ def _no_prices(comp: Component) -> Prices:
 
 
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
-            prog: _Progress, searching: bool, spare_core: Callable[[], bool] = lambda: True
+            prog: _Progress, searching: bool, spare_core: Callable[[], bool] = lambda: True,
+            drop_first: bool = False, choice: dict | None = None
             ) -> tuple[np.ndarray, Prices] | _Failed:
     """Welfare LP → allocation MIP → price selection, or the failed stage. When the allocation
     cannot balance while indivisible orders are at the money, those are returned to be dropped
@@ -837,7 +916,10 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     no grid prices keep its classification (:func:`stages.grid_reachable`), the direct
     route's allocation MIPs only decide whether an allocation balances and its fills are not
     priced: chosen blind to the grid they would have prices only by chance (mixed_10k: never;
-    the allocation MIP with the allowance cost 0.03–0.09 s of HiGHS per component for it)."""
+    the allocation MIP with the allowance cost 0.03–0.09 s of HiGHS per component for it).
+    ``drop_first``: indivisible orders at the money are dropped before the whole-package
+    allowance is tried; ``choice``: told when the allowance is used where they could have
+    been (:func:`_allocate_and_price`, :func:`_clear`)."""
     none = np.zeros(0, dtype=np.int64)
     cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
     rep = cls.report if isinstance(cls, Classification) else cls
@@ -895,8 +977,10 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     with ThreadPoolExecutor(1) if speculate else nullcontext() as pool:
         cancel = highs.Cancel()
         first = pool.submit(local, LOCAL_NEIGHBOURHOODS[0], cancel) if pool else None
-        answer = _allocate_and_price(market, comp, cls, params, t_end, prog, whole, off_grid)
         atm_indivisible = comp.orders[cls.atm & market.indivisible[comp.orders]]
+        answer = _allocate_and_price(market, comp, cls, params, t_end, prog, whole, off_grid,
+                                     drop_first and bool(len(atm_indivisible)),
+                                     choice if len(atm_indivisible) else None)
         if not isinstance(answer, StageReport):
             cancel()
             return answer
@@ -944,14 +1028,19 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
 
 def _allocate_and_price(market: Market, comp: Component, cls: Classification,
                         params: SolverParams, t_end: float, prog: _Progress,
-                        whole: dict | None = None, off_grid: StageReport | None = None
+                        whole: dict | None = None, off_grid: StageReport | None = None,
+                        drop_first: bool = False, choice: dict | None = None
                         ) -> tuple[np.ndarray, Prices] | StageReport:
     """Allocation MIP (in whole packages, else with the whole-package allowance) for the
     classification, then price selection: fills and prices, or the report of the stage that
     failed. ``whole["infeasible"]`` is set when no allocation in whole packages balances.
     ``off_grid``: :func:`stages.grid_reachable`'s report that no grid prices keep the
     classification — the allocation MIPs then only decide whether an allocation balances
-    (the same statuses, no optimum), and ``off_grid`` is returned when one does."""
+    (the same statuses, no optimum), and ``off_grid`` is returned when one does.
+    ``drop_first`` (indivisible orders are at the money): when no allocation in whole packages
+    balances, its report, the allowance not tried (they drop, :func:`_clear`). ``choice``
+    (they are at the money, not ``drop_first``): ``choice["arose"]`` is set when the allowance
+    balances where whole packages do not (dropping them was the other way)."""
     feasibility = off_grid is not None
     alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(),
                            feasibility=feasibility)
@@ -960,10 +1049,14 @@ def _allocate_and_price(market: Market, comp: Component, cls: Classification,
     if rep.status == "infeasible":  # no balance in whole packages: one package short
         if whole is not None:
             whole["infeasible"] = True
+        if drop_first:
+            return rep
         alloc = allocation_mip(market, comp, cls, params, t_end - time.perf_counter(), True,
                                feasibility=feasibility)
         rep = alloc.report if isinstance(alloc, Allocation) else alloc
         prog.add(rep)
+        if choice is not None and rep.status != "infeasible":
+            choice["arose"] = True
     if not isinstance(alloc, Allocation):
         return rep
     if off_grid is not None:
