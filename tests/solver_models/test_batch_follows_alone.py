@@ -11,6 +11,7 @@ import pytest
 
 from auction.book import Book
 from solver_models import SolverParams, SolveStatus, pipeline, solve
+from tests.solver_models.batches import assert_each_as_alone, clears, joined
 from tests.solver_models.test_pipeline_properties import CONTRACTS, _objectives, _shifted
 from tests.solver_models.tiny_books import book, order
 from validator.equilibrium import check
@@ -36,28 +37,14 @@ def _parts() -> list[Book]:
 def test_the_part_with_the_allowance_leaves_the_batch_the_others_stay(workers, monkeypatch):
     monkeypatch.setattr(pipeline, "WORKERS", workers)
     parts = _parts()
-    whole = Book({k: v for p in parts for k, v in p.contracts.items()},
-                 tuple(o for p in parts for o in p.orders))
-    cleared: list[int] = []  # parts per call of _clear (a batch, or a part alone)
-    real = pipeline._clear
-
-    def spy(*args, **kwargs):
-        cleared.append(len(kwargs.get("parts") or ()))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "_clear", spy)
+    whole = joined(parts)
+    cleared = clears(monkeypatch)  # parts per call of _clear (a batch, or a part alone)
     out = solve(whole, SolverParams())
     assert out.status is SolveStatus.OPTIMAL, out.notes
     assert check(whole, out.result).ok
     # one batch of three; the first part alone after it left; the other two never alone
     assert sorted(cleared) == [1, 3], cleared
-    monkeypatch.setattr(pipeline, "_clear", real)
-    for part in parts:
-        alone = solve(part, SolverParams())
-        ids = {o.order_id for o in part.orders}
-        mine = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
-                       fills=tuple(f for f in out.result.fills if f.order_id in ids))
-        assert _objectives(part, mine) == _objectives(part, alone.result), (mine, alone.result)
+    assert_each_as_alone(parts, out)
     # the drop notes count only the orders each kept answer dropped: the batch's (the second
     # part's seller) — the first part's alone is the allowance route's, made exact by the
     # wide search (pipeline._wide: loss 2 -> 0), which ties the drop route's and is kept

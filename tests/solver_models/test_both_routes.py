@@ -19,6 +19,7 @@ import pytest
 from auction.book import Book
 from auction.products import Contract, Payoff
 from solver_models import SolverParams, SolveStatus, pipeline, solve
+from tests.solver_models.batches import assert_each_as_alone, clears, joined
 from tests.solver_models.test_pipeline_properties import _objectives, _shifted
 from tests.solver_models.tiny_books import PAIR, order
 from validator.equilibrium import check
@@ -56,17 +57,15 @@ def test_a_batched_part_with_the_choice_clears_as_alone(workers, monkeypatch):
     alone: a part with the choice leaves the batch and is cleared both ways."""
     monkeypatch.setattr(pipeline, "WORKERS", workers)
     parts = [_part(), _shifted(_part(), 40)]
-    whole = Book({k: v for p in parts for k, v in p.contracts.items()},
-                 tuple(o for p in parts for o in p.orders))
+    whole = joined(parts)
     out = solve(whole, SolverParams())
     assert out.status is SolveStatus.OPTIMAL, out.notes
     assert check(whole, out.result).ok
+    assert_each_as_alone(parts, out)
     for part in parts:
-        alone = solve(part, SolverParams())
         ids = {o.order_id for o in part.orders}
         mine = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
                        fills=tuple(f for f in out.result.fills if f.order_id in ids))
-        assert _objectives(part, mine) == _objectives(part, alone.result)
         assert _objectives(part, mine)[:2] == (54, 0)
 
 
@@ -87,25 +86,11 @@ def test_a_batch_failing_on_a_part_without_indivisible_orders_takes_the_allowanc
     keeps = book(_ON, [order(1, [(1, "B", 3), (3, "B", 2)], "27", aon=True),
                        order(2, [(4, "B", 2)], "188")])
     parts = [short, _shifted(keeps, 10)]
-    whole = Book({k: v for p in parts for k, v in p.contracts.items()},
-                 tuple(o for p in parts for o in p.orders))
-    cleared: list[int] = []
-    real = pipeline._clear
-
-    def spy(*args, **kwargs):
-        cleared.append(len(kwargs.get("parts") or ()))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "_clear", spy)
+    whole = joined(parts)
+    cleared = clears(monkeypatch)
     out = solve(whole, SolverParams())
-    monkeypatch.setattr(pipeline, "_clear", real)
     assert out.status is SolveStatus.OPTIMAL, out.notes
     assert check(whole, out.result).ok
     assert cleared == [2], cleared  # one batch, no part alone
     assert any(k == "short" for _, k in out.relaxations), out.relaxations
-    for part in parts:
-        alone = solve(part, SolverParams())
-        ids = {o.order_id for o in part.orders}
-        mine = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
-                       fills=tuple(f for f in out.result.fills if f.order_id in ids))
-        assert _objectives(part, mine) == _objectives(part, alone.result)
+    assert_each_as_alone(parts, out)
