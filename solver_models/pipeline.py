@@ -407,11 +407,11 @@ def _rank(market: Market, comp: Component, answer: _Cleared) -> tuple:
     o = comp.orders
     priced = ~_touching(market, o, answer.halted)
     ticks = np.array([answer.ticks.get(int(k), 0) for k in comp.contracts], dtype=np.int64)
-    gap = market.limit[o] - market.money(o, comp.contracts) @ ticks
-    divisible = priced & ~market.indivisible[o]
-    unfilled = market.q[o] - answer.fills
-    loss = int((unfilled * gap)[divisible & (gap > 0)].sum())
-    surplus = int((unfilled * market.vol[o])[divisible & (gap == 0)].sum())
+    cleared = o[priced]
+    fills = answer.fills[priced]
+    gap, loss = loss_at(market, Component(cleared, comp.atomics, comp.contracts), fills, ticks)
+    at_money = ~market.indivisible[cleared] & (gap == 0)
+    surplus = int(((market.q[cleared] - fills) * market.vol[cleared])[at_money].sum())
     distance = sum(abs(t - float(market.ref_ticks[k])) for k, t in answer.ticks.items())
     return int((~priced).sum()), loss, -int(market.vol[o] @ answer.fills), surplus, distance
 
@@ -527,10 +527,10 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
             every = np.union1d(live.orders, np.concatenate([p.orders for p, w in wide if w]))
             ext = np.zeros(len(every), dtype=np.int64)
             ext[np.searchsorted(every, live.orders)] = fills_live
+            ticks_live = ticks_live.copy()
             for part, w in wide:
                 if w is not None:
                     ext[np.searchsorted(every, part.orders)] = w[0]
-                    ticks_live = ticks_live.copy()
                     ticks_live[np.searchsorted(live.contracts, part.contracts)] = w[1]
             live = Component(every, live.atomics, live.contracts)
             fills_live = ext
@@ -568,10 +568,10 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     (docs/performance.md, "Stop 27": 21 of 26 random 60-order books whose answer relaxed rule
     2 had an exact one). For an answer (``fills`` of ``live``'s orders at ``ticks`` of its
     contracts) that uses a §4a relaxation in ``part``, when ``part`` has at most
-    ``WIDE_ORDERS`` orders and no halted contract,
-    the local search runs over it with every order near (the whole band box; every order of
-    the part, those dropped at the money included) for exact equilibria (no rounding
-    allowance). Its answer, priced, replaces the stages' when better by (priority loss, volume): the part's fills (over ``part.orders``)
+    ``WIDE_ORDERS`` orders and no halted contract, the local search runs over it with every
+    order near (the whole band box; every order of the part, those dropped at the money
+    included) for exact equilibria (no rounding allowance). Its answer, priced, replaces the
+    stages' when better by (priority loss, volume): the part's fills (over ``part.orders``)
     and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
     o = part.orders
     if len(o) > WIDE_ORDERS or np.isin(part.contracts, halted).any() \
