@@ -92,3 +92,20 @@ def test_the_engine_relaxes_rule_2_only_when_no_exact_equilibrium_exists():
     assert report.ok, str(report)
     assert report.volume == 153
     assert any("whole price box" in n for n in out.notes)
+
+
+def test_larger_part_finds_the_exact_equilibrium_within_64_ticks():
+    # scripts/campaign.py --seed 17, book 3 (docs/performance.md, "Stop 27 — a wider exact
+    # search on larger parts"): two components of 310 and 313 orders relaxed rule 2 (2 + 2
+    # orders, 4,637 lots) although exact equilibria exist 11 forward ticks from the LP's
+    # prices; the exact search within 16 ticks finds none, within 64 ticks both.
+    book = generate_book(Recipe(
+        seed=17003, expiries=1, strikes_per_expiry=9, orders=724, combo_share=0.2,
+        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal", "ratio",
+                     "condor", "conversion", "box", "binary_spread"),
+        aon_share=0.25, price_noise=0.089, pairs=("WBTC/USDC",), limit_places=0))
+    out = solve(book, SolverParams())
+    assert not out.relaxations
+    assert sum("within 64 ticks" in n for n in out.notes) == 2
+    report = check(book, out.result)
+    assert report.ok and report.volume >= 4_815
