@@ -56,7 +56,8 @@ WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
 # larger parts, up to WIDE_LADDER_ORDERS orders: exact searches this many ticks of reduced cost
 # out instead, nearest first (branch wide17b: 64 ticks finds campaign seed 17 book 3's exact
 # equilibria, 0.6-0.9 s of CPU at 310-313 orders; the whole box ~2 s there; mixed_2k's relaxed
-# parts of 871-885 orders have none within 64 ticks and would pay 0.13 s each, +40 %)
+# parts of 871-885 orders have none within 64 ticks and would pay 0.13 s each, +40 %); each
+# rung gated by its root (stages.local_mip, gate: branch wide17c, docs/performance.md "Stop 28")
 WIDE_LADDER = (16, 64)
 WIDE_LADDER_ORDERS = 512
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
@@ -580,8 +581,12 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     ``WIDE_LADDER_ORDERS`` orders gets the neighbourhoods of ``WIDE_LADDER`` instead, nearest
     first, until one finds a better answer: the whole box costs ~2 s of CPU at 313 orders, 64
     ticks 0.6-0.9 s and finds campaign seed 17 book 3's exact equilibria (11 forward ticks from
-    the LP's prices); each rung is node-limited (``params.local_nodes``, rule 9). The bound on
-    the part's size is the cost's: the relaxed parts of mixed_2k (871-885 orders) have no exact
+    the LP's prices). Each rung is gated (``local_mip(gate=True)``, stop 28): the search runs
+    only when the root node of its feasibility model finds an exact equilibrium, then without
+    strong branching and node-limited (``params.local_nodes``); deterministic limits only
+    (rule 9). Ungated, a rung cost 0.6-8.9 s of CPU whatever its node limit, mostly finding
+    nothing (campaign seed 17 books 9 and 25); a gate that finds nothing costs one root
+    (0.1-0.6 s there). The bound on the part's size is the cost's: the relaxed parts of mixed_2k (871-885 orders) have no exact
     equilibrium within 64 ticks and the two searches would add 40 % to its time. Its answer,
     priced, replaces the stages' when better by (priority loss, volume): the part's fills (over
     ``part.orders``) and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
@@ -610,7 +615,8 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     for near in ladder:
         if deadline <= time.perf_counter():
             break
-        found = local_mip(exact, part, cls.reduced, near, params, deadline - time.perf_counter())
+        found = local_mip(exact, part, cls.reduced, near, params, deadline - time.perf_counter(),
+                          gate=near != WIDE_NEAR)
         prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
                          name="wide_search"))
         if not isinstance(found, LocalEquilibrium):
