@@ -53,6 +53,13 @@ LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices
 # (_wide); the full-range MIP cost ≤ 0.64 s of CPU per component on 60-order books, ~2 s at 313
 WIDE_ORDERS = 64
 WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
+# larger parts, up to WIDE_LADDER_ORDERS orders: exact searches this many ticks of reduced cost
+# out instead, nearest first (branch wide17b: 64 ticks finds campaign seed 17 book 3's exact
+# equilibria, 0.6-0.9 s of CPU at 310-313 orders; the whole box ~2 s there; mixed_2k's relaxed
+# parts of 871-885 orders have none within 64 ticks and would pay 0.13 s each, +40 %); each
+# rung gated by its root (stages.local_mip, gate: branch wide17c, docs/performance.md "Stop 28")
+WIDE_LADDER = (16, 64)
+WIDE_LADDER_ORDERS = 512
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
 
@@ -518,7 +525,7 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
                 fills_live = fills_live[~offered]
         # per independent part (a batch's parts as each alone: the same answer either way)
         small = [part for part in (parts if parts is not None and len(parts) > 1 else [comp])
-                 if len(part.orders) <= WIDE_ORDERS]
+                 if len(part.orders) <= max(WIDE_ORDERS, WIDE_LADDER_ORDERS)]
         uses = np.fromiter(_relaxed(market, live, fills_live, ticks_live), dtype=np.int64) \
             if small else np.zeros(0, dtype=np.int64)
         wide = [(part, _wide(market, part, live, fills_live, ticks_live, halted, params,
@@ -570,11 +577,23 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     contracts) that uses a §4a relaxation in ``part``, when ``part`` has at most
     ``WIDE_ORDERS`` orders and no halted contract, the local search runs over it with every
     order near (the whole band box; every order of the part, those dropped at the money
-    included) for exact equilibria (no rounding allowance). Its answer, priced, replaces the
-    stages' when better by (priority loss, volume): the part's fills (over ``part.orders``)
-    and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
+    included) for exact equilibria (no rounding allowance). A part of up to
+    ``WIDE_LADDER_ORDERS`` orders gets the neighbourhoods of ``WIDE_LADDER`` instead, nearest
+    first, until one finds a better answer: the whole box costs ~2 s of CPU at 313 orders, 64
+    ticks 0.6-0.9 s and finds campaign seed 17 book 3's exact equilibria (11 forward ticks from
+    the LP's prices). Each rung is gated (``local_mip(gate=True)``, stop 28): the search runs
+    only when the root node of its feasibility model finds an exact equilibrium, then without
+    strong branching and node-limited (``params.local_nodes``); deterministic limits only
+    (rule 9). Ungated, a rung cost 0.6-8.9 s of CPU whatever its node limit, mostly finding
+    nothing (campaign seed 17 books 9 and 25); a gate that finds nothing costs one root
+    (0.1-0.6 s there). The bound on the part's size is the cost's: the relaxed parts of mixed_2k (871-885 orders) have no exact
+    equilibrium within 64 ticks and the two searches would add 40 % to its time. Its answer,
+    priced, replaces the stages' when better by (priority loss, volume): the part's fills (over
+    ``part.orders``) and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
     o = part.orders
-    if len(o) > WIDE_ORDERS or np.isin(part.contracts, halted).any() \
+    ladder = (WIDE_NEAR,) if len(o) <= WIDE_ORDERS else WIDE_LADDER
+    if not ladder or len(o) > max(WIDE_ORDERS, WIDE_LADDER_ORDERS) \
+            or np.isin(part.contracts, halted).any() \
             or not np.isin(part.contracts, live.contracts).all() \
             or deadline <= time.perf_counter():
         return None
@@ -592,19 +611,30 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     # exact equilibria only (no rounding allowance): §4a's loss 0, the only answer that beats a
     # relaxed one whatever its volume; relaxed answers are the stages' (near the LP's prices)
     exact = replace(market, allowance=np.zeros_like(market.allowance))
-    found = local_mip(exact, part, cls.reduced, WIDE_NEAR, params, deadline - time.perf_counter())
-    prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
-                     name="wide_search"))
-    if not isinstance(found, LocalEquilibrium):
+    best = None
+    for near in ladder:
+        if deadline <= time.perf_counter():
+            break
+        found = local_mip(exact, part, cls.reduced, near, params, deadline - time.perf_counter(),
+                          gate=near != WIDE_NEAR)
+        prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
+                         name="wide_search"))
+        if not isinstance(found, LocalEquilibrium):
+            continue
+        prices = _prices(market, part, found.fills, found.atm, found.ticks, params, deadline,
+                         prog)
+        if not isinstance(prices, Prices):
+            continue
+        _, new_loss = loss_at(market, part, found.fills, prices.ticks)
+        volume, new_volume = int(market.vol[o] @ ext), int(market.vol[o] @ found.fills)
+        if (new_loss, -new_volume) < (loss, -volume):
+            best = found, prices, new_loss, new_volume
+            break
+    if best is None:
         return None
-    prices = _prices(market, part, found.fills, found.atm, found.ticks, params, deadline, prog)
-    if not isinstance(prices, Prices):
-        return None
-    _, new_loss = loss_at(market, part, found.fills, prices.ticks)
-    volume, new_volume = int(market.vol[o] @ ext), int(market.vol[o] @ found.fills)
-    if (new_loss, -new_volume) >= (loss, -volume):
-        return None
-    prog.notes.append(f"the search over the whole price box found a better answer (§4a, rule "
+    found, prices, new_loss, new_volume = best
+    where = "over the whole price box" if near == WIDE_NEAR else f"within {near} ticks"
+    prog.notes.append(f"the exact search {where} found a better answer (§4a, rule "
                       f"4): priority loss {loss} -> {new_loss} (10^-{market.money_places}), "
                       f"volume {volume} -> {new_volume} lots")
     return found.fills, prices.ticks

@@ -1158,6 +1158,14 @@ def _tightest(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 PRICES_UNREACHABLE = "prices unreachable"  # the reason of local_mip's report: see local_mip
+NO_ROOT_POINT = "no point at the root"  # local_mip's reason with ``gate``: see local_mip
+# local_mip's gate: the feasibility model's root node alone (presolve, root LP, separation,
+# root heuristics), without HiGHS's restart (a second presolve and root), deterministic limits
+GATE_OPTIONS = {"mip_max_nodes": 1, "mip_allow_restart": False}
+# the search after the gate: no strong branching (HiGHS's strong-branching budget is 100,000 LP
+# iterations whatever the model, what the wide searches spent before their node limit), so
+# its work is its node limit's LPs (docs/performance.md, "Stop 28")
+GATED_OPTIONS = {"mip_pscost_minreliable": 0}
 
 
 def _far_rows(market: Market, o: np.ndarray, far_full: np.ndarray, far_zero: np.ndarray
@@ -1219,7 +1227,7 @@ def _prices_unreachable(market: Market, comp: Component, money: sp.csr_matrix,
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
               params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None,
-              short: bool = False) -> LocalEquilibrium | StageReport:
+              short: bool = False, gate: bool = False) -> LocalEquilibrium | StageReport:
     """Stage 2' — an exact integer equilibrium around the LP's prices, when stage 2 or 3 fails.
 
     Whole packages can make the LP's equilibrium unreachable (a vertex whose at-the-money
@@ -1247,6 +1255,14 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     :data:`PRICES_UNREACHABLE` and the search with the allowance, whose price part is the
     same, is not run (pipeline). With ``short`` alone (the search without the allowance is
     known infeasible from the direct route) the MIP decides, as before.
+    With ``gate`` the same model without its objective is solved first at its root alone
+    (:data:`GATE_OPTIONS`: one node, no restart; no branching, so no strong branching either)
+    and the search runs only when that root finds a point (an exact equilibrium exists: the
+    search's answer beats a relaxed one), which it is given as its first incumbent, without
+    strong branching (:data:`GATED_OPTIONS`); otherwise the report's reason is
+    :data:`NO_ROOT_POINT`. Deterministic bounds on the work (pipeline._wide: a wide
+    neighbourhood's MIP spent HiGHS's strong-branching budget, up to 100,000 LP iterations,
+    before its node limit whatever that limit, 0.6-8.9 s of CPU, mostly finding nothing).
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -1374,10 +1390,22 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         weight = float(market.vol[o[units]] @ uq) + vol_s.sum() + 1.0
         c[ncol - n_s:] = -(vol_s + weight * loss)
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
+    start, gate_seconds = None, 0.0
+    if gate:
+        point = highs.solve(replace(model, c=np.zeros(ncol)), params, time_limit, cancel,
+                            GATE_OPTIONS)
+        if not point.has_solution:
+            return StageReport("local_mip", build, point.solve_seconds, point.status,
+                               size=f"{NO_ROOT_POINT}: near={len(nidx)} units={nn} "
+                               + model.size, reason=NO_ROOT_POINT)
+        start, gate_seconds = point.x, point.solve_seconds
+        time_limit -= gate_seconds
     sol = highs.solve(model, params, time_limit, cancel,
-                      {"mip_max_nodes": params.local_nodes, **exact_gap(c)})
-    report = StageReport("local_mip", build, sol.solve_seconds, sol.status, sol.objective,
-                         sol.bound, sol.gap, f"near={len(nidx)} units={nn} " + model.size)
+                      {"mip_max_nodes": params.local_nodes, **exact_gap(c),
+                       **(GATED_OPTIONS if gate else {})}, start=start)
+    report = StageReport("local_mip", build, gate_seconds + sol.solve_seconds, sol.status,
+                         sol.objective, sol.bound, sol.gap,
+                         f"near={len(nidx)} units={nn} " + model.size)
     if not sol.has_solution:
         return report
     fills = np.where(far_full, q, 0).astype(np.int64)

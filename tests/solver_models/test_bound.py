@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from auction.result import ClearingResult, Fill
-from solver_models import SolverParams, solve
+from solver_models import SolverParams, pipeline, solve
 from solver_models.bound import integer_bound
 from solver_models.generator import Recipe, generate_book
 from solver_models.market import build_market, components
@@ -92,3 +92,48 @@ def test_the_engine_relaxes_rule_2_only_when_no_exact_equilibrium_exists():
     assert report.ok, str(report)
     assert report.volume == 153
     assert any("whole price box" in n for n in out.notes)
+
+
+def test_larger_part_finds_the_exact_equilibrium_within_64_ticks():
+    # scripts/campaign.py --seed 17, book 3 (docs/performance.md, "Stop 27 — a wider exact
+    # search on larger parts"): two components of 310 and 313 orders relaxed rule 2 (2 + 2
+    # orders, 4,637 lots) although exact equilibria exist 11 forward ticks from the LP's
+    # prices; the exact search within 16 ticks finds none, within 64 ticks both.
+    book = generate_book(Recipe(
+        seed=17003, expiries=1, strikes_per_expiry=9, orders=724, combo_share=0.2,
+        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal", "ratio",
+                     "condor", "conversion", "box", "binary_spread"),
+        aon_share=0.25, price_noise=0.089, pairs=("WBTC/USDC",), limit_places=0))
+    out = solve(book, SolverParams())
+    assert not out.relaxations
+    assert sum("within 64 ticks" in n for n in out.notes) == 2
+    report = check(book, out.result)
+    assert report.ok and report.volume >= 4_815
+
+
+def test_the_wider_search_is_gated_deterministically_where_its_root_finds_no_point():
+    # scripts/campaign.py --seed 17, book 9 (docs/performance.md, "Stop 28 — a bounded wider
+    # exact search"): a 272-order part relaxed rule 2 and has no exact equilibrium within 64
+    # ticks (HiGHS proves it after ~5 s of CPU past the 500-node limit); the search without
+    # the gate spent its node limit finding nothing. With the gate the feasibility model's
+    # root finds no point and the search is not run: the same answer on every solve, on one
+    # worker thread and on two (rule 9).
+    book = generate_book(Recipe(
+        seed=17009, expiries=4, strikes_per_expiry=5, orders=626, combo_share=0.31,
+        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal", "ratio",
+                     "condor", "conversion", "box", "binary_spread"),
+        aon_share=0.26, price_noise=0.031, pairs=("WBTC/USDC",), limit_places=4))
+    outs = []
+    for workers in (2, 1, 2):
+        old = pipeline.WORKERS
+        pipeline.WORKERS = workers
+        try:
+            outs.append(solve(book, SolverParams()))
+        finally:
+            pipeline.WORKERS = old
+    # the stages' reports are summed per name: the last wide search is the 272-order part's
+    wide = [s for s in outs[0].stages if s.name == "wide_search"]
+    assert len(wide) == 1 and "last: no point at the root: " in wide[0].size
+    key = [(o.status, o.result, o.notes, o.relaxations, o.lp_volume) for o in outs]
+    assert key[0] == key[1] == key[2]
+    assert check(book, outs[0].result).ok
