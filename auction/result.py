@@ -176,7 +176,7 @@ def published_prices(contracts: Mapping[int, Contract], solved: Mapping[int, int
     since no price of theirs is consistent with the others'. ``reference``: the atomic
     reference prices when the caller has them (default
     :func:`auction.replication.reference_prices`). One rule for the matcher
-    (``solver_models.pipeline._all_prices``), an auction without orders (:func:`no_trade`) and
+    (``solver_models.pipeline.all_prices``), an auction without orders (:func:`no_trade`) and
     the reference model."""
     if reference is None:
         reference = reference_prices(contracts, replication)

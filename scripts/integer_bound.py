@@ -28,7 +28,7 @@ from solver_models.allocation import pro_rata
 from solver_models.bound import integer_bound
 from solver_models.generator import generate_book
 from solver_models.market import Component, Market, build_market, components
-from solver_models.pipeline import _all_prices
+from solver_models.pipeline import all_prices
 from validator.equilibrium import check
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -142,7 +142,7 @@ def _verify(book, market: Market, engine: ClearingResult, live: Component,
     ticks = {index[c]: t for c, t in engine.prices.items()
              if index[c] in with_orders and index[c] not in halted}
     ticks.update({int(k): int(t) for k, t in zip(live.contracts, comp_ticks, strict=True)})
-    priced, off = _all_prices(market, ticks, halted, True)
+    priced, off = all_prices(market, ticks, halted, True)
     cid = market.contract_ids
     result = ClearingResult({int(cid[k]): t for k, t in priced.items()},
                             tuple(Fill(int(market.order_ids[i]), int(new[i]))

@@ -157,7 +157,7 @@ def solve_equilibrium(book: Book, params: SolverParams) -> SolveOutcome:
             relaxed.update(ans.relaxed)
             uncleared.update(int(k) for k in ans.halted)
 
-    prices, off_grid = _all_prices(market, ticks, uncleared, params.replication)
+    prices, off_grid = all_prices(market, ticks, uncleared, params.replication)
     if off_grid:
         prog.notes.append(
             f"{len(off_grid)} contract(s) without orders to clear ({_ids(market, off_grid)}) "
@@ -1199,7 +1199,7 @@ def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndar
     return bool(ok_limits and not itm_unfilled.any())
 
 
-def _all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], replication: bool
+def all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], replication: bool
                 ) -> tuple[dict[int, int], list[int]]:
     """Every contract's price (rule 10, :func:`auction.result.published_prices`) on the
     matcher's contract indices: solved ones as solved, every other one its replication of the
