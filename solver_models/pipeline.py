@@ -435,7 +435,8 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
             break
         answer = _stages(market, live, params, deadline, prog, searching, spare_core,
-                         drop_first and not allowance, choice)
+                         drop_first and not allowance, choice,
+                         parts if parts is not None and len(parts) > 1 else None)
         retried, allowance = allowance, False
         if not isinstance(answer, _Failed):
             break
@@ -905,8 +906,8 @@ def _no_prices(comp: Component) -> Prices:
 
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             prog: _Progress, searching: bool, spare_core: Callable[[], bool] = lambda: True,
-            drop_first: bool = False, choice: dict | None = None
-            ) -> tuple[np.ndarray, Prices] | _Failed:
+            drop_first: bool = False, choice: dict | None = None,
+            parts: list[Component] | None = None) -> tuple[np.ndarray, Prices] | _Failed:
     """Welfare LP → allocation MIP → price selection, or the failed stage. When the allocation
     cannot balance while indivisible orders are at the money, those are returned to be dropped
     (cheap, and what usually blocks it). Otherwise, if searching: the local search around the
@@ -919,9 +920,10 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     the allocation MIP with the allowance cost 0.03–0.09 s of HiGHS per component for it).
     ``drop_first``: indivisible orders at the money are dropped before the whole-package
     allowance is tried; ``choice``: told when the allowance is used where they could have
-    been (:func:`_allocate_and_price`, :func:`_clear`)."""
+    been (:func:`_allocate_and_price`, :func:`_clear`). ``parts``: the independent parts of a
+    batch (:func:`_welfare_lp`)."""
     none = np.zeros(0, dtype=np.int64)
-    cls = welfare_lp(market, comp, params, t_end - time.perf_counter())
+    cls = _welfare_lp(market, comp, params, t_end, parts)
     rep = cls.report if isinstance(cls, Classification) else cls
     prog.add(rep)
     if not isinstance(cls, Classification):
@@ -1024,6 +1026,49 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         if failed.status == "time_limit":
             break
     return _Failed(failed, atm_indivisible, cls.breached)
+
+
+def _welfare_lp(market: Market, comp: Component, params: SolverParams, t_end: float,
+                parts: list[Component] | None) -> Classification | StageReport:
+    """The welfare LP of ``comp``; of a batch (``parts``, the independent components ``comp``
+    is part of the union of) **one LP per part**, the classification assembled from theirs.
+    The LP's duals are degenerate (several optimal prices), and which optimum HiGHS returns
+    for a part depends on the whole model: the batch's block-diagonal LP gave a part other
+    optimal duals than its LP alone, so its route started from another classification and
+    the part cleared otherwise than alone (the xfails of stop 27: test_pipeline_properties.py,
+    test_batch_follows_alone.py). Each part's LP is the model it solves alone (its orders
+    left in ``comp``, its atomics and contracts), so it gets the duals it gets alone. Cost:
+    a HiGHS call per part instead of one per batch (docs/performance.md, stop 27)."""
+    if parts is None or len(parts) < 2:
+        return welfare_lp(market, comp, params, t_end - time.perf_counter())
+    o, kc = comp.orders, comp.contracts
+    n = len(o)
+    itm, otm = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    reduced, ticks = np.zeros(n), np.zeros(len(kc))
+    breached, reports, lp_volume = [], [], 0.0
+    for part in parts:
+        piece = Component(o[np.isin(o, part.orders)],
+                          comp.atomics[np.isin(comp.atomics, part.atomics)],
+                          kc[np.isin(kc, part.contracts)])
+        if not len(piece.orders) and not len(piece.contracts):  # every order halted
+            continue
+        cls = welfare_lp(market, piece, params, t_end - time.perf_counter())
+        if not isinstance(cls, Classification):
+            return cls
+        at = np.searchsorted(o, piece.orders)
+        itm[at], otm[at], reduced[at] = cls.itm, cls.otm, cls.reduced
+        ticks[np.searchsorted(kc, piece.contracts)] = cls.ticks
+        breached.append(cls.breached)
+        reports.append(cls.report)
+        lp_volume += cls.lp_volume
+    first = reports[0]
+    objective = None if any(r.objective is None for r in reports) else \
+        sum(r.objective for r in reports)
+    report = StageReport(first.name, sum(r.build_seconds for r in reports),
+                         sum(r.solve_seconds for r in reports), first.status, objective,
+                         size=f"{len(reports)} parts; first: {first.size}")
+    return Classification(itm, otm, ~(itm | otm), reduced, ticks, report,
+                          np.unique(np.concatenate(breached)).astype(np.int64), lp_volume)
 
 
 def _allocate_and_price(market: Market, comp: Component, cls: Classification,
