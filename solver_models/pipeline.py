@@ -44,6 +44,7 @@ from solver_models.stages import (
     loss_at,
     price_selection,
     welfare_lp,
+    welfare_lp_parts,
 )
 from solver_models.sweep import sweep
 
@@ -1030,44 +1031,16 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
 def _welfare_lp(market: Market, comp: Component, params: SolverParams, t_end: float,
                 parts: list[Component] | None) -> Classification | StageReport:
     """The welfare LP of ``comp``; of a batch (``parts``, the independent components ``comp``
-    is part of the union of) **one LP per part**, the classification assembled from theirs.
-    The LP's duals are degenerate (several optimal prices), and which optimum HiGHS returns
-    for a part depends on the whole model: the batch's block-diagonal LP gave a part other
-    optimal duals than its LP alone, so its route started from another classification and
-    the part cleared otherwise than alone (the xfails of stop 27: test_pipeline_properties.py,
-    test_batch_follows_alone.py). Each part's LP is the model it solves alone (its orders
-    left in ``comp``, its atomics and contracts), so it gets the duals it gets alone. Cost:
-    a HiGHS call per part instead of one per batch (docs/performance.md, stop 27)."""
+    is the union of) the classification **each part gets alone**. The LP's duals are
+    degenerate (several optimal prices), and which optimum HiGHS returns for a part depends
+    on the whole model: the batch's block-diagonal LP gave a part other optimal duals than
+    its LP alone, so its route started from another classification and the part cleared
+    otherwise than alone (the xfails of stop 27: test_pipeline_properties.py,
+    test_batch_follows_alone.py). :func:`stages.welfare_lp_parts` solves the batch's LP once
+    and solves alone only the parts whose duals in it are not proven unique (stop 28)."""
     if parts is None or len(parts) < 2:
         return welfare_lp(market, comp, params, t_end - time.perf_counter())
-    o, kc = comp.orders, comp.contracts
-    n = len(o)
-    itm, otm = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    reduced, ticks = np.zeros(n), np.zeros(len(kc))
-    breached, reports, lp_volume = [], [], 0.0
-    for part in parts:
-        piece = Component(o[np.isin(o, part.orders)],
-                          comp.atomics[np.isin(comp.atomics, part.atomics)],
-                          kc[np.isin(kc, part.contracts)])
-        if not len(piece.orders) and not len(piece.contracts):  # every order halted
-            continue
-        cls = welfare_lp(market, piece, params, t_end - time.perf_counter())
-        if not isinstance(cls, Classification):
-            return cls
-        at = np.searchsorted(o, piece.orders)
-        itm[at], otm[at], reduced[at] = cls.itm, cls.otm, cls.reduced
-        ticks[np.searchsorted(kc, piece.contracts)] = cls.ticks
-        breached.append(cls.breached)
-        reports.append(cls.report)
-        lp_volume += cls.lp_volume
-    first = reports[0]
-    objective = None if any(r.objective is None for r in reports) else \
-        sum(r.objective for r in reports)
-    report = StageReport(first.name, sum(r.build_seconds for r in reports),
-                         sum(r.solve_seconds for r in reports), first.status, objective,
-                         size=f"{len(reports)} parts; first: {first.size}")
-    return Classification(itm, otm, ~(itm | otm), reduced, ticks, report,
-                          np.unique(np.concatenate(breached)).astype(np.int64), lp_volume)
+    return welfare_lp_parts(market, comp, parts, params, t_end - time.perf_counter())
 
 
 def _allocate_and_price(market: Market, comp: Component, cls: Classification,
