@@ -17,11 +17,29 @@ INF = highspy.kHighsInf
 
 
 @dataclass(frozen=True)
+class Columns:
+    """A column-wise sparse matrix as its three arrays (``scipy.sparse.csc_matrix``'s), for
+    the many small models cut out of a larger one without a scipy object each."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1])
+
+    def tocsc(self) -> Columns:
+        return self
+
+
+@dataclass(frozen=True)
 class ArrayModel:
     """``max/min c·x  s.t.  row_lo <= A x <= row_hi,  col_lo <= x <= col_hi``."""
 
     c: np.ndarray
-    a: sp.csc_matrix
+    a: sp.csc_matrix | Columns
     row_lo: np.ndarray
     row_hi: np.ndarray
     col_lo: np.ndarray

@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 
 from solver_models import highs
 from solver_models.allocation import pro_rata
-from solver_models.highs import INF, ArrayModel
+from solver_models.highs import INF, ArrayModel, Columns
 from solver_models.market import Component, Market
 from solver_models.outcome import StageReport
 from solver_models.params import SolverParams
@@ -193,21 +193,21 @@ def welfare_lp_parts(market: Market, comp: Component, parts: list[Component],
         x, y = np.zeros(len(upper)), np.zeros(len(comp.atomics))
     # each part not proven: its LP alone (cut out of the batch's), its duals and primal put
     # in the batch's place; those whose keepers trade alone take welfare_lp's whole way
-    cols_of, rows_of, orders_of = (_by_owner(f, n_part) for f in (col_owner, row_owner,
-                                                                  own_order))
+    cols_of, rows_of = _by_owner(col_owner, n_part), _by_owner(row_owner, n_part)
+    todo = np.flatnonzero(~proven)
+    cut = _welfare_parts(w.model, [cols_of(i) for i in todo], [rows_of(i) for i in todo], n)
     breaking: dict[int, Component] = {}
     volume_alone = 0.0
-    for i in np.flatnonzero(~proven):
-        cols, rows, mine = cols_of(i), rows_of(i), orders_of(i)
-        if not len(mine) and not len(cols):  # every order halted
+    for i, model in zip(todo, cut, strict=True):
+        cols, rows = cols_of(i), rows_of(i)
+        if not len(cols):  # every order halted
             continue
-        model = _welfare_part(w.model, cols, rows, int((cols < n).sum()))
         got = solver.solve(model, time_limit - spent)
         spent += got.solve_seconds
         if not got.optimal or got.row_dual is None:
             return replace(batch, status=got.status, objective=None, size=model.size)
         if (got.x[(cols < n).sum():] > 1e-9).any():
-            breaking[i] = Component(o[mine], comp.atomics[rows], kc[own_contract == i])
+            breaking[i] = Component(o[own_order == i], comp.atomics[rows], kc[own_contract == i])
             continue
         x[cols], y[rows] = got.x, got.row_dual
     build += time.perf_counter() - t1
@@ -234,28 +234,41 @@ def welfare_lp_parts(market: Market, comp: Component, parts: list[Component],
                    lp_volume=float(volume.sum()) + volume_alone)
 
 
-def _welfare_part(model: ArrayModel, cols: np.ndarray, rows: np.ndarray, groups: int
-                  ) -> ArrayModel:
-    """A part's welfare LP cut out of its batch's ``model``: the very model
-    :func:`_welfare_model` builds for the part alone — the batch's columns ``cols`` (its
-    ``groups`` groups, then its contracts' keepers: buyers, sellers) and rows ``rows``, in
-    the batch's order, which is the order alone (groups by book-wide id, atomics and
-    contracts by index): the same numbers, each column's non-zeros in the same order, the
-    keepers' bound from the part's own sizes summed as alone
+def _welfare_parts(model: ArrayModel, cols: list[np.ndarray], rows: list[np.ndarray], n: int
+                   ) -> list[ArrayModel]:
+    """Parts' welfare LPs cut out of their batch's ``model`` (its first ``n`` columns groups,
+    then keepers): per part the very model :func:`_welfare_model` builds for it alone — the
+    batch's columns ``cols[i]`` (its groups, then its contracts' keepers: buyers, sellers)
+    and rows ``rows[i]``, in the batch's order, which is the order alone (groups by book-wide
+    id, atomics and contracts by index): the same numbers, each column's non-zeros in the
+    same order, the keepers' bound from the part's own sizes summed as alone
     (tests/solver_models/test_welfare_parts.py compares every array)."""
+    if not cols:
+        return []
     a = model.a
-    renumber = np.full(a.shape[0], -1, dtype=np.int64)
-    renumber[rows] = np.arange(len(rows))  # the part's columns touch only its rows
-    start = a.indptr[cols]
-    length = a.indptr[cols + 1] - start
-    indptr = np.concatenate(([0], np.cumsum(length)))
-    take = np.repeat(start - indptr[:-1], length) + np.arange(indptr[-1])
-    a_i = sp.csc_matrix((a.data[take], renumber[a.indices[take]], indptr),
-                        shape=(len(rows), len(cols)))
-    q = model.col_hi[cols[:groups]]
-    upper = np.concatenate((q, np.full(len(cols) - groups, max(1.0, float(q.sum())))))
-    return ArrayModel(model.c[cols], a_i, np.zeros(len(rows)), np.zeros(len(rows)),
-                      np.zeros(len(cols)), upper, maximize=True)
+    renumber = np.full(a.shape[0], -1, dtype=np.int64)  # the part's columns touch its rows only
+    for r in rows:
+        renumber[r] = np.arange(len(r))
+    every = np.concatenate(cols)
+    start = a.indptr[every]
+    length = a.indptr[every + 1] - start
+    ends = np.cumsum(length)
+    take = np.repeat(start - ends + length, length) + np.arange(ends[-1] if len(ends) else 0)
+    data, indices = a.data[take], renumber[a.indices[take]].astype(np.int32)
+    c, hi = model.c[every], model.col_hi[every]
+    out, at, nz = [], 0, 0
+    for col, row in zip(cols, rows, strict=True):
+        k, groups = len(col), int((col < n).sum())
+        indptr = np.zeros(k + 1, dtype=np.int32)
+        np.cumsum(length[at:at + k], out=indptr[1:])
+        q = hi[at:at + groups]
+        upper = np.concatenate((q, np.full(k - groups, max(1.0, float(q.sum())))))
+        out.append(ArrayModel(c[at:at + k], Columns(indptr, indices[nz:nz + indptr[-1]],
+                                                    data[nz:nz + indptr[-1]], (len(row), k)),
+                              np.zeros(len(row)), np.zeros(len(row)), np.zeros(k), upper,
+                              maximize=True))
+        at, nz = at + k, nz + int(indptr[-1])
+    return out
 
 
 def _by_owner(owner: np.ndarray, n: int):
