@@ -194,22 +194,30 @@ def welfare_lp_parts(market: Market, comp: Component, parts: list[Component],
     # each part not proven: its LP alone (cut out of the batch's), its duals and primal put
     # in the batch's place; those whose keepers trade alone take welfare_lp's whole way
     cols_of, rows_of = _by_owner(col_owner, n_part), _by_owner(row_owner, n_part)
-    todo = np.flatnonzero(~proven)
-    cut = _welfare_parts(w.model, [cols_of(i) for i in todo], [rows_of(i) for i in todo], n)
+    # a part's LP alone depends only on its orders, atomics and contracts: a batch's next
+    # round (orders dropped, a part left) finds the answers of its unchanged parts here
+    keys = {i: ("welfare_lp alone", o[own_order == i].tobytes(), comp.atomics[rows_of(i)].tobytes(),
+                kc[own_contract == i].tobytes()) for i in np.flatnonzero(~proven)}
+    todo = [i for i, key in keys.items() if key not in market.memo and len(cols_of(i))]
+    cut = dict(zip(todo, _welfare_parts(w.model, [cols_of(i) for i in todo],
+                                        [rows_of(i) for i in todo], n), strict=True))
     breaking: dict[int, Component] = {}
     volume_alone = 0.0
-    for i, model in zip(todo, cut, strict=True):
+    for i, key in keys.items():
         cols, rows = cols_of(i), rows_of(i)
         if not len(cols):  # every order halted
             continue
-        got = solver.solve(model, time_limit - spent)
-        spent += got.solve_seconds
-        if not got.optimal or got.row_dual is None:
-            return replace(batch, status=got.status, objective=None, size=model.size)
-        if (got.x[(cols < n).sum():] > 1e-9).any():
+        if i in cut:
+            got = solver.solve(cut[i], time_limit - spent)
+            spent += got.solve_seconds
+            if not got.optimal or got.row_dual is None:
+                return replace(batch, status=got.status, objective=None, size=cut[i].size)
+            market.memo[key] = got.x, got.row_dual
+        part_x, part_y = market.memo[key]
+        if (part_x[(cols < n).sum():] > 1e-9).any():
             breaking[i] = Component(o[own_order == i], comp.atomics[rows], kc[own_contract == i])
             continue
-        x[cols], y[rows] = got.x, got.row_dual
+        x[cols], y[rows] = part_x, part_y
     build += time.perf_counter() - t1
     cls = _classified(market, comp, w, y, x, batch)
     breached = [np.zeros(0, dtype=np.int64)]
@@ -228,7 +236,8 @@ def welfare_lp_parts(market: Market, comp: Component, parts: list[Component],
     volume = np.bincount(col_owner[:n], weights=market.vol[o[w.first]] * x[:n],
                          minlength=n_part)
     report = replace(batch, build_seconds=build, solve_seconds=spent,
-                     size=f"{batch.size}; {int((~proven).sum())} of {n_part} parts alone")
+                     size=f"{batch.size}; {int((~proven).sum())} of {n_part} parts alone "
+                          f"({len(cut)} solved)")
     return replace(cls, report=report,
                    breached=np.unique(np.concatenate(breached)).astype(np.int64),
                    lp_volume=float(volume.sum()) + volume_alone)
