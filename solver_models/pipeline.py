@@ -305,9 +305,9 @@ def _batches(market: Market, comps: list[Component]) -> list[list[Component]]:
     model costs more than the call, and batching saves only calls. A large part in a batch
     saves little and costs the others much: every round the batch needs (indivisible orders
     dropped, a part leaving, the batch failing and every part cleared again) solves its model
-    again. A batch gives each part its answer alone (:func:`_clear`; its welfare LP per
-    part, :func:`_welfare_lp`), so only the time changes (stop 27: orders_1k 0.42 → 0.32 s
-    CPU, mixed_2k 0.42 → 0.34, aon_heavy's thrown away batch gone)."""
+    again. A batch gives each part its answer alone (:func:`_clear`; its welfare LP's
+    classification alone, :func:`_welfare_lp`), so only the time changes (stop 27:
+    orders_1k 0.42 → 0.32 s CPU, mixed_2k 0.42 → 0.34, aon_heavy's thrown away batch gone)."""
     out: list[list[Component]] = []
     batch: list[Component] = []
     size = 0

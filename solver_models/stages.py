@@ -157,11 +157,20 @@ def welfare_lp_parts(market: Market, comp: Component, parts: list[Component],
       so alone the keepers stay and nothing is breached — the classification alone is the
       one at ``p``.
 
-    Only the duals are proven equal (as numbers, up to HiGHS's rounding); a part's LP volume
-    is the batch's ``x``'s, one of the LP's optima (unique too when the part is dual
-    non-degenerate). A part without that proof (e.g. no trade: every column at a bound) is
-    solved alone (:func:`welfare_lp` of the part, the model it builds alone). Cost: one HiGHS
-    call per such part (docs/performance.md, stops 27–28)."""
+    When every non-basic column's reduced cost is non-zero the rule is also necessary: a
+    basic column at a bound, or a basic row, lets the duals move. Only the duals are proven
+    equal (as numbers, up to HiGHS's rounding: bit-equal on every part of the bench books); a
+    proven part's LP volume is the batch's ``x``'s, one of its LP's optima (the same alone
+    when it is dual non-degenerate too).
+
+    A part without that proof (e.g. no trade: every column at a bound) gets its LP alone:
+    the very model :func:`welfare_lp` builds for it, cut out of the batch's arrays
+    (:func:`_welfare_parts`), solved on one HiGHS instance for the batch
+    (:class:`highs.Reused`), its duals and ``x`` put in the batch's place before one
+    classification; a part whose keepers trade alone takes :func:`welfare_lp`'s whole way.
+    Its answer is kept in ``market.memo`` (the model depends only on the part's orders,
+    atomics and contracts) for the batch's next rounds. Cost: a HiGHS call per such part
+    (docs/performance.md, stops 27–28)."""
     t0 = time.perf_counter()
     o, kc = comp.orders, comp.contracts
     w = _welfare_model(market, comp, True)

@@ -80,8 +80,9 @@ def test_two_large_components_clear_as_if_alone_campaign_counterexample(monkeypa
     (loss 0) and 15,012 (loss 5.17). The batch's welfare LP gave the 1,535-order part other
     optimal duals than its LP alone (14 of its 51 contracts about one tick apart: the duals
     are degenerate and HiGHS's choice depended on the whole model), so its direct route
-    started from another classification. A batch solves the welfare LP per part
-    (``pipeline._welfare_lp``, branch duals17): the classification the batch's allocation
+    started from another classification. A batch gives each part its welfare LP's
+    classification alone (``stages.welfare_lp_parts``: the batch's LP, and alone the parts
+    whose duals in it are not proven unique; stops 27–28): the classification the batch's allocation
     starts from is each part's alone, and the first part clears as alone. The second part is
     not compared: it leaves the batch (alone its direct route takes the allowance), and with
     ``ALONE_ORDERS`` patched (to batch the two) a part cleared alone takes both routes

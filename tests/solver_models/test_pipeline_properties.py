@@ -293,8 +293,9 @@ def test_independent_parts_clear_as_if_alone_degenerate_duals_counterexample():
     degenerate and HiGHS picked other ones for the second part in the batch's LP (put 2, call
     0: its all-or-none put buyer at 2 at the money) than in its LP alone (put 1, call -0.01:
     the put buyer at 1 at the money), so the two routes filled other orders at other prices —
-    same volume, reference distance 4 batched, 5 alone. A batch solves the welfare LP per part
-    (``pipeline._welfare_lp``): each part starts from its classification alone."""
+    same volume, reference distance 4 batched, 5 alone. A batch gives each part its welfare
+    LP's classification alone (``stages.welfare_lp_parts``: this part's duals in the batch's
+    LP are not unique, so it is solved alone): each part starts from its classification alone."""
     first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
                  [order(1, [(1, "B", 1)], "0"), order(2, [(3, "B", 1)], "0"),
                   order(3, [(1, "B", 1)], "1")])
