@@ -159,7 +159,8 @@ def welfare_lp_parts(market: Market, comp: Component, parts: list[Component],
 
     When every non-basic column's reduced cost is non-zero the rule is also necessary: a
     basic column at a bound, or a basic row, lets the duals move. Only the duals are proven
-    equal (as numbers, up to HiGHS's rounding: bit-equal on every part of the bench books); a
+    equal, as numbers: HiGHS may round them otherwise alone (ticks 1.1e-13 apart on 4 of
+    909 parts of the campaign's seeds 17–18, bit-equal on the bench books); a
     proven part's LP volume is the batch's ``x``'s, one of its LP's optima (the same alone
     when it is dual non-degenerate too).
 
