@@ -155,7 +155,8 @@ class Reused:
             self.refused = _configure(self.h, self.params, time_limit, None)
         else:
             self.h.clearModel()
-            self.h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
+            if "time_limit" not in self.params.highs_options:  # as _configure: theirs wins
+                self.h.setOptionValue("time_limit", max(float(time_limit), 1e-3))
         return self.refused if self.refused is not None else _run(self.h, model, None)
 
 
