@@ -76,10 +76,15 @@ def test_a_part_cut_out_of_its_batch_is_the_model_built_alone(name):
 
 
 def _same(cls: Classification, comp: Component, piece: Component, alone: Classification):
+    """The classification equal; reduced costs and ticks as numbers (a unique dual may be
+    rounded otherwise by HiGHS alone: 1.1e-13 apart on 4 of the campaign's 909 parts; bit-equal
+    on these books with HiGHS 1.15.1)."""
     mine = np.isin(comp.orders, piece.orders)
-    for f in ("itm", "otm", "atm", "reduced"):
+    for f in ("itm", "otm", "atm"):
         assert np.array_equal(getattr(cls, f)[mine], getattr(alone, f)), f
-    assert np.array_equal(cls.ticks[np.isin(comp.contracts, piece.contracts)], alone.ticks)
+    assert np.allclose(cls.reduced[mine], alone.reduced, rtol=0.0, atol=1e-9)
+    assert np.allclose(cls.ticks[np.isin(comp.contracts, piece.contracts)], alone.ticks,
+                       rtol=0.0, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["orders_2k", "aon_heavy", "no_cross"])
