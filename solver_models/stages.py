@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 
 from solver_models import highs
 from solver_models.allocation import pro_rata
-from solver_models.highs import INF, ArrayModel
+from solver_models.highs import INF, ArrayModel, Columns
 from solver_models.market import Component, Market
 from solver_models.outcome import StageReport
 from solver_models.params import SolverParams
@@ -57,12 +57,30 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     the given contracts.
     """
     t0 = time.perf_counter()
+    w = _welfare_model(market, comp, keepers)
+    build = time.perf_counter() - t0
+    sol = highs.solve(w.model, params, time_limit)
+    return _welfare_answer(market, comp, params, time_limit, w, sol, build)
+
+
+@dataclass(frozen=True)
+class _Welfare:
+    """The welfare LP's model of a component and what its answer is read with."""
+
+    group: np.ndarray  # group (column) per component order
+    first: np.ndarray  # an order (component index) per group
+    obj: np.ndarray  # per group
+    b: sp.csc_matrix  # atomics × groups
+    kept: np.ndarray  # the contracts with band keepers (columns after the groups)
+    model: ArrayModel
+
+
+def _welfare_model(market: Market, comp: Component, keepers: bool | np.ndarray) -> _Welfare:
     # one column per group of identical orders (same legs and limit): same class, summed size
     group = _groups(market, comp.orders)
     _, first = np.unique(group, return_index=True)
     obj, b = market.lp_arrays(comp.orders[first], comp.atomics)
     q = np.bincount(group, weights=market.q[comp.orders]).astype(float)
-    n = len(q)
     # Band keepers: per active contract an unlimited buyer at (low − ε) and seller at
     # (high + ε). Every real limit is clipped into the band, so they never trade; they only
     # keep the duals (the prices) inside the bands.
@@ -75,34 +93,220 @@ def welfare_lp(market: Market, comp: Component, params: SolverParams,
     n_row = b.shape[0]
     model = ArrayModel(obj_all, b_all, np.zeros(n_row), np.zeros(n_row),
                        np.zeros(len(upper)), upper, maximize=True)
-    build = time.perf_counter() - t0
-    sol = highs.solve(model, params, time_limit)
+    return _Welfare(group, first, obj, b, kept, model)
+
+
+def _welfare_answer(market: Market, comp: Component, params: SolverParams, time_limit: float,
+                    w: _Welfare, sol: highs.Solution, build: float
+                    ) -> Classification | StageReport:
+    """:func:`welfare_lp`'s classification from its model ``w`` and HiGHS's answer ``sol``."""
     report = StageReport("welfare_lp", build, sol.solve_seconds, sol.status, sol.objective,
-                         size=model.size)
+                         size=w.model.size)
     if not sol.optimal or sol.row_dual is None:
         return report
+    n, kept = len(w.obj), w.kept
     traded = np.flatnonzero(sol.x[n:] > 1e-9)
     if len(traded):
         # No equilibrium inside every band: classify without keepers (the grid stages enforce
         # the bands and may still find prices within the rounding allowance), name the bands.
         # the keepers of the blocks (orders and keepers linked through their instruments)
         # where one traded are dropped; the other blocks' LP is unchanged
-        col = _linked(b_all)[1][n:]  # the keepers' blocks: buyers, then sellers, per contract
+        col = _linked(w.model.a)[1][n:]  # the keepers' blocks: buyers, then sellers, per contract
         hit = np.isin(col, col[traded])
         rest = kept[~(hit[:len(kept)] | hit[len(kept):])]
         cls = welfare_lp(market, comp, params, time_limit - sol.solve_seconds, keepers=rest)
         if not isinstance(cls, Classification):
             return cls
         return replace(cls, breached=np.union1d(cls.breached, kept[traded % len(kept)]))
-    p = sol.row_dual
+    return _classified(market, comp, w, sol.row_dual, sol.x, report)
+
+
+def _classified(market: Market, comp: Component, w: _Welfare, p: np.ndarray, x: np.ndarray,
+                report: StageReport) -> Classification:
+    """The orders of ``comp`` classified at the welfare LP's duals ``p`` (its primal ``x``)."""
+    obj, b, group = w.obj, w.b, w.group
     reduced = obj - b.T @ p
     scale = 1.0 + np.abs(obj) + abs(b.T) @ np.abs(p)
     tol = 1e-7 * scale
     itm, otm = (reduced > tol)[group], (reduced < -tol)[group]
     tick, cash, terms = market.linking(comp.contracts, comp.atomics)
-    lp_volume = float(market.vol[comp.orders[first]] @ sol.x[:n])
+    lp_volume = float(market.vol[comp.orders[w.first]] @ x[:len(obj)])
     return Classification(itm, otm, ~(itm | otm), reduced[group], (cash + terms @ p) / tick, report,
                           lp_volume=lp_volume)
+
+
+def welfare_lp_parts(market: Market, comp: Component, parts: list[Component],
+                     params: SolverParams, time_limit: float) -> Classification | StageReport:
+    """:func:`welfare_lp` of a batch, ``comp`` the union of the independent ``parts``, giving
+    each part the classification its welfare LP gives it alone.
+
+    The LP's duals may be degenerate (several optimal prices), and which optimum HiGHS
+    returns for a part depends on the whole model: the batch's block-diagonal LP may give a
+    part other optimal duals than its LP alone. So the batch's LP is solved once, and a part
+    is solved again alone unless **its duals are unique** — proven from the batch's answer:
+
+    * The batch's ``x`` is a basic solution (HiGHS's valid basis, ``Solution.basic``) and the
+      part has as many columns strictly inside their bounds as it has rows (atomics). A column
+      off its bounds is basic, and a basis restricted to a block of a block-diagonal matrix is
+      a basis of the block (square and non-singular), so these columns are the part's basis
+      and it is primal non-degenerate. The part's ``x`` is optimal for the part alone (block
+      diagonal), and complementary slackness with it makes every optimal dual of the part
+      alone satisfy ``B_i·p = π'_i`` on these columns: one solution, the batch's ``p``.
+    * Every band keeper of the part is strictly out of the money at that ``p`` (reduced cost
+      ``< −tol``): no optimum of the part alone trades one (complementary slackness again),
+      so alone the keepers stay and nothing is breached — the classification alone is the
+      one at ``p``.
+
+    When every non-basic column's reduced cost is non-zero the rule is also necessary: a
+    basic column at a bound, or a basic row, lets the duals move. Only the duals are proven
+    equal, as numbers: HiGHS may round them otherwise alone (ticks 1.1e-13 apart on 4 of
+    909 parts of the campaign's seeds 17–18, bit-equal on the bench books); a
+    proven part's LP volume is the batch's ``x``'s, one of its LP's optima (the same alone
+    when it is dual non-degenerate too).
+
+    A part without that proof (e.g. no trade: every column at a bound) gets its LP alone:
+    the very model :func:`welfare_lp` builds for it, cut out of the batch's arrays
+    (:func:`_welfare_parts`), solved on one HiGHS instance for the batch
+    (:class:`highs.Reused`), its duals and ``x`` put in the batch's place before one
+    classification; a part whose keepers trade alone takes :func:`welfare_lp`'s whole way.
+    Its answer is kept in ``market.memo`` (the model depends only on the part's orders,
+    atomics and contracts) for the batch's next rounds. Cost: a HiGHS call per such part
+    (docs/performance.md, stops 27–28)."""
+    t0 = time.perf_counter()
+    o, kc = comp.orders, comp.contracts
+    w = _welfare_model(market, comp, True)
+    build = time.perf_counter() - t0
+    solver = highs.Reused(params)
+    sol = solver.solve(w.model, time_limit)
+    batch = StageReport("welfare_lp", build, sol.solve_seconds, sol.status, sol.objective,
+                        size=w.model.size)
+    spent = sol.solve_seconds
+    t1 = time.perf_counter()
+    n, n_part = len(w.obj), len(parts)
+    own_order = _owner(o, [p.orders for p in parts])
+    own_contract = _owner(kc, [p.contracts for p in parts])
+    col_owner = np.concatenate((own_order[w.first], own_contract, own_contract))
+    row_owner = _owner(comp.atomics, [p.atomics for p in parts])
+    x, upper = sol.x, w.model.col_hi
+    if sol.optimal and sol.row_dual is not None and sol.basic:
+        y = sol.row_dual
+        margin = 1e-7 * np.maximum(1.0, upper)
+        inside = (x > margin) & (x < upper - margin)
+        a_k = w.model.a[:, n:]
+        k_reduced = w.model.c[n:] - a_k.T @ y
+        k_open = k_reduced >= -1e-7 * (1.0 + np.abs(w.model.c[n:]) + abs(a_k.T) @ np.abs(y))
+        proven = (np.bincount(col_owner[inside], minlength=n_part)
+                  == np.bincount(row_owner, minlength=n_part)) \
+            & (np.bincount(col_owner[n:][k_open], minlength=n_part) == 0)
+    else:  # no basis to prove anything with: every part alone
+        proven = np.zeros(n_part, dtype=bool)
+        x, y = np.zeros(len(upper)), np.zeros(len(comp.atomics))
+    # each part not proven: its LP alone (cut out of the batch's), its duals and primal put
+    # in the batch's place; those whose keepers trade alone take welfare_lp's whole way
+    cols_of, rows_of = _by_owner(col_owner, n_part), _by_owner(row_owner, n_part)
+    # a part's LP alone depends only on its orders, atomics and contracts: a batch's next
+    # round (orders dropped, a part left) finds the answers of its unchanged parts here
+    keys = {i: ("welfare_lp alone", o[own_order == i].tobytes(), comp.atomics[rows_of(i)].tobytes(),
+                kc[own_contract == i].tobytes()) for i in np.flatnonzero(~proven)}
+    todo = [i for i, key in keys.items() if key not in market.memo and len(cols_of(i))]
+    cut = dict(zip(todo, _welfare_parts(w.model, [cols_of(i) for i in todo],
+                                        [rows_of(i) for i in todo], n), strict=True))
+    breaking: dict[int, Component] = {}
+    volume_alone = 0.0
+    for i, key in keys.items():
+        cols, rows = cols_of(i), rows_of(i)
+        if not len(cols):  # every order halted
+            continue
+        if i in cut:
+            got = solver.solve(cut[i], time_limit - spent)
+            spent += got.solve_seconds
+            if not got.optimal or got.row_dual is None:
+                return replace(batch, status=got.status, objective=None, size=cut[i].size)
+            market.memo[key] = got.x, got.row_dual
+        part_x, part_y = market.memo[key]
+        if (part_x[(cols < n).sum():] > 1e-9).any():
+            breaking[i] = Component(o[own_order == i], comp.atomics[rows], kc[own_contract == i])
+            continue
+        x[cols], y[rows] = part_x, part_y
+    build += time.perf_counter() - t1
+    cls = _classified(market, comp, w, y, x, batch)
+    breached = [np.zeros(0, dtype=np.int64)]
+    for i, piece in breaking.items():
+        alone = welfare_lp(market, piece, params, time_limit - spent)
+        if not isinstance(alone, Classification):
+            return alone
+        spent += alone.report.solve_seconds
+        mine = own_order == i
+        cls.itm[mine], cls.otm[mine], cls.atm[mine] = alone.itm, alone.otm, alone.atm
+        cls.reduced[mine] = alone.reduced
+        cls.ticks[own_contract == i] = alone.ticks
+        breached.append(alone.breached)
+        x[cols_of(i)] = 0.0  # its LP volume is its own LP's
+        volume_alone += alone.lp_volume
+    volume = np.bincount(col_owner[:n], weights=market.vol[o[w.first]] * x[:n],
+                         minlength=n_part)
+    report = replace(batch, build_seconds=build, solve_seconds=spent,
+                     size=f"{batch.size}; {int((~proven).sum())} of {n_part} parts alone "
+                          f"({len(cut)} solved)")
+    return replace(cls, report=report,
+                   breached=np.unique(np.concatenate(breached)).astype(np.int64),
+                   lp_volume=float(volume.sum()) + volume_alone)
+
+
+def _welfare_parts(model: ArrayModel, cols: list[np.ndarray], rows: list[np.ndarray], n: int
+                   ) -> list[ArrayModel]:
+    """Parts' welfare LPs cut out of their batch's ``model`` (its first ``n`` columns groups,
+    then keepers): per part the very model :func:`_welfare_model` builds for it alone — the
+    batch's columns ``cols[i]`` (its groups, then its contracts' keepers: buyers, sellers)
+    and rows ``rows[i]``, in the batch's order, which is the order alone (groups by book-wide
+    id, atomics and contracts by index): the same numbers, each column's non-zeros in the
+    same order, the keepers' bound from the part's own sizes summed as alone
+    (tests/solver_models/test_welfare_parts.py compares every array)."""
+    if not cols:
+        return []
+    a = model.a
+    renumber = np.full(a.shape[0], -1, dtype=np.int64)  # the part's columns touch its rows only
+    for r in rows:
+        renumber[r] = np.arange(len(r))
+    every = np.concatenate(cols)
+    start = a.indptr[every]
+    length = a.indptr[every + 1] - start
+    ends = np.cumsum(length)
+    take = np.repeat(start - ends + length, length) + np.arange(ends[-1] if len(ends) else 0)
+    data, indices = a.data[take], renumber[a.indices[take]].astype(np.int32)
+    c, hi = model.c[every], model.col_hi[every]
+    out, at, nz = [], 0, 0
+    for col, row in zip(cols, rows, strict=True):
+        k, groups = len(col), int((col < n).sum())
+        indptr = np.zeros(k + 1, dtype=np.int32)
+        np.cumsum(length[at:at + k], out=indptr[1:])
+        q = hi[at:at + groups]
+        upper = np.concatenate((q, np.full(k - groups, max(1.0, float(q.sum())))))
+        out.append(ArrayModel(c[at:at + k], Columns(indptr, indices[nz:nz + indptr[-1]],
+                                                    data[nz:nz + indptr[-1]], (len(row), k)),
+                              np.zeros(len(row)), np.zeros(len(row)), np.zeros(k), upper,
+                              maximize=True))
+        at, nz = at + k, nz + int(indptr[-1])
+    return out
+
+
+def _by_owner(owner: np.ndarray, n: int):
+    """``f(i)`` for ``i < n``: the indices whose ``owner`` is ``i``, increasing (one sort)."""
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n + 1))
+    return lambda i: order[bounds[i]:bounds[i + 1]]
+
+
+def _owner(items: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Per item the index of the (disjoint) group holding it, −1 if none."""
+    every = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    label = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
+    order = np.argsort(every, kind="stable")
+    every, label = every[order], label[order]
+    if not len(every):
+        return np.full(len(items), -1)
+    at = np.minimum(np.searchsorted(every, items), len(every) - 1)
+    return np.where(every[at] == items, label[at], -1)
 
 
 @dataclass(frozen=True)

@@ -74,23 +74,28 @@ def test_a_component_of_alone_orders_is_a_batch_of_its_own():
             assert len(b) == 1 or all(len(c.orders) < ALONE_ORDERS for c in b), sizes
 
 
-@pytest.mark.xfail(strict=True, reason="found by the campaign (seed 18, book 8; stop 27): "
-                   "batched, its components of 1,535 and 1,527 orders clear at 13,753 lots "
-                   "(loss 0) and 15,012 lots (loss 5.36); alone at 13,615 (loss 0) and 15,012 "
-                   "(loss 5.17). The welfare LP already differs: the batch's LP gives the "
-                   "1,535-order part other dual prices than its LP alone (14 of its 51 "
-                   "contracts about one tick apart; the duals are degenerate and HiGHS's "
-                   "choice depends on the whole model), so its direct route starts from "
-                   "another classification. Since stop 27 such "
-                   "components are not batched (ALONE_ORDERS or more); small parts could meet "
-                   "the same")
 def test_two_large_components_clear_as_if_alone_campaign_counterexample(monkeypatch):
+    """Found by the campaign (seed 18, book 8; stop 27): batched, its components of 1,535 and
+    1,527 orders cleared at 13,753 lots (loss 0) and 15,012 lots (loss 5.36); alone at 13,615
+    (loss 0) and 15,012 (loss 5.17). The batch's welfare LP gave the 1,535-order part other
+    optimal duals than its LP alone (14 of its 51 contracts about one tick apart: the duals
+    are degenerate and HiGHS's choice depended on the whole model), so its direct route
+    started from another classification. A batch gives each part its welfare LP's
+    classification alone (``stages.welfare_lp_parts``: the batch's LP, and alone the parts
+    whose duals in it are not proven unique; stops 27–28): the classification the batch's allocation
+    starts from is each part's alone, and the first part clears as alone. The second part is
+    not compared: it leaves the batch (alone its direct route takes the allowance), and with
+    ``ALONE_ORDERS`` patched (to batch the two) a part cleared alone takes both routes
+    (``_clear``) where unpatched it takes the allowance only — another rule, not the batch."""
     import random
     import sys
     from pathlib import Path
 
+    import numpy as np
+
     from solver_models.generator import generate_book
     from solver_models.market import build_market, components
+    from solver_models.stages import welfare_lp
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from campaign import draw_recipe
@@ -109,13 +114,30 @@ def test_two_large_components_clear_as_if_alone_campaign_counterexample(monkeypa
     assert len(parts) == 2
     both = Book({k: v for p in parts for k, v in p.contracts.items()},
                 tuple(sorted((o for p in parts for o in p.orders), key=lambda o: o.order_id)))
+    started = []  # the batch's first allocation: its component and classification
+    allocate = pipeline.allocation_mip
+
+    def spy(market, comp, cls, *args, **kwargs):
+        if not started:
+            started.append((market, comp, cls))
+        return allocate(market, comp, cls, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "allocation_mip", spy)
     monkeypatch.setattr(pipeline, "BATCH_ORDERS", 4000)  # the two in one batch, as before
     monkeypatch.setattr(pipeline, "ALONE_ORDERS", 4000)
     out = solve(both, SolverParams())
     monkeypatch.undo()
-    for part in parts:
-        alone = solve(part, SolverParams())
-        ids = {o.order_id for o in part.orders}
-        mine = replace(out.result, prices={k: out.result.prices[k] for k in part.contracts},
-                       fills=tuple(f for f in out.result.fills if f.order_id in ids))
-        assert _objectives(part, mine) == _objectives(part, alone.result)
+    market, batch, cls = started[0]
+    assert len(batch.orders) == 1535 + 1527
+    for comp in components(market):
+        alone = welfare_lp(market, comp, SolverParams(), 60.0)
+        mine = np.isin(batch.orders, comp.orders)
+        for f in ("itm", "otm", "atm"):
+            assert np.array_equal(getattr(cls, f)[mine], getattr(alone, f)), f
+        assert np.array_equal(cls.ticks[np.isin(batch.contracts, comp.contracts)], alone.ticks)
+    first = next(p for p in parts if len(p.orders) == 1535)
+    alone = solve(first, SolverParams())
+    ids = {o.order_id for o in first.orders}
+    mine = replace(out.result, prices={k: out.result.prices[k] for k in first.contracts},
+                   fills=tuple(f for f in out.result.fills if f.order_id in ids))
+    assert _objectives(first, mine) == _objectives(first, alone.result)

@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -288,16 +287,15 @@ def _parts_clear_as_if_alone(first: Book, second: Book) -> None:
         assert _objectives(part, restricted) == _objectives(part, a.result), (out.result, a.result)
 
 
-@pytest.mark.xfail(strict=True, reason="found by the property with fresh examples "
-                   "(HYPOTHESIS_PROFILE=explore, --hypothesis-seed=44, books of up to 6 orders, "
-                   "stop 27; fails on 249ee7f too): the welfare LP's duals are degenerate and "
-                   "HiGHS picks other ones for the second part in the batch (put 2, call 0: its "
-                   "all-or-none put buyer at 2 at the money) than alone (put 1, call -0.01: the "
-                   "put buyer at 1 at the money), so the two routes fill other orders at other "
-                   "prices — same volume, reference distance 4 batched, 5 alone. The campaign's "
-                   "counterexample in test_batch_follows_alone.py, on a small part")
 def test_independent_parts_clear_as_if_alone_degenerate_duals_counterexample():
-    """A seventh: the batch's welfare LP picks other (degenerate) duals for a part."""
+    """A seventh (found by the property with fresh examples: HYPOTHESIS_PROFILE=explore,
+    --hypothesis-seed=44, books of up to 6 orders, stop 27): the welfare LP's duals are
+    degenerate and HiGHS picked other ones for the second part in the batch's LP (put 2, call
+    0: its all-or-none put buyer at 2 at the money) than in its LP alone (put 1, call -0.01:
+    the put buyer at 1 at the money), so the two routes filled other orders at other prices —
+    same volume, reference distance 4 batched, 5 alone. A batch gives each part its welfare
+    LP's classification alone (``stages.welfare_lp_parts``: this part's duals in the batch's
+    LP are not unique, so it is solved alone): each part starts from its classification alone."""
     first = book([c for c in CONTRACTS if c.contract_id in (1, 3, 4)],
                  [order(1, [(1, "B", 1)], "0"), order(2, [(3, "B", 1)], "0"),
                   order(3, [(1, "B", 1)], "1")])
