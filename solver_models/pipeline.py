@@ -399,6 +399,9 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
         keep = int(isinstance(first, StageReport) and not isinstance(second, StageReport))
     else:
         keep = int(not _rank(market, comp, first) < _rank(market, comp, second))
+    # a tie keeps the allowance's answer (the route a component of ALONE_ORDERS or more takes).
+    # The losing route's time limit is merged too: had it not stopped early, its answer might
+    # have won, so the result depends on the limit (rule 9) and TIME_LIMIT says so
     for n, p in enumerate((drop, allow)):
         if n != keep:  # its stages ran: their time counts; its notes describe another answer
             p.notes.clear()
