@@ -67,15 +67,19 @@ def test_s35003_part_clears_exactly():
     assert out.relaxations == (), out.relaxations
 
 
+_S37002 = Recipe(seed=37002, expiries=3, strikes_per_expiry=10, orders=626, combo_share=0.32,
+                 combo_types=ALL_COMBO_TYPES, aon_share=0.22, price_noise=0.067,
+                 pairs=("WBTC/USDC",), limit_places=4)
+
 _GIVEN_UP = {
     # seed 25 book 11: a component of 719 of 848 orders (84.8 %), LP 3,102 lots, engine 254
     "s25011": Recipe(seed=25011, expiries=3, strikes_per_expiry=13, orders=848,
                      combo_share=0.06, combo_types=COMBO_TYPES, aon_share=0.41,
                      price_noise=0.067, limit_places=0),
-    # seed 37 book 2: a component of 276 of 626 orders (44.1 %), LP 2,858 lots, engine 1,298
-    "s37002": Recipe(seed=37002, expiries=3, strikes_per_expiry=10, orders=626,
-                     combo_share=0.32, combo_types=ALL_COMBO_TYPES, aon_share=0.22,
-                     price_noise=0.067, pairs=("WBTC/USDC",), limit_places=4),
+    # seed 56 book 13: a component of 296 of 695 orders (42.6 %), LP 3,030 lots, engine 1,652
+    "s56013": Recipe(seed=56013, expiries=3, strikes_per_expiry=7, orders=695,
+                     combo_share=0.27, combo_types=ALL_COMBO_TYPES, aon_share=0.48,
+                     price_noise=0.079, pairs=("WBTC/USDC",), limit_places=0),
 }
 
 
@@ -84,11 +88,12 @@ _GIVEN_UP = {
     "issue 17's target 'no component left uncleared while the welfare LP trades in it': "
     "a component is given up ('not cleared: local_mip infeasible') while its welfare LP "
     "trades; the check passes (its orders unfilled, its contracts listed uncleared). The same "
-    "on 2d7458d (before stop 28's merges): not new. The local search over the whole price box "
-    "(every order near) is infeasible there too — exact, with the rounding allowance, with "
-    "the whole-package one, before and after halting the contracts the LP breaches (1-2): "
-    "by the engine's own model no §4a answer inside the bands, so what the spec wants here "
-    "is open (a five-order case where one exists: test_s37002_five_orders_are_cleared)"))
+    "on 2d7458d (before stop 28's merges): not new, and not cleared by the wider rungs "
+    "before a give-up (pipeline._stages, verify17: s37002's was). On s25011 the local "
+    "search over the whole price box (every order near) is infeasible — exact, with the "
+    "rounding allowance, with the whole-package one, before and after halting the contract "
+    "the LP breaches: by the engine's own model no §4a answer inside the bands, so what the "
+    "spec wants there is open; s56013's (296 orders) was not looked into"))
 def test_campaign_component_is_not_given_up(name):
     book = generate_book(_GIVEN_UP[name])
     out = solve(book, SolverParams())
@@ -104,7 +109,7 @@ def _s37002_five() -> Book:
     packages nothing can trade (the butterfly buys 6 lots of the 65,000 call per package, the
     call's seller offers 1), and no prices in the bands keep all five out of the money: no
     exact equilibrium, so §4a's rounding allowance applies."""
-    book = generate_book(_GIVEN_UP["s37002"])
+    book = generate_book(_S37002)
     keep = {26, 148, 180, 258, 268}
     orders = tuple(o for o in book.orders if o.order_id in keep)
     used = {leg.contract_id for o in orders for leg in o.legs}
@@ -112,7 +117,7 @@ def _s37002_five() -> Book:
 
 
 def test_s37002_five_orders_have_a_relaxed_answer():
-    """The premise of the xfail below: no trade at these prices (every order in the money by
+    """The premise of the test below: no trade at these prices (every order in the money by
     at most its rounding allowance ρ: the forward 60,200, the 62,500 put 3,945, the 65,000
     call 1,221 and put 6,021, the 67,500 put 7,805) passes the independent check, its §4a
     probe included."""
@@ -124,19 +129,32 @@ def test_s37002_five_orders_have_a_relaxed_answer():
     assert rep.ok, str(rep)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "5 divisible orders (the test above): an answer within §4a's rounding allowance exists "
-    "and passes the check, but the engine gives the component up ('not cleared: local_mip "
-    "infeasible', NOT_CLEARED). Nothing balances in whole packages at the LP's prices; the "
-    "local search with the allowance is infeasible at LOCAL_NEIGHBOURHOODS (0, 1, 4 steps of "
-    "reduced cost) and finds an answer from 16 steps on (the forward one tick below the LP's, "
-    "the puts 6-8, the call 13 ticks lower); pipeline._wide's ladder (16, 64) would reach it "
-    "but runs only on an answer that uses §4a, and a given-up component has none. The same "
-    "on 2d7458d (before stop 28's merges): not new. Found by delta debugging campaign seed 37 "
-    "book 2's given-up component (276 orders); there, and on s25011's (719), the whole-box "
-    "search is infeasible even with the allowance, so widening would not clear those"))
 def test_s37002_five_orders_are_cleared():
+    """Given up before verify17 ('not cleared: local_mip infeasible', on 2d7458d and
+    c9e93f5 alike): nothing balances in whole packages at the LP's prices and the local
+    search with the allowance is infeasible at LOCAL_NEIGHBOURHOODS (0, 1, 4 steps of reduced
+    cost); it finds an answer from 16 steps on (the forward a tick, the puts 6-8 and the call
+    13 ticks from the LP's prices). A component about to be given up now gets
+    ``WIDE_LADDER``'s rungs first (``pipeline._stages``)."""
     part = _s37002_five()
     out = solve(part, SolverParams())
     assert check(part, out.result).ok
     assert not any(" not cleared: " in n for n in out.notes), out.notes
+
+
+def test_s37002_component_is_cleared(monkeypatch):
+    """Campaign seed 37 book 2: its component of 276 orders was given up (on 2d7458d and
+    c9e93f5: 1,298 lots, 276 orders not cleared); with the wider rungs before a give-up it is
+    cleared (2,801 lots of the LP's 2,858; three contracts halted, 7 orders not cleared)."""
+    book = generate_book(_S37002)
+    out = solve(book, SolverParams())
+    rep = check(book, out.result)
+    assert rep.ok, str(rep)
+    assert not any(" not cleared: " in n for n in out.notes), out.notes
+    assert rep.volume >= 0.97 * out.lp_volume, (rep.volume, out.lp_volume)
+    key = (out.status, out.result, out.notes, out.relaxations, out.lp_volume)
+    for workers in (1, 2):  # rule 9: the wider rungs' answer on one thread and on two
+        monkeypatch.setattr(pipeline, "WORKERS", workers)
+        again = solve(book, SolverParams())
+        assert (again.status, again.result, again.notes, again.relaxations,
+                again.lp_volume) == key
