@@ -92,8 +92,9 @@ _GIVEN_UP = {
     "before a give-up (pipeline._stages, verify17: s37002's was). On s25011 the local "
     "search over the whole price box (every order near) is infeasible — exact, with the "
     "rounding allowance, with the whole-package one, before and after halting the contract "
-    "the LP breaches: by the engine's own model no §4a answer inside the bands, so what the "
-    "spec wants there is open; s56013's (296 orders) was not looked into"))
+    "the LP breaches: by the engine's own model no §4a answer inside the bands for the "
+    "component as first seen (later rounds drop and halt more), so what the spec wants "
+    "there is open; s56013's (296 orders) was not looked into"))
 def test_campaign_component_is_not_given_up(name):
     book = generate_book(_GIVEN_UP[name])
     out = solve(book, SolverParams())
