@@ -1058,6 +1058,28 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             failed = found
         if failed.status == "time_limit":
             break
+    # Nothing to drop and nothing to halt: _route gives this component up. A part alone of at
+    # most WIDE_LADDER_ORDERS orders first gets _wide's rungs (16, 64 steps of reduced cost),
+    # the allowances allowed as in the neighbourhoods above: an answer beyond 4 steps is an
+    # answer, none is not (tests/solver_models/test_fresh_books.py, five orders of campaign
+    # s37002 with an answer from 16 steps). Only this path pays; node limits only (rule 9).
+    if searching and parts is None and not len(atm_indivisible) and not len(cls.breached) \
+            and len(comp.orders) <= WIDE_LADDER_ORDERS and failed.status != "time_limit":
+        for near_ticks in WIDE_LADDER:
+            reports, found = local(near_ticks)
+            for r in reports:
+                prog.add(r)
+            if not isinstance(found, LocalEquilibrium):
+                continue
+            if found.report.status in ("time_limit", "node_limit"):
+                prog.timed_out |= found.report.status == "time_limit"
+                limit = "time" if found.report.status == "time_limit" else "node"
+                prog.notes.append(f"local search stopped at its {limit} limit with gap "
+                                  f"{found.report.gap:.2%}: volume not proven maximal")
+            prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end,
+                             prog, found.short)
+            if isinstance(prices, Prices):
+                return _short_where_needed(market, comp, found.fills, found.short, prices, prog)
     return _Failed(failed, atm_indivisible, cls.breached)
 
 
