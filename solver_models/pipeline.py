@@ -1028,14 +1028,22 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     # integer equilibrium around it, widening the neighbourhood. The grid route is fast but
     # blind to volume beyond its classification: on a large component it comes before the
     # wide (slow) neighbourhoods, on a small one after them.
+    # Then, where nothing is left to drop or halt (_route would give the component up), a
+    # part alone of at most WIDE_LADDER_ORDERS orders gets _wide's rungs too (16, 64 steps of
+    # reduced cost, the allowances allowed as above): an answer beyond 4 steps is an answer,
+    # none is not (tests/solver_models/test_fresh_books.py: five orders of campaign s37002
+    # with an answer from 16 steps). Only that path pays; node limits only (rule 9).
     grid_at = 1 if len(comp.orders) >= BATCH_ORDERS else len(LOCAL_NEIGHBOURHOODS)
-    for n, near_ticks in enumerate((*LOCAL_NEIGHBOURHOODS, None) if searching else ()):
+    last_resort = WIDE_LADDER if parts is None and not len(atm_indivisible) \
+        and not len(cls.breached) and len(comp.orders) <= WIDE_LADDER_ORDERS else ()
+    for n, near_ticks in enumerate((*LOCAL_NEIGHBOURHOODS, None, *last_resort)
+                                   if searching else ()):
         if n == grid_at:
             answer = on_the_grid()
             if answer is not None and not isinstance(answer, StageReport):
                 return answer
-        if near_ticks is None:
-            break
+        if near_ticks is None:  # the grid route's place among small components' searches
+            continue
         # at neighbourhood 0 the search's allocations in whole packages are some of the
         # direct route's (its near orders are at the money there, its far ones fixed as
         # there or at a bound of their range): when none of those balances, neither do its
@@ -1058,28 +1066,6 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             failed = found
         if failed.status == "time_limit":
             break
-    # Nothing to drop and nothing to halt: _route gives this component up. A part alone of at
-    # most WIDE_LADDER_ORDERS orders first gets _wide's rungs (16, 64 steps of reduced cost),
-    # the allowances allowed as in the neighbourhoods above: an answer beyond 4 steps is an
-    # answer, none is not (tests/solver_models/test_fresh_books.py, five orders of campaign
-    # s37002 with an answer from 16 steps). Only this path pays; node limits only (rule 9).
-    if searching and parts is None and not len(atm_indivisible) and not len(cls.breached) \
-            and len(comp.orders) <= WIDE_LADDER_ORDERS and failed.status != "time_limit":
-        for near_ticks in WIDE_LADDER:
-            reports, found = local(near_ticks)
-            for r in reports:
-                prog.add(r)
-            if not isinstance(found, LocalEquilibrium):
-                continue
-            if found.report.status in ("time_limit", "node_limit"):
-                prog.timed_out |= found.report.status == "time_limit"
-                limit = "time" if found.report.status == "time_limit" else "node"
-                prog.notes.append(f"local search stopped at its {limit} limit with gap "
-                                  f"{found.report.gap:.2%}: volume not proven maximal")
-            prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end,
-                             prog, found.short)
-            if isinstance(prices, Prices):
-                return _short_where_needed(market, comp, found.fills, found.short, prices, prog)
     return _Failed(failed, atm_indivisible, cls.breached)
 
 
