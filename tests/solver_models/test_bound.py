@@ -13,7 +13,7 @@ import pytest
 from auction.result import ClearingResult, Fill
 from solver_models import SolverParams, pipeline, solve
 from solver_models.bound import integer_bound
-from solver_models.generator import Recipe, generate_book
+from solver_models.generator import ALL_COMBO_TYPES, Recipe, generate_book
 from solver_models.market import build_market, components
 from validator.equilibrium import check
 
@@ -101,8 +101,7 @@ def test_larger_part_finds_the_exact_equilibrium_within_64_ticks():
     # prices; the exact search within 16 ticks finds none, within 64 ticks both.
     book = generate_book(Recipe(
         seed=17003, expiries=1, strikes_per_expiry=9, orders=724, combo_share=0.2,
-        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal", "ratio",
-                     "condor", "conversion", "box", "binary_spread"),
+        combo_types=ALL_COMBO_TYPES,
         aon_share=0.25, price_noise=0.089, pairs=("WBTC/USDC",), limit_places=0))
     out = solve(book, SolverParams())
     assert not out.relaxations
@@ -120,8 +119,7 @@ def test_the_wider_search_is_gated_deterministically_where_its_root_finds_no_poi
     # worker thread and on two (rule 9).
     book = generate_book(Recipe(
         seed=17009, expiries=4, strikes_per_expiry=5, orders=626, combo_share=0.31,
-        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal", "ratio",
-                     "condor", "conversion", "box", "binary_spread"),
+        combo_types=ALL_COMBO_TYPES,
         aon_share=0.26, price_noise=0.031, pairs=("WBTC/USDC",), limit_places=4))
     outs = []
     for workers in (2, 1, 2):
