@@ -58,9 +58,16 @@ WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
 # out instead, nearest first (branch wide17b: 64 ticks finds campaign seed 17 book 3's exact
 # equilibria, 0.6-0.9 s of CPU at 310-313 orders; the whole box ~2 s there; mixed_2k's relaxed
 # parts of 871-885 orders have none within 64 ticks and would pay 0.13 s each, +40 %); each
-# rung gated by its root (stages.local_mip, gate: branch wide17c, docs/performance.md "Stop 28")
+# rung gated by its root (stages.local_mip, gate: branch wide17c, docs/performance.md "Stop 28");
+# _wide adds the whole box (WIDE_NEAR) as the last rung, gated too, for parts of at most
+# WIDE_BOX_ORDERS orders (branch box17: campaign s35003's 125-order part has its exact
+# equilibrium only beyond 64 ticks; the whole box's gate cost 0.08-0.28 s of CPU on the parts
+# of 75 and 125 orders it cleared exactly, 0.35-1.6 s on the parts of 228-466 orders of
+# campaign seeds 17 and 35, none of which it found an exact point in: +30 % of seed 17's CPU
+# for the whole ladder; docs/performance.md "Stop 28 — the whole box as the ladder's last rung")
 WIDE_LADDER = (16, 64)
 WIDE_LADDER_ORDERS = 512
+WIDE_BOX_ORDERS = 2 * WIDE_ORDERS
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
 
@@ -583,9 +590,12 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     order near (the whole band box; every order of the part, those dropped at the money
     included) for exact equilibria (no rounding allowance). A part of up to
     ``WIDE_LADDER_ORDERS`` orders gets the neighbourhoods of ``WIDE_LADDER`` instead, nearest
-    first, until one finds a better answer: the whole box costs ~2 s of CPU at 313 orders, 64
-    ticks 0.6-0.9 s and finds campaign seed 17 book 3's exact equilibria (11 forward ticks from
-    the LP's prices). Each rung is gated (``local_mip(gate=True)``, stop 28): the search runs
+    first, then (parts of at most ``WIDE_BOX_ORDERS`` orders) the whole box, until one finds a
+    better answer: ungated the whole box costs ~2 s
+    of CPU at 313 orders, 64 ticks 0.6-0.9 s and finds campaign seed 17 book 3's exact
+    equilibria (11 forward ticks from the LP's prices); campaign s35003's 125-order part has
+    its only beyond 64 ticks (tests/solver_models/test_fresh_books.py). Each of these rungs
+    is gated (``local_mip(gate=True)``, stop 28; the whole box since branch box17): the search runs
     only when the root node of its feasibility model finds an exact equilibrium, then without
     strong branching and node-limited (``params.local_nodes``); deterministic limits only
     (rule 9). Ungated, a rung cost 0.6-8.9 s of CPU whatever its node limit, mostly finding
@@ -595,7 +605,8 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     priced, replaces the stages' when better by (priority loss, volume): the part's fills (over
     ``part.orders``) and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
     o = part.orders
-    ladder = (WIDE_NEAR,) if len(o) <= WIDE_ORDERS else WIDE_LADDER
+    ladder = (WIDE_NEAR,) if len(o) <= WIDE_ORDERS else (*WIDE_LADDER, WIDE_NEAR) \
+        if len(o) <= WIDE_BOX_ORDERS else WIDE_LADDER
     if not ladder or len(o) > max(WIDE_ORDERS, WIDE_LADDER_ORDERS) \
             or np.isin(part.contracts, halted).any() \
             or not np.isin(part.contracts, live.contracts).all() \
@@ -620,7 +631,7 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
         if deadline <= time.perf_counter():
             break
         found = local_mip(exact, part, cls.reduced, near, params, deadline - time.perf_counter(),
-                          gate=near != WIDE_NEAR)
+                          gate=len(o) > WIDE_ORDERS)
         prog.add(replace(found.report if isinstance(found, LocalEquilibrium) else found,
                          name="wide_search"))
         if not isinstance(found, LocalEquilibrium):

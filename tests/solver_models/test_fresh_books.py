@@ -36,35 +36,20 @@ def _s35003_part() -> Book:
     return _component_of(book, 404)
 
 
-def test_s35003_part_has_an_exact_equilibrium_beyond_64_ticks(monkeypatch):
-    """The premise of the xfail below: the part has an exact equilibrium (no §4a relaxation)
-    with the volume of the engine's relaxed answer. The wide search's ladder (16, 64 ticks of
-    reduced cost, ``pipeline.WIDE_LADDER``) does not reach it — both rungs are infeasible, the
-    gate is not the cause (ungated they are too) — the whole price box does (0.08 s of HiGHS)."""
+def test_s35003_part_clears_exactly():
+    """§4a: rule 2 is relaxed only when no exact equilibrium exists. This 125-order part alone
+    has one of the same volume as the stages' relaxed answer (472 lots; the stages answer with
+    order 404 within its rounding allowance, priority loss 36, 10^-2), beyond the 16 and 64
+    ticks of reduced cost of ``pipeline.WIDE_LADDER`` (both rungs infeasible, gated or not):
+    the whole price box, the wide search's last rung for parts of 65-512 orders (branch box17;
+    a strict xfail before), finds it. In its book (seed 35 book 3, batched) since c9e93f5."""
     part = _s35003_part()
-    monkeypatch.setattr(pipeline, "WIDE_LADDER", (*pipeline.WIDE_LADDER, pipeline.WIDE_NEAR))
     out = solve(part, SolverParams())
     rep = check(part, out.result)
     assert rep.ok, str(rep)
-    assert out.relaxations == () and not rep.rounded and not rep.short
+    assert out.relaxations == () and not rep.rounded and not rep.short, out.relaxations
     assert rep.volume == 472
     assert any("over the whole price box found a better answer" in n for n in out.notes)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "§4a: rule 2 is relaxed only when no exact equilibrium exists — this 125-order part "
-    "alone has one of the same volume (472 lots, the test above), but the engine answers "
-    "with order 404 within its rounding allowance (priority loss 36, 10^-2). Alone so "
-    "since before 2d7458d; in its book (seed 35 book 3, batched) since c9e93f5 (duals17b: "
-    "a batch's part gets its welfare LP duals alone; before, the batch's degenerate duals "
-    "led to the exact answer, loss 144 -> 180 book-wide). The exact point lies beyond "
-    "pipeline.WIDE_LADDER's 64 ticks of reduced cost; parts of 65-512 orders never get the "
-    "whole box (its cost, stop 27)"))
-def test_s35003_part_clears_exactly():
-    part = _s35003_part()
-    out = solve(part, SolverParams())
-    assert check(part, out.result).ok
-    assert out.relaxations == (), out.relaxations
 
 
 _S37002 = Recipe(seed=37002, expiries=3, strikes_per_expiry=10, orders=626, combo_share=0.32,
