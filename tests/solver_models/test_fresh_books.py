@@ -79,7 +79,10 @@ _GIVEN_UP = {
     "rounding allowance, with the whole-package one, before and after halting the contract "
     "the LP breaches: by the engine's own model no §4a answer inside the bands for the "
     "component as first seen (later rounds drop and halt more), so what the spec wants "
-    "there is open; s56013's (296 orders) was not looked into"))
+    "there is open; s56013's the same (stop 28, the lead): after its rounds drop indivisible "
+    "orders at the money, its 264-order part's whole-box search is proven infeasible at the "
+    "root (HiGHS status infeasible, 0.02 s), with the rounding allowance and with the "
+    "whole-package one"))
 def test_campaign_component_is_not_given_up(name):
     book = generate_book(_GIVEN_UP[name])
     out = solve(book, SolverParams())
