@@ -591,24 +591,24 @@ def _wide(market: Market, part: Component, live: Component, fills: np.ndarray,
     included) for exact equilibria (no rounding allowance). A part of up to
     ``WIDE_LADDER_ORDERS`` orders gets the neighbourhoods of ``WIDE_LADDER`` instead, nearest
     first, then (parts of at most ``WIDE_BOX_ORDERS`` orders) the whole box, until one finds a
-    better answer: ungated the whole box costs ~2 s
-    of CPU at 313 orders, 64 ticks 0.6-0.9 s and finds campaign seed 17 book 3's exact
-    equilibria (11 forward ticks from the LP's prices); campaign s35003's 125-order part has
-    its only beyond 64 ticks (tests/solver_models/test_fresh_books.py). Each of these rungs
-    is gated (``local_mip(gate=True)``, stop 28; the whole box since branch box17): the search runs
+    better answer: ungated the whole box costs ~2 s of CPU at 313 orders, 64 ticks 0.6-0.9 s
+    and finds campaign seed 17 book 3's exact equilibria (11 forward ticks from the LP's
+    prices); campaign s35003's 125-order part has its only beyond 64 ticks
+    (tests/solver_models/test_fresh_books.py). Each of these rungs is gated
+    (``local_mip(gate=True)``, stop 28; the whole box since branch box17): the search runs
     only when the root node of its feasibility model finds an exact equilibrium, then without
     strong branching and node-limited (``params.local_nodes``); deterministic limits only
     (rule 9). Ungated, a rung cost 0.6-8.9 s of CPU whatever its node limit, mostly finding
     nothing (campaign seed 17 books 9 and 25); a gate that finds nothing costs one root
-    (0.1-0.6 s there). The bound on the part's size is the cost's: the relaxed parts of mixed_2k (871-885 orders) have no exact
-    equilibrium within 64 ticks and the two searches would add 40 % to its time. Its answer,
+    (0.1-0.6 s there). The bound on the part's size is the cost's: the relaxed parts of
+    mixed_2k (871-885 orders) have no exact equilibrium within 64 ticks and the two searches
+    would add 40 % to its time. Its answer,
     priced, replaces the stages' when better by (priority loss, volume): the part's fills (over
     ``part.orders``) and ticks (over ``part.contracts``). ``None``: the stages' answer stands."""
     o = part.orders
     ladder = (WIDE_NEAR,) if len(o) <= WIDE_ORDERS else (*WIDE_LADDER, WIDE_NEAR) \
         if len(o) <= WIDE_BOX_ORDERS else WIDE_LADDER
-    if not ladder or len(o) > max(WIDE_ORDERS, WIDE_LADDER_ORDERS) \
-            or np.isin(part.contracts, halted).any() \
+    if len(o) > max(WIDE_ORDERS, WIDE_LADDER_ORDERS) or np.isin(part.contracts, halted).any() \
             or not np.isin(part.contracts, live.contracts).all() \
             or deadline <= time.perf_counter():
         return None
@@ -1239,7 +1239,7 @@ def _exact_ok(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndar
 
 
 def all_prices(market: Market, ticks: dict[int, int], uncleared: set[int], replication: bool
-                ) -> tuple[dict[int, int], list[int]]:
+               ) -> tuple[dict[int, int], list[int]]:
     """Every contract's price (rule 10, :func:`auction.result.published_prices`) on the
     matcher's contract indices: solved ones as solved, every other one its replication of the
     atomic prices the solved ones imply (inside the market's tick bounds), an uncleared
