@@ -15,6 +15,13 @@
                                                       solve, and the minimum over the runs of the
                                                       HiGHS thread CPU per stage (the engine
                                                       function that asked), the load average
+    python scripts/highs_calls.py replay DIR I [KEY=VALUE...]   solve call I of a recorded run
+                                                      again with its options (and these HiGHS
+                                                      options over them), HiGHS's log on: where
+                                                      a slow call's time goes (stop 29)
+
+BOOK is a scenario file, or ``campaign:SEED:N`` — book N of ``scripts/campaign.py --seed SEED``
+(its recipe drawn as the campaign draws it, solved with ``SolverParams()`` as there).
 
 Run from the checkout to measure (the repo root goes on sys.path), with the HiGHS to measure
 on the path: e.g. ``PYTHONPATH=/tmp/h16`` after ``pip install --target /tmp/h16 --no-deps
@@ -42,9 +49,29 @@ ARRAYS = ("c", "data", "indices", "indptr", "shape", "row_lo", "row_hi", "col_lo
           "integer", "maximize")
 
 
+def _load(book: str):
+    """The book and parameters of a scenario file or of ``campaign:SEED:N``."""
+    if book.startswith("campaign:"):
+        import random
+        from types import SimpleNamespace
+
+        from solver_models import SolverParams
+        from solver_models.generator import generate_book
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        import campaign
+
+        seed, n = (int(v) for v in book.split(":")[1:])
+        rng = random.Random(seed)
+        recipes = [campaign.draw_recipe(rng, seed * 1000 + i, 10_000) for i in range(n + 1)]
+        return SimpleNamespace(book=generate_book(recipes[n]), params=SolverParams())
+    from venue.cli.solve import load
+
+    return load(Path(book))
+
+
 def _record(out: Path, book: str) -> None:
     from solver_models import highs, solve
-    from venue.cli.solve import load
 
     out.mkdir(parents=True, exist_ok=True)
     original = highs.solve
@@ -74,7 +101,7 @@ def _record(out: Path, book: str) -> None:
 
     highs.solve = recording
     try:
-        s = load(Path(book))
+        s = _load(book)
         outcome = solve(s.book, s.params)
     finally:
         highs.solve = original
@@ -98,7 +125,6 @@ def _times(book: str, runs: int) -> None:
     import os
 
     from solver_models import highs, solve
-    from venue.cli.solve import load
 
     original = highs.solve
     lock = threading.Lock()
@@ -112,7 +138,7 @@ def _times(book: str, runs: int) -> None:
             spent.append((_caller(), seconds))
         return sol
 
-    s = load(Path(book))
+    s = _load(book)
     cpu, per_run = [], []
     highs.solve = timing
     try:
@@ -178,11 +204,50 @@ def _diff(old_run: Path, new_run: Path) -> None:
                   f"{f['objective']}: model only in new")
 
 
+def _model(z):
+    from solver_models.highs import ArrayModel
+
+    a = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    return ArrayModel(z["c"], a, z["row_lo"], z["row_hi"], z["col_lo"], z["col_hi"],
+                      z["integer"].astype(bool), bool(z["maximize"]))
+
+
+def _replay(run: Path, i: int, sets: list[str]) -> None:
+    import os
+
+    from solver_models import SolverParams, highs
+
+    e = json.loads((run / "index.json").read_text())[i]
+    z = np.load(run / f"{i:04d}.npz")
+    options = dict(e["options"])
+    for item in sets:
+        key, value = item.split("=", 1)
+        options[key] = json.loads(value) if value not in ("true", "false") else value == "true"
+    configure = highs._configure
+
+    def logging(h, params, time_limit, given):
+        refused = configure(h, params, time_limit, given)
+        h.setOptionValue("output_flag", True)
+        return refused
+
+    highs._configure = logging
+    try:
+        c0 = time.process_time()
+        sol = highs.solve(_model(z), SolverParams(), 1e6, options=options,
+                          start=z["start"] if e["start"] else None)
+        cpu = time.process_time() - c0
+    finally:
+        highs._configure = configure
+    print(f"#{i} {e['caller']} {e['size']} {options}: {sol.status} {sol.objective} "
+          f"(recorded: {e['status']} {e['objective']}, {e['thread_seconds']:.2f} s); "
+          f"CPU {cpu:.2f} s, load {os.getloadavg()[0]:.2f}")
+
+
 def _verify(runs: list[Path]) -> int:
     import highspy
 
     from solver_models import SolverParams
-    from solver_models.highs import ArrayModel, solve
+    from solver_models.highs import solve
 
     version = highspy.Highs().version()
     wrong = 0
@@ -193,9 +258,7 @@ def _verify(runs: list[Path]) -> int:
             z = np.load(run / f"{e['i']:04d}.npz")
             if e["status"] != "optimal" or not z["integer"].any():
                 continue
-            a = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-            model = ArrayModel(z["c"], a, z["row_lo"], z["row_hi"], z["col_lo"], z["col_hi"],
-                               z["integer"].astype(bool), bool(z["maximize"]))
+            model = _model(z)
             options = {k: v for k, v in e["options"].items() if k != "mip_max_nodes"}
             options["mip_rel_gap"] = 0.0
             ref = solve(model, replace(SolverParams(), presolve="off"), 120, options=options)
@@ -224,6 +287,8 @@ if __name__ == "__main__":
         _diff(Path(sys.argv[2]), Path(sys.argv[3]))
     elif len(sys.argv) in (3, 4) and sys.argv[1] == "times":
         _times(sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 3)
+    elif len(sys.argv) >= 4 and sys.argv[1] == "replay":
+        _replay(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
     elif len(sys.argv) >= 3 and sys.argv[1] == "verify":
         sys.exit(_verify([Path(p) for p in sys.argv[2:]]))
     else:
