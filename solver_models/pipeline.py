@@ -29,6 +29,7 @@ from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageR
 from solver_models.params import SolverParams
 from solver_models.stages import (
     ALONE_ORDERS,
+    NO_ROOT_POINT,
     PRICES_UNREACHABLE,
     Allocation,
     Classification,
@@ -67,6 +68,11 @@ WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
 # for the whole ladder; docs/performance.md "Stop 28 — the whole box as the ladder's last rung")
 WIDE_LADDER = (16, 64)
 WIDE_LADDER_ORDERS = 512
+# a component about to be given up gets WIDE_LADDER's rungs up to this many orders (_stages),
+# gated beyond WIDE_LADDER_ORDERS: a cost bound (branch near17: the two gated rungs cost ~4.6 s
+# of CPU finding nothing on campaign s23016's 1,138-order part, ~2.2 s finding s25011's answer
+# at 681 orders; a larger component's roots would approach the time limit)
+GIVE_UP_LADDER_ORDERS = 2048
 WIDE_BOX_ORDERS = 2 * WIDE_ORDERS
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
@@ -976,19 +982,23 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
 
     whole = {"infeasible": False}  # the direct route's allocation in whole packages
 
-    def local(near_ticks: int, cancel: highs.Cancel | None = None, allowance_only=False):
+    def local(near_ticks: int, cancel: highs.Cancel | None = None, allowance_only=False,
+              gate: bool = False):
         """The local search, and with the whole-package allowance if it is infeasible: the
         reports of both (they may run on another thread: no shared state) and the answer.
-        ``allowance_only``: the search without the allowance is known to be infeasible."""
+        ``allowance_only``: the search without the allowance is known to be infeasible.
+        ``gate``: each search gated by its root (:func:`stages.local_mip`); no point at the
+        root of the search without the allowance counts as its infeasibility."""
         found, reports = None, []
         for short in (True,) if allowance_only else (False, True):
             # limited by ``local_nodes`` (deterministic: the same result on a busy machine,
             # rule 9); the clock only as the whole solve's deadline
             budget = t_end - time.perf_counter()
             found = local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel,
-                              short)
+                              short, **({"gate": True} if gate else {}))
             reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
-            if not (isinstance(found, StageReport) and found.status == "infeasible") \
+            if not (isinstance(found, StageReport) and (found.status == "infeasible"
+                                                        or found.reason == NO_ROOT_POINT)) \
                     or found.reason == PRICES_UNREACHABLE:  # the same with the allowance
                 break
         return reports, found
@@ -1040,13 +1050,16 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     # blind to volume beyond its classification: on a large component it comes before the
     # wide (slow) neighbourhoods, on a small one after them.
     # Then, where nothing is left to drop or halt (_route would give the component up), a
-    # part alone of at most WIDE_LADDER_ORDERS orders gets _wide's rungs too (16, 64 steps of
-    # reduced cost, the allowances allowed as above): an answer beyond 4 steps is an answer,
-    # none is not (tests/solver_models/test_fresh_books.py: five orders of campaign s37002
-    # with an answer from 16 steps). Only that path pays; node limits only (rule 9).
+    # part alone of at most GIVE_UP_LADDER_ORDERS orders gets _wide's rungs too (16, 64 steps
+    # of reduced cost, the allowances allowed as above): an answer beyond 4 steps is an
+    # answer, none is not (tests/solver_models/test_fresh_books.py: five orders of campaign
+    # s37002 with an answer from 16 steps; campaign s25011's 681-order part from 64 steps, near
+    # orders one package short). Beyond WIDE_LADDER_ORDERS orders each rung is gated by its
+    # root (as _wide's). Only that path pays; node limits only (rule 9).
     grid_at = 1 if len(comp.orders) >= BATCH_ORDERS else len(LOCAL_NEIGHBOURHOODS)
     last_resort = WIDE_LADDER if parts is None and not len(atm_indivisible) \
-        and not len(cls.breached) and len(comp.orders) <= WIDE_LADDER_ORDERS else ()
+        and not len(cls.breached) and len(comp.orders) <= GIVE_UP_LADDER_ORDERS else ()
+    gate_last = len(comp.orders) > WIDE_LADDER_ORDERS
     for n, near_ticks in enumerate((*LOCAL_NEIGHBOURHOODS, None, *last_resort)
                                    if searching else ()):
         if n == grid_at:
@@ -1059,7 +1072,8 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         # direct route's (its near orders are at the money there, its far ones fixed as
         # there or at a bound of their range): when none of those balances, neither do its
         reports, found = first.result() if n == 0 and first else local(
-            near_ticks, allowance_only=near_ticks == 0 and whole["infeasible"])
+            near_ticks, allowance_only=near_ticks == 0 and whole["infeasible"],
+            gate=gate_last and n > len(LOCAL_NEIGHBOURHOODS))
         for r in reports:  # the speculative search ran beside the direct route: not wall time
             prog.add(replace(r, parallel=True) if n == 0 and first else r)
         if isinstance(found, LocalEquilibrium):
