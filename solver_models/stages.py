@@ -1456,7 +1456,8 @@ def _prices_unreachable(market: Market, comp: Component, money: sp.csr_matrix,
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
               params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None,
-              short: bool = False, gate: bool = False) -> LocalEquilibrium | StageReport:
+              short: bool = False, gate: bool = False, near_short: bool = False
+              ) -> LocalEquilibrium | StageReport:
     """Stage 2' — an exact integer equilibrium around the LP's prices, when stage 2 or 3 fails.
 
     Whole packages can make the LP's equilibrium unreachable (a vertex whose at-the-money
@@ -1472,7 +1473,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     (same legs and limit, hence the same class) are one unit, shared pro rata afterwards
     (rule 8). With ``short`` (the whole-package allowance, for when the search without it is
     infeasible) a binary S_h per group of far orders in the money takes one package off it
-    (``− Σ_h B_h S_h`` in the balance), and a near unit of divisible orders may be short too:
+    (``− Σ_h B_h S_h`` in the balance); with ``near_short`` too, a near unit of divisible
+    orders may be short as well:
     binaries σ_u1 >= σ_u2 >= … (one per member of two packages or more: one package per
     order, never unfilled) relax its "full unless w" row to ``x + q·w + Σ_k σ_uk >= q``, each
     with its loss ``L_uk >= π − a·m·t − M(1 − σ_uk)`` (integer, money units: the unit's
@@ -1563,7 +1565,7 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     # unit's in-the-money amount per package at the chosen prices (big-M, money units)
     n_g = len(g_first)
     n2 = np.bincount(g_of, weights=q[near_div] >= 2, minlength=n_g).astype(np.int64) \
-        if short else np.zeros(n_g, dtype=np.int64)
+        if short and near_short else np.zeros(n_g, dtype=np.int64)
     ku = np.repeat(np.arange(n_g), n2)  # the unit of each σ/L pair
     n_k = len(ku)
     # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn) | σ (n_k) | L (n_k) | S (n_s)

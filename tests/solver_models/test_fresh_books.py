@@ -69,7 +69,7 @@ def test_s25011_component_is_cleared_with_near_orders_one_package_short():
     one package short: before branch near17 ``stages.local_mip`` let only far orders (class
     fixed from the LP) be short, so even its whole-box search with the allowance was
     infeasible. It is found at 64 steps of reduced cost (the give-up path's last rung, gated
-    beyond ``WIDE_LADDER_ORDERS`` orders): 3,045 lots, three orders one package short."""
+    beyond ``WIDE_LADDER_ORDERS`` orders): 3,051 lots, one order one package short."""
     book = generate_book(_S25011)
     out = solve(book, SolverParams())
     rep = check(book, out.result)
