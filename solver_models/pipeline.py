@@ -69,9 +69,10 @@ WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
 WIDE_LADDER = (16, 64)
 WIDE_LADDER_ORDERS = 512
 # a component about to be given up gets WIDE_LADDER's rungs up to this many orders (_stages),
-# gated beyond WIDE_LADDER_ORDERS: a cost bound (branch near17: the two gated rungs cost ~4.6 s
-# of CPU finding nothing on campaign s23016's 1,138-order part, ~2.2 s finding s25011's answer
-# at 681 orders; a larger component's roots would approach the time limit)
+# gated beyond WIDE_LADDER_ORDERS: a cost bound (branch near17: the gated rungs, with near
+# orders short as the fallback, cost campaign s23016's 1,138-order part 1.2 -> 7.9 s of CPU
+# finding nothing, s25011's 681-order part 0.4 -> 2.5 s finding its answer; a larger
+# component's roots would approach the time limit)
 GIVE_UP_LADDER_ORDERS = 2048
 WIDE_BOX_ORDERS = 2 * WIDE_ORDERS
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
@@ -1097,21 +1098,25 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     # 7 and 58 lots fewer, both exact)
     aside: tuple | None = None  # (the answer, its notes, (loss, −volume))
 
-    def better(answer: tuple[np.ndarray, Prices]) -> tuple[np.ndarray, Prices]:
+    def better(answer: tuple[np.ndarray, Prices], since: int) -> tuple[np.ndarray, Prices]:
+        """``answer`` (its notes written since note ``since``), or the one kept aside when
+        better by (priority loss, volume) at the prices of each."""
         if aside is None:
             return answer
         _, loss = loss_at(market, comp, answer[0], answer[1].ticks)
         if aside[2] < (loss, -int(market.vol[comp.orders] @ answer[0])):
+            del prog.notes[since:]  # they describe the other answer
             prog.notes.extend(aside[1])
             return aside[0]
         return answer
 
     for n, near_ticks in enumerate((*LOCAL_NEIGHBOURHOODS, None, *last_resort)
                                    if searching else ()):
+        since = len(prog.notes)
         if n == grid_at:
             answer = on_the_grid()
             if answer is not None and not isinstance(answer, StageReport):
-                return better(answer)
+                return better(answer, since)
         if near_ticks is None:  # the grid route's place among small components' searches
             continue
         # at neighbourhood 0 the search's allocations in whole packages are some of the
@@ -1132,7 +1137,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
                              prog, found.short)
             if isinstance(prices, Prices):
                 return better(_short_where_needed(market, comp, found.fills, found.short,
-                                                  prices, prog))
+                                                  prices, prog), since)
             failed = prices
         else:
             failed = found
