@@ -29,6 +29,7 @@ from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageR
 from solver_models.params import SolverParams
 from solver_models.stages import (
     ALONE_ORDERS,
+    NO_ROOT_POINT,
     PRICES_UNREACHABLE,
     Allocation,
     Classification,
@@ -67,6 +68,12 @@ WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
 # for the whole ladder; docs/performance.md "Stop 28 — the whole box as the ladder's last rung")
 WIDE_LADDER = (16, 64)
 WIDE_LADDER_ORDERS = 512
+# a component about to be given up gets WIDE_LADDER's rungs up to this many orders (_stages),
+# gated beyond WIDE_LADDER_ORDERS: a cost bound (branch near17: the gated rungs, with near
+# orders short as the fallback, cost campaign s23016's 1,138-order part 1.2 -> 7.9 s of CPU
+# finding nothing, s25011's 681-order part 0.4 -> 2.5 s finding its answer; a larger
+# component's roots would approach the time limit)
+GIVE_UP_LADDER_ORDERS = 2048
 WIDE_BOX_ORDERS = 2 * WIDE_ORDERS
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
@@ -976,22 +983,54 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
 
     whole = {"infeasible": False}  # the direct route's allocation in whole packages
 
-    def local(near_ticks: int, cancel: highs.Cancel | None = None, allowance_only=False):
+    def local(near_ticks: int, cancel: highs.Cancel | None = None, allowance_only=False,
+              gate: bool = False, near_short: bool = False):
         """The local search, and with the whole-package allowance if it is infeasible: the
         reports of both (they may run on another thread: no shared state) and the answer.
-        ``allowance_only``: the search without the allowance is known to be infeasible."""
+        ``allowance_only``: the search without the allowance is known to be infeasible.
+        ``gate``: each search gated by its root (:func:`stages.local_mip`); no point at the
+        root of the search without the allowance counts as its infeasibility.
+        ``near_short``: only the search with the allowance, near orders short too."""
         found, reports = None, []
-        for short in (True,) if allowance_only else (False, True):
+        extra = {**({"gate": True} if gate else {}), **({"near_short": True} if near_short
+                                                        else {})}
+        for short in (True,) if allowance_only or near_short else (False, True):
             # limited by ``local_nodes`` (deterministic: the same result on a busy machine,
             # rule 9); the clock only as the whole solve's deadline
             budget = t_end - time.perf_counter()
             found = local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel,
-                              short)
+                              short, **extra)
             reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
-            if not (isinstance(found, StageReport) and found.status == "infeasible") \
+            if not (isinstance(found, StageReport) and (found.status == "infeasible"
+                                                        or found.reason == NO_ROOT_POINT)) \
                     or found.reason == PRICES_UNREACHABLE:  # the same with the allowance
                 break
         return reports, found
+
+    def _near_short(near_ticks: int, gate: bool) -> tuple | None:
+        """The search with near orders short too at ``near_ticks``, priced: (the answer, its
+        notes — kept aside, not yet in ``prog`` —, (loss, −volume) at its prices), or None."""
+        reports, found = local(near_ticks, gate=gate, near_short=True)
+        for r in reports:
+            prog.add(r)
+        if not isinstance(found, LocalEquilibrium):
+            return None
+        mark = len(prog.notes)
+        if found.report.status in ("time_limit", "node_limit"):  # volume not proven
+            prog.timed_out |= found.report.status == "time_limit"
+            limit = "time" if found.report.status == "time_limit" else "node"
+            prog.notes.append(f"local search stopped at its {limit} limit with gap "
+                              f"{found.report.gap:.2%}: volume not proven maximal")
+        prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end, prog,
+                         found.short)
+        if not isinstance(prices, Prices):
+            del prog.notes[mark:]
+            return None
+        answer = _short_where_needed(market, comp, found.fills, found.short, prices, prog)
+        notes = prog.notes[mark:]
+        del prog.notes[mark:]
+        _, loss = loss_at(market, comp, answer[0], answer[1].ticks)
+        return answer, notes, (loss, -int(market.vol[comp.orders] @ answer[0]))
 
     def on_the_grid() -> tuple[np.ndarray, Prices] | StageReport | None:
         """The grid route: classify at the grid prices nearest the LP's, allocate, price."""
@@ -1040,26 +1079,52 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     # blind to volume beyond its classification: on a large component it comes before the
     # wide (slow) neighbourhoods, on a small one after them.
     # Then, where nothing is left to drop or halt (_route would give the component up), a
-    # part alone of at most WIDE_LADDER_ORDERS orders gets _wide's rungs too (16, 64 steps of
-    # reduced cost, the allowances allowed as above): an answer beyond 4 steps is an answer,
-    # none is not (tests/solver_models/test_fresh_books.py: five orders of campaign s37002
-    # with an answer from 16 steps). Only that path pays; node limits only (rule 9).
+    # part alone of at most GIVE_UP_LADDER_ORDERS orders gets _wide's rungs too (16, 64 steps
+    # of reduced cost, the allowances allowed as above): an answer beyond 4 steps is an
+    # answer, none is not (tests/solver_models/test_fresh_books.py: five orders of campaign
+    # s37002 with an answer from 16 steps; campaign s25011's 681-order part from 64 steps, near
+    # orders one package short). Beyond WIDE_LADDER_ORDERS orders each rung is gated by its
+    # root (as _wide's). Only that path pays; node limits only (rule 9).
     grid_at = 1 if len(comp.orders) >= BATCH_ORDERS else len(LOCAL_NEIGHBOURHOODS)
     last_resort = WIDE_LADDER if parts is None and not len(atm_indivisible) \
-        and not len(cls.breached) and len(comp.orders) <= WIDE_LADDER_ORDERS else ()
+        and not len(cls.breached) and len(comp.orders) <= GIVE_UP_LADDER_ORDERS else ()
+    gate_last = len(comp.orders) > WIDE_LADDER_ORDERS
+    # §4a's whole-package allowance for near orders too (stages.local_mip, ``near_short``):
+    # searched where a neighbourhood's searches (exact, then far orders short) find nothing,
+    # its answer kept aside — the first found, the narrowest — and returned only where the
+    # searches and the grid route after it find nothing either, or something worse by (priority
+    # loss, volume) at the prices chosen (pipeline branch near17: accepted at once, it replaced
+    # exact answers a wider neighbourhood or the grid route found — campaign s20010, s61007:
+    # 7 and 58 lots fewer, both exact)
+    aside: tuple | None = None  # (the answer, its notes, (loss, −volume))
+
+    def better(answer: tuple[np.ndarray, Prices], since: int) -> tuple[np.ndarray, Prices]:
+        """``answer`` (its notes written since note ``since``), or the one kept aside when
+        better by (priority loss, volume) at the prices of each."""
+        if aside is None:
+            return answer
+        _, loss = loss_at(market, comp, answer[0], answer[1].ticks)
+        if aside[2] < (loss, -int(market.vol[comp.orders] @ answer[0])):
+            del prog.notes[since:]  # they describe the other answer
+            prog.notes.extend(aside[1])
+            return aside[0]
+        return answer
+
     for n, near_ticks in enumerate((*LOCAL_NEIGHBOURHOODS, None, *last_resort)
                                    if searching else ()):
+        since = len(prog.notes)
         if n == grid_at:
             answer = on_the_grid()
             if answer is not None and not isinstance(answer, StageReport):
-                return answer
+                return better(answer, since)
         if near_ticks is None:  # the grid route's place among small components' searches
             continue
         # at neighbourhood 0 the search's allocations in whole packages are some of the
         # direct route's (its near orders are at the money there, its far ones fixed as
         # there or at a bound of their range): when none of those balances, neither do its
         reports, found = first.result() if n == 0 and first else local(
-            near_ticks, allowance_only=near_ticks == 0 and whole["infeasible"])
+            near_ticks, allowance_only=near_ticks == 0 and whole["infeasible"],
+            gate=gate_last and n > len(LOCAL_NEIGHBOURHOODS))
         for r in reports:  # the speculative search ran beside the direct route: not wall time
             prog.add(replace(r, parallel=True) if n == 0 and first else r)
         if isinstance(found, LocalEquilibrium):
@@ -1071,12 +1136,19 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end,
                              prog, found.short)
             if isinstance(prices, Prices):
-                return _short_where_needed(market, comp, found.fills, found.short, prices, prog)
+                return better(_short_where_needed(market, comp, found.fills, found.short,
+                                                  prices, prog), since)
             failed = prices
         else:
             failed = found
+            if aside is None and (found.status == "infeasible" or found.reason == NO_ROOT_POINT) \
+                    and found.reason != PRICES_UNREACHABLE:
+                aside = _near_short(near_ticks, gate_last and n > len(LOCAL_NEIGHBOURHOODS))
         if failed.status == "time_limit":
             break
+    if aside is not None:
+        prog.notes.extend(aside[1])
+        return aside[0]
     return _Failed(failed, atm_indivisible, cls.breached)
 
 

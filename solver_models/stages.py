@@ -331,8 +331,12 @@ def give_way(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarr
     """The whole-package allowance only where it is needed, at the chosen prices: an order in
     the money one package short takes the package back from a marginal order (at the money or
     in the money within its rounding allowance) with the same legs and the lowest lower limit;
-    that order's group of identical orders is shared pro rata again (rule 8). Balance holds
-    (the same legs move), every other rule too (a marginal order may be partly filled).
+    that order's group of identical orders is shared pro rata again (rule 8). Then, §4a's
+    "shortfalls go first to the orders least in the money per package": an order still short
+    takes its package back from an order with the same legs filled completely, less in the
+    money beyond its allowance, of two packages or more (the least in the money first; ties:
+    the largest, the latest entry), which is short instead — a smaller priority loss. Balance
+    holds (the same legs move), every other rule too (a marginal order may be partly filled).
     Returns the fills, changed or not."""
     o = comp.orders
     q, limit, rho = market.q[o], market.limit[o], market.allowance[o]
@@ -352,6 +356,17 @@ def give_way(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarr
         members = np.flatnonzero(marginal & (legs == legs[i]) & (limit == limit[giver].min()))
         fills[members] = pro_rata(int(fills[members].sum()) - 1, q[members], o[members],
                                   ids[members])
+        fills[i] += 1
+    beyond = divisible & (gap > rho)
+    for i in short[np.argsort(-gap[short], kind="stable")]:  # the most in the money first
+        if fills[i] == q[i]:
+            continue
+        taker = np.flatnonzero(beyond & (legs == legs[i]) & (gap < gap[i]) & (fills == q)
+                               & (q >= 2))
+        if not len(taker):
+            continue
+        j = taker[np.lexsort((-ids[taker], -taker, -q[taker], gap[taker]))[0]]
+        fills[j] -= 1
         fills[i] += 1
     return fills
 
@@ -403,12 +418,22 @@ def _short_groups(market: Market, comp: Component, mask: np.ndarray, reduced: np
 
 def _one_short(market: Market, orders: np.ndarray, fills: np.ndarray, members: np.ndarray,
                group: np.ndarray, taken: np.ndarray) -> None:
-    """In place: one package off each group ``taken`` (per group, 0 or 1) of the short groups,
-    shared pro rata, so it comes off the group's largest order (ties: the latest entry)."""
+    """In place: ``taken[h]`` packages (per group h of the short groups, full before) off
+    group h, one package off each of its ``taken[h]`` largest orders of two packages or more
+    (ties: the latest entry, then the larger id) — the orders pro rata (rule 8) would leave
+    short of ``Q − taken[h]``: for one package, exactly its split (the largest order gives
+    it); for more, its split whenever that leaves no order two short, and otherwise still one
+    package per order (the allowance is one package per order, never unfilled)."""
     q, ids = market.q[orders], market.order_ids[orders]
     for h in np.flatnonzero(taken):
         m = members[group == h]
-        fills[m] = pro_rata(int(q[m].sum()) - 1, q[m], orders[m], ids[m])
+        n = round(float(taken[h]))
+        able = m[q[m] >= 2]
+        if n > len(able):
+            raise ValueError(f"{n} packages short over {len(able)} orders of two or more")
+        # the largest first; ties: the latest entry (the larger index), then the larger id
+        by = np.lexsort((ids[able], orders[able], q[able]))[::-1]
+        fills[able[by[:n]]] -= 1
 
 
 def _unbalanceable(a: sp.csr_matrix, hi: np.ndarray, rhs: np.ndarray) -> bool:
@@ -1431,7 +1456,8 @@ def _prices_unreachable(market: Market, comp: Component, money: sp.csr_matrix,
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
               params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None,
-              short: bool = False, gate: bool = False) -> LocalEquilibrium | StageReport:
+              short: bool = False, gate: bool = False, near_short: bool = False
+              ) -> LocalEquilibrium | StageReport:
     """Stage 2' — an exact integer equilibrium around the LP's prices, when stage 2 or 3 fails.
 
     Whole packages can make the LP's equilibrium unreachable (a vertex whose at-the-money
@@ -1447,7 +1473,14 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     (same legs and limit, hence the same class) are one unit, shared pro rata afterwards
     (rule 8). With ``short`` (the whole-package allowance, for when the search without it is
     infeasible) a binary S_h per group of far orders in the money takes one package off it
-    (``− Σ_h B_h S_h`` in the balance). The least priority loss ``Σ_h r_h·S_h`` first (r_h the
+    (``− Σ_h B_h S_h`` in the balance); with ``near_short`` too, a near unit of divisible
+    orders may be short as well:
+    binaries σ_u1 >= σ_u2 >= … (one per member of two packages or more: one package per
+    order, never unfilled) relax its "full unless w" row to ``x + q·w + Σ_k σ_uk >= q``, each
+    with its loss ``L_uk >= π − a·m·t − M(1 − σ_uk)`` (integer, money units: the unit's
+    in-the-money amount per package at the *chosen* prices); after the solve a unit in the
+    money beyond ρ and not full has its ``q − x`` packages off as many of its largest orders
+    (:func:`_one_short`). The least priority loss ``Σ_h r_h·S_h + Σ L_uk`` first (r_h the
     reduced cost at the LP's prices in whole money units, rounded up, as in
     :func:`allocation_mip`), then the maximum volume ``Σ v·x − Σ_h v_h S_h``: one integral
     objective ``volume − W·loss`` with W above the volume's whole span, so that its order is
@@ -1527,9 +1560,19 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     big = np.maximum(act_hi - limit[units], limit[units] - act_lo).astype(float) + 1.0
     # far groups in the money that may be one package short (the whole-package allowance)
     s_members, s_group, s_first, n_s = _short_groups(market, comp, far_full & short, reduced)
-    # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn) | S (n_s)
-    ncol = nk + na + 3 * nn + n_s
+    # near divisible units that may be short: one package off each of up to n2 members (those
+    # of two packages or more: never unfilled), the k-th by a binary σ_uk, its loss L_uk the
+    # unit's in-the-money amount per package at the chosen prices (big-M, money units)
+    n_g = len(g_first)
+    n2 = np.bincount(g_of, weights=q[near_div] >= 2, minlength=n_g).astype(np.int64) \
+        if short and near_short else np.zeros(n_g, dtype=np.int64)
+    ku = np.repeat(np.arange(n_g), n2)  # the unit of each σ/L pair
+    n_k = len(ku)
+    # columns: t (nk) | u (na) | x (nn) | y (nn) | w (nn) | σ (n_k) | L (n_k) | S (n_s)
+    ncol = nk + na + 3 * nn + 2 * n_k + n_s
     X, Y, W = nk + na, nk + na + nn, nk + na + 2 * nn
+    SG = nk + na + 3 * nn
+    L0, S0 = SG + n_k, SG + 2 * n_k
     r = np.arange(nn)
     Z = lambda a, b: sp.csr_matrix((a, b))  # noqa: E731
     ticks, cash, terms = market.linking(kc, comp.atomics)
@@ -1540,35 +1583,53 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         vi = np.concatenate([v for _, v in pairs])
         return sp.csr_matrix((vi, (ri, ci)), shape=(rows, ncol))
 
+    k = np.arange(n_k)
+    first_k = np.r_[True, ku[1:] != ku[:-1]] if n_k else np.zeros(0, dtype=bool)
+    chain = np.flatnonzero(~first_k)  # σ_u,k−1 >= σ_uk: the unit's shortfalls in turn
+    n_c = len(chain)
     blocks = [
         # far rows on prices
         sp.hstack([money[rep].astype(float), Z(n_r, ncol - nk)]),
         # linking rows
-        sp.hstack([sp.diags(ticks, dtype=float), -terms, Z(nk, 3 * nn + n_s)]),
+        sp.hstack([sp.diags(ticks, dtype=float), -terms, Z(nk, ncol - nk - na)]),
         # balance
-        sp.hstack([Z(na, nk + na), exposure[units].T.astype(float), Z(na, 2 * nn),
+        sp.hstack([Z(na, nk + na), exposure[units].T.astype(float), Z(na, 2 * nn + 2 * n_k),
                    -exposure[s_first].T.astype(float)]),
         # a·m·t − M(y... ) : a·m·t + M y <= π + M
-        sp.hstack([mn.astype(float), Z(nn, na + nn), sp.diags(big), Z(nn, nn + n_s)]),
+        sp.hstack([mn.astype(float), Z(nn, na + nn), sp.diags(big),
+                   Z(nn, nn + n_s + 2 * n_k)]),
         # a·m·t − M w >= π − M
-        sp.hstack([mn.astype(float), Z(nn, na + 2 * nn), sp.diags(-big), Z(nn, n_s)]),
+        sp.hstack([mn.astype(float), Z(nn, na + 2 * nn), sp.diags(-big), Z(nn, n_s + 2 * n_k)]),
         # x − q y <= 0
         cols([(X + r, np.ones(nn)), (Y + r, -uq.astype(float))], nn),
-        # x + q w >= q: not full only when w; an indivisible order also 0 when not y
-        # (x + q w − q y >= 0)
-        cols([(X + r, np.ones(nn)), (W + r, uq.astype(float)),
-              (Y + r, -(uq * u_ind).astype(float))], nn),
+        # x + q w + Σ_k σ_uk >= q: not full only when w (or by the unit's shortfalls); an
+        # indivisible order also 0 when not y (x + q w − q y >= 0)
+        sp.csr_matrix((np.concatenate((np.ones(nn), uq.astype(float),
+                                       -(uq * u_ind).astype(float), np.ones(n_k))),
+                       (np.concatenate((r, r, r, ku)),
+                        np.concatenate((X + r, W + r, Y + r, SG + k)))), shape=(nn, ncol)),
+        # a·m·t + L_uk − M σ_uk >= π − M: a shortfall costs the unit's π − a·m·t
+        sp.hstack([mn[ku].astype(float), Z(n_k, ncol - nk)])
+        + sp.csr_matrix((np.concatenate((np.ones(n_k), -big[ku])),
+                         (np.concatenate((k, k)), np.concatenate((L0 + k, SG + k)))),
+                        shape=(n_k, ncol)),
+        sp.csr_matrix((np.concatenate((np.ones(n_c), -np.ones(n_c))),
+                       (np.concatenate((np.arange(n_c),) * 2),
+                        np.concatenate((SG + chain - 1, SG + chain)))), shape=(n_c, ncol)),
     ]
     a = sp.vstack(blocks).tocsc()
     lim_n = limit[units].astype(float)
     rho = market.allowance[o].astype(float)  # rule 2's rounding allowance
     row_lo = np.concatenate((far_lo, cash,
                              rhs.astype(float), np.full(nn, -INF), lim_n - rho[units] - big,
-                             np.full(nn, -INF), np.where(u_ind, 0.0, uq.astype(float))))
+                             np.full(nn, -INF), np.where(u_ind, 0.0, uq.astype(float)),
+                             lim_n[ku] - big[ku], np.zeros(n_c)))
     row_hi = np.concatenate((far_hi, cash, rhs.astype(float),
-                             lim_n + big, np.full(nn, INF), np.zeros(nn), np.full(nn, INF)))
-    col_lo = np.concatenate((lo_t, np.full(na, -INF), np.zeros(3 * nn + n_s)))
-    col_hi = np.concatenate((hi_t, np.full(na, INF), uq.astype(float), np.ones(2 * nn + n_s)))
+                             lim_n + big, np.full(nn, INF), np.zeros(nn), np.full(nn, INF),
+                             np.full(n_k + n_c, INF)))
+    col_lo = np.concatenate((lo_t, np.full(na, -INF), np.zeros(3 * nn + n_s + 2 * n_k)))
+    col_hi = np.concatenate((hi_t, np.full(na, INF), uq.astype(float),
+                             np.ones(2 * nn + n_k), big[ku], np.ones(n_s)))
     # indivisible near orders: all-or-none x = q·y, minimum quantity x >= min·y
     extra = []
     if u_ind.any():
@@ -1580,19 +1641,22 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         a = sp.vstack([a, m_]).tocsc()
         row_lo = np.concatenate((row_lo, lo_))
         row_hi = np.concatenate((row_hi, hi_))
-    integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool), np.ones(3 * nn + n_s, bool)))
+    integer = np.concatenate((np.ones(nk, bool), np.zeros(na, bool),
+                              np.ones(3 * nn + n_s + 2 * n_k, bool)))
     build = time.perf_counter() - t0
     c = np.zeros(ncol)
     c[X:X + nn] = market.vol[o[units]]
-    if n_s:  # §4a: the least priority loss before the volume, in one integral objective
-        # loss in money units (10^-D), rounded up, as the allocation MIP's
+    if n_s or n_k:  # §4a: the least priority loss before the volume, in one integral objective
+        # far groups' loss in money units (10^-D) at the LP's prices, rounded up, as the
+        # allocation MIP's; near units' the L_uk columns, exact at the chosen prices
         loss = np.ceil(np.maximum(reduced[s_first], 0.0) * 10.0 ** market.money_places
                        - 1e-6).clip(1.0)
         # the volume Σ v·x − Σ_h v_h S_h spans less than ``weight``: one money unit of loss
         # outweighs any volume, so the order of the objective values is (loss, volume)
         vol_s = market.vol[o[s_first]].astype(float)
         weight = float(market.vol[o[units]] @ uq) + vol_s.sum() + 1.0
-        c[ncol - n_s:] = -(vol_s + weight * loss)
+        c[S0:] = -(vol_s + weight * loss)
+        c[L0:S0] = -weight
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
     start, gate_seconds = None, 0.0
     if gate:
@@ -1614,19 +1678,32 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         return report
     fills = np.where(far_full, q, 0).astype(np.int64)
     x = np.rint(sol.x[X:X + nn]).astype(np.int64)
-    n_g = len(g_first)
+    t = np.rint(sol.x[:nk]).astype(np.int64)
+    gap = limit - money @ t  # π − a·p per order at the prices found, exact
     fills[near_ind] = x[n_g:]
     order = np.argsort(g_of, kind="stable")
     bounds = np.searchsorted(g_of[order], np.arange(n_g + 1))
+    near_short = np.zeros(len(o), dtype=bool)
     for g in range(n_g):
         members = near_div[order[bounds[g]:bounds[g + 1]]]
-        fills[members] = pro_rata(int(x[g]), q[members], o[members],
-                                  market.order_ids[o[members]])
-    _one_short(market, o, fills, s_members, s_group, np.rint(sol.x[ncol - n_s:]))
-    t = np.rint(sol.x[:nk]).astype(np.int64)
+        i = members[0]
+        if gap[i] > market.allowance[o[i]] and x[g] < uq[g]:
+            # in the money beyond ρ and not full: the whole-package allowance, one package
+            # off each of uq − x members (the model's σ)
+            if uq[g] - x[g] > n2[g]:  # the model's rows up to HiGHS's tolerances
+                return StageReport("local_mip", build, sol.solve_seconds, "inexact shortfall")
+            fills[members] = q[members]
+            _one_short(market, o, fills, members, np.zeros(len(members), dtype=np.int64),
+                       np.array([uq[g] - x[g]]))
+            near_short[members] = fills[members] < q[members]
+        else:
+            fills[members] = pro_rata(int(x[g]), q[members], o[members],
+                                      market.order_ids[o[members]])
+    _one_short(market, o, fills, s_members, s_group, np.rint(sol.x[S0:]))
     if np.any(exposure.T @ fills):
         return StageReport("local_mip", build, sol.solve_seconds, "inexact balance")
-    return LocalEquilibrium(fills, (money @ t) == limit, t, report, far_full & (fills < q))
+    short_mask = (far_full | near_short) & (fills < q)
+    return LocalEquilibrium(fills, gap == 0, t, report, short_mask)
 
 
 def allocation_bound(market: Market, comp: Component, cls: Classification, params: SolverParams,

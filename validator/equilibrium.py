@@ -19,7 +19,10 @@ Rules (a :class:`Violation` names one of these in ``rule``):
   package short, never unfilled, is the whole-package allowance, for when no allocation in
   whole packages balances: such orders are listed in :attr:`CheckReport.short`),
 * ``short-priority`` (an order one package short while a filled order with the same legs at
-  a lower limit is at the money or within its rounding allowance: that one gives way first),
+  a lower limit is at the money or within its rounding allowance: that one gives way first;
+  or while a divisible order with the same legs, less in the money beyond its allowance and
+  of two packages or more, is filled completely: shortfalls go first to the orders least in
+  the money),
 * ``balance`` (an atomic instrument whose bought and sold units differ),
 * ``pro-rata`` (at-the-money orders of one group not split by largest remainder),
 * ``uncleared-filled``, ``uncleared-unknown-contract``, ``uncleared-priceable`` (a contract
@@ -272,6 +275,10 @@ def _check(book: Book, result: ClearingResult, replication: bool, bands: bool, p
     groups: dict[tuple, list[tuple[int, int, int, int]]] = defaultdict(list)
     surplus = 0
     short: list[tuple[int, tuple]] = []  # (order, group key): one package short
+    gaps: dict[int, int] = {}  # short order -> its in-the-money amount per package (× scale)
+    # per legs: the least in-the-money amount of a divisible order beyond its allowance filled
+    # completely with two packages or more (it could be the one short instead: §4a)
+    full_least: dict[tuple, int] = {}
     rounded: list[int] = []  # orders in the money within ρ left partly filled or unfilled
     buy = Side.BUY
     # per priced, cleared contract: one lot's money at the price, at the band top, at the bottom
@@ -355,6 +362,11 @@ def _check(book: Book, result: ClearingResult, replication: bool, bands: bool, p
                         rounded.append(oid)  # §4a rounding: in the money, not filled
             elif x == q - 1 and x and not o.indivisible:
                 short.append((oid, _group_key(legs, q, lim)))  # the whole-package allowance
+                gaps[oid] = gap
+            elif x == q >= 2 and not o.indivisible:
+                key = _group_key(legs, q, lim)[0]
+                if gap < full_least.get(key, gap + 1):
+                    full_least[key] = gap
             elif x != q and not exempt:
                 out.append(Violation(
                     "priority", f"order {oid}",
@@ -383,6 +395,15 @@ def _check(book: Book, result: ClearingResult, replication: bool, bands: bool, p
                     f"one package short although an order with the same legs at the lower "
                     f"limit {_show(lowest[legs_key], scale)} per package trades at the money (it "
                     "gives way first)", order_id=oid))
+            elif full_least.get(legs_key, gaps[oid]) < gaps[oid]:
+                # §4a: shortfalls go first to the orders least in the money per package; the
+                # same legs balance the same, so that order could be short instead
+                out.append(Violation(
+                    "short-priority", f"order {oid}",
+                    f"one package short, {_show(gaps[oid], scale)} per package in the money, "
+                    f"although an order with the same legs only "
+                    f"{_show(full_least[legs_key], scale)} in the money is filled completely "
+                    "(shortfalls go first to the orders least in the money)", order_id=oid))
 
     # ---- rule 6: pro rata by remaining size, largest remainder, ties by entry then id
     for key, members in groups.items():

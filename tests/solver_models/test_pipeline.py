@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from auction.result import ClearingResult, Fill, surplus, volume
 from solver_models import SolverParams, SolveStatus, solve
 from solver_models.generator import Recipe, generate_book
 from solver_models.market import build_market, components
-from solver_models.stages import give_way
+from solver_models.stages import _one_short, give_way
 from tests.solver_models.bruteforce import best_equilibria
 from tests.solver_models.tiny_books import book, buy, contract, order, sell
 from validator.equilibrium import check
@@ -316,6 +318,38 @@ def test_give_way_returns_the_package_to_the_order_in_the_money():
     assert check(b, after).ok and check(b, after).short == ()
     # nothing to give back: the same fills stay
     assert give_way(market, comp, fixed, np.array([10])) is fixed
+
+
+def test_give_way_moves_the_shortfall_to_the_order_least_in_the_money():
+    # At 10: buyers 1 (3 at 14) and 2 (2 at 12), both in the money beyond ρ (0: one contract),
+    # and seller 3 (4 at 8). Fills 2 / 2 / 4 leave 1 short (4 per package in the money) while
+    # 2 (2 per package) is full: §4a, shortfalls first to the least in the money (3 / 1 / 4)
+    b = book([contract(1, ref="10")], [buy(1, 1, 3, "14"), buy(2, 1, 2, "12"), sell(3, 1, 4, "8")])
+    market = build_market(b)
+    comp = components(market)[0]
+    fills = np.array([2, 2, 4])
+    before = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fills)))
+    assert check(b, before).rules == {"short-priority"}
+    fixed = give_way(market, comp, fills, np.array([10]))
+    assert fixed.tolist() == [3, 1, 4]
+    after = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fixed)))
+    assert check(b, after).ok and check(b, after).short == (2,)
+
+
+def test_a_group_short_by_several_packages_loses_one_per_order():
+    # identical orders of 10 and 2 packages two short (the local search's near unit): pro rata
+    # of 10 would leave the large one two short (8 / 2); the allowance is one package per
+    # order, never unfilled — 9 / 1. One package short: pro rata's own pick (the largest).
+    market = SimpleNamespace(q=np.array([10, 2, 1]), order_ids=np.array([7, 8, 9]))
+    orders, members, group = np.arange(3), np.arange(3), np.zeros(3, dtype=np.int64)
+    fills = market.q.copy()
+    _one_short(market, orders, fills, members, group, np.array([2]))
+    assert fills.tolist() == [9, 1, 1]
+    fills = market.q.copy()
+    _one_short(market, orders, fills, members, group, np.array([1]))
+    assert fills.tolist() == [9, 2, 1]
+    with pytest.raises(ValueError):  # the order of one package can never be short
+        _one_short(market, orders, market.q.copy(), members, group, np.array([3]))
 
 
 def test_the_grid_route_clears_what_the_grid_cannot_price_at_the_lps_prices():

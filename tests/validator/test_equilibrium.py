@@ -174,6 +174,27 @@ def test_one_package_short_is_allowed_only_when_no_marginal_order_gives_way():
     assert rep.short == (20,)
 
 
+def test_one_package_short_goes_first_to_the_order_least_in_the_money():
+    # buyers of 3 (π 11) and 2 (π 10.5) packages, both in the money at 10, and a seller of 4:
+    # one buyer is one package short. §4a: the one least in the money per package (12, by
+    # 0.5 against 1) — the same legs balance the same, so 10 short instead is a violation
+    b = book([contract(1)], [single(10, "BUY", "0.3", "110"), single(12, "BUY", "0.2", "105"),
+                             single(20, "SELL", "0.4", "95")])
+    rep = check(b, result({1: P100}, {10: 3, 12: 1, 20: 4}))
+    assert rep.ok and rep.short == (12,)
+    rep = check(b, result({1: P100}, {10: 2, 12: 2, 20: 4}))
+    assert rules(rep) == ["short-priority"] and rep.short == (10,)
+    assert rep.violations[0].message == (
+        "one package short, 1 per package in the money, although an order with the same legs "
+        "only 0.5 in the money is filled completely (shortfalls go first to the orders least "
+        "in the money)")
+    # an order of one package can never be the short one (never unfilled): 10 short is right
+    b = book([contract(1)], [single(10, "BUY", "0.3", "110"), single(12, "BUY", "0.1", "105"),
+                             single(20, "SELL", "0.3", "95")])
+    rep = check(b, result({1: P100}, {10: 2, 12: 1, 20: 3}))
+    assert rep.ok and rep.short == (10,)
+
+
 def test_in_the_money_order_left_unfilled():
     rep = check(base_book(), result({1: P100}, {11: 2, 20: 4, 21: 1}))
     assert "priority" in rules(rep)
