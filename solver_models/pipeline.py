@@ -372,7 +372,9 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     better on every component (stop 26 round 3: of 7 such choices on the bench the drop route
     won 2). A component below ``ALONE_ORDERS`` orders (alone, not a batch) where that choice
     arose is cleared both ways — the allowance first (the direct route's), then dropping
-    first in every round — and the better answer by :func:`_rank` is kept. The bound is a work
+    first in every round (from the allowance route's last round: the rounds before it are the
+    same on both routes, :func:`_route`; not at all when the choice did not arise in that
+    round) — and the better answer by :func:`_rank` is kept. The bound is a work
     limit, not a property of the answers (like ``LOCAL_NEIGHBOURHOODS``): below it both routes
     cost a few ms (the components batched, :func:`_batches`); above it each is a large
     component's rounds again (mixed_10k's two: 0.66 → 1.29 s CPU), and the allowance's

@@ -134,3 +134,49 @@ def test_the_drop_route_does_not_clear_the_allowance_routes_rounds_again(monkeyp
     assert sum("halted: no equilibrium" in n for n in out.notes) == 5, out.notes
     assert any("4 indivisible order(s) left unfilled at the money in an earlier round filled"
                in n for n in out.notes), out.notes
+
+
+def test_the_drop_route_from_the_last_round_gives_its_answer_from_scratch(monkeypatch):
+    """Where the choice arises in the allowance route's last round after earlier rounds, the
+    drop route starts there: the same answer and notes as the drop route from scratch, one
+    round fewer. Campaign s47014's 28-order component of order 12 (issue 17): the allowance
+    route drops one indivisible order and takes the allowance at 27 orders; dropping first
+    clears 28 → 27 → 26 from scratch."""
+    from solver_models.generator import Recipe, generate_book
+    from tests.solver_models.test_fresh_books import _component_of
+
+    book = generate_book(Recipe(
+        seed=47014, pair="WETH/USDC", spot="3000", start="20250103", expiries=3,
+        strikes_per_expiry=5, strike_step=0.05, orders=785, combo_share=0.44,
+        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal",
+                     "ratio", "condor", "conversion", "box", "binary_spread"),
+        aon_share=0.12, price_noise=0.025, bias=0.5, volatility=0.6, band=0.5,
+        include_puts=True, include_binaries=True, include_forwards=True, cross=True,
+        clients=0, pairs=("WBTC/USDC",), limit_places=0))
+    part = _component_of(book, 12)
+    assert len(part.orders) == 28
+    stages, route = pipeline._stages, pipeline._route
+
+    def cleared(scratch: bool):
+        rounds = []
+
+        def counted(market, comp, *args, **kwargs):
+            rounds.append(len(comp.orders))
+            return stages(market, comp, *args, **kwargs)
+
+        def routed(*args, **kwargs):
+            if scratch:
+                kwargs["start"] = None
+            return route(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, "_stages", counted)
+        monkeypatch.setattr(pipeline, "_route", routed)
+        return solve(part, SolverParams()), rounds
+
+    out, rounds = cleared(False)
+    again, scratch = cleared(True)
+    assert rounds == [28, 27, 27, 26], rounds  # allowance route 28, 27; drop route 27, 26
+    assert scratch == [28, 27, 28, 27, 26], scratch
+    assert out.result == again.result and out.notes == again.notes
+    assert out.relaxations == again.relaxations and out.status is SolveStatus.OPTIMAL
+    assert check(part, out.result).ok
