@@ -379,7 +379,9 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     better on every component (stop 26 round 3: of 7 such choices on the bench the drop route
     won 2). A component below ``ALONE_ORDERS`` orders (alone, not a batch) where that choice
     arose is cleared both ways — the allowance first (the direct route's), then dropping
-    first in every round — and the better answer by :func:`_rank` is kept. The bound is a work
+    first in every round (from the allowance route's last round: the rounds before it are the
+    same on both routes, :func:`_route`; not at all when the choice did not arise in that
+    round) — and the better answer by :func:`_rank` is kept. The bound is a work
     limit, not a property of the answers (like ``LOCAL_NEIGHBOURHOODS``): below it both routes
     cost a few ms (the components batched, :func:`_batches`); above it each is a large
     component's rounds again (mixed_10k's two: 0.66 → 1.29 s CPU), and the allowance's
@@ -403,12 +405,14 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     allow = _Progress(component=prog.component)
     second = _route(market, comp, params, deadline, allow, searching, spare_core, in_doubt,
                     parts, choice=choice)
-    if not choice["arose"]:
+    if not choice["arose"]:  # not in the last round: dropping first gives the same answer
         prog.merge(allow)
         return second
+    # the drop route's rounds before the allowance route's last one are that route's own
+    # (:func:`_route`, ``choice``): it starts at the last round, as the allowance route left it
     drop = _Progress(component=prog.component)
     first = _route(market, comp, params, deadline, drop, searching, spare_core, in_doubt,
-                   parts, drop_first=True)
+                   parts, drop_first=True, start=choice["start"])
     if isinstance(first, StageReport) or isinstance(second, StageReport):
         keep = int(isinstance(first, StageReport) and not isinstance(second, StageReport))
     else:
@@ -443,24 +447,49 @@ def _rank(market: Market, comp: Component, answer: _Cleared) -> tuple:
 def _route(market: Market, comp: Component, params: SolverParams, deadline: float,
            prog: _Progress, searching: bool, spare_core: Callable[[], bool],
            in_doubt: Callable[..., None], parts: list[Component] | None,
-           drop_first: bool = False, choice: dict | None = None) -> _Cleared | StageReport:
+           drop_first: bool = False, choice: dict | None = None, start: tuple | None = None
+           ) -> _Cleared | StageReport:
     """:func:`_clear`'s rounds on one route: the whole-package allowance before dropping
     indivisible orders at the money (``choice`` told when that was a choice), or dropping
-    them first (``drop_first``)."""
+    them first (``drop_first``).
+
+    **Only the last round differs** (a component alone, not a batch): a round where the
+    choice does not arise is the same on both routes (the allowance is not tried, or not
+    balanced: the same failure, the same orders dropped), and one where it arises and that
+    fails drops the same orders as dropping first does at once (the indivisible orders at the
+    money; issue 17, campaign s47009: a 147-order component's ten rounds, cleared twice). So
+    ``choice["arose"]`` tells whether the choice arose in the route's last round, and
+    ``choice["start"]`` is the route's state when that round began; the drop route starts
+    there (``start``) — before, it would clear the same rounds again, and where the choice
+    arose only in an earlier round its answer would be the allowance route's."""
     o = comp.orders
     live = comp
     halted = np.zeros(0, dtype=np.int64)
     notes = len(prog.notes)
     batch_parts = parts
     rounds: list[np.ndarray] = []  # the indivisible orders dropped, round by round
+    if start is not None:  # the allowance route's state at its last round (above)
+        live, halted, dropped, earlier, timed_out = start
+        rounds = list(dropped)
+        prog.notes.extend(earlier)
+        prog.timed_out |= timed_out
     allowance = False  # a batch's round again with the allowance (none of its parts drops)
+    shadow: list[str] = []  # the notes the drop route has at this round (``choice``)
+    began = seen = len(prog.notes)  # this round's first note, the first after its stages
     while True:
+        if choice is not None:  # this round's (above)
+            if "start" in choice:  # the last round's notes, but the stages' where it arose
+                shadow += prog.notes[(seen if choice["arose"] else began):]
+            began = len(prog.notes)
+            choice["arose"] = False
+            choice["start"] = (live, halted, list(rounds), list(shadow), prog.timed_out)
         if not len(live.orders):  # every order touched a halted contract
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
             break
         answer = _stages(market, live, params, deadline, prog, searching, spare_core,
                          drop_first and not allowance, choice,
                          parts if parts is not None and len(parts) > 1 else None)
+        seen = len(prog.notes)  # the stages' notes before, the route's own after
         retried, allowance = allowance, False
         if not isinstance(answer, _Failed):
             break

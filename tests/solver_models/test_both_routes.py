@@ -94,3 +94,89 @@ def test_a_batch_failing_on_a_part_without_indivisible_orders_takes_the_allowanc
     assert cleared == [2], cleared  # one batch, no part alone
     assert any(k == "short" for _, k in out.relaxations), out.relaxations
     assert_each_as_alone(parts, out)
+
+
+def test_the_drop_route_does_not_clear_the_allowance_routes_rounds_again(monkeypatch):
+    """Only a route's last round can differ between the two routes (``pipeline._route``): a
+    round where the choice does not arise is the same on both, and one where it arises and
+    fails drops what dropping first drops. Campaign s47009's 147-order component (issue 17)
+    drops indivisible orders at the money in four rounds (the choice arising in two of them),
+    halts five contracts, and clears in its tenth round without the choice: the drop route
+    would clear the same ten rounds and give the same answer (20 rounds before), so it is not
+    run."""
+    from solver_models.generator import Recipe, generate_book
+    from tests.solver_models.test_fresh_books import _component_of
+
+    book = generate_book(Recipe(
+        seed=47009, pair="WETH/USDC", spot="3000", start="20250103", expiries=3,
+        strikes_per_expiry=13, strike_step=0.05, orders=4861, combo_share=0.47,
+        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal",
+                     "ratio", "condor", "conversion", "box", "binary_spread"),
+        aon_share=0.45, price_noise=0.093, bias=0.5, volatility=0.6, band=0.5,
+        include_puts=True, include_binaries=True, include_forwards=True, cross=True,
+        clients=0, pairs=("WBTC/USDC",), limit_places=4))
+    part = _component_of(book, 4)
+    assert len(part.orders) == 147
+    rounds = []
+    stages = pipeline._stages
+
+    def counted(market, comp, *args, **kwargs):
+        rounds.append(len(comp.orders))
+        return stages(market, comp, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_stages", counted)
+    out = solve(part, SolverParams())
+    rep = check(part, out.result)
+    assert rep.ok, str(rep)
+    assert out.status is SolveStatus.NOT_CLEARED and rep.volume == 992, out.notes
+    assert out.relaxations == ()
+    assert rounds == [147, 138, 133, 131, 129, 124, 118, 114, 110, 102], rounds
+    assert sum("halted: no equilibrium" in n for n in out.notes) == 5, out.notes
+    assert any("4 indivisible order(s) left unfilled at the money in an earlier round filled"
+               in n for n in out.notes), out.notes
+
+
+def test_the_drop_route_from_the_last_round_gives_its_answer_from_scratch(monkeypatch):
+    """Where the choice arises in the allowance route's last round after earlier rounds, the
+    drop route starts there: the same answer and notes as the drop route from scratch, one
+    round fewer. Campaign s47014's 28-order component of order 12 (issue 17): the allowance
+    route drops one indivisible order and takes the allowance at 27 orders; dropping first
+    clears 28 → 27 → 26 from scratch."""
+    from solver_models.generator import Recipe, generate_book
+    from tests.solver_models.test_fresh_books import _component_of
+
+    book = generate_book(Recipe(
+        seed=47014, pair="WETH/USDC", spot="3000", start="20250103", expiries=3,
+        strikes_per_expiry=5, strike_step=0.05, orders=785, combo_share=0.44,
+        combo_types=("vertical", "calendar", "straddle", "butterfly", "risk_reversal",
+                     "ratio", "condor", "conversion", "box", "binary_spread"),
+        aon_share=0.12, price_noise=0.025, bias=0.5, volatility=0.6, band=0.5,
+        include_puts=True, include_binaries=True, include_forwards=True, cross=True,
+        clients=0, pairs=("WBTC/USDC",), limit_places=0))
+    part = _component_of(book, 12)
+    assert len(part.orders) == 28
+    stages, route = pipeline._stages, pipeline._route
+
+    def cleared(scratch: bool):
+        rounds = []
+
+        def counted(market, comp, *args, **kwargs):
+            rounds.append(len(comp.orders))
+            return stages(market, comp, *args, **kwargs)
+
+        def routed(*args, **kwargs):
+            if scratch:
+                kwargs["start"] = None
+            return route(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, "_stages", counted)
+        monkeypatch.setattr(pipeline, "_route", routed)
+        return solve(part, SolverParams()), rounds
+
+    out, rounds = cleared(False)
+    again, scratch = cleared(True)
+    assert rounds == [28, 27, 27, 26], rounds  # allowance route 28, 27; drop route 27, 26
+    assert scratch == [28, 27, 28, 27, 26], scratch
+    assert out.result == again.result and out.notes == again.notes
+    assert out.relaxations == again.relaxations and out.status is SolveStatus.OPTIMAL
+    assert check(part, out.result).ok
