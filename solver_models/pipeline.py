@@ -386,8 +386,9 @@ def _clear(market: Market, comp: Component, params: SolverParams, deadline: floa
     cost a few ms (the components batched, :func:`_batches`); above it the second route is a
     large component's last round and what follows it again (stop 29, from the last round:
     mixed_10k 0.37 → 0.72 s of solve wall, replication_heavy 0.33 → 0.59 s; both better by
-    §4a there — README "Known limitations"), and the allowance's answer is kept. A batch drops first (a part with the choice leaves it,
-    :func:`_unbalanced`), so a part clears as it does alone."""
+    §4a there — README "Known limitations"), and the allowance's answer is kept. A batch
+    drops first (a part with the choice leaves it, :func:`_unbalanced`), so a part clears as
+    it does alone."""
     if deadline <= time.perf_counter():
         return StageReport("deadline", status="time_limit")
     prog.component = int(comp.orders[0])
