@@ -1023,8 +1023,8 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         root of the search without the allowance counts as its infeasibility.
         ``near_short``: only the search with the allowance, near orders short too."""
         found, reports = None, []
-        extra = {**({"gate": True} if gate else {}), **({"near_short": True} if near_short
-                                                        else {})}
+        # only the flags set (test spies of local_mip keep their older signatures)
+        extra = {k: True for k, on in (("gate", gate), ("near_short", near_short)) if on}
         for short in (True,) if allowance_only or near_short else (False, True):
             # limited by ``local_nodes`` (deterministic: the same result on a busy machine,
             # rule 9); the clock only as the whole solve's deadline
@@ -1038,6 +1038,20 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
                 break
         return reports, found
 
+    def priced(found: LocalEquilibrium) -> tuple[np.ndarray, Prices] | StageReport:
+        """A search's answer priced (a search stopped at a limit noted), or price selection's
+        report when it fails."""
+        if found.report.status in ("time_limit", "node_limit"):  # volume not proven
+            prog.timed_out |= found.report.status == "time_limit"
+            limit = "time" if found.report.status == "time_limit" else "node"
+            prog.notes.append(f"local search stopped at its {limit} limit with gap "
+                              f"{found.report.gap:.2%}: volume not proven maximal")
+        prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end, prog,
+                         found.short)
+        if not isinstance(prices, Prices):
+            return prices
+        return _short_where_needed(market, comp, found.fills, found.short, prices, prog)
+
     def _near_short(near_ticks: int, gate: bool) -> tuple | None:
         """The search with near orders short too at ``near_ticks``, priced: (the answer, its
         notes — kept aside, not yet in ``prog`` —, (loss, −volume) at its prices), or None."""
@@ -1047,19 +1061,11 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         if not isinstance(found, LocalEquilibrium):
             return None
         mark = len(prog.notes)
-        if found.report.status in ("time_limit", "node_limit"):  # volume not proven
-            prog.timed_out |= found.report.status == "time_limit"
-            limit = "time" if found.report.status == "time_limit" else "node"
-            prog.notes.append(f"local search stopped at its {limit} limit with gap "
-                              f"{found.report.gap:.2%}: volume not proven maximal")
-        prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end, prog,
-                         found.short)
-        if not isinstance(prices, Prices):
-            del prog.notes[mark:]
-            return None
-        answer = _short_where_needed(market, comp, found.fills, found.short, prices, prog)
+        answer = priced(found)
         notes = prog.notes[mark:]
         del prog.notes[mark:]
+        if isinstance(answer, StageReport):
+            return None
         _, loss = loss_at(market, comp, answer[0], answer[1].ticks)
         return answer, notes, (loss, -int(market.vol[comp.orders] @ answer[0]))
 
@@ -1153,28 +1159,21 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
         # at neighbourhood 0 the search's allocations in whole packages are some of the
         # direct route's (its near orders are at the money there, its far ones fixed as
         # there or at a bound of their range): when none of those balances, neither do its
+        gated = gate_last and n > len(LOCAL_NEIGHBOURHOODS)  # a last-resort rung
         reports, found = first.result() if n == 0 and first else local(
-            near_ticks, allowance_only=near_ticks == 0 and whole["infeasible"],
-            gate=gate_last and n > len(LOCAL_NEIGHBOURHOODS))
+            near_ticks, allowance_only=near_ticks == 0 and whole["infeasible"], gate=gated)
         for r in reports:  # the speculative search ran beside the direct route: not wall time
             prog.add(replace(r, parallel=True) if n == 0 and first else r)
         if isinstance(found, LocalEquilibrium):
-            if found.report.status in ("time_limit", "node_limit"):  # volume not proven
-                prog.timed_out |= found.report.status == "time_limit"
-                limit = "time" if found.report.status == "time_limit" else "node"
-                prog.notes.append(f"local search stopped at its {limit} limit with gap "
-                                  f"{found.report.gap:.2%}: volume not proven maximal")
-            prices = _prices(market, comp, found.fills, found.atm, found.ticks, params, t_end,
-                             prog, found.short)
-            if isinstance(prices, Prices):
-                return better(_short_where_needed(market, comp, found.fills, found.short,
-                                                  prices, prog), since)
-            failed = prices
+            answer = priced(found)
+            if not isinstance(answer, StageReport):
+                return better(answer, since)
+            failed = answer
         else:
             failed = found
             if aside is None and (found.status == "infeasible" or found.reason == NO_ROOT_POINT) \
                     and found.reason != PRICES_UNREACHABLE:
-                aside = _near_short(near_ticks, gate_last and n > len(LOCAL_NEIGHBOURHOODS))
+                aside = _near_short(near_ticks, gated)
         if failed.status == "time_limit":
             break
     if aside is not None:
