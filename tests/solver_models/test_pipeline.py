@@ -302,22 +302,31 @@ def test_one_package_short_when_no_allocation_in_whole_packages_balances():
         assert volume(b, out.result) == 28 and surplus(b, out.result) == 5
 
 
+def _at_10(fills: np.ndarray) -> ClearingResult:
+    """One contract priced 10 ticks, orders 1, 2, … filled as ``fills``."""
+    return ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fills)))
+
+
+def _given_way(b, fills: np.ndarray) -> np.ndarray:
+    """give_way at 10 ticks on the book's one component, after checking that ``fills`` break
+    exactly short-priority."""
+    assert check(b, _at_10(fills)).rules == {"short-priority"}
+    market = build_market(b)
+    return give_way(market, components(market)[0], fills, np.array([10]))
+
+
 def test_give_way_returns_the_package_to_the_order_in_the_money():
     # At 10: buyer 1 (3 at 12) in the money, buyer 2 (2 at 10) at the money, seller 3 (4 at 8)
     # in the money. Fills 2 / 2 / 4 balance but leave 1 short while 2, with the same leg and a
     # lower limit, trades: the check flags it, give_way moves the package (3 / 1 / 4).
     b = book([contract(1, ref="10")], [buy(1, 1, 3, "12"), buy(2, 1, 2, "10"), sell(3, 1, 4, "8")])
-    market = build_market(b)
-    comp = components(market)[0]
     fills = np.array([2, 2, 4])
-    before = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fills)))
-    assert check(b, before).rules == {"short-priority"}
-    fixed = give_way(market, comp, fills, np.array([10]))
+    fixed = _given_way(b, fills)
     assert fixed.tolist() == [3, 1, 4] and fills.tolist() == [2, 2, 4]
-    after = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fixed)))
-    assert check(b, after).ok and check(b, after).short == ()
+    assert check(b, _at_10(fixed)).ok and check(b, _at_10(fixed)).short == ()
     # nothing to give back: the same fills stay
-    assert give_way(market, comp, fixed, np.array([10])) is fixed
+    market = build_market(b)
+    assert give_way(market, components(market)[0], fixed, np.array([10])) is fixed
 
 
 def test_give_way_moves_the_shortfall_to_the_order_least_in_the_money():
@@ -325,15 +334,9 @@ def test_give_way_moves_the_shortfall_to_the_order_least_in_the_money():
     # and seller 3 (4 at 8). Fills 2 / 2 / 4 leave 1 short (4 per package in the money) while
     # 2 (2 per package) is full: §4a, shortfalls first to the least in the money (3 / 1 / 4)
     b = book([contract(1, ref="10")], [buy(1, 1, 3, "14"), buy(2, 1, 2, "12"), sell(3, 1, 4, "8")])
-    market = build_market(b)
-    comp = components(market)[0]
-    fills = np.array([2, 2, 4])
-    before = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fills)))
-    assert check(b, before).rules == {"short-priority"}
-    fixed = give_way(market, comp, fills, np.array([10]))
+    fixed = _given_way(b, np.array([2, 2, 4]))
     assert fixed.tolist() == [3, 1, 4]
-    after = ClearingResult({1: 10}, tuple(Fill(i + 1, int(x)) for i, x in enumerate(fixed)))
-    assert check(b, after).ok and check(b, after).short == (2,)
+    assert check(b, _at_10(fixed)).ok and check(b, _at_10(fixed)).short == (2,)
 
 
 def test_a_group_short_by_several_packages_loses_one_per_order():
