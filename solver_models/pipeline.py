@@ -997,8 +997,8 @@ def _core(market: Market, live: Component, params: SolverParams, deadline: float
     found = infeasible_core(market, live, params, deadline, oracle=oracle)
     for r in oracle.reports:
         prog.add(replace(r, name="infeasible_core"))
+    prog.timed_out |= oracle.timed_out  # the clock decided an answer: the result depends on it
     if found is None:
-        prog.timed_out |= oracle.timed_out  # the clock may have decided that
         return None
     kept = live.orders[list(found.kept)]
     contracts = np.unique(market.legs[kept].indices)
