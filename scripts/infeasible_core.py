@@ -12,7 +12,7 @@ infeasible. A search (QuickXplain) shrinks the kept subset while the oracle prov
 infeasible; an undecided answer (node or time limit) counts as "not proven".
 
     python scripts/infeasible_core.py SEED BOOK [--size N] [--start IDS] [--limit S]
-        [--nodes N] [--heuristic EFFORT]
+        [--nodes N] [--heuristic EFFORT] [--root]
 
 The oracle solves without objective (feasibility: the first point ends the search). On
 campaign s23016 (seed 23 book 16) the undecided answers dominate: see the docs.
@@ -67,12 +67,14 @@ def main() -> int:
     ap.add_argument("--limit", type=float, default=30.0)
     ap.add_argument("--nodes", type=int, default=20_000)
     ap.add_argument("--heuristic", type=float, help="HiGHS mip_heuristic_effort (0.05 default)")
+    ap.add_argument("--root", action="store_true",
+                    help="each call its root node alone, as the engine's (else up to --nodes)")
     a = ap.parse_args()
     _book, m, c = failed_part(a.seed, a.book, a.size)
     ids = m.order_ids[c.orders]
     extra = {} if a.heuristic is None else {"mip_heuristic_effort": a.heuristic}
     oracle = Oracle(m, c, SolverParams(local_nodes=a.nodes, highs_options=extra),
-                    float("inf"), a.limit)
+                    float("inf"), a.limit, gate=a.root)
     cur = list(range(len(ids)))
     if a.start:
         want = {int(x) for x in a.start.split(",")}
