@@ -131,6 +131,8 @@ def quickxplain(items: list[int], infeasible: Callable[[list[int]], bool], calls
         return needed1 + needed2
 
     try:
+        if not items:  # nothing to keep: proven or not
+            return [] if test([]) else None
         core = sorted(qx([], False, list(items)))
         return core if test(core) else None
     except _Spent:

@@ -998,7 +998,7 @@ def _core(market: Market, live: Component, params: SolverParams, deadline: float
     for r in oracle.reports:
         prog.add(replace(r, name="infeasible_core"))
     prog.timed_out |= oracle.timed_out  # the clock decided an answer: the result depends on it
-    if found is None:
+    if found is None or not found.kept:  # no orders: bands alone (the band keepers' case)
         return None
     kept = live.orders[list(found.kept)]
     contracts = np.unique(market.legs[kept].indices)

@@ -95,6 +95,8 @@ def test_quickxplain_claims_nothing_unproven():
     """Bounded: None when the calls run out. Not monotone (an undecided answer where a
     superset was proven): the subset returned is proven (once more at the end), or None."""
     assert core.quickxplain(list(range(100)), lambda k: {3, 50} <= set(k), 5) is None
+    assert core.quickxplain([], lambda k: False, 5) is None  # nothing to search: no claim
+    assert core.quickxplain([], lambda k: True, 5) == []
 
     def infeasible(kept):  # {3, 50} with anything else proven, {3, 50} alone undecided
         return {3, 50} <= set(kept) and len(kept) > 2
