@@ -24,6 +24,7 @@ from auction.book import Book
 from auction.result import ClearingResult, Fill, published_prices
 from auction.units import decimal_places, fmt
 from solver_models import highs
+from solver_models.core import WIDE_NEAR, Oracle, infeasible_core
 from solver_models.market import Component, Market, build_market, components
 from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageReport
 from solver_models.params import SolverParams
@@ -54,7 +55,7 @@ LOCAL_NEIGHBOURHOODS = (0, 1, 4)  # steps of reduced cost around the LP's prices
 # searched once over the whole price box for an exact equilibrium
 # (_wide); the full-range MIP cost ≤ 0.64 s of CPU per component on 60-order books, ~2 s at 313
 WIDE_ORDERS = 64
-WIDE_NEAR = 10**9  # ticks of reduced cost: every order near
+# WIDE_NEAR (solver_models.core): ticks of reduced cost, every order near (the whole band box)
 # larger parts, up to WIDE_LADDER_ORDERS orders: exact searches this many ticks of reduced cost
 # out instead, nearest first (branch wide17b: 64 ticks finds campaign seed 17 book 3's exact
 # equilibria, 0.6-0.9 s of CPU at 310-313 orders; the whole box ~2 s there; mixed_2k's relaxed
@@ -74,6 +75,13 @@ WIDE_LADDER_ORDERS = 512
 # finding nothing, s25011's 681-order part 0.4 -> 2.5 s finding its answer; a larger
 # component's roots would approach the time limit)
 GIVE_UP_LADDER_ORDERS = 2048
+# a component about to be given up whose part (of at most CORE_ORDERS orders) is proven to have
+# no §4a answer in its bands has the contracts of an infeasible core halted (solver_models.core)
+# and the rest starts over, at most CORE_HALTS times (work bounds; issue 17, branch halt17:
+# campaign s56013's 264-order part, 44 roots of the whole box's feasibility model, ~1 s of
+# CPU; the one root of s23016's 1,138-order part costs 3.7 s, undecided)
+CORE_HALTS = 3
+CORE_ORDERS = WIDE_LADDER_ORDERS
 WIDE_BOX_ORDERS = 2 * WIDE_ORDERS
 BATCH_ORDERS = 2000  # components below stages.ALONE_ORDERS: cleared in batches of this size
 WORKERS = 2  # batches of components cleared side by side (threads; at most the machine's CPUs)
@@ -470,6 +478,7 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
     notes = len(prog.notes)
     batch_parts = parts
     rounds: list[np.ndarray] = []  # the indivisible orders dropped, round by round
+    cores = 0  # contracts halted for an infeasible core (CORE_HALTS)
     if start is not None:  # the allowance route's state at its last round (above)
         live, halted, dropped, earlier, timed_out = start
         rounds = list(dropped)
@@ -535,6 +544,16 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
             halted = np.union1d(halted, answer.breached)
             live = _without(market, live, answer.breached)
             prog.notes.append(_halt_note(market, answer.breached))
+        elif searching and not batch and answer.report.status != "time_limit" \
+                and cores < CORE_HALTS and len(live.orders) <= CORE_ORDERS \
+                and (core := _core(market, live, params, deadline, prog)) is not None:
+            # nothing left to drop or halt, and no §4a answer in the bands at all (proven): the
+            # circuit breaker for the contracts of an infeasible core (README "Decisions")
+            cores += 1
+            contracts, note = core
+            halted = np.union1d(halted, contracts)
+            live = _without(market, live, contracts)
+            prog.notes.append(note)
         else:
             del prog.notes[notes:]
             return answer.report
@@ -968,7 +987,33 @@ def _without(market: Market, comp: Component, contracts: np.ndarray) -> Componen
     return Component(orders, comp.atomics, comp.contracts[np.isin(comp.contracts, traded)])
 
 
-def _halt_note(market: Market, contracts: np.ndarray) -> str:
+def _core(market: Market, live: Component, params: SolverParams, deadline: float,
+          prog: _Progress) -> tuple[np.ndarray, str] | None:
+    """The contracts of an infeasible core of ``live`` (:func:`core.infeasible_core`: no §4a
+    answer inside the bands exists, proven by the engine's own model) and the note of their
+    halt; None when the search proves nothing (a point, or undecided: a node or call limit)
+    — nothing is halted on an unproven claim."""
+    oracle = Oracle(market, live, params, deadline)
+    found = infeasible_core(market, live, params, deadline, oracle=oracle)
+    for r in oracle.reports:
+        prog.add(replace(r, name="infeasible_core"))
+    prog.timed_out |= oracle.timed_out  # the clock decided an answer: the result depends on it
+    if found is None or not found.kept:  # no orders: bands alone (the band keepers' case)
+        return None
+    kept = live.orders[list(found.kept)]
+    contracts = np.unique(market.legs[kept].indices)
+    waiting = int(_touching(market, live.orders, contracts).sum())
+    ids = ", ".join(str(int(i)) for i in market.order_ids[kept])
+    return contracts, _halt_note(
+        market, contracts,
+        f"no equilibrium within the bands: an infeasible core of {len(kept)} orders on "
+        f"these contracts (orders {ids}; {found.calls} oracle calls); {waiting} orders wait "
+        "for the next auction")
+
+
+def _halt_note(market: Market, contracts: np.ndarray,
+               why: str = "no equilibrium keeps the price inside its band; their orders are "
+                          "not filled in this auction") -> str:
     named = []
     for k in contracts:
         c = market.book.contracts[int(market.contract_ids[k])]
@@ -977,8 +1022,7 @@ def _halt_note(market: Market, contracts: np.ndarray) -> str:
                   for t in (market.tick_lo[k], market.tick_hi[k]))
         named.append(f"{c.contract_id} ({c.payoff} {c.pair} {c.expiry:%Y%m%d}{strike}, "
                      f"prices [{lo}, {hi}])")
-    return (f"contract(s) {', '.join(named)} halted: no equilibrium keeps the price inside its "
-            "band; their orders are not filled in this auction")
+    return f"contract(s) {', '.join(named)} halted: {why}"
 
 
 def _no_prices(comp: Component) -> Prices:

@@ -1456,8 +1456,8 @@ def _prices_unreachable(market: Market, comp: Component, money: sp.csr_matrix,
 
 def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: int,
               params: SolverParams, time_limit: float, cancel: highs.Cancel | None = None,
-              short: bool = False, gate: bool = False, near_short: bool = False
-              ) -> LocalEquilibrium | StageReport:
+              short: bool = False, gate: bool = False, near_short: bool = False,
+              feasibility: bool = False) -> LocalEquilibrium | StageReport:
     """Stage 2' — an exact integer equilibrium around the LP's prices, when stage 2 or 3 fails.
 
     Whole packages can make the LP's equilibrium unreachable (a vertex whose at-the-money
@@ -1500,6 +1500,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     :data:`NO_ROOT_POINT`. Deterministic bounds on the work (pipeline._wide: a wide
     neighbourhood's MIP spent HiGHS's strong-branching budget, up to 100,000 LP iterations,
     before its node limit whatever that limit, 0.6-8.9 s of CPU, mostly finding nothing).
+    With ``feasibility`` the model is solved without objective (the first point ends the
+    search; :mod:`solver_models.core`'s oracle: only whether a point exists is asked).
     """
     t0 = time.perf_counter()
     o = comp.orders
@@ -1657,6 +1659,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         weight = float(market.vol[o[units]] @ uq) + vol_s.sum() + 1.0
         c[S0:] = -(vol_s + weight * loss)
         c[L0:S0] = -weight
+    if feasibility:
+        c = np.zeros(ncol)
     model = ArrayModel(c, a, row_lo, row_hi, col_lo, col_hi, integer, maximize=True)
     start, gate_seconds = None, 0.0
     if gate:

@@ -5,14 +5,16 @@ the books are generated (``generate_book``), not stored."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
-import pytest
 
 from auction.book import Book
 from auction.result import ClearingResult
 from solver_models import SolverParams, pipeline, solve
 from solver_models.generator import ALL_COMBO_TYPES, COMBO_TYPES, Recipe, generate_book
 from solver_models.market import build_market, components
+from solver_models.outcome import SolveStatus
 from solver_models.stages import LocalEquilibrium, local_mip, welfare_lp
 from validator.equilibrium import check
 
@@ -139,21 +141,29 @@ def test_s56013_has_no_answer_in_the_bands():
         assert not isinstance(found, LocalEquilibrium) and found.status == "infeasible"
 
 
-@pytest.mark.parametrize("name", sorted(_GIVEN_UP))
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 17's target 'no component left uncleared while the welfare LP trades in it': "
-    "a component is given up ('not cleared: local_mip infeasible') while its welfare LP "
-    "trades; the check passes (its orders unfilled, its contracts listed uncleared). The same "
-    "on 2d7458d (before stop 28's merges): not new. s56013 (296 orders): the local search over "
-    "the whole price box (every order near) with both §4a allowances — rounding, and since "
-    "branch near17 near orders one package short too — is proven infeasible (HiGHS, 0.05 "
-    "s) on the component as first seen and after its rounds' drops (264 orders): no §4a "
-    "answer inside the bands; see test_s56013_has_no_answer_in_the_bands"))
-def test_campaign_component_is_not_given_up(name):
-    book = generate_book(_GIVEN_UP[name])
+def test_s56013_clears_but_an_infeasible_core():
+    """Campaign seed 56 book 13: its 296-order component was given up ('not cleared:
+    local_mip infeasible', 1,652 lots, 304 orders not cleared; a strict xfail of issue 17's
+    target 'no component left uncleared while the welfare LP trades in it' before branch
+    halt17). By the engine's own model no §4a answer exists in its bands
+    (test_s56013_has_no_answer_in_the_bands): an infeasible core's contracts are halted now
+    (the circuit breaker, README "Decisions") and the rest clears — 2,834 lots; the halted
+    contracts are exactly the core's (the five WBTC 2025-01-17 calls and puts its 8 orders
+    trade), besides the WETH put 2700 its band halts (as before)."""
+    book = generate_book(_GIVEN_UP["s56013"])
     out = solve(book, SolverParams())
-    assert check(book, out.result).ok
+    rep = check(book, out.result)
+    assert rep.ok, str(rep)
     assert not any(" not cleared: " in n for n in out.notes), out.notes
+    (note,) = [n for n in out.notes if "an infeasible core of" in n]
+    core = {int(i) for i in re.search(r"\(orders ([\d, ]+);", note).group(1).split(", ")}
+    assert core == {68, 278, 402, 502, 508, 530, 572, 600}
+    traded = {leg.contract_id for o in book.orders if o.order_id in core for leg in o.legs}
+    assert traded == {118, 122, 123, 126, 127}
+    assert out.result.uncleared == traded | {3}  # 3: the band halt (another component)
+    assert out.status is SolveStatus.NOT_CLEARED
+    assert rep.volume == 2834 and len(out.result.fills) == 163
+    assert out.orders_uncleared == 36  # touching halted contracts: the core's 25, the band's 11
 
 
 def _s37002_five() -> Book:
