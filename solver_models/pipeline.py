@@ -779,20 +779,22 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
     fills = alloc.fills if alloc.short is None else give_way(market, comp, alloc.fills, new)
     if not _exact_ok(market, comp, fills, new, comp.contracts):
         return alloc.fills, ticks
-    if not moved:
-        return fills, ticks
+    # the fills published with ``new`` decided once more there, with rule 5: the least loss,
+    # the most volume, then the least surplus at those prices (the first step's ties are
+    # left as they were: another tie at ``ticks`` leads price selection elsewhere, where
+    # the loss may be larger)
     again = _loss_step(market, comp, fills, new, params, deadline, prog,
-                       None if offered is None else offered & (fills == 0))
+                       None if offered is None else offered & (fills == 0), rule5=True)
     return (fills if again is None else again.fills), new
 
 
 def _loss_step(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
                params: SolverParams, deadline: float, prog: _Progress,
-               offered: np.ndarray | None = None) -> Allocation | None:
+               offered: np.ndarray | None = None, rule5: bool = False) -> Allocation | None:
     """:func:`stages.least_loss` at ``ticks`` (``offered``: as there), its report recorded:
     the new allocation (an equilibrium at ``ticks``, checked in exact integers), or None."""
     alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter(),
-                       offered)
+                       offered, rule5)
     if alloc is None:
         return None
     prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)

@@ -475,7 +475,7 @@ ALONE_ORDERS = 200  # a block of the allowance's model with this many orders is 
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
                    unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None,
-                   feasibility: bool = False
+                   feasibility: bool = False, surplus: bool = False
                    ) -> Allocation | StageReport:
     """Stage 2 (:func:`_allocation_mip`); with the whole-package allowance, each independent
     block of the balance (a batch is a union of components) solved alone: the least loss and
@@ -495,7 +495,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         blocks.append(tuple(np.sort(np.concatenate(x)) for x in zip(*small, strict=True)))
     if len(blocks) <= 1:
         return _allocation_mip(market, comp, cls, params, time_limit, short, exposure,
-                               unfilled_loss, start, feasibility)
+                               unfilled_loss, start, feasibility, surplus)
     # the smallest first: a block whose balance no whole packages reach fails the whole
     # batch, and is found before the large blocks are solved
     blocks.sort(key=lambda b: len(b[0]))
@@ -514,11 +514,11 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         given = None if start is None else start[rows]
         t0 = time.perf_counter()
         alloc = _allocation_mip(market, part, sub, params, time_limit, True, block, loss,
-                                given, feasibility)
+                                given, feasibility, surplus)
         if isinstance(alloc, StageReport) and alloc.status == "infeasible":
             alloc = _allocation_mip(market, part, sub, params,
                                     time_limit - (time.perf_counter() - t0), False, block, loss,
-                                    given, feasibility)
+                                    given, feasibility, surplus)
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds
@@ -539,7 +539,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
 def _allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                     time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
                     unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None,
-                    feasibility: bool = False
+                    feasibility: bool = False, surplus: bool = False
                     ) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
@@ -665,10 +665,10 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     # of them not out of the money; orders fixed full or at 0 add a constant), counted as
     # scripts/objectives.py counts them — an order's lots when it gets nothing. Per group a
     # binary U_g <= X_g ("the group trades"), the surplus Σ_g lots_g·(1 − U_g)
-    n_u = n_g if exact else 0
-    surplus = np.zeros(n_var + n_u)
+    n_u = n_g if exact and surplus else 0
+    lots = np.zeros(n_var + n_u)
     if n_u:
-        surplus[n_var:] = (group_q * vol[first[:n_g]]).astype(float)  # maximised: −surplus
+        lots[n_var:] = (group_q * vol[first[:n_g]]).astype(float)  # maximised: −surplus
         r = np.arange(n_u)
         rows = [sp.hstack((m, sp.csr_matrix((m.shape[0], n_u)))).tocsr() for m in rows]
         rows.append(sp.csr_matrix((np.concatenate((np.ones(n_u), -np.ones(n_u))),
@@ -693,7 +693,7 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     # the next. One solve instead of two: 0.88 → 0.62 s of HiGHS over the allowance's models
     # of the bench books (2026-12-04, same (loss, volume) on each)
     levels = [f for f, on in ((-loss, bool(np.any(loss))), (c, True),
-                              (surplus, bool(np.any(surplus)))) if on]
+                              (lots, bool(np.any(lots)))) if on]
     span = col_hi - col_lo
     merged = [levels[-1]]
     for f in reversed(levels[:-1]):
@@ -785,8 +785,8 @@ def loss_at(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarra
 
 
 def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
-               params: SolverParams, time_limit: float, offered: np.ndarray | None = None
-               ) -> Allocation | StageReport | None:
+               params: SolverParams, time_limit: float, offered: np.ndarray | None = None,
+               rule5: bool = False) -> Allocation | StageReport | None:
     """§4a at the answer's prices: the least priority loss, then the maximum volume.
 
     A route decides the fills where the priority loss is not yet known: the allocation MIP at
@@ -823,10 +823,12 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     o = comp.orders
     gap, loss = loss_at(market, comp, fills, ticks)
     back = np.zeros(len(o), dtype=bool) if offered is None else offered & (gap >= 0)
-    if loss == 0 and not back.any():
-        return None
     q, rho = market.q[o], market.allowance[o]
     divisible = ~market.indivisible[o]
+    if rule5:  # every block with a free divisible order (rule 5 at ``ticks``)
+        back |= divisible & (gap >= 0) & (gap <= rho)
+    if loss == 0 and not back.any():
+        return None
     # fixed full: beyond the allowance in the money, and groups of identical orders (same legs
     # and limit: they share pro rata) in the money that the answer filled completely
     group = _groups(market, o)
@@ -859,7 +861,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
         block = exposure[rows][:, cols]
         t0 = time.perf_counter()
         alloc = allocation_mip(market, part, sub, params, time_limit, exposure=block,
-                               unfilled_loss=unfilled[rows], start=fills[rows])
+                               unfilled_loss=unfilled[rows], start=fills[rows], surplus=rule5)
         if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
                 and np.any((divisible & (gap > rho) & (fills < q))[rows]):
             # the answer has orders short and whole packages do not balance without: the
@@ -867,7 +869,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
             alloc = allocation_mip(market, part, sub, params,
                                    time_limit - (time.perf_counter() - t0), short=True,
                                    exposure=block, unfilled_loss=unfilled[rows],
-                                   start=fills[rows])
+                                   start=fills[rows], surplus=rule5)
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds
