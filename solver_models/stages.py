@@ -565,6 +565,15 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     volume)), or two solves where ``W·loss`` could pass 2^50; exact gaps (:func:`exact_gap`),
     so neither level is left to a gap.
 
+    ``surplus`` (with ``unfilled_loss``; :func:`least_loss` with ``rule5``) — a third level,
+    rule 5 at fixed prices: the least unfilled lots not out of the money, measured as
+    ``scripts/objectives.py`` measures them (the lots of a divisible order not out of the
+    money that gets nothing; indivisible orders do not count). Per group of free divisible
+    orders a binary ``U_g <= X_g`` and ``Σ_g lots_g·(1 − U_g)``: a group counts when it gets
+    nothing (how a group's fill is split among its orders is rule 8's pro rata, after).
+    Adjacent levels are merged into one integral objective while ``W·upper + lower`` stays
+    below ``ONE_SOLVE_BELOW``; else one solve per level, each kept as a bound.
+
     ``exposure``: the component's ``market.exposure[o][:, comp.atomics]`` when the caller has
     it (the probe calls this many times for one component).
 
@@ -787,7 +796,8 @@ def loss_at(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarra
 def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
                params: SolverParams, time_limit: float, offered: np.ndarray | None = None,
                rule5: bool = False) -> Allocation | StageReport | None:
-    """§4a at the answer's prices: the least priority loss, then the maximum volume.
+    """§4a at the answer's prices: the least priority loss, then the maximum volume (then,
+    with ``rule5``, the least surplus).
 
     A route decides the fills where the priority loss is not yet known: the allocation MIP at
     the LP's prices (every free order there exactly at the money: no loss), the local search
@@ -819,7 +829,14 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     decides both (the loss, then the volume); a block is solved when it has a loss or such an
     order in or at the money (a block with neither keeps the answer's fills, as without
     ``offered``), and its new fills are kept when not worse at (loss, volume), as above.
-    None when there is nothing to do (no loss, nothing offered in or at the money)."""
+    None when there is nothing to do (no loss, nothing offered in or at the money).
+
+    ``rule5``: a third level, rule 5 at ``ticks`` — the least unfilled lots not out of the
+    money (:func:`allocation_mip`'s ``surplus``), and every block with a free divisible order
+    is solved (not only those with a loss). :func:`pipeline._least_loss` asks for it in the
+    step whose fills are published with ``ticks``; the first step keeps (loss, volume) only,
+    since its ties lead price selection to the prices (another tie there can end at a larger
+    loss: campaign seed 25, book 19)."""
     o = comp.orders
     gap, loss = loss_at(market, comp, fills, ticks)
     back = np.zeros(len(o), dtype=bool) if offered is None else offered & (gap >= 0)
