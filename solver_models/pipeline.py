@@ -766,7 +766,14 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
     stage fails."""
     alloc = _loss_step(market, comp, fills, ticks, params, deadline, prog, offered)
     if alloc is None:
-        return fills, ticks
+        # the answer's fills kept at ``ticks``: rule 5 there too when least loss had
+        # something to decide (a loss, or an order offered in or at the money)
+        gap, loss = loss_at(market, comp, fills, ticks)
+        if loss == 0 and (offered is None or not np.any(offered & (gap >= 0))):
+            return fills, ticks
+        again = _loss_step(market, comp, fills, ticks, params, deadline, prog, offered,
+                           rule5=True)
+        return (fills if again is None else again.fills), ticks
     gap, _ = loss_at(market, comp, alloc.fills, ticks)
     free = (gap >= 0) & (gap <= market.allowance[comp.orders])
     if offered is not None:  # indivisible orders in or at the money watched too
