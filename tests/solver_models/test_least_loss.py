@@ -210,3 +210,38 @@ def tied_books(draw, max_orders=6):
 def test_least_loss_is_least_in_loss_volume_surplus_on_tied_books(b):
     """Orders at or one tick around one price: ties in volume are the rule here."""
     _least_at_the_answers_prices(b)
+
+
+def test_orders_2k_has_the_least_surplus_among_its_least_loss_allocations():
+    """Rule 5 at the answer's prices where least loss decides the fills (orders_2k, stop 30):
+    on every component whose answer has a priority loss there, least loss with rule 5 from the
+    answer's own fills finds nothing better in (loss, volume, surplus). Before, the first step
+    kept the route's fills when it found no better (loss, volume), and rule 5 among the tied
+    allocations was HiGHS's path: the 1,745-order component left 24 lots unfilled at the money
+    where 15 reach the same loss and volume (orders_2k's surplus 43; now 15)."""
+    from solver_models.market import build_market, components
+    from solver_models.stages import Allocation, least_loss, loss_at
+
+    s = load(Path(__file__).parents[2] / "scenarios/bench/standard/orders_2k.yaml")
+    out = solve(s.book, s.params)
+    assert out.status is SolveStatus.OPTIMAL
+    res = out.result
+    filled = res.filled()
+    market = build_market(s.book)
+    seen = 0
+    for comp in components(market):
+        o = comp.orders
+        ticks = np.array([res.prices[int(market.contract_ids[k])] for k in comp.contracts])
+        fills = np.array([filled.get(int(market.order_ids[i]), 0) for i in o], dtype=np.int64)
+        gap, loss = loss_at(market, comp, fills, ticks)
+        if loss == 0:
+            continue  # least loss has nothing to decide there
+        seen += 1
+        alloc = least_loss(market, comp, fills, ticks, s.params, 60.0, rule5=True)
+        if not isinstance(alloc, Allocation):
+            continue  # the answer's fills kept: nothing better
+        lots = np.where(~market.indivisible[o] & (gap >= 0), market.q[o] * market.vol[o], 0)
+        new = (loss_at(market, comp, alloc.fills, ticks)[1], -int(market.vol[o] @ alloc.fills),
+               int(lots @ (alloc.fills == 0)))
+        assert new == (loss, -int(market.vol[o] @ fills), int(lots @ (fills == 0)))
+    assert seen
