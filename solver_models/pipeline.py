@@ -758,7 +758,10 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
     only lower that loss; rules 5–6 for the new fills). When that moves the prices, the fills
     are decided once more at the new prices and kept with them, so that the answer's fills
     always have the least loss (then the most volume) at the answer's prices among the
-    allocations :func:`stages.least_loss` considers. ``offered``: indivisible orders dropped
+    allocations :func:`stages.least_loss` considers. The fills published with the final
+    prices (the last step's, or the answer's when the first step kept them) are decided there
+    with rule 5 too (``rule5``: loss, volume, then the least surplus); the first step keeps
+    (loss, volume) only. ``offered``: indivisible orders dropped
     at the money in an earlier round (unfilled in ``fills``), offered again at those prices in
     the same MIP (:func:`stages.least_loss`; once one in or at the money, the prices moved
     since it was dropped, may find its counterparts) — one MIP where the regain of stop 25
