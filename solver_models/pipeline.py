@@ -777,7 +777,10 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
     only lower that loss; rules 5–6 for the new fills). When that moves the prices, the fills
     are decided once more at the new prices and kept with them, so that the answer's fills
     always have the least loss (then the most volume) at the answer's prices among the
-    allocations :func:`stages.least_loss` considers. ``offered``: indivisible orders dropped
+    allocations :func:`stages.least_loss` considers. The fills published with the final
+    prices (the last step's, or the answer's when the first step kept them) are decided there
+    with rule 5 too (``rule5``: loss, volume, then the least surplus); the first step keeps
+    (loss, volume) only. ``offered``: indivisible orders dropped
     at the money in an earlier round (unfilled in ``fills``), offered again at those prices in
     the same MIP (:func:`stages.least_loss`; once one in or at the money, the prices moved
     since it was dropped, may find its counterparts) — one MIP where the regain of stop 25
@@ -785,7 +788,14 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
     stage fails."""
     alloc = _loss_step(market, comp, fills, ticks, params, deadline, prog, offered)
     if alloc is None:
-        return fills, ticks
+        # the answer's fills kept at ``ticks``: rule 5 there too when least loss had
+        # something to decide (a loss, or an order offered in or at the money)
+        gap, loss = loss_at(market, comp, fills, ticks)
+        if loss == 0 and (offered is None or not np.any(offered & (gap >= 0))):
+            return fills, ticks
+        again = _loss_step(market, comp, fills, ticks, params, deadline, prog, offered,
+                           rule5=True)
+        return (fills if again is None else again.fills), ticks
     gap, _ = loss_at(market, comp, alloc.fills, ticks)
     free = (gap >= 0) & (gap <= market.allowance[comp.orders])
     if offered is not None:  # indivisible orders in or at the money watched too
@@ -798,20 +808,22 @@ def _least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nd
     fills = alloc.fills if alloc.short is None else give_way(market, comp, alloc.fills, new)
     if not _exact_ok(market, comp, fills, new, comp.contracts):
         return alloc.fills, ticks
-    if not moved:
-        return fills, ticks
+    # the fills published with ``new`` decided once more there, with rule 5: the least loss,
+    # the most volume, then the least surplus at those prices (the first step's ties are
+    # left as they were: another tie at ``ticks`` leads price selection elsewhere, where
+    # the loss may be larger)
     again = _loss_step(market, comp, fills, new, params, deadline, prog,
-                       None if offered is None else offered & (fills == 0))
+                       None if offered is None else offered & (fills == 0), rule5=True)
     return (fills if again is None else again.fills), new
 
 
 def _loss_step(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
                params: SolverParams, deadline: float, prog: _Progress,
-               offered: np.ndarray | None = None) -> Allocation | None:
+               offered: np.ndarray | None = None, rule5: bool = False) -> Allocation | None:
     """:func:`stages.least_loss` at ``ticks`` (``offered``: as there), its report recorded:
     the new allocation (an equilibrium at ``ticks``, checked in exact integers), or None."""
     alloc = least_loss(market, comp, fills, ticks, params, deadline - time.perf_counter(),
-                       offered)
+                       offered, rule5)
     if alloc is None:
         return None
     prog.add(alloc.report if isinstance(alloc, Allocation) else alloc)

@@ -475,7 +475,7 @@ ALONE_ORDERS = 200  # a block of the allowance's model with this many orders is 
 def allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                    time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
                    unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None,
-                   feasibility: bool = False
+                   feasibility: bool = False, surplus: bool = False
                    ) -> Allocation | StageReport:
     """Stage 2 (:func:`_allocation_mip`); with the whole-package allowance, each independent
     block of the balance (a batch is a union of components) solved alone: the least loss and
@@ -495,7 +495,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         blocks.append(tuple(np.sort(np.concatenate(x)) for x in zip(*small, strict=True)))
     if len(blocks) <= 1:
         return _allocation_mip(market, comp, cls, params, time_limit, short, exposure,
-                               unfilled_loss, start, feasibility)
+                               unfilled_loss, start, feasibility, surplus)
     # the smallest first: a block whose balance no whole packages reach fails the whole
     # batch, and is found before the large blocks are solved
     blocks.sort(key=lambda b: len(b[0]))
@@ -514,11 +514,11 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
         given = None if start is None else start[rows]
         t0 = time.perf_counter()
         alloc = _allocation_mip(market, part, sub, params, time_limit, True, block, loss,
-                                given, feasibility)
+                                given, feasibility, surplus)
         if isinstance(alloc, StageReport) and alloc.status == "infeasible":
             alloc = _allocation_mip(market, part, sub, params,
                                     time_limit - (time.perf_counter() - t0), False, block, loss,
-                                    given, feasibility)
+                                    given, feasibility, surplus)
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds
@@ -539,7 +539,7 @@ def allocation_mip(market: Market, comp: Component, cls: Classification, params:
 def _allocation_mip(market: Market, comp: Component, cls: Classification, params: SolverParams,
                     time_limit: float, short: bool = False, exposure: sp.csr_matrix | None = None,
                     unfilled_loss: np.ndarray | None = None, start: np.ndarray | None = None,
-                    feasibility: bool = False
+                    feasibility: bool = False, surplus: bool = False
                     ) -> Allocation | StageReport:
     """Stage 2 — maximum volume in whole packages among the equilibria of stage 1.
 
@@ -564,6 +564,15 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     solve of ``volume − W·loss`` (W above the volume's span, so its order is exactly (loss,
     volume)), or two solves where ``W·loss`` could pass 2^50; exact gaps (:func:`exact_gap`),
     so neither level is left to a gap.
+
+    ``surplus`` (with ``unfilled_loss``; :func:`least_loss` with ``rule5``) — a third level,
+    rule 5 at fixed prices: the least unfilled lots not out of the money, measured as
+    ``scripts/objectives.py`` measures them (the lots of a divisible order not out of the
+    money that gets nothing; indivisible orders do not count). Per group of free divisible
+    orders a binary ``U_g <= X_g`` and ``Σ_g lots_g·(1 − U_g)``: a group counts when it gets
+    nothing (how a group's fill is split among its orders is rule 8's pro rata, after).
+    Adjacent levels are merged into one integral objective while ``W·upper + lower`` stays
+    below ``ONE_SOLVE_BELOW``; else one solve per level, each kept as a bound.
 
     ``exposure``: the component's ``market.exposure[o][:, comp.atomics]`` when the caller has
     it (the probe calls this many times for one component).
@@ -649,8 +658,6 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
         n_s_loss = 0
     else:
         n_s_loss = n_s
-    build = time.perf_counter() - t0
-    loss_seconds = 0.0
     loss = np.zeros(n_var)
     if n_s_loss:
         # in money units (10^-D), rounded up: integral objectives solve faster
@@ -660,43 +667,73 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     exact = unfilled_loss is not None and not feasibility
     if exact and n_g:
         loss[:n_g] = -np.maximum(unfilled_loss[first[:n_g]], 0).astype(float)
-    # integral loss and volume (both the whole-package allowance's and the one at fixed
-    # prices): one solve of ``volume − W·loss``, W above the volume's whole span over the
-    # columns' box, so that the order of its values is exactly (loss, volume), with exact gaps
-    # — unless W·loss could leave the integers float64 holds exactly (then two solves). One
-    # solve instead of two: 0.88 → 0.62 s of HiGHS over the allowance's models of the bench
-    # books (2026-12-04, same (loss, volume) on each)
-    weight = float(np.abs(c) @ (col_hi - col_lo)) + 1.0
-    weighted = bool(np.any(loss)) and weight * (float(np.abs(loss) @ col_hi) + 1.0) < ONE_SOLVE_BELOW
-    if weighted:
-        c = c - weight * loss
-        loss = np.zeros(n_var)
     x0 = None if start is None else _start_columns(
         market, o, exposure, fills, start, (div_idx, group, n_g), ind_idx, mq,
         (itm_idx, s_group, n_s), col_hi)
-    if np.any(loss):  # the least priority loss first, then kept as a bound
-        model = ArrayModel(loss, sp.vstack(rows).tocsc(), np.concatenate(row_lo),
-                           np.concatenate(row_hi), col_lo, col_hi, integer)
-        sol = highs.solve(model, params, time_limit, options=exact_gap(loss) if exact else None,
-                          start=x0)
-        if not sol.has_solution:
-            return StageReport("allocation_mip", build, sol.solve_seconds, sol.status,
-                               size=model.size)
-        least = float(loss @ np.rint(sol.x))
-        rows.append(sp.csr_matrix(loss))
-        row_lo.append([-INF])
-        row_hi.append([least + 0.5])  # whole money units
-        time_limit -= sol.solve_seconds
-        loss_seconds = sol.solve_seconds
-        if x0 is not None and float(loss @ x0) > least + 0.5:
-            x0 = None  # not among the least loss's allocations
+    # rule 5 at fixed prices (least loss): the unfilled lots of the free divisible orders (all
+    # of them not out of the money; orders fixed full or at 0 add a constant), counted as
+    # scripts/objectives.py counts them — an order's lots when it gets nothing. Per group a
+    # binary U_g <= X_g ("the group trades"), the surplus Σ_g lots_g·(1 − U_g)
+    n_u = n_g if exact and surplus else 0
+    lots = np.zeros(n_var + n_u)
+    if n_u:
+        lots[n_var:] = (group_q * vol[first[:n_g]]).astype(float)  # maximised: −surplus
+        r = np.arange(n_u)
+        rows = [sp.hstack((m, sp.csr_matrix((m.shape[0], n_u)))).tocsr() for m in rows]
+        rows.append(sp.csr_matrix((np.concatenate((np.ones(n_u), -np.ones(n_u))),
+                                   (np.concatenate((r, r)), np.concatenate((r, n_var + r)))),
+                                  shape=(n_u, n_var + n_u)))
+        row_lo.append(np.zeros(n_u))
+        row_hi.append(np.full(n_u, INF))
+        c = np.concatenate((c, np.zeros(n_u)))
+        loss = np.concatenate((loss, np.zeros(n_u)))
+        col_lo = np.concatenate((col_lo, np.zeros(n_u)))
+        col_hi = np.concatenate((col_hi, np.ones(n_u)))
+        integer = np.concatenate((integer, np.ones(n_u, dtype=bool)))
+        if x0 is not None:
+            x0 = np.concatenate((x0, (x0[:n_g] > 0).astype(float)))
+    build = time.perf_counter() - t0
+    # the levels, each maximised in turn: the least loss (the whole-package allowance's, or
+    # the one at fixed prices), the volume, the least surplus (rule 5, at fixed prices).
+    # Integral objectives: adjacent levels are one solve of ``W·upper + lower`` (W above the
+    # lower level's whole span over the columns' box, so the order of its values is exactly
+    # the levels' order), with exact gaps, while that stays far inside the integers float64
+    # holds exactly (ONE_SOLVE_BELOW) — else one solve per level, each kept as a bound for
+    # the next. One solve instead of two: 0.88 → 0.62 s of HiGHS over the allowance's models
+    # of the bench books (2026-12-04, same (loss, volume) on each)
+    levels = [f for f, on in ((-loss, bool(np.any(loss))), (c, True),
+                              (lots, bool(np.any(lots)))) if on]
+    span = col_hi - col_lo
+    merged = [levels[-1]]
+    for f in reversed(levels[:-1]):
+        weight = float(np.abs(merged[0]) @ span) + 1.0
+        if weight * (float(np.abs(f) @ span) + 1.0) < ONE_SOLVE_BELOW:
+            merged[0] = weight * f + merged[0]
+        else:
+            merged.insert(0, f)
     a = sp.vstack(rows).tocsc()
-    model = ArrayModel(c.astype(float), a, np.concatenate(row_lo), np.concatenate(row_hi),
-                       col_lo, col_hi, integer, maximize=True)
+    lo, hi = np.concatenate(row_lo), np.concatenate(row_hi)
+    spent = 0.0
+    for f in merged[:-1]:  # the upper levels alone, each kept as a bound
+        model = ArrayModel(f, a, lo, hi, col_lo, col_hi, integer, maximize=True)
+        sol = highs.solve(model, params, time_limit, options=exact_gap(f) if exact else None,
+                          start=x0)
+        spent += sol.solve_seconds
+        if not sol.has_solution:
+            return StageReport("allocation_mip", build, spent, sol.status, size=model.size)
+        best = float(f @ np.rint(sol.x))
+        a = sp.vstack((a, sp.csr_matrix(f))).tocsc()
+        lo, hi = np.append(lo, best - 0.5), np.append(hi, INF)  # whole units
+        time_limit -= sol.solve_seconds
+        if x0 is not None and float(f @ x0) < best - 0.5:
+            x0 = None  # not among this level's optima
+    c = merged[-1]
+    model = ArrayModel(c.astype(float), a, lo, hi, col_lo, col_hi, integer, maximize=True)
+    weighted = len(merged) < len(levels)
     sol = highs.solve(model, params, time_limit,
                       options=exact_gap(c) if exact or weighted else None, start=x0)
-    # the solve time counts both solves (least loss, then volume)
-    report = StageReport("allocation_mip", build, loss_seconds + sol.solve_seconds, sol.status,
+    # the solve time counts every level's solve
+    report = StageReport("allocation_mip", build, spent + sol.solve_seconds, sol.status,
                          sol.objective, sol.bound, sol.gap, model.size)
     if not sol.has_solution:
         return report
@@ -708,7 +745,7 @@ def _allocation_mip(market: Market, comp: Component, cls: Classification, params
     z = x[n_g:n_g + len(ind_idx)]
     fills[ind_idx[aon_mask]] = q[ind_idx[aon_mask]] * z[aon_mask]
     fills[mq] = x[n_g + len(ind_idx):n_g + len(ind_idx) + len(mq)]
-    _one_short(market, o, fills, itm_idx, s_group, x[n_var - n_s:])
+    _one_short(market, o, fills, itm_idx, s_group, x[n_var - n_s:n_var])
     if np.any(exposure.T @ fills):  # exact integer balance, whatever the MIP tolerances did
         return StageReport("allocation_mip", build, sol.solve_seconds, "inexact balance")
     return Allocation(fills, report, fixed_full & (fills < q) if n_s else None)
@@ -757,9 +794,10 @@ def loss_at(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarra
 
 
 def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.ndarray,
-               params: SolverParams, time_limit: float, offered: np.ndarray | None = None
-               ) -> Allocation | StageReport | None:
-    """§4a at the answer's prices: the least priority loss, then the maximum volume.
+               params: SolverParams, time_limit: float, offered: np.ndarray | None = None,
+               rule5: bool = False) -> Allocation | StageReport | None:
+    """§4a at the answer's prices: the least priority loss, then the maximum volume (then,
+    with ``rule5``, the least surplus).
 
     A route decides the fills where the priority loss is not yet known: the allocation MIP at
     the LP's prices (every free order there exactly at the money: no loss), the local search
@@ -791,14 +829,23 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     decides both (the loss, then the volume); a block is solved when it has a loss or such an
     order in or at the money (a block with neither keeps the answer's fills, as without
     ``offered``), and its new fills are kept when not worse at (loss, volume), as above.
-    None when there is nothing to do (no loss, nothing offered in or at the money)."""
+    None when there is nothing to do (no loss, nothing offered in or at the money).
+
+    ``rule5``: a third level, rule 5 at ``ticks`` — the least unfilled lots not out of the
+    money (:func:`allocation_mip`'s ``surplus``), and every block with a free divisible order
+    is solved (not only those with a loss). :func:`pipeline._least_loss` asks for it in the
+    step whose fills are published with ``ticks``; the first step keeps (loss, volume) only,
+    since its ties lead price selection to the prices (another tie there can end at a larger
+    loss: campaign seed 25, book 19)."""
     o = comp.orders
     gap, loss = loss_at(market, comp, fills, ticks)
     back = np.zeros(len(o), dtype=bool) if offered is None else offered & (gap >= 0)
-    if loss == 0 and not back.any():
-        return None
     q, rho = market.q[o], market.allowance[o]
     divisible = ~market.indivisible[o]
+    if rule5:  # every block with a free divisible order (rule 5 at ``ticks``)
+        back |= divisible & (gap >= 0) & (gap <= rho)
+    if loss == 0 and not back.any():
+        return None
     # fixed full: beyond the allowance in the money, and groups of identical orders (same legs
     # and limit: they share pro rata) in the money that the answer filled completely
     group = _groups(market, o)
@@ -810,6 +857,9 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
     lost = np.where(divisible & (gap > 0), (q - fills) * gap, 0)
     unfilled = np.where(divisible, gap, 0)  # what one unfilled package costs (in the money)
     vol = market.vol[o]
+    # rule 5 as scripts/objectives.py measures it: the lots of divisible orders not out of
+    # the money that get nothing
+    surplus_lots = np.where(divisible & (gap >= 0), q * vol, 0)
     exposure = market.exposure_in(o, comp.atomics)
     new = fills.copy()
     short = np.zeros(len(o), dtype=bool)
@@ -828,7 +878,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
         block = exposure[rows][:, cols]
         t0 = time.perf_counter()
         alloc = allocation_mip(market, part, sub, params, time_limit, exposure=block,
-                               unfilled_loss=unfilled[rows], start=fills[rows])
+                               unfilled_loss=unfilled[rows], start=fills[rows], surplus=rule5)
         if isinstance(alloc, StageReport) and alloc.status == "infeasible" \
                 and np.any((divisible & (gap > rho) & (fills < q))[rows]):
             # the answer has orders short and whole packages do not balance without: the
@@ -836,7 +886,7 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
             alloc = allocation_mip(market, part, sub, params,
                                    time_limit - (time.perf_counter() - t0), short=True,
                                    exposure=block, unfilled_loss=unfilled[rows],
-                                   start=fills[rows])
+                                   start=fills[rows], surplus=rule5)
         time_limit -= time.perf_counter() - t0
         last = alloc.report if isinstance(alloc, Allocation) else alloc
         build += last.build_seconds
@@ -847,10 +897,12 @@ def least_loss(market: Market, comp: Component, fills: np.ndarray, ticks: np.nda
                                solve_seconds=solve)
             continue
         # the short candidates are the least in the money per instrument, which the answer's
-        # short orders need not be: kept only when not worse at (loss, volume)
+        # short orders need not be: kept only when not worse at (loss, volume, surplus)
         new_lost = np.where((divisible & (gap > 0))[rows], (q[rows] - alloc.fills) * gap[rows], 0)
-        if (int(new_lost.sum()), -int(vol[rows] @ alloc.fills)) \
-                > (int(lost[rows].sum()), -int(vol[rows] @ fills[rows])) \
+        if (int(new_lost.sum()), -int(vol[rows] @ alloc.fills),
+                int(surplus_lots[rows] @ (alloc.fills == 0))) \
+                > (int(lost[rows].sum()), -int(vol[rows] @ fills[rows]),
+                   int(surplus_lots[rows] @ (fills[rows] == 0))) \
                 or np.array_equal(alloc.fills, fills[rows]):  # the answer's own fills
             continue
         new[rows] = alloc.fills

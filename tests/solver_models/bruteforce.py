@@ -258,7 +258,8 @@ def _max_balanced(base: tuple[int, ...], base_volume: int,
 
 def least_loss_at(book: Book, prices: Mapping[int, int], replication: bool = True,
                   keep_full: frozenset[int] = frozenset(),
-                  fixed: Mapping[int, int] | None = None) -> tuple[Fraction, int] | None:
+                  fixed: Mapping[int, int] | None = None, surplus: bool = False
+                  ) -> tuple[Fraction, int] | tuple[Fraction, int, int] | None:
     """§4a at fixed prices (contract ticks): over every allocation in whole packages that
     balances there with the rounding allowance — a divisible order in the money by more than
     its ρ (``auction.replication.RoundingAllowance``) or named in ``keep_full`` filled
@@ -267,15 +268,19 @@ def least_loss_at(book: Book, prices: Mapping[int, int], replication: bool = Tru
     ``min_fill..q``) — the least priority loss ``Σ (unfilled packages)·(π − a·p)`` over the
     divisible orders in the money, then the most volume: ``(loss, volume)``, or None when no
     allocation balances. ``fixed``: order id -> packages, fills taken as given (e.g. the
-    indivisible orders as an answer has them). Exact (Fractions, integer balance), by the same
-    dynamic programme."""
+    indivisible orders as an answer has them). ``surplus``: a third level, rule 5 — the least
+    unfilled lots of divisible orders not out of the money that get nothing
+    (``scripts/objectives.py``'s measure), counted per group of identical free orders (the
+    group's lots when the group gets nothing: how it is split among them is rule 8's):
+    ``(loss, volume, surplus)``. Exact (Fractions, integer balance), by the same dynamic
+    programme."""
     from auction.replication import RoundingAllowance
 
     oracle = _Oracle(book, replication)
     rho = RoundingAllowance(book.contracts, replication, book.orders)
     base = [0] * oracle.dims
-    base_value = (Fraction(0), 0)  # (−loss, volume)
-    items: list[tuple[tuple[int, ...], tuple[int, ...], list[tuple[Fraction, int]]]] = []
+    base_value = (Fraction(0), 0, 0)  # (−loss, volume, −surplus)
+    items: list[tuple[tuple[int, ...], tuple[int, ...], list[tuple[Fraction, int, int]]]] = []
     merged: dict[object, tuple[int, Fraction, int]] = {}  # free group -> (Q, gap, order index)
     for i, o in enumerate(oracle.orders):
         gap = book.effective_limit(o) - book.order_money(o, prices)
@@ -283,34 +288,38 @@ def least_loss_at(book: Book, prices: Mapping[int, int], replication: bool = Tru
         if fixed is not None and o.order_id in fixed:
             c = fixed[o.order_id]
             loss = (q - c) * gap if gap > 0 and not o.indivisible else Fraction(0)
-            items.append(((c,), oracle.balance[i], [(-loss, c * o.lots_per_package)]))
+            lots = q * o.lots_per_package if c == 0 and gap >= 0 and not o.indivisible else 0
+            items.append(((c,), oracle.balance[i], [(-loss, c * o.lots_per_package, -lots)]))
             continue
         if gap < 0:
             continue
         if o.indivisible:
             choices = (0, q) if gap > 0 else (0, *range(o.min_fill, q + 1))
             items.append((choices, oracle.balance[i],
-                          [(Fraction(0), c * o.lots_per_package) for c in choices]))
+                          [(Fraction(0), c * o.lots_per_package, 0) for c in choices]))
         elif gap > rho(o) or (gap > 0 and o.order_id in keep_full):
             for d in range(oracle.dims):
                 base[d] += q * oracle.balance[i][d]
-            base_value = (base_value[0], base_value[1] + q * o.lots_per_package)
+            base_value = (base_value[0], base_value[1] + q * o.lots_per_package, 0)
         else:
             k = (oracle.key[i], book.effective_limit(o))
             total, _, at = merged.get(k, (0, gap, i))
             merged[k] = (total + q, gap, at)
     for total, gap, i in merged.values():
         choices = tuple(range(total + 1))
+        lpp = oracle.orders[i].lots_per_package
         items.append((choices, oracle.balance[i],
-                      [(-(total - c) * gap, c * oracle.orders[i].lots_per_package)
+                      [(-(total - c) * gap, c * lpp, -total * lpp if c == 0 else 0)
                        for c in choices]))
     best = _best_balanced(tuple(base), base_value, items, oracle.dims)
-    return None if best is None else (-best[0], best[1])
+    if best is None:
+        return None
+    return (-best[0], best[1], -best[2]) if surplus else (-best[0], best[1])
 
 
-def _best_balanced(base: tuple[int, ...], base_value: tuple[Fraction, int],
-                   items: list[tuple[tuple[int, ...], tuple[int, ...], list[tuple[Fraction, int]]]],
-                   dims: int) -> tuple[Fraction, int] | None:
+def _best_balanced(base: tuple[int, ...], base_value: tuple,
+                   items: list[tuple[tuple[int, ...], tuple[int, ...], list[tuple]]],
+                   dims: int) -> tuple | None:
     """The lexicographically largest ``base_value + Σ value_i(c_i)`` (tuples added
     elementwise) over ``c_i ∈ choices_i`` with ``base + Σ c_i·vec_i = 0``; None if none."""
     n = len(items)
@@ -328,15 +337,15 @@ def _best_balanced(base: tuple[int, ...], base_value: tuple[Fraction, int],
 
     if not reachable(base, 0):
         return None
-    states: dict[tuple[int, ...], tuple[Fraction, int]] = {base: base_value}
+    states: dict[tuple[int, ...], tuple] = {base: base_value}
     for i, (choices, vec, values) in enumerate(items):
-        nxt: dict[tuple[int, ...], tuple[Fraction, int]] = {}
+        nxt: dict[tuple[int, ...], tuple] = {}
         for state, value in states.items():
-            for c, (a, b) in zip(choices, values, strict=True):
+            for c, value_c in zip(choices, values, strict=True):
                 s = tuple(state[d] + c * vec[d] for d in range(dims))
                 if not reachable(s, i + 1):
                     continue
-                v = (value[0] + a, value[1] + b)
+                v = tuple(x + y for x, y in zip(value, value_c, strict=True))
                 if s not in nxt or nxt[s] < v:
                     nxt[s] = v
         states = nxt
