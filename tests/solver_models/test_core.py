@@ -5,6 +5,7 @@ is silent") and the rest clears — never on an unproven claim."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import replace
 from decimal import Decimal
 
@@ -60,6 +61,87 @@ def test_an_infeasible_core_is_halted_and_the_rest_clears(monkeypatch):
         monkeypatch.setattr(pipeline, "WORKERS", workers)
         again = solve(book, SolverParams())
         assert (again.status, again.result, again.notes) == key
+
+
+_FEB = 1000  # the second core's contract and order ids: the first's + _FEB
+
+
+def _two_cores_and_a_trade() -> Book:
+    """:func:`_core_and_a_trade`'s book and a copy of its nine core orders moved to a second
+    expiry (2025-02-21: contracts and orders with ids + 1,000, the same strikes, bands and
+    ticks — infeasible the same way), made one component with the first by a calendar (order
+    903: buy the 2025-01-17 60,000 put, sell the 2025-02-21 one, 1 lot each, net limit 1) that
+    nothing on the February put can fill — it neither trades nor touches either core. Two
+    independent infeasible cores in one component of 21 orders, and 901/902 must trade."""
+    book = _core_and_a_trade()
+    feb = datetime.date(2025, 2, 21)
+    contracts = dict(book.contracts)
+    contracts.update({k + _FEB: replace(c, contract_id=k + _FEB, expiry=feb)
+                      for k, c in book.contracts.items()})
+    orders = list(book.orders)
+    orders += [replace(o, order_id=o.order_id + _FEB,
+                       legs=tuple(replace(leg, contract_id=leg.contract_id + _FEB)
+                                  for leg in o.legs))
+               for o in book.orders if o.order_id in _CORE]
+    orders.append(replace(book.orders[0], order_id=903, client_id=97,
+                          total_net_price=Decimal(1),
+                          legs=(Leg(131, Side.BUY, 1), Leg(131 + _FEB, Side.SELL, 1))))
+    return Book(contracts, tuple(orders))
+
+
+def test_two_infeasible_cores_are_both_halted(monkeypatch):
+    """A second halt (CORE_HALTS > 1): the first core (January, the first expiry QuickXplain
+    keeps) halted, the rest starts over and is still proven infeasible — the February copy's
+    contracts halted too (two notes, each naming its own nine orders); 901/902 trade, the
+    calendar is cleared unfilled, the check passes; the same on one worker and two (rule 9).
+    With CORE_HALTS = 1 the February core stays and the component is given up (below)."""
+    book = _two_cores_and_a_trade()
+    out = solve(book, SolverParams())
+    rep = check(book, out.result)
+    assert rep.ok, str(rep)
+    feb = frozenset(k + _FEB for k in _CORE_CONTRACTS)
+    assert out.result.uncleared == _CORE_CONTRACTS | feb
+    assert out.result.filled() == {901: 2, 902: 2}
+    assert out.status is SolveStatus.NOT_CLEARED and out.orders_uncleared == 18
+    jan_note, feb_note = [n for n in out.notes if " halted: " in n]
+    for note, shift in ((jan_note, 0), (feb_note, _FEB)):
+        ids = ", ".join(str(i + shift) for i in _CORE)
+        assert f"an infeasible core of 9 orders on these contracts (orders {ids};" in note, note
+        assert "9 orders wait" in note, note
+    assert not any(" not cleared: " in n for n in out.notes), out.notes
+    key = (out.status, out.result, out.notes)
+    for workers in (1, 2):
+        monkeypatch.setattr(pipeline, "WORKERS", workers)
+        again = solve(book, SolverParams())
+        assert (again.status, again.result, again.notes) == key
+
+
+def test_the_bound_on_halts_gives_the_component_up(monkeypatch):
+    """CORE_HALTS reached: the first core's contracts are halted, the rest is still proven to
+    have no answer, and no further core is searched — the component is given up as before
+    branch halt17 (the route's notes, the halt's among them, replaced by the give-up's: every
+    contract of the component is uncleared, so a note that the rest clears would be wrong).
+    Nothing is filled, all 21 orders are not cleared, the check passes."""
+    monkeypatch.setattr(pipeline, "CORE_HALTS", 1)
+    found = []
+    search = pipeline._core
+
+    def counted(market, *args, **kwargs):
+        core = search(market, *args, **kwargs)
+        found.append(None if core is None else
+                     {int(market.contract_ids[k]) for k in core[0]})
+        return core
+
+    monkeypatch.setattr(pipeline, "_core", counted)
+    book = _two_cores_and_a_trade()
+    out = solve(book, SolverParams())
+    assert check(book, out.result).ok
+    assert found == [_CORE_CONTRACTS]  # one search, its core halted; none after it
+    assert out.result.uncleared == frozenset(book.contracts) and not out.result.fills
+    assert out.status is SolveStatus.NOT_CLEARED and out.orders_uncleared == 21
+    (note,) = [n for n in out.notes if " not cleared: " in n]
+    assert note.startswith("component of 21 orders") and "local_mip infeasible" in note, note
+    assert not any(" halted: " in n for n in out.notes), out.notes
 
 
 def test_an_undecided_oracle_halts_nothing(monkeypatch):
