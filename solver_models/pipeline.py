@@ -77,9 +77,11 @@ WIDE_LADDER_ORDERS = 512
 GIVE_UP_LADDER_ORDERS = 2048
 # a component about to be given up whose part (of at most CORE_ORDERS orders) is proven to have
 # no §4a answer in its bands has the contracts of an infeasible core halted (solver_models.core)
-# and the rest starts over, at most CORE_HALTS times (work bounds; issue 17, branch halt17:
-# campaign s56013's 264-order part, 44 roots of the whole box's feasibility model, ~1 s of
-# CPU; the one root of s23016's 1,138-order part costs 3.7 s, undecided)
+# and the rest starts over, at most CORE_HALTS times per route (so at most CORE_HALTS core
+# searches of core.CORE_CALLS roots each; beyond, the component is given up). Work bounds
+# (issue 17, branch halt17): campaign s56013's 264-order part, 44 roots of the whole box's
+# feasibility model, ~1 s of CPU; the one root of s23016's 1,138-order part costs 3.7 s,
+# undecided
 CORE_HALTS = 3
 CORE_ORDERS = WIDE_LADDER_ORDERS
 WIDE_BOX_ORDERS = 2 * WIDE_ORDERS
