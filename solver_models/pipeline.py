@@ -481,8 +481,12 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
     batch_parts = parts
     rounds: list[np.ndarray] = []  # the indivisible orders dropped, round by round
     cores = 0  # contracts halted for an infeasible core (CORE_HALTS)
+    # the local searches that found nothing since the route last lost more than indivisible
+    # orders at the money: gated in the rounds after (_stages, ``barren``)
+    barren: set[tuple] = set()
     if start is not None:  # the allowance route's state at its last round (above)
-        live, halted, dropped, earlier, timed_out = start
+        live, halted, dropped, earlier, timed_out, was_barren = start
+        barren = set(was_barren)
         rounds = list(dropped)
         prog.notes.extend(earlier)
         prog.timed_out |= timed_out
@@ -495,13 +499,14 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
                 shadow += prog.notes[(seen if choice["arose"] else began):]
             began = len(prog.notes)
             choice["arose"] = False
-            choice["start"] = (live, halted, list(rounds), list(shadow), prog.timed_out)
+            choice["start"] = (live, halted, list(rounds), list(shadow), prog.timed_out,
+                               frozenset(barren))
         if not len(live.orders):  # every order touched a halted contract
             answer = (np.zeros(0, dtype=np.int64), _no_prices(live))
             break
         answer = _stages(market, live, params, deadline, prog, searching, spare_core,
                          drop_first and not allowance, choice,
-                         parts if parts is not None and len(parts) > 1 else None)
+                         parts if parts is not None and len(parts) > 1 else None, barren)
         seen = len(prog.notes)  # the stages' notes before, the route's own after
         retried, allowance = allowance, False
         if not isinstance(answer, _Failed):
@@ -526,6 +531,7 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
             del prog.notes[notes:]
             return answer.report
         if leave:  # cleared alone (in_doubt starts them); the others go on as a batch
+            barren.clear()  # another model: its searches as new
             in_doubt(tuple(c for c, p in enumerate(batch_parts) if any(p is q for q in leave)))
             parts = [p for p in parts if all(p is not q for q in leave)]
             comp = Component.union(parts)
@@ -545,6 +551,7 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
         elif searching and len(answer.breached) and answer.report.status != "time_limit":
             halted = np.union1d(halted, answer.breached)
             live = _without(market, live, answer.breached)
+            barren.clear()  # a contract less: another model, its searches as new
             prog.notes.append(_halt_note(market, answer.breached))
         elif searching and not batch and answer.report.status != "time_limit" \
                 and cores < CORE_HALTS and len(live.orders) <= CORE_ORDERS \
@@ -553,6 +560,7 @@ def _route(market: Market, comp: Component, params: SolverParams, deadline: floa
             # circuit breaker for the contracts of an infeasible core (README "Decisions")
             cores += 1
             contracts, note = core
+            barren.clear()
             halted = np.union1d(halted, contracts)
             live = _without(market, live, contracts)
             prog.notes.append(note)
@@ -1047,7 +1055,8 @@ def _no_prices(comp: Component) -> Prices:
 def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             prog: _Progress, searching: bool, spare_core: Callable[[], bool] = lambda: True,
             drop_first: bool = False, choice: dict | None = None,
-            parts: list[Component] | None = None) -> tuple[np.ndarray, Prices] | _Failed:
+            parts: list[Component] | None = None, barren: set[tuple] | None = None
+            ) -> tuple[np.ndarray, Prices] | _Failed:
     """Welfare LP → allocation MIP → price selection, or the failed stage. When the allocation
     cannot balance while indivisible orders are at the money, those are returned to be dropped
     (cheap, and what usually blocks it). Otherwise, if searching: the local search around the
@@ -1061,8 +1070,17 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     ``drop_first``: indivisible orders at the money are dropped before the whole-package
     allowance is tried; ``choice``: told when the allowance is used where they could have
     been (:func:`_allocate_and_price`, :func:`_clear`). ``parts``: the independent parts of a
-    batch (:func:`_welfare_lp`)."""
+    batch (:func:`_welfare_lp`). ``barren``: the route's local searches (neighbourhood,
+    allowance, near orders short) that found nothing in an earlier round since the route last
+    lost more than indivisible orders at the money (:func:`_route`); run gated in this round
+    (:func:`stages.local_mip`: only when the root of its feasibility model finds a point, then
+    without strong branching), and those finding nothing now are added. Campaign s66002
+    (docs/performance.md, "Stop 30 — slow30"): its 3,985-order component's searches with the
+    allowance at 4 steps, infeasible after 12 nodes and stopped at 500 nodes without a point,
+    cost 31 s of CPU in round 0 (strong branching's ~100,000 LP iterations each) and again in
+    round 1, one indivisible order fewer. A work rule, deterministic (rule 9)."""
     none = np.zeros(0, dtype=np.int64)
+    before = frozenset(barren) if barren is not None else frozenset()
     cls = _welfare_lp(market, comp, params, t_end, parts)
     rep = cls.report if isinstance(cls, Classification) else cls
     prog.add(rep)
@@ -1087,9 +1105,14 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             # limited by ``local_nodes`` (deterministic: the same result on a busy machine,
             # rule 9); the clock only as the whole solve's deadline
             budget = t_end - time.perf_counter()
+            key = (near_ticks, short, near_short)
             found = local_mip(market, comp, cls.reduced, near_ticks, params, budget, cancel,
-                              short, **extra)
+                              short, **({**extra, "gate": True} if key in before else extra))
             reports.append(found.report if isinstance(found, LocalEquilibrium) else found)
+            if barren is not None and isinstance(found, StageReport) \
+                    and found.status in ("infeasible", "node_limit") \
+                    and found.reason != PRICES_UNREACHABLE:
+                barren.add(key)  # nothing found (no point, or none at its node limit)
             if not (isinstance(found, StageReport) and (found.status == "infeasible"
                                                         or found.reason == NO_ROOT_POINT)) \
                     or found.reason == PRICES_UNREACHABLE:  # the same with the allowance
