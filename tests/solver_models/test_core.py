@@ -40,6 +40,15 @@ def _core_and_a_trade() -> Book:
     return Book({k: v for k, v in part.contracts.items() if k in used}, tuple(orders))
 
 
+def _same_on_one_and_two_workers(monkeypatch, book: Book, out) -> None:
+    """Rule 9: the status, result and notes of ``out`` again on one worker and on two."""
+    key = (out.status, out.result, out.notes)
+    for workers in (1, 2):
+        monkeypatch.setattr(pipeline, "WORKERS", workers)
+        again = solve(book, SolverParams())
+        assert (again.status, again.result, again.notes) == key
+
+
 def test_an_infeasible_core_is_halted_and_the_rest_clears(monkeypatch):
     """Given up before branch halt17 ('component of 11 orders … not cleared: local_mip
     infeasible', nothing filled): now the nine orders' six contracts are halted (a note names
@@ -56,11 +65,7 @@ def test_an_infeasible_core_is_halted_and_the_rest_clears(monkeypatch):
     (note,) = [n for n in out.notes if " halted: " in n]
     assert "an infeasible core of 9 orders" in note and "9 orders wait" in note, note
     assert not any(" not cleared: " in n for n in out.notes), out.notes
-    key = (out.status, out.result, out.notes)
-    for workers in (1, 2):
-        monkeypatch.setattr(pipeline, "WORKERS", workers)
-        again = solve(book, SolverParams())
-        assert (again.status, again.result, again.notes) == key
+    _same_on_one_and_two_workers(monkeypatch, book, out)
 
 
 _FEB = 1000  # the second core's contract and order ids: the first's + _FEB
@@ -109,11 +114,7 @@ def test_two_infeasible_cores_are_both_halted(monkeypatch):
         assert f"an infeasible core of 9 orders on these contracts (orders {ids};" in note, note
         assert "9 orders wait" in note, note
     assert not any(" not cleared: " in n for n in out.notes), out.notes
-    key = (out.status, out.result, out.notes)
-    for workers in (1, 2):
-        monkeypatch.setattr(pipeline, "WORKERS", workers)
-        again = solve(book, SolverParams())
-        assert (again.status, again.result, again.notes) == key
+    _same_on_one_and_two_workers(monkeypatch, book, out)
 
 
 def test_the_bound_on_halts_gives_the_component_up(monkeypatch):
