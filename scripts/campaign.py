@@ -56,6 +56,13 @@ def draw_recipe(rng: random.Random, seed: int, max_orders: int) -> Recipe:
         limit_places=rng.choice((0, 4)))
 
 
+def recipes(seed: int, books: int, max_orders: int = 10_000) -> list[Recipe]:
+    """The recipes of books 0 … ``books``−1 of ``--seed seed`` (book i's depends on the books
+    drawn before it)."""
+    rng = random.Random(seed)
+    return [draw_recipe(rng, seed * 1000 + i, max_orders) for i in range(books)]
+
+
 def short(r: Recipe) -> str:
     return (f"s{r.seed} n{r.orders} e{r.expiries} k{r.strikes_per_expiry} "
             f"ml{r.combo_share:.0%} aon{r.aon_share:.0%} nz{r.price_noise:.1%} "
@@ -158,13 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-orders", type=int, default=10_000)
     ap.add_argument("--only", type=int, nargs="*", help="run only these book numbers")
     a = ap.parse_args(argv)
-    rng = random.Random(a.seed)
-    recipes = [draw_recipe(rng, a.seed * 1000 + i, a.max_orders) for i in range(a.books)]
+    drawn = recipes(a.seed, a.books, a.max_orders)
     rows = []
     hdr = (f"{'#':>3} {'recipe':<52} {'status':<11} {'wall':>6} {'cpu':>6} {'volume':>8} "
            f"{'LP vol':>8} {'gap':>6} {'relax':>6} {'gvup/hlt':>8} {'check':>5} {'1v2':>4}  failures")
     print(hdr, flush=True)
-    for i, recipe in enumerate(recipes):
+    for i, recipe in enumerate(drawn):
         if a.only and i not in a.only:
             continue
         threads = a.threads_every > 0 and i % a.threads_every == 0

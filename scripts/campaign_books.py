@@ -11,13 +11,12 @@ drawn before it, so BOOKS must cover it). Run from the checkout whose generator 
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from campaign import draw_recipe
+from campaign import recipes
 
 from solver_models.generator import generate_book
 from venue.cli.generate import write_book
@@ -30,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("outdir", type=Path)
     ap.add_argument("--max-orders", type=int, default=10_000)
     a = ap.parse_args(argv)
-    rng = random.Random(a.seed)
-    for i in range(a.books):
-        recipe = draw_recipe(rng, a.seed * 1000 + i, a.max_orders)
+    for i, recipe in enumerate(recipes(a.seed, a.books, a.max_orders)):
         write_book(a.outdir / f"s{a.seed}_{i:02d}.json", generate_book(recipe))
     return 0
 

@@ -52,7 +52,6 @@ ARRAYS = ("c", "data", "indices", "indptr", "shape", "row_lo", "row_hi", "col_lo
 def _load(book: str):
     """The book and parameters of a scenario file or of ``campaign:SEED:N``."""
     if book.startswith("campaign:"):
-        import random
         from types import SimpleNamespace
 
         from solver_models import SolverParams
@@ -62,9 +61,8 @@ def _load(book: str):
         import campaign
 
         seed, n = (int(v) for v in book.split(":")[1:])
-        rng = random.Random(seed)
-        recipes = [campaign.draw_recipe(rng, seed * 1000 + i, 10_000) for i in range(n + 1)]
-        return SimpleNamespace(book=generate_book(recipes[n]), params=SolverParams())
+        return SimpleNamespace(book=generate_book(campaign.recipes(seed, n + 1)[n]),
+                               params=SolverParams())
     from venue.cli.solve import load
 
     return load(Path(book))

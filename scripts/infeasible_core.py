@@ -1,8 +1,8 @@
 """An infeasible core of a given-up component (docs/performance.md, "Stop 29 — s23016"), by
-the engine's own search (``solver_models.core``: its oracle and ddmin), with the limits given
+the engine's own search (``solver_models.core``: its oracle and QuickXplain), with the limits given
 here instead of the engine's (a time limit per call, more nodes, no bound on the calls).
 
-Oracle: ``stages.local_mip`` over the whole price box (``pipeline.WIDE_NEAR``) with both §4a
+Oracle: ``stages.local_mip`` over the whole price box (``core.WIDE_NEAR``) with both §4a
 allowances (rounding; one package short for far and near orders) on the component as the
 pipeline last failed on it, with only a subset of its orders *kept* under the rules; the
 others are *freed* (any fill 0..q, no price rule: limit raised above every reachable price,
@@ -21,13 +21,12 @@ campaign s23016 (seed 23 book 16) the undecided answers dominate: see the docs.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from campaign import draw_recipe
+from campaign import recipes
 
 from solver_models import SolverParams, pipeline, solve
 from solver_models.core import Oracle, quickxplain
@@ -37,9 +36,7 @@ from solver_models.generator import generate_book
 def failed_part(seed: int, book_no: int, size: int | None):
     """The book, and (market, component) of the pipeline's last failing round (of ``size``
     orders when given)."""
-    rng = random.Random(seed)
-    recipe = [draw_recipe(rng, seed * 1000 + i, 10_000) for i in range(book_no + 1)][book_no]
-    book = generate_book(recipe)
+    book = generate_book(recipes(seed, book_no + 1)[book_no])
     calls = []
     orig = pipeline._stages
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
 import sys
 import time
 
@@ -32,7 +31,7 @@ from solver_models.pipeline import all_prices
 from validator.equilibrium import check
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from campaign import draw_recipe, short
+from campaign import recipes, short
 
 
 def run(recipe, limit: float) -> None:
@@ -161,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", type=int, nargs="*")
     ap.add_argument("--limit", type=float, default=60.0, help="seconds per component's MIP")
     a = ap.parse_args(argv)
-    rng = random.Random(a.seed)
-    recipes = [draw_recipe(rng, a.seed * 1000 + i, a.max_orders) for i in range(a.books)]
-    for i, recipe in enumerate(recipes):
+    for i, recipe in enumerate(recipes(a.seed, a.books, a.max_orders)):
         if a.only is None or i in a.only:
             print(f"book {i}: ", end="")
             run(recipe, a.limit)
