@@ -168,7 +168,8 @@ def infeasible_core(market: Market, comp: Component, params: SolverParams, deadl
     block = [keys.index((t.pair.underlying, t.pair.numeraire, t.expiry)) for t in terms]
 
     def of(blocks: list[int]) -> list[int]:
-        return [k for k, b in enumerate(block) if b in set(blocks)]
+        wanted = set(blocks)
+        return [k for k, b in enumerate(block) if b in wanted]
 
     blocks = quickxplain(list(range(len(keys))), lambda bs: oracle(within(of(bs))) is True,
                          calls - oracle.calls) if len(keys) > 1 else [0]
