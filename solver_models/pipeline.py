@@ -1133,10 +1133,11 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             return prices
         return _short_where_needed(market, comp, found.fills, found.short, prices, prog)
 
-    def _near_short(near_ticks: int, gate: bool) -> tuple | None:
-        """The search with near orders short too at ``near_ticks``, priced: (the answer, its
-        notes — kept aside, not yet in ``prog`` —, (loss, −volume) at its prices), or None."""
-        reports, found = local(near_ticks, gate=gate, near_short=True)
+    def _near_short(near_ticks: int) -> tuple | None:
+        """The search with near orders short too at ``near_ticks``, gated by its root, priced:
+        (the answer, its notes — kept aside, not yet in ``prog`` —, (loss, −volume) at its
+        prices), or None."""
+        reports, found = local(near_ticks, gate=True, near_short=True)
         for r in reports:
             prog.add(r)
         if not isinstance(found, LocalEquilibrium):
@@ -1213,7 +1214,10 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
     # searches and the grid route after it find nothing either, or something worse by (priority
     # loss, volume) at the prices chosen (pipeline branch near17: accepted at once, it replaced
     # exact answers a wider neighbourhood or the grid route found — campaign s20010, s61007:
-    # 7 and 58 lots fewer, both exact)
+    # 7 and 58 lots fewer, both exact). It always runs gated by its root (branch gate31:
+    # ungated, campaign s66002's found no point in 500 nodes of strong branching where the
+    # root finds an answer inside every band, and a contract was halted instead — README
+    # "Decisions": an answer inside the bands beats a halt)
     aside: tuple | None = None  # (the answer, its notes, (loss, −volume))
 
     def better(answer: tuple[np.ndarray, Prices], since: int) -> tuple[np.ndarray, Prices]:
@@ -1254,7 +1258,7 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             failed = found
             if aside is None and (found.status == "infeasible" or found.reason == NO_ROOT_POINT) \
                     and found.reason != PRICES_UNREACHABLE:
-                aside = _near_short(near_ticks, gated)
+                aside = _near_short(near_ticks)
         if failed.status == "time_limit":
             break
     if aside is not None:

@@ -33,7 +33,9 @@ def _spy(monkeypatch, calls: list, ungate: bool):
         short = args[3] if len(args) > 3 else kwargs.get("short", False)
         key = (near, short, kwargs.get("near_short", False))
         neighbourhood = near in pipeline.LOCAL_NEIGHBOURHOODS
-        gated = bool(kwargs.get("gate")) and neighbourhood
+        # the near-short search runs gated always (branch gate31, its own test in
+        # test_fresh_books.py): only the other searches' gate is this rule's
+        gated = bool(kwargs.get("gate")) and neighbourhood and not kwargs.get("near_short")
         if ungate and gated:
             kwargs.pop("gate")
         found = real(market, comp, reduced, near, *args, **kwargs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from auction.book import Book
 from auction.result import ClearingResult
@@ -119,6 +120,11 @@ _GIVEN_UP = {
     "s56013": Recipe(seed=56013, expiries=3, strikes_per_expiry=7, orders=695,
                      combo_share=0.27, combo_types=ALL_COMBO_TYPES, aon_share=0.48,
                      price_noise=0.079, pairs=("WBTC/USDC",), limit_places=0),
+    # seed 66 book 2: one component of 3,985 of 4,429 orders; the WETH 2,500 put was halted
+    "s66002": Recipe(seed=66002, expiries=4, strikes_per_expiry=12, orders=4429,
+                     combo_share=0.32, combo_types=("vertical", "calendar", "straddle",
+                                                    "butterfly", "risk_reversal"),
+                     aon_share=0.02, price_noise=0.029, limit_places=4),
 }
 
 
@@ -164,6 +170,44 @@ def test_s56013_clears_but_an_infeasible_core():
     assert out.status is SolveStatus.NOT_CLEARED
     assert rep.volume == 2834 and len(out.result.fills) == 163
     assert out.orders_uncleared == 36  # touching halted contracts: the core's 25, the band's 11
+
+
+@pytest.mark.slow
+def test_s66002_clears_inside_its_bands():
+    """Campaign seed 66 book 2 (4,429 orders, ~23 s): main before branch gate31 halted the
+    WETH 2025-01-10 2,500 put (its band, the welfare LP's keeper) because its ungated near-short
+    search found no point in 500 nodes, although a §4a answer inside every band exists (the
+    gated search's root finds it). §4a relaxes rule 2, never rule 7, so that answer is the
+    spec's and a halt is only for a part where the engine finds none (README "Decisions",
+    stop 31): OPTIMAL, nothing halted, every use of a relaxation reported, the check (parity
+    and the one-tick probe) passes."""
+    book = generate_book(_GIVEN_UP["s66002"])
+    out = solve(book, SolverParams())
+    rep = check(book, out.result)
+    assert rep.ok, str(rep)
+    assert out.status is SolveStatus.OPTIMAL and not out.result.uncleared, out.notes
+    assert rep.volume == 31844
+    assert len(out.relaxations) == 434
+    assert set(dict(out.relaxations).values()) == {"rounding", "short"}
+
+
+def test_the_near_short_search_runs_gated(monkeypatch):
+    """The near-short search (near orders one package short, §4a's fallback) runs gated by its
+    root at every rung (branch gate31: on s66002 the ungated search's strong branching found
+    no point in 500 nodes where the root finds one; identical elsewhere, README stop 31)."""
+    calls = []
+    real = pipeline.local_mip
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "local_mip", spy)
+    part = _s25011_sixteen()
+    out = solve(part, SolverParams())
+    assert check(part, out.result).ok
+    near_short = [c for c in calls if c.get("near_short")]
+    assert near_short and all(c.get("gate") for c in near_short), calls
 
 
 def _s37002_five() -> Book:

@@ -53,6 +53,8 @@ def test_the_local_search_weighs_loss_above_volume_and_solves_without_a_gap(monk
     assert check(book, out.result).ok
 
     assert any(short for short, *_ in solves), "the book no longer uses the allowance"
+    # the gate's root (the near-short search runs gated: branch gate31) has no objective
+    solves = [s for s in solves if s[2] != stages.GATE_OPTIONS]
     for _, model, options, _ in solves:
         steps = np.abs(model.c[model.c != 0])
         assert np.all(steps == np.rint(steps))  # integral objective
