@@ -176,6 +176,18 @@ def _configure(h: highspy.Highs, params: SolverParams, time_limit: float,
     return None
 
 
+def _size_scheduler(h: highspy.Highs) -> None:
+    """HiGHS keeps one task scheduler per OS thread, sized by the ``threads`` of that thread's
+    first solve; a later solve there asking another size fails at once (model status "Not
+    Set", an error — stop 31: threads=2 after threads=1 in one process, e.g. a quant's
+    notebook or a test, failed every solve). The scheduler is reset first when the size
+    changes (other threads' schedulers are not touched)."""
+    threads = h.getOptionValue("threads")
+    if getattr(_thread, "threads", threads) != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _thread.threads = threads
+
+
 def _run(h: highspy.Highs, model: ArrayModel, start: np.ndarray | None) -> Solution:
     """Pass ``model`` to ``h`` (options set), solve it, read the answer."""
     mip = model.integer is not None and bool(model.integer.any())
@@ -191,6 +203,7 @@ def _run(h: highspy.Highs, model: ArrayModel, start: np.ndarray | None) -> Solut
                     a.data.astype(float), model.integer.astype(np.int32))
     else:
         _pass_lp(h, model, a)
+    _size_scheduler(h)
     if start is not None and mip:
         given_start = highspy.HighsSolution()
         given_start.col_value = np.asarray(start, dtype=float)
