@@ -19,6 +19,21 @@
                                                       again with its options (and these HiGHS
                                                       options over them), HiGHS's log on: where
                                                       a slow call's time goes (stop 29)
+    python scripts/highs_calls.py seeds K BOOK...     solve each BOOK once per HiGHS random_seed
+                                                      0 … K−1: HiGHS thread CPU of each solve
+                                                      and the mean — a change's effect against
+                                                      the spread of HiGHS's path (stop 31)
+    python scripts/highs_calls.py sweep SEEDS DIR... [-- NAME:KEY=VALUE,... ...]
+                                                      re-solve every recorded allocation MIP
+                                                      (stage ``_allocation_mip``, 5 ms or more)
+                                                      of the runs DIR on HiGHS random_seed
+                                                      0 … SEEDS−1, with its options and each
+                                                      set's over them (``base``: none): thread
+                                                      CPU per call, mean and range over the
+                                                      seeds, and "=" where seed 0 returns the
+                                                      recorded x ("x" another solution, "!"
+                                                      another objective) — an option's effect
+                                                      against the seed's own spread (stop 31)
 
 BOOK is a scenario file, or ``campaign:SEED:N`` — book N of ``scripts/campaign.py --seed SEED``
 (its recipe drawn as the campaign draws it, solved with ``SolverParams()`` as there).
@@ -162,6 +177,38 @@ def _times(book: str, runs: int) -> None:
               f"  largest {max(calls, default=0.0):.3f} s")
 
 
+def _seeds(k: int, books: list[str]) -> None:
+    import os
+
+    from solver_models import highs, solve
+
+    original = highs.solve
+    spent: list[float] = []
+    lock = threading.Lock()
+
+    def timing(model, params, time_limit, cancel=None, options=None, start=None):
+        t = time.thread_time()
+        sol = original(model, params, time_limit, cancel, options, start)
+        with lock:
+            spent.append(time.thread_time() - t)
+        return sol
+
+    highs.solve = timing
+    try:
+        for book in books:
+            s = _load(book)
+            per = []
+            for seed in range(k):
+                spent.clear()
+                solve(s.book, replace(s.params, random_seed=seed))
+                per.append(sum(spent))
+            print(f"{book}: HiGHS thread CPU mean {np.mean(per):.3f} s over seeds 0-{k - 1}: "
+                  f"{' / '.join(f'{p:.3f}' for p in per)}; load {os.getloadavg()[0]:.2f}",
+                  flush=True)
+    finally:
+        highs.solve = original
+
+
 def _calls(run: Path) -> list[dict]:
     calls = json.loads((run / "index.json").read_text())
     for e in calls:
@@ -241,6 +288,45 @@ def _replay(run: Path, i: int, sets: list[str]) -> None:
           f"CPU {cpu:.2f} s, load {os.getloadavg()[0]:.2f}")
 
 
+def _option(text: str) -> dict:
+    """``NAME:KEY=VALUE,...`` as (NAME, {KEY: VALUE}); values JSON (true/false as bools)."""
+    name, _, rest = text.partition(":")
+    pairs = (item.split("=", 1) for item in rest.split(",") if item)
+    return name, {k: json.loads(v) for k, v in pairs}
+
+
+def _sweep(seeds: int, runs: list[Path], sets: dict[str, dict]) -> None:
+    import os
+
+    from solver_models import SolverParams, highs
+
+    totals = dict.fromkeys(sets, 0.0)
+    for run in runs:
+        for e in json.loads((run / "index.json").read_text()):
+            if e["stage"] != "_allocation_mip" or e["thread_seconds"] < 0.005:
+                continue
+            z = np.load(run / f"{e['i']:04d}.npz")
+            model, start = _model(z), z["start"] if e["start"] else None
+            line = f"{run.name} #{e['i']} {e['caller']} {e['size']}:"
+            for name, extra in sets.items():
+                spent, mark = [], ""
+                for seed in range(seeds):
+                    t = time.thread_time()
+                    sol = highs.solve(model, SolverParams(), 1e6, start=start,
+                                      options={**e["options"], **extra, "random_seed": seed})
+                    spent.append(time.thread_time() - t)
+                    if seed == 0:
+                        mark = ("!" if sol.objective is None or abs(sol.objective - e["objective"])
+                                > 1e-6 * max(1.0, abs(e["objective"])) else
+                                "=" if np.allclose(sol.x, z["x"], atol=1e-6) else "x")
+                totals[name] += float(np.mean(spent))
+                line += (f" {name} {np.mean(spent):.3f} [{min(spent):.3f}, {max(spent):.3f}]"
+                         f" {mark}")
+            print(line, flush=True)
+    print("sum of means: " + ", ".join(f"{k} {v:.3f} s" for k, v in totals.items())
+          + f"; load {os.getloadavg()[0]:.2f}")
+
+
 def _verify(runs: list[Path]) -> int:
     import highspy
 
@@ -287,6 +373,13 @@ if __name__ == "__main__":
         _times(sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 3)
     elif len(sys.argv) >= 4 and sys.argv[1] == "replay":
         _replay(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "seeds":
+        _seeds(int(sys.argv[2]), sys.argv[3:])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "sweep":
+        args = sys.argv[3:]
+        cut = args.index("--") if "--" in args else len(args)
+        _sweep(int(sys.argv[2]), [Path(p) for p in args[:cut]],
+               dict([("base", {})] + [_option(t) for t in args[cut + 1:]]))
     elif len(sys.argv) >= 3 and sys.argv[1] == "verify":
         sys.exit(_verify([Path(p) for p in sys.argv[2:]]))
     else:
