@@ -1256,7 +1256,9 @@ def _stages(market: Market, comp: Component, params: SolverParams, t_end: float,
             failed = answer
         else:
             failed = found
-            if aside is None and (found.status == "infeasible" or found.reason == NO_ROOT_POINT) \
+            # nothing found (infeasible, no point at the root, or none at the node limit)
+            if aside is None and (found.status in ("infeasible", "node_limit")
+                                  or found.reason == NO_ROOT_POINT) \
                     and found.reason != PRICES_UNREACHABLE:
                 aside = _near_short(near_ticks)
         if failed.status == "time_limit":

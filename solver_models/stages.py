@@ -1443,10 +1443,15 @@ NO_ROOT_POINT = "no point at the root"  # local_mip's reason with ``gate``: see 
 # local_mip's gate: the feasibility model's root node alone (presolve, root LP, separation,
 # root heuristics), without HiGHS's restart (a second presolve and root), deterministic limits
 GATE_OPTIONS = {"mip_max_nodes": 1, "mip_allow_restart": False}
-# the search after the gate: no strong branching (HiGHS's strong-branching budget is 100,000 LP
-# iterations whatever the model, what the wide searches spent before their node limit), so
-# its work is its node limit's LPs (docs/performance.md, "Stop 28")
-GATED_OPTIONS = {"mip_pscost_minreliable": 0}
+# a search after the gate, and any search of a component of more than BRANCHING_ORDERS orders:
+# no strong branching — HiGHS's strong-branching budget is 100,000 LP iterations whatever the
+# model (what the wide searches spent before their node limit), each as dear as the model is
+# large, so the work is the node limit's LPs (docs/performance.md, "Stop 28"; "Stop 31 —
+# sb31": campaign s39012's 8,654-order component 16.4 → 4.6 s of CPU, the results' changes
+# within those of another HiGHS seed). Small components keep it: it is cheap there and finds
+# exact equilibria the node limit alone misses (test_bound.py, seed 33: 153 lots, not 69)
+SEARCH_OPTIONS = {"mip_pscost_minreliable": 0}
+BRANCHING_ORDERS = 512  # as pipeline.WIDE_LADDER_ORDERS: beyond it the wide rungs are gated
 
 
 def _far_rows(market: Market, o: np.ndarray, far_full: np.ndarray, far_zero: np.ndarray
@@ -1547,9 +1552,10 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
     With ``gate`` the same model without its objective is solved first at its root alone
     (:data:`GATE_OPTIONS`: one node, no restart; no branching, so no strong branching either)
     and the search runs only when that root finds a point (an exact equilibrium exists: the
-    search's answer beats a relaxed one), which it is given as its first incumbent, without
-    strong branching (:data:`GATED_OPTIONS`); otherwise the report's reason is
-    :data:`NO_ROOT_POINT`. Deterministic bounds on the work (pipeline._wide: a wide
+    search's answer beats a relaxed one), which it is given as its first incumbent;
+    otherwise the report's reason is :data:`NO_ROOT_POINT`. A gated search, and any search of
+    a component of more than :data:`BRANCHING_ORDERS` orders, runs without strong branching
+    (:data:`SEARCH_OPTIONS`). Deterministic bounds on the work (pipeline._wide: a wide
     neighbourhood's MIP spent HiGHS's strong-branching budget, up to 100,000 LP iterations,
     before its node limit whatever that limit, 0.6-8.9 s of CPU, mostly finding nothing).
     With ``feasibility`` the model is solved without objective (the first point ends the
@@ -1726,7 +1732,8 @@ def local_mip(market: Market, comp: Component, reduced: np.ndarray, near_ticks: 
         time_limit -= gate_seconds
     sol = highs.solve(model, params, time_limit, cancel,
                       {"mip_max_nodes": params.local_nodes, **exact_gap(c),
-                       **(GATED_OPTIONS if gate else {})}, start=start)
+                       **(SEARCH_OPTIONS if gate or len(o) > BRANCHING_ORDERS else {})},
+                      start=start)
     report = StageReport("local_mip", build, gate_seconds + sol.solve_seconds, sol.status,
                          sol.objective, sol.bound, sol.gap,
                          f"near={len(nidx)} units={nn} " + model.size)
