@@ -30,6 +30,7 @@ from solver_models.outcome import SPECULATIVE, SolveOutcome, SolveStatus, StageR
 from solver_models.params import SolverParams
 from solver_models.stages import (
     ALONE_ORDERS,
+    BRANCHING_ORDERS,
     NO_ROOT_POINT,
     PRICES_UNREACHABLE,
     Allocation,
@@ -68,7 +69,8 @@ WIDE_ORDERS = 64
 # campaign seeds 17 and 35, none of which it found an exact point in: +30 % of seed 17's CPU
 # for the whole ladder; docs/performance.md "Stop 28 — the whole box as the ladder's last rung")
 WIDE_LADDER = (16, 64)
-WIDE_LADDER_ORDERS = 512
+# one bound with stages.BRANCHING_ORDERS: beyond it a search runs without strong branching
+WIDE_LADDER_ORDERS = BRANCHING_ORDERS
 # a component about to be given up gets WIDE_LADDER's rungs up to this many orders (_stages),
 # gated beyond WIDE_LADDER_ORDERS: a cost bound (branch near17: the gated rungs, with near
 # orders short as the fallback, cost campaign s23016's 1,138-order part 1.2 -> 7.9 s of CPU

@@ -1451,7 +1451,7 @@ GATE_OPTIONS = {"mip_max_nodes": 1, "mip_allow_restart": False}
 # within those of another HiGHS seed). Small components keep it: it is cheap there and finds
 # exact equilibria the node limit alone misses (test_bound.py, seed 33: 153 lots, not 69)
 SEARCH_OPTIONS = {"mip_pscost_minreliable": 0}
-BRANCHING_ORDERS = 512  # as pipeline.WIDE_LADDER_ORDERS: beyond it the wide rungs are gated
+BRANCHING_ORDERS = 512  # pipeline.WIDE_LADDER_ORDERS too: beyond it the wide rungs are gated
 
 
 def _far_rows(market: Market, o: np.ndarray, far_full: np.ndarray, far_zero: np.ndarray
