@@ -28,8 +28,10 @@ def test_large_components_search_without_strong_branching(monkeypatch):
             inside.pop()
 
     def spy(model, params, time_limit, cancel=None, options=None, **kw):
-        # the search itself (node-limited), not its gate's root nor the price part alone
-        if inside and (options or {}).get("mip_max_nodes") == params.local_nodes:
+        # the search itself (node-limited, exact gaps), not its gate's root nor the price part
+        # alone (stages._prices_unreachable: node-limited too, no gap options)
+        if inside and (options or {}).get("mip_max_nodes") == params.local_nodes \
+                and "mip_rel_gap" in (options or {}):
             searches.append((*inside[-1], dict(options or {})))
         return real_solve(model, params, time_limit, cancel, options, **kw)
 
