@@ -52,6 +52,7 @@ import sys
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -134,10 +135,11 @@ def _caller() -> str:
     return next((n for n in CALLERS if n in names), traceback.extract_stack()[-3].name)
 
 
-def _times(book: str, runs: int) -> None:
-    import os
-
-    from solver_models import highs, solve
+@contextmanager
+def _timed():
+    """Within it every HiGHS solve of the engine is timed: yields the list that gets
+    (the engine function that asked, HiGHS thread CPU seconds) per solve."""
+    from solver_models import highs
 
     original = highs.solve
     lock = threading.Lock()
@@ -151,10 +153,21 @@ def _times(book: str, runs: int) -> None:
             spent.append((_caller(), seconds))
         return sol
 
-    s = _load(book)
-    cpu, per_run = [], []
     highs.solve = timing
     try:
+        yield spent
+    finally:
+        highs.solve = original
+
+
+def _times(book: str, runs: int) -> None:
+    import os
+
+    from solver_models import solve
+
+    s = _load(book)
+    cpu, per_run = [], []
+    with _timed() as spent:
         for _ in range(runs):
             spent.clear()
             c0 = time.process_time()
@@ -164,8 +177,6 @@ def _times(book: str, runs: int) -> None:
             for name, seconds in spent:
                 by.setdefault(name, []).append(seconds)
             per_run.append(by)
-    finally:
-        highs.solve = original
     load1 = os.getloadavg()[0]
     print(f"{book}: {outcome.status}, process CPU {' / '.join(f'{c:.3f}' for c in cpu)} s "
           f"(min {min(cpu):.3f}), HiGHS thread CPU min "
@@ -180,33 +191,19 @@ def _times(book: str, runs: int) -> None:
 def _seeds(k: int, books: list[str]) -> None:
     import os
 
-    from solver_models import highs, solve
+    from solver_models import solve
 
-    original = highs.solve
-    spent: list[float] = []
-    lock = threading.Lock()
-
-    def timing(model, params, time_limit, cancel=None, options=None, start=None):
-        t = time.thread_time()
-        sol = original(model, params, time_limit, cancel, options, start)
-        with lock:
-            spent.append(time.thread_time() - t)
-        return sol
-
-    highs.solve = timing
-    try:
+    with _timed() as spent:
         for book in books:
             s = _load(book)
             per = []
             for seed in range(k):
                 spent.clear()
                 solve(s.book, replace(s.params, random_seed=seed))
-                per.append(sum(spent))
+                per.append(sum(seconds for _, seconds in spent))
             print(f"{book}: HiGHS thread CPU mean {np.mean(per):.3f} s over seeds 0-{k - 1}: "
                   f"{' / '.join(f'{p:.3f}' for p in per)}; load {os.getloadavg()[0]:.2f}",
                   flush=True)
-    finally:
-        highs.solve = original
 
 
 def _calls(run: Path) -> list[dict]:
