@@ -182,7 +182,7 @@ def _size_scheduler(h: highspy.Highs) -> None:
     Set", an error — stop 31: threads=2 after threads=1 in one process, e.g. a quant's
     notebook or a test, failed every solve). The scheduler is reset first when the size
     changes (other threads' schedulers are not touched)."""
-    threads = h.getOptionValue("threads")
+    _, threads = h.getOptionValue("threads")  # (status, value)
     if getattr(_thread, "threads", threads) != threads:
         highspy.Highs.resetGlobalScheduler(True)
     _thread.threads = threads
